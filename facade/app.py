@@ -1,0 +1,125 @@
+"""create_app(settings): routes, middleware and error handlers; nothing else.
+
+This is the one place where errors become HTTP answers: facade errors become their
+OperationOutcome, anything unexpected becomes a 500 that tells the client nothing internal.
+Log lines carry the route, status, error code and vendor calls, never query values or PHI.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import traceback
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.responses import Response
+
+from facade import __version__
+from facade.errors import (
+    FacadeError,
+    InvalidRequest,
+    MethodNotAllowed,
+    ResourceNotFound,
+    operation_outcome,
+)
+from facade.rest.fhir import router as fhir_router
+from facade.rest.responses import FhirResponse
+from facade.runtime import Runtime, build_runtime
+from facade.settings import Settings
+from facade.upstream.budget import metered
+
+log = logging.getLogger("facade.http")
+
+
+def create_app(
+    settings: Settings,
+    runtime: Runtime | None = None,
+    *,
+    on_ready: Callable[[Runtime], None] | None = None,
+) -> FastAPI:
+    """The ASGI app. Without `runtime` it builds one at start-up from `settings`;
+    `on_ready` is told once it serves (the CLI prints the URL there)."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        owned = runtime is None
+        app.state.runtime = runtime or await build_runtime(settings)
+        if on_ready is not None:
+            on_ready(app.state.runtime)
+        try:
+            yield
+        finally:
+            if owned:
+                await app.state.runtime.aclose()
+
+    app = FastAPI(
+        title="facade",
+        version=__version__,
+        lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,
+    )
+    app.state.settings = settings
+    app.state.started_at = datetime.now(UTC).isoformat(timespec="seconds")
+    if runtime is not None:
+        app.state.runtime = runtime
+    app.include_router(fhir_router, prefix="/fhir")
+
+    @app.middleware("http")
+    async def access_log(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
+        started = time.perf_counter()
+        with metered() as meter:
+            response = await call_next(request)
+        response.headers["X-Upstream-Calls"] = str(meter.count)
+        route = request.scope.get("route")
+        path = getattr(route, "path", "unmatched")
+        log.info(
+            "%s %s -> %s in %.1f ms, %d vendor calls%s",
+            request.method,
+            path,
+            response.status_code,
+            (time.perf_counter() - started) * 1000,
+            meter.count,
+            f", error {request.state.error_code}" if hasattr(request.state, "error_code") else "",
+        )
+        return response
+
+    @app.exception_handler(FacadeError)
+    async def facade_error(request: Request, exc: FacadeError) -> Response:
+        return _answer(request, exc)
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(request: Request, exc: RequestValidationError) -> Response:
+        return _answer(request, InvalidRequest("The request is not valid."))
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        if exc.status_code == 404:
+            return _answer(request, ResourceNotFound("There is nothing at this address."))
+        if exc.status_code == 405:
+            return _answer(request, MethodNotAllowed())
+        error = FacadeError("The request could not be handled.")
+        error.status = exc.status_code
+        return _answer(request, error)
+
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, exc: Exception) -> Response:
+        # Frames only: an exception's message may quote a vendor record.
+        frames = "".join(traceback.format_list(traceback.extract_tb(exc.__traceback__)))
+        log.error("unexpected %s\n%s", type(exc).__name__, frames)
+        return _answer(request, FacadeError())
+
+    return app
+
+
+def _answer(request: Request, error: FacadeError) -> Response:
+    request.state.error_code = error.code
+    return FhirResponse(operation_outcome(error), status_code=error.status, headers=error.headers)

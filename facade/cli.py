@@ -1,0 +1,226 @@
+"""The `facade` command: serve, run the DrChrono sandbox on its own, connect an account.
+
+Every option has a FACADE_* environment variable (see `facade --help`); options win.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import http.server
+import logging
+import secrets
+import sys
+import threading
+import webbrowser
+from datetime import UTC, datetime
+from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
+
+import httpx
+import uvicorn
+
+from facade import __version__
+from facade.settings import Settings, setting_names
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "command", None):
+        parser.print_help()
+        return 2
+    try:
+        settings = Settings.from_env()
+    except ValueError as exc:
+        print(f"facade: {exc}", file=sys.stderr)
+        return 2
+    handler = {"serve": _serve, "sandbox": _sandbox, "connect": _connect}[args.command]
+    return handler(args, settings)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="facade",
+        description="A US Core 6.1.0 FHIR server in front of EHR APIs that do not speak FHIR.",
+        epilog="Environment variables: " + ", ".join(setting_names()),
+    )
+    parser.add_argument("--version", action="version", version=f"facade {__version__}")
+    commands = parser.add_subparsers(dest="command")
+
+    serve = commands.add_parser("serve", help="serve FHIR (on the embedded sandbox by default)")
+    serve.add_argument("--host", help="address to listen on (FACADE_HOST, default 127.0.0.1)")
+    serve.add_argument("--port", type=int, help="port (FACADE_PORT, default 8080)")
+    serve.add_argument("--data-dir", type=Path, help="state directory (FACADE_DATA_DIR)")
+    serve.add_argument("--vendor", choices=["drchrono"], help="EHR vendor (FACADE_VENDOR)")
+    serve.add_argument("--patients", type=int, help="sandbox patients (FACADE_SANDBOX_PATIENTS)")
+    serve.add_argument("--seed", type=int, help="sandbox seed (FACADE_SANDBOX_SEED)")
+    serve.add_argument("--database-url", help="SQLAlchemy URL (FACADE_DATABASE_URL)")
+
+    sandbox = commands.add_parser("sandbox", help="run a vendor sandbox on its own")
+    sandbox.add_argument("vendor", choices=["drchrono"])
+    sandbox.add_argument("--host", default="127.0.0.1")
+    sandbox.add_argument("--port", type=int, default=8900)
+    sandbox.add_argument("--patients", type=int, help="synthetic patients (default 50)")
+    sandbox.add_argument("--seed", type=int, help="generator seed (default 1)")
+    sandbox.add_argument("--client-secret", help="the sandbox app's secret (default: from seed)")
+    sandbox.add_argument("--hourly-limit", type=int, default=500, help="calls per hour")
+
+    connect = commands.add_parser("connect", help="authorize facade at a vendor account")
+    connect.add_argument("vendor", choices=["drchrono"])
+    connect.add_argument("--base-url", required=True, help="e.g. https://app.drchrono.com")
+    connect.add_argument("--client-id", required=True)
+    connect.add_argument("--client-secret", required=True)
+    connect.add_argument("--data-dir", type=Path)
+    connect.add_argument("--database-url")
+    connect.add_argument(
+        "--redirect-port", type=int, default=8765, help="local port for the OAuth redirect"
+    )
+    connect.add_argument("--no-browser", action="store_true", help="print the URL only")
+    connect.add_argument("--timeout", type=float, default=300.0, help="seconds to wait")
+    return parser
+
+
+def _configure_logging(settings: Settings) -> None:
+    logging.basicConfig(
+        level=settings.log_level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s %(message)s",
+    )
+
+
+def _serve(args: argparse.Namespace, settings: Settings) -> int:
+    from facade.app import create_app
+    from facade.runtime import Runtime
+
+    settings = settings.with_overrides(
+        host=args.host,
+        port=args.port,
+        data_dir=args.data_dir,
+        vendor=args.vendor,
+        sandbox_patients=args.patients,
+        sandbox_seed=args.seed,
+        database_url=args.database_url,
+    )
+    _configure_logging(settings)
+
+    def announce(runtime: Runtime) -> None:
+        print(f"facade {__version__}: FHIR base URL {settings.base_url}", flush=True)
+        print(f"connected to {runtime.upstream_description}", flush=True)
+
+    app = create_app(settings, on_ready=announce)
+    # uvicorn's own access log would print query strings, which can hold PHI.
+    uvicorn.run(
+        app, host=settings.host, port=settings.port, log_level=settings.log_level, access_log=False
+    )
+    return 0
+
+
+def _sandbox(args: argparse.Namespace, settings: Settings) -> int:
+    from facade.upstream.drchrono.sandbox.app import create_sandbox_app
+    from facade.upstream.drchrono.sandbox.generator import generate
+    from facade.upstream.drchrono.sandbox.state import SandboxLimits, SandboxState
+
+    patients = args.patients if args.patients is not None else settings.sandbox_patients
+    seed = args.seed if args.seed is not None else settings.sandbox_seed
+    _configure_logging(settings)
+    state = SandboxState.with_default_app(
+        generate(patients=patients, seed=seed),
+        client_secret=args.client_secret,
+        seed=seed,
+        limits=SandboxLimits(hourly_limit=args.hourly_limit),
+    )
+    app = state.default_app
+    base = f"http://{args.host}:{args.port}"
+    print(f"DrChrono sandbox at {base} ({patients} patients, seed {seed})", flush=True)
+    print(f"client id: {app.client_id}", flush=True)
+    print(f"client secret: {app.client_secret}", flush=True)
+    print(
+        f"connect with: facade connect drchrono --base-url {base} "
+        f"--client-id {app.client_id} --client-secret {app.client_secret}",
+        flush=True,
+    )
+    uvicorn.run(
+        create_sandbox_app(state),
+        host=args.host,
+        port=args.port,
+        log_level=settings.log_level,
+        access_log=False,
+    )
+    return 0
+
+
+def _connect(args: argparse.Namespace, settings: Settings) -> int:
+    from facade.store.connections import ConnectionStore
+    from facade.store.database import Database
+    from facade.store.secrets import SecretBox
+    from facade.upstream.drchrono.connection import complete_authorization
+    from facade.upstream.drchrono.oauth import authorize_url
+
+    settings = settings.with_overrides(data_dir=args.data_dir, database_url=args.database_url)
+    redirect_uri = f"http://127.0.0.1:{args.redirect_port}/drchrono/callback"
+    state = secrets.token_urlsafe(16)
+    url = authorize_url(args.base_url, args.client_id, redirect_uri, state)
+    received: dict[str, str] = {}
+    done = threading.Event()
+
+    class Callback(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802 (http.server's name)
+            query = parse_qs(urlsplit(self.path).query)
+            if urlsplit(self.path).path != "/drchrono/callback":
+                self.send_error(404)
+                return
+            received.update({k: v[0] for k, v in query.items()})
+            ok = query.get("state", [""])[0] == state and "code" in query
+            self.send_response(200 if ok else 400)
+            self.send_header("Content-Type", "text/plain; charset=utf-8")
+            self.end_headers()
+            message = "facade is connected; you can close this window." if ok else "Failed."
+            self.wfile.write(message.encode())
+            done.set()
+
+        def log_message(self, format: str, *args: object) -> None:
+            return  # the query string carries the authorization code
+
+    server = http.server.HTTPServer(("127.0.0.1", args.redirect_port), Callback)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    print(f"Open this URL to authorize facade at DrChrono:\n{url}", flush=True)
+    if not args.no_browser:
+        webbrowser.open(url)
+    try:
+        if not done.wait(args.timeout):
+            print("facade: no authorization arrived in time", file=sys.stderr)
+            return 1
+    finally:
+        server.shutdown()
+    if received.get("state") != state or "code" not in received:
+        print(f"facade: authorization failed ({received.get('error', 'no code')})", file=sys.stderr)
+        return 1
+
+    async def exchange() -> None:
+        async with httpx.AsyncClient(timeout=settings.upstream_timeout_seconds) as http_client:
+            credentials = await complete_authorization(
+                http_client,
+                args.base_url,
+                args.client_id,
+                args.client_secret,
+                received["code"],
+                redirect_uri,
+                datetime.now(UTC),
+            )
+        database = Database(settings.resolved_database_url)
+        database.migrate()
+        box = SecretBox.from_settings(settings.secret_key, settings.data_dir)
+        ConnectionStore(database, box).save(args.vendor, credentials)
+        database.dispose()
+
+    try:
+        asyncio.run(exchange())
+    except Exception as exc:  # the CLI's last line of defence: say what failed, no traceback
+        print(f"facade: connecting failed: {exc}", file=sys.stderr)
+        return 1
+    print(f"connected: facade serve --data-dir {settings.data_dir} now serves {args.base_url}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

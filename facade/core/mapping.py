@@ -1,0 +1,128 @@
+"""The vocabulary of mapping declarations: how a FHIR resource type is served from a vendor.
+
+A mapping module under `mappings/<vendor>/` builds one ResourceMapping. Everything else
+(parameter validation, the search plan, the CapabilityStatement, the docs' support matrix)
+is derived from it. Nothing here does I/O.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from facade.fhir.definitions import SearchParamDefinition, definition
+
+Record = dict[str, Any]
+Resource = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class MappingContext:
+    """Facts about the vendor account that transforms need besides the record itself."""
+
+    practice_group_id: str
+    practice_name: str
+    timezone: ZoneInfo
+    #: Vendor custom-field id → the role facade gives it (e.g. "previous_last_name").
+    custom_field_roles: Mapping[str, str] = field(default_factory=dict)
+
+
+Transform = Callable[[Record, MappingContext], Resource]
+Lookups = Mapping[str, list[Record]]
+Derive = Callable[[list[Record], Lookups, MappingContext], list[Record]]
+
+
+# -- how one search parameter is served --------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Pushdown:
+    """The vendor filters. `vendor_params` turns one search value into vendor query
+    parameters, or returns None for a value it cannot express (that value is then filtered
+    locally). With `exact=False` the vendor's answer is a superset and is re-checked locally.
+    """
+
+    vendor_params: Callable[[str, str | None], dict[str, str] | None]
+    describe: str
+    exact: bool = False
+
+
+@dataclass(frozen=True)
+class ById:
+    """The values name vendor records: each is read directly by id (one call each).
+    `vendor_id` returns the vendor id for a value, or None when the value cannot name one."""
+
+    vendor_id: Callable[[str], str | None]
+    describe: str
+
+
+@dataclass(frozen=True)
+class LocalFilter:
+    """Filtered by facade after mapping, by the SearchParameter's own definition."""
+
+    describe: str = "filtered locally by the SearchParameter's expression"
+
+
+@dataclass(frozen=True)
+class Unsupported:
+    reason: str
+
+
+Serving = Pushdown | ById | LocalFilter | Unsupported
+
+
+@dataclass(frozen=True)
+class SearchParam:
+    definition_id: str
+    serve: Serving
+
+    @property
+    def definition(self) -> SearchParamDefinition:
+        return definition(self.definition_id)
+
+    @property
+    def code(self) -> str:
+        return self.definition.code
+
+
+# -- the resource type ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ResourceMapping:
+    resource_type: str
+    profile: str
+    #: The vendor list endpoint (`/api/<endpoint>`) the records come from.
+    endpoint: str
+    transform: Transform
+    search_params: tuple[SearchParam, ...]
+    #: US Core search combinations: (parameters, expectation), e.g. (("birthdate", "name"), "SHALL").
+    combinations: tuple[tuple[tuple[str, ...], str], ...] = ()
+    #: Vendor query parameters sent on every list call (e.g. include inactive patients).
+    fixed_params: Mapping[str, str] = field(default_factory=dict)
+    #: Whether a mapped field needs the vendor's verbose (slower, smaller-page) records.
+    needs_verbose: Callable[[MappingContext], bool] = lambda _ctx: False
+    #: Other practice-wide endpoints whose whole lists `derive` joins in (e.g. offices).
+    lookups: tuple[str, ...] = ()
+    #: Turns vendor records (+ lookups) into the records the transform takes, e.g. collapses
+    #: doctors into their practice, or attaches a doctor's office. Pure.
+    derive: Derive | None = None
+    #: "detail": read by GET /api/<endpoint>/<id>; "scan": find the id in the (small) list.
+    read: str = "detail"
+    #: Practice-wide reference data, cached longer than patient data.
+    lookup_data: bool = False
+    #: How a FHIR id becomes a vendor id (None: the FHIR id cannot exist at the vendor).
+    vendor_id: Callable[[str], str | None] = lambda fhir_id: fhir_id if fhir_id.isdigit() else None
+    notes: str = ""
+
+    def param(self, code: str) -> SearchParam | None:
+        for param in self.search_params:
+            if param.code == code:
+                return param
+        return None
+
+    @property
+    def supported_codes(self) -> list[str]:
+        return [p.code for p in self.search_params if not isinstance(p.serve, Unsupported)]

@@ -1,0 +1,46 @@
+"""The mapping registry: which resource types a vendor serves, and how.
+
+Built from the vendor's declaration modules; the CapabilityStatement, the search planner
+and the support matrix all read it. It holds declarations only, never vendor data.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from facade.core.mapping import ResourceMapping
+from facade.errors import ResourceNotFound
+
+
+@dataclass(frozen=True)
+class MappingRegistry:
+    vendor: str
+    mappings: tuple[ResourceMapping, ...]
+
+    def __post_init__(self) -> None:
+        types = [m.resource_type for m in self.mappings]
+        duplicates = {t for t in types if types.count(t) > 1}
+        if duplicates:
+            raise ValueError(f"{self.vendor}: more than one mapping for {sorted(duplicates)}")
+
+    def __iter__(self) -> Iterator[ResourceMapping]:
+        return iter(self.mappings)
+
+    @property
+    def resource_types(self) -> list[str]:
+        return sorted(m.resource_type for m in self.mappings)
+
+    def get(self, resource_type: str) -> ResourceMapping:
+        for mapping in self.mappings:
+            if mapping.resource_type == resource_type:
+                return mapping
+        raise ResourceNotFound(f"Resource type {resource_type!r} is not served by this server.")
+
+
+def registry_for(vendor: str) -> MappingRegistry:
+    if vendor == "drchrono":
+        from mappings.drchrono import REGISTRY
+
+        return REGISTRY
+    raise ValueError(f"unknown vendor {vendor!r}")

@@ -1,0 +1,240 @@
+"""Read and search, framework-free: plain data in (type, id, query), FHIR dicts out.
+
+The service plans each search (planner), asks the vendor client for exactly what the plan
+names, maps records with the declared pure transforms, filters locally and pages. It never
+speaks HTTP to FHIR clients and never builds an error response itself.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlencode
+
+from facade.core.mapping import MappingContext, Record, Resource, ResourceMapping
+from facade.core.planner import SearchPlan, plan_search
+from facade.core.registry import MappingRegistry
+from facade.core.vendor import ContextLoader, VendorClient
+from facade.errors import InvalidParameterValue, ResourceNotFound
+from facade.fhir.matching import clause_matches
+from facade.fhir.paging import CursorCodec, searchset
+from facade.fhir.query import SearchQuery
+
+#: A FHIR page stops after this many vendor pages even if it is not full (it links onward),
+#: so one sparse search cannot spend the hour's vendor budget in a single request.
+MAX_VENDOR_PAGES_PER_FHIR_PAGE = 8
+VENDOR_PAGE_SIZE_MAX = 250
+VENDOR_VERBOSE_PAGE_SIZE_MAX = 50
+
+
+@dataclass(frozen=True)
+class ServiceLimits:
+    default_count: int = 50
+    max_count: int = 250
+    page_cache_seconds: float = 120.0
+    lookup_cache_seconds: float = 900.0
+    context_seconds: float = 3600.0
+
+
+@dataclass
+class SearchResult:
+    bundle: dict[str, Any]
+    plan: SearchPlan
+
+
+class FhirService:
+    def __init__(
+        self,
+        registry: MappingRegistry,
+        client: VendorClient,
+        load_context: ContextLoader,
+        cursors: CursorCodec,
+        base_url: str,
+        limits: ServiceLimits | None = None,
+    ):
+        self.registry = registry
+        self.client = client
+        self._load_context = load_context
+        self._cursors = cursors
+        self.base_url = base_url.rstrip("/")
+        self.limits = limits or ServiceLimits()
+        self._context: MappingContext | None = None
+        self._context_loaded_at = 0.0
+
+    async def context(self) -> MappingContext:
+        stale = time.monotonic() - self._context_loaded_at > self.limits.context_seconds
+        if self._context is None or stale:
+            self._context = await self._load_context()
+            self._context_loaded_at = time.monotonic()
+        return self._context
+
+    # -- read --------------------------------------------------------------------------------
+
+    async def read(self, resource_type: str, resource_id: str) -> Resource:
+        mapping = self.registry.get(resource_type)
+        vendor_id = mapping.vendor_id(resource_id)
+        if vendor_id is None:
+            raise ResourceNotFound(f"{resource_type}/{resource_id} is not known.")
+        ctx = await self.context()
+        if mapping.lookup_data:
+            for resource in await self._lookup_resources(mapping, ctx):
+                if resource["id"] == resource_id:
+                    return resource
+            raise ResourceNotFound(f"{resource_type}/{resource_id} is not known.")
+        params = dict(mapping.fixed_params)
+        if mapping.needs_verbose(ctx):
+            params["verbose"] = "true"
+        record = await self.client.get_record(
+            mapping.endpoint, vendor_id, params, reason=f"read {resource_type}"
+        )
+        if record is None:
+            raise ResourceNotFound(f"{resource_type}/{resource_id} is not known.")
+        return self._map(mapping, [record], {}, ctx)[0]
+
+    # -- search ------------------------------------------------------------------------------
+
+    async def search(
+        self, resource_type: str, query: SearchQuery, *, lenient: bool = False
+    ) -> SearchResult:
+        mapping = self.registry.get(resource_type)
+        ctx = await self.context()
+        plan = plan_search(mapping, query, ctx, lenient=lenient)
+        count = self._count(query.count)
+        applied_query = query.encode(tuple(plan.applied))
+        binding = CursorCodec.binding(resource_type, applied_query, count)
+        position = self._cursors.decode(query.cursor, binding) if query.cursor else {}
+
+        if mapping.lookup_data:
+            resources, next_position = await self._search_lookup(plan, ctx, count, position)
+        elif plan.ids is not None:
+            resources, next_position = await self._search_by_id(plan, ctx, count, position)
+        else:
+            resources, next_position = await self._search_listing(plan, ctx, count, position)
+
+        base_query = (applied_query + "&" if applied_query else "") + f"_count={count}"
+        self_url = f"{self.base_url}/{resource_type}?{base_query}"
+        next_url = None
+        if next_position is not None:
+            cursor = self._cursors.encode(binding, next_position)
+            next_url = f"{self.base_url}/{resource_type}?{base_query}&{urlencode({'_cursor': cursor})}"
+        bundle = searchset(self.base_url, resource_type, resources, self_url, next_url)
+        return SearchResult(bundle=bundle, plan=plan)
+
+    def _count(self, raw: str | None) -> int:
+        if raw is None:
+            return self.limits.default_count
+        try:
+            count = int(raw)
+        except ValueError:
+            raise InvalidParameterValue("_count must be a whole number.") from None
+        if count < 1:
+            raise InvalidParameterValue("_count must be at least 1.")
+        return min(count, self.limits.max_count)
+
+    async def _search_lookup(
+        self, plan: SearchPlan, ctx: MappingContext, count: int, position: dict[str, Any]
+    ) -> tuple[list[Resource], dict[str, Any] | None]:
+        matches = [
+            r for r in await self._lookup_resources(plan.mapping, ctx) if self._passes(plan, r)
+        ]
+        return _slice(matches, int(position.get("o", 0)), count)
+
+    async def _search_by_id(
+        self, plan: SearchPlan, ctx: MappingContext, count: int, position: dict[str, Any]
+    ) -> tuple[list[Resource], dict[str, Any] | None]:
+        ids = list(dict.fromkeys(plan.ids or []))
+        offset = int(position.get("o", 0))
+        resources: list[Resource] = []
+        params = {k: v for k, v in plan.vendor_params.items() if k in ("verbose", "show_inactive")}
+        for vendor_id in ids[offset : offset + count]:
+            record = await self.client.get_record(
+                plan.mapping.endpoint, vendor_id, params, reason="search by id"
+            )
+            if record is not None:
+                resource = self._map(plan.mapping, [record], {}, ctx)[0]
+                if self._passes(plan, resource):
+                    resources.append(resource)
+        following = offset + count
+        return resources, ({"o": following} if following < len(ids) else None)
+
+    async def _search_listing(
+        self, plan: SearchPlan, ctx: MappingContext, count: int, position: dict[str, Any]
+    ) -> tuple[list[Resource], dict[str, Any] | None]:
+        """Walk vendor pages from the cursor's position until the FHIR page is full.
+
+        The position is (vendor page URL, records of it already consumed). A vendor page that
+        is only partly used stays in the client's cache, so the next FHIR page reuses it.
+        """
+        cap = VENDOR_VERBOSE_PAGE_SIZE_MAX if plan.verbose else VENDOR_PAGE_SIZE_MAX
+        # Without local filters one vendor page is exactly one FHIR page.
+        page_size = min(count, cap) if not plan.local else cap
+        url: str | None = position.get("u") or self.client.list_url(
+            plan.mapping.endpoint, {**plan.vendor_params, "page_size": str(page_size)}
+        )
+        skip = int(position.get("s", 0))
+        resources: list[Resource] = []
+        vendor_pages = 0
+        while url is not None:
+            page = await self.client.fetch_page(
+                url, reason=f"search {plan.mapping.resource_type}", cache_ttl=self.limits.page_cache_seconds
+            )
+            vendor_pages += 1
+            records = page.results[skip:]
+            mapped = self._map(plan.mapping, records, {}, ctx)
+            for index, resource in enumerate(mapped):
+                if not self._passes(plan, resource):
+                    continue
+                resources.append(resource)
+                if len(resources) == count:
+                    consumed = skip + index + 1
+                    if consumed < len(page.results):
+                        return resources, {"u": page.url, "s": consumed}
+                    return resources, ({"u": page.next_url, "s": 0} if page.next_url else None)
+            url, skip = page.next_url, 0
+            if url is not None and vendor_pages >= MAX_VENDOR_PAGES_PER_FHIR_PAGE:
+                return resources, {"u": url, "s": 0}
+        return resources, None
+
+    # -- mapping -----------------------------------------------------------------------------
+
+    async def _lookup_resources(
+        self, mapping: ResourceMapping, ctx: MappingContext
+    ) -> list[Resource]:
+        ttl = self.limits.lookup_cache_seconds
+        records = await self.client.list_all(
+            mapping.endpoint,
+            dict(mapping.fixed_params),
+            reason=f"practice list {mapping.endpoint}",
+            cache_ttl=ttl,
+        )
+        lookups = {
+            name: await self.client.list_all(name, {}, reason=f"practice list {name}", cache_ttl=ttl)
+            for name in mapping.lookups
+        }
+        return self._map(mapping, records, lookups, ctx)
+
+    def _map(
+        self,
+        mapping: ResourceMapping,
+        records: list[Record],
+        lookups: dict[str, list[Record]],
+        ctx: MappingContext,
+    ) -> list[Resource]:
+        if mapping.derive is not None:
+            if mapping.lookups and not lookups:
+                raise RuntimeError(f"{mapping.resource_type} needs its lookups to map records")
+            records = mapping.derive(records, lookups, ctx)
+        return [mapping.transform(record, ctx) for record in records]
+
+    @staticmethod
+    def _passes(plan: SearchPlan, resource: Resource) -> bool:
+        return all(clause_matches(c.definition, c.clause, resource) for c in plan.local)
+
+
+def _slice(
+    matches: list[Resource], offset: int, count: int
+) -> tuple[list[Resource], dict[str, Any] | None]:
+    page = matches[offset : offset + count]
+    following = offset + count
+    return page, ({"o": following} if following < len(matches) else None)

@@ -1,0 +1,153 @@
+"""facade's one error tree, and the one place where an error becomes an OperationOutcome.
+
+    FacadeError                       500 exception      anything unexpected (message never shown)
+    ├── RequestError                  4xx                the client asked for something we refuse
+    │   ├── InvalidRequest            400 invalid        malformed body, bad header, bad id
+    │   │   ├── UnknownParameter      400 not-supported  a search parameter we do not serve
+    │   │   ├── InvalidParameterValue 400 value          a value of the wrong type or form
+    │   │   └── InvalidCursor         400 invalid        a paging cursor we did not issue
+    │   ├── ResourceNotFound          404 not-found      unknown type or id
+    │   ├── MethodNotAllowed          405 not-supported  an interaction facade does not offer
+    │   ├── NotAcceptable             406 not-supported  a format facade does not produce
+    │   └── UnsupportedMediaType      415 not-supported  a body format facade does not read
+    └── UpstreamError                 5xx                the vendor failed; raised only by vendor clients
+        ├── UpstreamUnavailable       502 transient      5xx or a bad response, after retries
+        ├── UpstreamTimeout           504 timeout        no answer in time, after retries
+        ├── UpstreamThrottled         503 throttled      the vendor's call budget is spent (Retry-After)
+        └── UpstreamAuthFailed        503 security       the stored vendor authorization no longer works
+
+Every error has a stable `code` that appears in OperationOutcome.issue.details and in the
+log line. Messages are written for the client and never carry PHI or internal detail.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+ERROR_CODE_SYSTEM = "https://facade.dev/fhir/CodeSystem/error"
+
+
+class FacadeError(Exception):
+    status = 500
+    issue_type = "exception"
+    code = "internal-error"
+    default_message = "The server failed to handle the request."
+
+    def __init__(self, message: str | None = None, *, headers: dict[str, str] | None = None):
+        super().__init__(message or self.default_message)
+        self.message = message or self.default_message
+        self.headers = dict(headers or {})
+
+
+class RequestError(FacadeError):
+    status = 400
+    issue_type = "invalid"
+    code = "invalid-request"
+    default_message = "The request is not valid."
+
+
+class InvalidRequest(RequestError):
+    pass
+
+
+class UnknownParameter(InvalidRequest):
+    issue_type = "not-supported"
+    code = "unknown-parameter"
+
+
+class InvalidParameterValue(InvalidRequest):
+    issue_type = "value"
+    code = "invalid-parameter-value"
+
+
+class InvalidCursor(InvalidRequest):
+    code = "invalid-cursor"
+    default_message = "The paging cursor is not valid; start the search again."
+
+
+class ResourceNotFound(RequestError):
+    status = 404
+    issue_type = "not-found"
+    code = "not-found"
+    default_message = "Resource not found."
+
+
+class MethodNotAllowed(RequestError):
+    status = 405
+    issue_type = "not-supported"
+    code = "interaction-not-supported"
+    default_message = "This interaction is not supported."
+
+
+class NotAcceptable(RequestError):
+    status = 406
+    issue_type = "not-supported"
+    code = "format-not-supported"
+    default_message = "facade only produces application/fhir+json."
+
+
+class UnsupportedMediaType(RequestError):
+    status = 415
+    issue_type = "not-supported"
+    code = "media-type-not-supported"
+    default_message = "Unsupported request body format."
+
+
+class UpstreamError(FacadeError):
+    status = 502
+    issue_type = "transient"
+    code = "upstream-error"
+    default_message = "The EHR did not answer correctly."
+
+
+class UpstreamUnavailable(UpstreamError):
+    code = "upstream-unavailable"
+    default_message = "The EHR is unavailable; try again later."
+
+
+class UpstreamTimeout(UpstreamError):
+    status = 504
+    issue_type = "timeout"
+    code = "upstream-timeout"
+    default_message = "The EHR did not answer in time; try again later."
+
+
+class UpstreamThrottled(UpstreamError):
+    status = 503
+    issue_type = "throttled"
+    code = "upstream-throttled"
+    default_message = "The EHR's call budget is spent for now; try again later."
+
+    def __init__(self, retry_after: float, message: str | None = None):
+        seconds = max(1, int(retry_after + 0.999))
+        super().__init__(
+            message or f"{self.default_message} Retry after {seconds} s.",
+            headers={"Retry-After": str(seconds)},
+        )
+        self.retry_after = float(seconds)
+
+
+class UpstreamAuthFailed(UpstreamError):
+    status = 503
+    issue_type = "security"
+    code = "upstream-authorization-failed"
+    default_message = (
+        "facade's authorization at the EHR no longer works; an operator must reconnect it."
+    )
+
+
+def operation_outcome(
+    error: FacadeError, *, severity: str = "error", diagnostics: str | None = None
+) -> dict[str, Any]:
+    """The OperationOutcome for an error: issue code, stable error code, client-safe text."""
+    issue: dict[str, Any] = {
+        "severity": severity,
+        "code": error.issue_type,
+        "details": {
+            "coding": [{"system": ERROR_CODE_SYSTEM, "code": error.code}],
+            "text": error.message,
+        },
+    }
+    if diagnostics:
+        issue["diagnostics"] = diagnostics
+    return {"resourceType": "OperationOutcome", "issue": [issue]}

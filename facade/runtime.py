@@ -1,0 +1,187 @@
+"""Assembles a running facade from settings: database, vendor connection, client, service.
+
+With a stored vendor connection it serves that account; without one it starts the embedded
+sandbox and connects to it through the same OAuth flow and client. Everything that depends
+on the environment is built here and handed down; nothing is created at import time.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+
+import httpx
+
+from facade.clock import Clock
+from facade.core.mapping import MappingContext
+from facade.core.registry import registry_for
+from facade.core.service import FhirService, ServiceLimits
+from facade.fhir.paging import CursorCodec
+from facade.settings import Settings
+from facade.store.connections import ConnectionStore, VendorCredentials
+from facade.store.database import Database
+from facade.store.secrets import SecretBox, load_or_create_key
+from facade.upstream.budget import UpstreamBudget
+from facade.upstream.cache import ResponseCache
+from facade.upstream.drchrono.client import ClientPolicy, DrChronoClient
+from facade.upstream.drchrono.connection import authorize_auto_approved
+from facade.upstream.drchrono.practice_context import load_practice_context
+from facade.upstream.drchrono.sandbox.app import create_sandbox_app
+from facade.upstream.drchrono.sandbox.generator import generate
+from facade.upstream.drchrono.sandbox.state import SandboxState
+
+log = logging.getLogger("facade")
+
+#: The embedded sandbox is reached in-process; this host name never touches the network.
+SANDBOX_BASE_URL = "http://drchrono.sandbox"
+SANDBOX_REDIRECT_URI = "http://127.0.0.1:8080/drchrono/callback"
+
+
+class StoredCredentials:
+    """A client's credentials kept in the database (encrypted)."""
+
+    def __init__(self, store: ConnectionStore, vendor: str):
+        self._store = store
+        self._vendor = vendor
+
+    def load(self) -> VendorCredentials:
+        credentials = self._store.load(self._vendor)
+        if credentials is None:
+            raise RuntimeError(f"no stored {self._vendor} connection")
+        return credentials
+
+    def save(self, credentials: VendorCredentials) -> None:
+        self._store.save(self._vendor, credentials)
+
+
+class MemoryCredentials:
+    """Credentials that live as long as the process (the embedded sandbox's own)."""
+
+    def __init__(self, credentials: VendorCredentials):
+        self._credentials = credentials
+
+    def load(self) -> VendorCredentials:
+        return self._credentials
+
+    def save(self, credentials: VendorCredentials) -> None:
+        self._credentials = credentials
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    database: Database
+    http: httpx.AsyncClient
+    client: DrChronoClient
+    service: FhirService
+    #: One line saying what facade is connected to (printed at start-up).
+    upstream_description: str
+    sandbox: SandboxState | None = None
+    _closed: bool = field(default=False, repr=False)
+
+    async def aclose(self) -> None:
+        if not self._closed:
+            self._closed = True
+            await self.http.aclose()
+            self.database.dispose()
+
+
+async def build_runtime(
+    settings: Settings,
+    *,
+    clock: Clock | None = None,
+    sandbox: SandboxState | None = None,
+    transport: httpx.AsyncBaseTransport | None = None,
+) -> Runtime:
+    """Build facade's runtime. `sandbox` forces the embedded sandbox (tests pass their own);
+    `transport` replaces the network for a stored connection (tests)."""
+    clock = clock or Clock()
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    database = Database(settings.resolved_database_url)
+    database.migrate()
+    box = SecretBox.from_settings(settings.secret_key, settings.data_dir)
+    store = ConnectionStore(database, box, clock.now)
+    stored = None if sandbox is not None else store.load(settings.vendor)
+
+    keeper: StoredCredentials | MemoryCredentials
+    if stored is not None:
+        http = httpx.AsyncClient(transport=transport, timeout=settings.upstream_timeout_seconds)
+        keeper = StoredCredentials(store, settings.vendor)
+        description = f"DrChrono at {stored.base_url} (client {stored.client_id})"
+    else:
+        if sandbox is None:
+            sandbox = SandboxState.with_default_app(
+                generate(patients=settings.sandbox_patients, seed=settings.sandbox_seed),
+                seed=settings.sandbox_seed,
+            )
+        http = httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=create_sandbox_app(sandbox)),
+            base_url=SANDBOX_BASE_URL,
+            timeout=settings.upstream_timeout_seconds,
+        )
+        app = sandbox.default_app
+        credentials = await authorize_auto_approved(
+            http,
+            SANDBOX_BASE_URL,
+            app.client_id,
+            app.client_secret,
+            SANDBOX_REDIRECT_URI,
+            clock.now(),
+        )
+        keeper = MemoryCredentials(credentials)
+        patients = len(sandbox.dataset.endpoint("patients"))
+        description = (
+            f"the embedded DrChrono sandbox ({patients} synthetic patients, "
+            f"seed {settings.sandbox_seed})"
+        )
+
+    budget = UpstreamBudget(
+        clock, settings.upstream_hourly_limit, settings.upstream_burst_per_second or None
+    )
+    client = DrChronoClient(
+        http,
+        keeper,
+        budget,
+        ResponseCache(clock),
+        clock,
+        ClientPolicy(
+            timeout_seconds=settings.upstream_timeout_seconds,
+            retries=settings.upstream_retries,
+            max_wait_seconds=settings.upstream_max_wait_seconds,
+        ),
+    )
+
+    async def load_context() -> MappingContext:
+        current = await client.get_path("/api/users/current", reason="practice context: user")
+        return await load_practice_context(
+            client, current if isinstance(current, dict) else {}, settings.upstream_lookup_cache_seconds
+        )
+
+    cursor_key = settings.secret_key.encode() if settings.secret_key else load_or_create_key(
+        settings.data_dir
+    )
+    service = FhirService(
+        registry_for(settings.vendor),
+        client,
+        load_context,
+        CursorCodec(cursor_key),
+        settings.base_url,
+        ServiceLimits(
+            default_count=settings.default_page_size,
+            max_count=settings.max_page_size,
+            page_cache_seconds=settings.upstream_page_cache_seconds,
+            lookup_cache_seconds=settings.upstream_lookup_cache_seconds,
+        ),
+    )
+    return Runtime(
+        settings=settings,
+        database=database,
+        http=http,
+        client=client,
+        service=service,
+        upstream_description=description,
+        sandbox=sandbox,
+    )
+
+

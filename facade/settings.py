@@ -1,0 +1,101 @@
+"""facade's configuration: one immutable object, read from FACADE_* environment variables.
+
+Every command-line option has an environment variable of the same name. Nothing else in
+facade reads the environment; the settings object is passed to whatever needs it.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+ENV_PREFIX = "FACADE_"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """What an operator can set. Defaults give a zero-set-up server on the embedded sandbox."""
+
+    host: str = "127.0.0.1"
+    port: int = 8080
+    #: Where the SQLite database, the secret key file and (later) export files live.
+    data_dir: Path = field(default_factory=lambda: Path(".facade"))
+    #: SQLAlchemy URL; empty means a SQLite file in data_dir.
+    database_url: str = ""
+    vendor: str = "drchrono"
+    #: Public base URL of the FHIR endpoint; empty means http://HOST:PORT/fhir.
+    public_base_url: str = ""
+    #: Fernet key (urlsafe base64, 32 bytes) for secrets at rest; empty means a key file in data_dir.
+    secret_key: str = ""
+    # Embedded sandbox (used when no vendor connection is stored).
+    sandbox_patients: int = 50
+    sandbox_seed: int = 1
+    # Upstream client behaviour.
+    upstream_hourly_limit: int = 500
+    upstream_burst_per_second: int = 10
+    upstream_timeout_seconds: float = 20.0
+    upstream_retries: int = 3
+    #: The longest an interactive request waits for the vendor's rate limit before giving up.
+    upstream_max_wait_seconds: float = 5.0
+    #: How long a fetched vendor page may be reused (seconds); practice-wide lookups live longer.
+    upstream_page_cache_seconds: float = 120.0
+    upstream_lookup_cache_seconds: float = 900.0
+    # FHIR search.
+    default_page_size: int = 50
+    max_page_size: int = 250
+    log_level: str = "info"
+
+    @property
+    def base_url(self) -> str:
+        if self.public_base_url:
+            return self.public_base_url.rstrip("/")
+        return f"http://{self.host}:{self.port}/fhir"
+
+    @property
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'facade.db').resolve()}"
+
+    def with_overrides(self, **overrides: Any) -> Settings:
+        """A copy with the given fields replaced; None values are ignored (unset CLI options)."""
+        given = {k: v for k, v in overrides.items() if v is not None}
+        return replace(self, **_coerce_all(given))
+
+    @classmethod
+    def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
+        env = os.environ if environ is None else environ
+        values: dict[str, Any] = {}
+        for f in fields(cls):
+            raw = env.get(ENV_PREFIX + f.name.upper())
+            if raw is not None and raw != "":
+                values[f.name] = raw
+        return cls(**_coerce_all(values))
+
+
+def _coerce_all(values: dict[str, Any]) -> dict[str, Any]:
+    kinds = {f.name: f.type for f in fields(Settings)}
+    coerced: dict[str, Any] = {}
+    for name, value in values.items():
+        if name not in kinds:
+            raise ValueError(f"unknown setting {name!r}")
+        kind = str(kinds[name])
+        try:
+            if kind == "int":
+                coerced[name] = int(value)
+            elif kind == "float":
+                coerced[name] = float(value)
+            elif kind == "Path":
+                coerced[name] = Path(value)
+            else:
+                coerced[name] = str(value)
+        except ValueError as exc:
+            raise ValueError(f"setting {ENV_PREFIX}{name.upper()}: {exc}") from exc
+    return coerced
+
+
+def setting_names() -> list[str]:
+    """Every environment variable facade reads, for the README and `facade --help`."""
+    return [ENV_PREFIX + f.name.upper() for f in fields(Settings)]

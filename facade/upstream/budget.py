@@ -1,0 +1,141 @@
+"""The vendor call budget: how many calls are left this hour, pacing, and who spent them.
+
+A budget never lets a call go out that it knows the vendor would refuse: when the hour's
+calls are spent or the vendor said to wait, callers wait (up to their limit) or get
+UpstreamThrottled with the exact time to wait.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from collections import deque
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from facade.clock import Clock
+from facade.errors import UpstreamThrottled
+
+_THROTTLE_SECONDS = re.compile(r"available in (\d+(?:\.\d+)?) second")
+
+
+def parse_throttle_wait(detail: str) -> float | None:
+    """Seconds to wait, from DRF's 'Request was throttled. Expected available in N seconds.'"""
+    match = _THROTTLE_SECONDS.search(detail)
+    return float(match.group(1)) if match else None
+
+
+@dataclass
+class CallRecord:
+    endpoint: str
+    status: int
+    #: Why the call was made (the planner's rule), for benchmarks and audit.
+    reason: str = ""
+
+
+@dataclass
+class CallMeter:
+    """The vendor calls one FHIR interaction spent."""
+
+    calls: list[CallRecord] = field(default_factory=list)
+
+    @property
+    def count(self) -> int:
+        return len(self.calls)
+
+
+_current_meter: ContextVar[CallMeter | None] = ContextVar("facade_call_meter", default=None)
+
+
+@contextmanager
+def metered() -> Iterator[CallMeter]:
+    """Count the vendor calls made inside the block (by this task and the tasks it awaits)."""
+    meter = CallMeter()
+    token = _current_meter.set(meter)
+    try:
+        yield meter
+    finally:
+        _current_meter.reset(token)
+
+
+def record_call(record: CallRecord) -> None:
+    meter = _current_meter.get()
+    if meter is not None:
+        meter.calls.append(record)
+
+
+class UpstreamBudget:
+    """Calls per clock hour (reset at the top of the hour, as DrChrono does) and per second."""
+
+    def __init__(self, clock: Clock, hourly_limit: int, burst_per_second: int | None):
+        self._clock = clock
+        self.hourly_limit = hourly_limit
+        self.burst_per_second = burst_per_second
+        self._hour_start = self._top_of_hour(clock.now())
+        self._used = 0
+        self._blocked_until: datetime | None = None
+        self._recent: deque[float] = deque()
+        self._lock = asyncio.Lock()
+        self.total_calls = 0
+
+    @staticmethod
+    def _top_of_hour(moment: datetime) -> datetime:
+        return moment.replace(minute=0, second=0, microsecond=0)
+
+    def _roll(self) -> None:
+        hour = self._top_of_hour(self._clock.now())
+        if hour != self._hour_start:
+            self._hour_start = hour
+            self._used = 0
+
+    @property
+    def remaining(self) -> int:
+        self._roll()
+        return max(0, self.hourly_limit - self._used)
+
+    def seconds_until_reset(self) -> float:
+        reset = self._hour_start + timedelta(hours=1)
+        return max(0.0, (reset - self._clock.now()).total_seconds())
+
+    def wait_needed(self) -> float:
+        """Seconds until the next call may go out (0 if now)."""
+        self._roll()
+        now = self._clock.now()
+        if self._blocked_until is not None and now < self._blocked_until:
+            return (self._blocked_until - now).total_seconds()
+        if self._used >= self.hourly_limit:
+            return self.seconds_until_reset()
+        if self.burst_per_second:
+            mono = self._clock.monotonic()
+            while self._recent and mono - self._recent[0] >= 1.0:
+                self._recent.popleft()
+            if len(self._recent) >= self.burst_per_second:
+                return 1.0 - (mono - self._recent[0])
+        return 0.0
+
+    async def acquire(self, max_wait: float) -> None:
+        """Wait for a call slot and take it, or raise UpstreamThrottled if that is too long."""
+        async with self._lock:
+            while True:
+                wait = self.wait_needed()
+                if wait <= 0:
+                    break
+                if wait > max_wait:
+                    raise UpstreamThrottled(wait)
+                await self._clock.sleep(wait)
+            self._used += 1
+            self.total_calls += 1
+            if self.burst_per_second:
+                self._recent.append(self._clock.monotonic())
+
+    def throttled_by_vendor(self, wait_seconds: float) -> None:
+        """The vendor answered 429: nothing goes out until it said we may call again."""
+        until = self._clock.now() + timedelta(seconds=wait_seconds)
+        if self._blocked_until is None or until > self._blocked_until:
+            self._blocked_until = until
+        # The vendor's hour is spent if it asked us to wait past the burst window.
+        if wait_seconds > 1.5:
+            self._used = max(self._used, self.hourly_limit)

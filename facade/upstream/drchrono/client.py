@@ -1,0 +1,297 @@
+"""The DrChrono v4 client: tokens, paging, the call budget, retries, redirects and caching.
+
+This is the one place where DrChrono's HTTP failures become facade errors. It never logs a
+token or a record, and it never sends the bearer token to a host other than the vendor's.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any, Protocol
+from urllib.parse import urlencode, urljoin, urlsplit
+
+import anyio
+import httpx
+
+from facade.clock import Clock
+from facade.core.vendor import VendorPage
+from facade.errors import (
+    UpstreamAuthFailed,
+    UpstreamError,
+    UpstreamThrottled,
+    UpstreamTimeout,
+    UpstreamUnavailable,
+)
+from facade.store.connections import VendorCredentials
+from facade.upstream.budget import CallRecord, UpstreamBudget, parse_throttle_wait, record_call
+from facade.upstream.cache import ResponseCache
+from facade.upstream.drchrono.oauth import refresh_tokens
+
+log = logging.getLogger("facade.upstream.drchrono")
+
+Record = dict[str, Any]
+
+#: Refresh the access token this long before it expires.
+REFRESH_MARGIN = timedelta(minutes=5)
+MAX_REDIRECTS = 3
+MAX_THROTTLE_ROUNDS = 5
+
+
+class CredentialKeeper(Protocol):
+    """Where the client reads its credentials and writes refreshed tokens."""
+
+    def load(self) -> VendorCredentials: ...
+
+    def save(self, credentials: VendorCredentials) -> None: ...
+
+
+@dataclass(frozen=True)
+class ClientPolicy:
+    timeout_seconds: float = 20.0
+    retries: int = 3
+    backoff_base_seconds: float = 0.25
+    backoff_cap_seconds: float = 4.0
+    max_wait_seconds: float = 5.0
+
+
+class DrChronoClient:
+    vendor = "drchrono"
+
+    def __init__(
+        self,
+        http: httpx.AsyncClient,
+        keeper: CredentialKeeper,
+        budget: UpstreamBudget,
+        cache: ResponseCache,
+        clock: Clock,
+        policy: ClientPolicy | None = None,
+    ):
+        self._http = http
+        self._keeper = keeper
+        self.budget = budget
+        self.cache = cache
+        self._clock = clock
+        self.policy = policy or ClientPolicy()
+        self._credentials = keeper.load()
+        self._refresh_lock = asyncio.Lock()
+        self._rng = random.Random()
+
+    @property
+    def base_url(self) -> str:
+        return self._credentials.base_url.rstrip("/")
+
+    def list_url(self, endpoint: str, params: dict[str, str]) -> str:
+        query = urlencode(sorted(params.items()))
+        return f"{self.base_url}/api/{endpoint}" + (f"?{query}" if query else "")
+
+    async def fetch_page(
+        self, url: str, *, reason: str, cache_ttl: float = 0.0, max_wait: float | None = None
+    ) -> VendorPage:
+        """One list page; served from the cache when the same URL was fetched within its TTL."""
+        cached = self.cache.get(url)
+        if isinstance(cached, VendorPage):
+            return cached
+        body = await self._get_json(url, reason=reason, max_wait=max_wait)
+        if not isinstance(body, dict) or not isinstance(body.get("results"), list):
+            raise UpstreamUnavailable("The EHR answered a list request with an unexpected body.")
+        next_url = body.get("next")
+        if next_url is not None:
+            next_url = self._same_origin(str(next_url))
+        page = VendorPage(url=url, results=body["results"], next_url=next_url)
+        self.cache.put(url, page, cache_ttl)
+        return page
+
+    async def iterate_pages(
+        self, endpoint: str, params: dict[str, str], *, reason: str, cache_ttl: float = 0.0
+    ) -> AsyncIterator[VendorPage]:
+        url: str | None = self.list_url(endpoint, params)
+        while url is not None:
+            page = await self.fetch_page(url, reason=reason, cache_ttl=cache_ttl)
+            yield page
+            url = page.next_url
+
+    async def list_all(
+        self, endpoint: str, params: dict[str, str], *, reason: str, cache_ttl: float = 0.0
+    ) -> list[Record]:
+        records: list[Record] = []
+        async for page in self.iterate_pages(endpoint, params, reason=reason, cache_ttl=cache_ttl):
+            records.extend(page.results)
+        return records
+
+    async def get_record(
+        self,
+        endpoint: str,
+        record_id: str,
+        params: dict[str, str] | None = None,
+        *,
+        reason: str,
+        cache_ttl: float = 0.0,
+    ) -> Record | None:
+        """One record by id, or None when the vendor has no such record."""
+        query = urlencode(sorted((params or {}).items()))
+        url = f"{self.base_url}/api/{endpoint}/{record_id}" + (f"?{query}" if query else "")
+        cached = self.cache.get(url)
+        if isinstance(cached, dict):
+            return cached
+        body = await self._get_json(url, reason=reason, missing_ok=True)
+        if body is None:
+            return None
+        if not isinstance(body, dict):
+            raise UpstreamUnavailable("The EHR answered a record request with an unexpected body.")
+        self.cache.put(url, body, cache_ttl)
+        return body
+
+    async def get_path(self, path: str, *, reason: str) -> Any:
+        """A JSON document by path (e.g. /api/users/current), following the vendor's 302s."""
+        return await self._get_json(f"{self.base_url}{path}", reason=reason)
+
+    # -- the one request loop ------------------------------------------------------------
+
+    async def _get_json(
+        self,
+        url: str,
+        *,
+        reason: str,
+        missing_ok: bool = False,
+        max_wait: float | None = None,
+    ) -> Any:
+        wait_limit = self.policy.max_wait_seconds if max_wait is None else max_wait
+        endpoint = _endpoint_of(url)
+        failures = 0
+        redirects = 0
+        throttles = 0
+        refreshed = False
+        while True:
+            await self.budget.acquire(wait_limit)
+            token = await self._access_token()
+            try:
+                with anyio.fail_after(self.policy.timeout_seconds):
+                    response = await self._http.get(
+                        url,
+                        headers={"Authorization": f"Bearer {token}", "Accept": "application/json"},
+                        follow_redirects=False,
+                    )
+            except (TimeoutError, httpx.TimeoutException):
+                record_call(CallRecord(endpoint, 0, reason))
+                failures += 1
+                if failures > self.policy.retries:
+                    raise UpstreamTimeout() from None
+                await self._backoff(failures)
+                continue
+            except httpx.TransportError:
+                record_call(CallRecord(endpoint, 0, reason))
+                failures += 1
+                if failures > self.policy.retries:
+                    raise UpstreamUnavailable() from None
+                await self._backoff(failures)
+                continue
+            status = response.status_code
+            record_call(CallRecord(endpoint, status, reason))
+            log.debug("drchrono GET /api/%s -> %s", endpoint, status)
+            if status in (301, 302, 303, 307, 308):
+                redirects += 1
+                location = response.headers.get("location")
+                if not location or redirects > MAX_REDIRECTS:
+                    raise UpstreamUnavailable("The EHR redirected facade too often.")
+                # Re-send the original request (same method and headers) to the new location.
+                url = self._same_origin(urljoin(url, location))
+                continue
+            if status == 401 and not refreshed:
+                refreshed = True
+                await self._refresh(force=True)
+                continue
+            if status in (401, 403):
+                raise UpstreamAuthFailed()
+            if status == 429:
+                throttles += 1
+                wait = _throttle_wait(response)
+                self.budget.throttled_by_vendor(wait)
+                if wait > wait_limit or throttles > MAX_THROTTLE_ROUNDS:
+                    raise UpstreamThrottled(wait)
+                continue
+            if status >= 500:
+                failures += 1
+                if failures > self.policy.retries:
+                    raise UpstreamUnavailable()
+                await self._backoff(failures)
+                continue
+            if status == 404 and missing_ok:
+                return None
+            if status != 200:
+                raise UpstreamError(f"The EHR refused facade's request (HTTP {status}).")
+            try:
+                return response.json()
+            except ValueError:
+                raise UpstreamUnavailable("The EHR answered with a body that is not JSON.") from None
+
+    async def _backoff(self, failures: int) -> None:
+        ceiling = min(
+            self.policy.backoff_cap_seconds, self.policy.backoff_base_seconds * 2 ** (failures - 1)
+        )
+        await self._clock.sleep(ceiling / 2 + self._rng.random() * ceiling / 2)
+
+    def _same_origin(self, url: str) -> str:
+        """Refuse URLs that would carry facade's bearer token to another host."""
+        target, base = urlsplit(url), urlsplit(self.base_url)
+        if (target.scheme, target.netloc) != (base.scheme, base.netloc):
+            raise UpstreamUnavailable("The EHR pointed facade at another host; refused.")
+        return url
+
+    # -- tokens ----------------------------------------------------------------------------
+
+    async def _access_token(self) -> str:
+        if self._credentials.expires_at - REFRESH_MARGIN <= self._clock.now():
+            await self._refresh(force=False)
+        return self._credentials.access_token
+
+    async def _refresh(self, *, force: bool) -> None:
+        stale = self._credentials.access_token
+        async with self._refresh_lock:
+            # Another task may have refreshed while this one waited for the lock.
+            if self._credentials.access_token != stale:
+                return
+            if not force and self._credentials.expires_at - REFRESH_MARGIN > self._clock.now():
+                return
+            current = self._credentials
+            tokens = await refresh_tokens(
+                self._http,
+                current.base_url,
+                current.client_id,
+                current.client_secret,
+                current.refresh_token,
+            )
+            self._credentials = VendorCredentials(
+                base_url=current.base_url,
+                client_id=current.client_id,
+                client_secret=current.client_secret,
+                access_token=tokens.access_token,
+                refresh_token=tokens.refresh_token,
+                expires_at=tokens.expires_at(self._clock.now()),
+                scope=tokens.scope or current.scope,
+            )
+            self._keeper.save(self._credentials)
+            log.info("drchrono access token refreshed")
+
+
+def _endpoint_of(url: str) -> str:
+    path = urlsplit(url).path
+    return path.removeprefix("/api/") if path.startswith("/api/") else path
+
+
+def _throttle_wait(response: httpx.Response) -> float:
+    try:
+        detail = str(response.json().get("detail", ""))
+    except (ValueError, AttributeError):
+        detail = ""
+    wait = parse_throttle_wait(detail)
+    if wait is None:
+        try:
+            wait = float(response.headers.get("retry-after", "60"))
+        except ValueError:
+            wait = 60.0
+    return wait

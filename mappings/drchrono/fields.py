@@ -1,0 +1,97 @@
+"""Reading DrChrono's value conventions: "" for absent, naive local timestamps, free-text
+addresses and phones. Pure functions shared by the DrChrono mapping modules.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import date, datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from facade.core.mapping import MappingContext
+
+PATIENT_ID_SYSTEM = "urn:drchrono:patient"
+CHART_ID_SYSTEM = "urn:drchrono:chart"
+DOCTOR_ID_SYSTEM = "urn:drchrono:doctor"
+PRACTICE_ID_SYSTEM = "urn:drchrono:practice-group"
+OFFICE_ID_SYSTEM = "urn:drchrono:office"
+
+_PHONE_DIGITS = re.compile(r"\d")
+
+
+def text(value: Any) -> str | None:
+    """A vendor string, or None for the vendor's ways of saying 'absent'."""
+    if value is None:
+        return None
+    value = str(value).strip()
+    return value or None
+
+
+def instant(value: Any, tz: ZoneInfo) -> str | None:
+    """A naive DrChrono timestamp in the practice's time zone, as a FHIR instant."""
+    raw = text(value)
+    if raw is None:
+        return None
+    try:
+        moment = datetime.fromisoformat(raw)
+    except ValueError:
+        return None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=tz)
+    return moment.isoformat(timespec="seconds")
+
+
+def fhir_date(value: Any) -> str | None:
+    raw = text(value)
+    if raw is None:
+        return None
+    try:
+        return date.fromisoformat(raw[:10]).isoformat()
+    except ValueError:
+        return None
+
+
+def phone(value: Any) -> str | None:
+    raw = text(value)
+    if raw is None or not _PHONE_DIGITS.search(raw):
+        return None
+    return raw
+
+
+def address_lines(value: Any) -> list[str]:
+    raw = text(value)
+    if raw is None:
+        return []
+    return [line.strip() for line in raw.splitlines() if line.strip()]
+
+
+def us_address(
+    street: Any, city: Any, state: Any, postal_code: Any, *, use: str | None = None
+) -> dict[str, Any] | None:
+    address: dict[str, Any] = {}
+    if use:
+        address["use"] = use
+    lines = address_lines(street)
+    if lines:
+        address["line"] = lines
+    for key, value in (("city", city), ("state", state), ("postalCode", postal_code)):
+        if text(value):
+            address[key] = text(value)
+    if len(address) <= (1 if use else 0):
+        return None
+    address["country"] = "US"
+    return address
+
+
+def meta(profile: str, updated_at: Any, ctx: MappingContext) -> dict[str, Any]:
+    result: dict[str, Any] = {"profile": [profile]}
+    last_updated = instant(updated_at, ctx.timezone)
+    if last_updated:
+        result["lastUpdated"] = last_updated
+    return result
+
+
+def reference(resource_type: str, vendor_id: Any) -> dict[str, str] | None:
+    raw = text(vendor_id)
+    return {"reference": f"{resource_type}/{raw}"} if raw else None
