@@ -204,15 +204,24 @@ class FhirService:
         ttl = self.limits.lookup_cache_seconds
         records = await self.client.list_all(
             mapping.endpoint,
-            dict(mapping.fixed_params),
+            self._list_params(mapping.endpoint),
             reason=f"practice list {mapping.endpoint}",
             cache_ttl=ttl,
         )
         lookups = {
-            name: await self.client.list_all(name, {}, reason=f"practice list {name}", cache_ttl=ttl)
+            name: await self.client.list_all(
+                name, self._list_params(name), reason=f"practice list {name}", cache_ttl=ttl
+            )
             for name in mapping.lookups
         }
         return self._map(mapping, records, lookups, ctx)
+
+    def _list_params(self, endpoint: str) -> dict[str, str]:
+        """One canonical query per practice list, so every user of it shares one cached call."""
+        for mapping in self.registry:
+            if mapping.endpoint == endpoint and mapping.lookup_data:
+                return dict(mapping.fixed_params)
+        return {}
 
     def _map(
         self,
