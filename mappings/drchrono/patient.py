@@ -52,6 +52,7 @@ CUSTOM_FIELD_ROLES = {
     "name_suffix": "name_suffix",
     "previous_last_name": "previous_last_name",
     "previous_address": "previous_address",
+    "tribal_affiliation": "tribal_affiliation",
 }
 
 _PREVIOUS_ADDRESS = re.compile(
@@ -210,6 +211,15 @@ def transform(record: Record, ctx: MappingContext) -> Resource:
         "meta": meta(PROFILE, record.get("updated_at"), ctx),
     }
     extensions = [e for e in (_race(record), _ethnicity(record)) if e]
+    tribe = custom.get("tribal_affiliation")
+    if tribe:
+        # Free text: the practice records the tribe's name, not a TribalEntityUS code.
+        extensions.append(
+            {
+                "url": US_CORE + "us-core-tribal-affiliation",
+                "extension": [{"url": "tribalAffiliation", "valueCodeableConcept": {"text": tribe}}],
+            }
+        )
     sex = SEX.get(text(record.get("gender")))
     if sex:
         extensions.append({"url": US_CORE + "us-core-sex", "valueCoding": sex})
@@ -344,6 +354,7 @@ MAPPING = ResourceMapping(
         ),
         SearchParam("us-core-patient-family", LocalFilter("filtered locally (previous names)")),
         SearchParam("us-core-patient-given", LocalFilter("filtered locally (middle names)")),
+        SearchParam("us-core-patient-death-date", LocalFilter()),
         SearchParam(
             "us-core-patient-birthdate",
             Pushdown(_birthdate_pushdown, "date_of_birth for eq on a full date", exact=True),
@@ -362,6 +373,7 @@ MAPPING = ResourceMapping(
         (("gender", "name"), "SHALL"),
         (("birthdate", "family"), "SHOULD"),
         (("family", "gender"), "SHOULD"),
+        (("death-date", "family"), "SHOULD"),
     ),
     notes="Inactive and deceased patients are included (show_inactive=true).",
 )

@@ -142,9 +142,14 @@ def test_offices_list_their_exam_rooms(dataset: SandboxDataset) -> None:
         )
 
 
-def test_custom_demographics_are_the_three_facade_reads(dataset: SandboxDataset) -> None:
+def test_custom_demographics_are_the_ones_facade_reads(dataset: SandboxDataset) -> None:
     by_template = {d["template_name"]: d for d in dataset.records["custom_demographics"]}
-    assert set(by_template) == {"name_suffix", "previous_last_name", "previous_address"}
+    assert set(by_template) == {
+        "name_suffix",
+        "previous_last_name",
+        "previous_address",
+        "tribal_affiliation",
+    }
     assert by_template["previous_address"]["name"] == "Previous Address"
 
 

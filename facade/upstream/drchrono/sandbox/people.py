@@ -329,6 +329,17 @@ def make_patient(practice: Practice, rng: random.Random, showcase: str) -> Chart
     return chart
 
 
+#: Federally recognized tribes (Bureau of Indian Affairs list), by the names they use.
+_TRIBES = (
+    "Cherokee Nation",
+    "Navajo Nation",
+    "Muscogee (Creek) Nation",
+    "Chickasaw Nation",
+    "Oneida Nation",
+    "Pueblo of Zuni",
+)
+
+
 def _add_custom_demographics(
     practice: Practice, rng: random.Random, patient: Record, showcase: str, sex: str, adult: bool
 ) -> None:
@@ -343,6 +354,9 @@ def _add_custom_demographics(
         place = rng.choice(_place_rows("city"))
         previous = f"{street_address(rng)}, {place['city']}, {place['state']} {place['zip_code']}"
         values.append(("previous_address", previous))
+    if showcase == "adult" or patient.get("race") == "indian":
+        tribe = "Cherokee Nation" if showcase else rng.choice(_TRIBES)
+        values.append(("tribal_affiliation", tribe))
     updated = patient["created_at"]
     patient["custom_demographics"] = [
         {"field_type": practice.custom_demographic_id(name), "value": value, "updated_at": updated}

@@ -1,0 +1,355 @@
+"""The operator's command line: `facade serve`, `facade sandbox drchrono`, `facade connect`.
+
+Real processes on loopback ports, driven over real HTTP: what an operator types and reads is
+the contract. Every wait is bounded and every process is killed when its test ends.
+"""
+
+from __future__ import annotations
+
+import os
+import queue
+import re
+import shutil
+import socket
+import sqlite3
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+STARTUP_SECONDS = 30.0
+
+FACADE = shutil.which("facade", path=str(Path(sys.executable).parent)) or str(
+    Path(sys.executable).parent / "facade"
+)
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def clean_env(**extra: str) -> dict[str, str]:
+    """The test runner's environment without any FACADE_* setting of its own."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FACADE_")}
+    env.update(PYTHONUNBUFFERED="1", NO_PROXY="127.0.0.1,localhost", no_proxy="127.0.0.1,localhost")
+    env.update(extra)
+    return env
+
+
+class Running:
+    """A facade process whose merged stdout/stderr is read line by line on a thread."""
+
+    def __init__(self, args: list[str], env: dict[str, str]):
+        self.args = args
+        self.process = subprocess.Popen(
+            [FACADE, *args],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            text=True,
+        )
+        self.lines: list[str] = []
+        self._queue: queue.Queue[str | None] = queue.Queue()
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self) -> None:
+        assert self.process.stdout is not None
+        for line in self.process.stdout:
+            self._queue.put(line.rstrip("\n"))
+        self._queue.put(None)
+
+    def wait_for(self, pattern: str, timeout: float = STARTUP_SECONDS) -> re.Match[str]:
+        """The first output line (from now on) matching `pattern`; fails after `timeout`."""
+        deadline = time.monotonic() + timeout
+        compiled = re.compile(pattern)
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                pytest.fail(f"facade {self.args[0]} did not print {pattern!r}:\n{self.output}")
+            try:
+                line = self._queue.get(timeout=remaining)
+            except queue.Empty:
+                continue
+            if line is None:
+                pytest.fail(f"facade {self.args[0]} exited before {pattern!r}:\n{self.output}")
+            self.lines.append(line)
+            if match := compiled.search(line):
+                return match
+
+    def drain(self, seconds: float = 0.0) -> None:
+        """Collect whatever output has arrived (waiting up to `seconds` for more)."""
+        deadline = time.monotonic() + seconds
+        while True:
+            try:
+                line = self._queue.get(timeout=max(0.0, deadline - time.monotonic()))
+            except queue.Empty:
+                return
+            if line is None:
+                return
+            self.lines.append(line)
+
+    def wait_exit(self, timeout: float = STARTUP_SECONDS) -> int:
+        code = self.process.wait(timeout=timeout)
+        self.drain(1.0)
+        return code
+
+    @property
+    def output(self) -> str:
+        return "\n".join(self.lines)
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(timeout=10)
+        if self.process.stdout is not None:
+            self.process.stdout.close()
+
+
+@pytest.fixture
+def facade() -> Iterator[type[Running]]:
+    """Start facade processes with `facade(args, env)`; all of them are stopped afterwards."""
+    started: list[Running] = []
+
+    class Tracked(Running):
+        def __init__(self, args: list[str], env: dict[str, str] | None = None):
+            super().__init__(args, env if env is not None else clean_env())
+            started.append(self)
+
+    yield Tracked
+    for process in reversed(started):
+        process.stop()
+
+
+def wait_until_listening(port: int, process: Running, timeout: float = STARTUP_SECONDS) -> None:
+    """facade prints its banner at start-up, just before uvicorn binds the port."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.process.poll() is not None:
+            process.drain()
+            pytest.fail(f"facade exited with {process.process.returncode}:\n{process.output}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return
+        except OSError:
+            time.sleep(0.05)
+    pytest.fail(f"nothing listens on 127.0.0.1:{port} after {timeout} s:\n{process.output}")
+
+
+def http_client() -> httpx.Client:
+    return httpx.Client(timeout=20.0, trust_env=False)
+
+
+def all_patients(base_url: str) -> list[dict]:
+    """Every Patient of `GET {base}/Patient`, following the Bundle's next links."""
+    patients: list[dict] = []
+    url: str | None = f"{base_url}/Patient?_count=3"
+    pages = 0
+    with http_client() as client:
+        while url is not None:
+            response = client.get(url)
+            assert response.status_code == 200, response.text
+            bundle = response.json()
+            assert bundle["resourceType"] == "Bundle"
+            assert bundle["type"] == "searchset"
+            patients.extend(entry["resource"] for entry in bundle.get("entry", []))
+            url = next((li["url"] for li in bundle["link"] if li["relation"] == "next"), None)
+            pages += 1
+            assert pages <= 20, "paging did not end"
+    assert pages > 1, "7 patients at _count=3 must take more than one page"
+    return patients
+
+
+def assert_serves_patients(base_url: str, count: int) -> None:
+    patients = all_patients(base_url)
+    assert [p["resourceType"] for p in patients] == ["Patient"] * count
+    assert len({p["id"] for p in patients}) == count
+
+
+def assert_serves_metadata(base_url: str) -> None:
+    with http_client() as client:
+        response = client.get(f"{base_url}/metadata")
+    assert response.status_code == 200, response.text
+    assert response.json()["resourceType"] == "CapabilityStatement"
+
+
+# -- facade serve --------------------------------------------------------------------------
+
+
+def test_serve_with_flags_prints_the_base_url_and_serves_the_embedded_sandbox(
+    facade: type[Running], tmp_path: Path
+) -> None:
+    port = free_port()
+    args = ["serve", "--port", str(port), "--data-dir", str(tmp_path / "d")]
+    server = facade([*args, "--patients", "7", "--seed", "3"])
+
+    server.wait_for(re.escape(f"FHIR base URL http://127.0.0.1:{port}/fhir"))
+    server.wait_for(r"connected to the embedded DrChrono sandbox \(7 synthetic patients")
+    wait_until_listening(port, server)
+
+    assert_serves_patients(f"http://127.0.0.1:{port}/fhir", 7)
+    assert_serves_metadata(f"http://127.0.0.1:{port}/fhir")
+
+
+def test_every_serve_option_is_also_an_environment_variable(
+    facade: type[Running], tmp_path: Path
+) -> None:
+    port = free_port()
+    env = clean_env(
+        FACADE_PORT=str(port),
+        FACADE_DATA_DIR=str(tmp_path / "d"),
+        FACADE_SANDBOX_PATIENTS="7",
+        FACADE_SANDBOX_SEED="3",
+    )
+    server = facade(["serve"], env)
+
+    server.wait_for(re.escape(f"FHIR base URL http://127.0.0.1:{port}/fhir"))
+    server.wait_for(r"connected to the embedded DrChrono sandbox \(7 synthetic patients, seed 3\)")
+    wait_until_listening(port, server)
+
+    assert_serves_patients(f"http://127.0.0.1:{port}/fhir", 7)
+    assert_serves_metadata(f"http://127.0.0.1:{port}/fhir")
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="bug: `facade serve` logs httpx's INFO lines, which carry the vendor request's "
+    "query string (e.g. date_of_birth=...) — PHI in the operator's log",
+)
+def test_serve_never_logs_search_values(facade: type[Running], tmp_path: Path) -> None:
+    port = free_port()
+    args = ["serve", "--port", str(port), "--data-dir", str(tmp_path / "d"), "--patients", "3"]
+    server = facade(args)
+    wait_until_listening(port, server)
+
+    with http_client() as client:
+        response = client.get(f"http://127.0.0.1:{port}/fhir/Patient?birthdate=1961-07-23")
+    assert response.status_code == 200, response.text
+    server.stop()
+    server.drain(2.0)
+
+    assert "date_of_birth" not in server.output
+    assert "1961-07-23" not in server.output
+
+
+# -- the real-account path: sandbox on its own, connect, serve -------------------------------
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="bug: ConnectionStore.save writes naive datetimes, which sqlmodel's UTCDateTime "
+    "(the type it gives `datetime` fields) refuses, so `facade connect` fails to store",
+)
+def test_connect_stores_encrypted_credentials_and_serve_uses_that_account(
+    facade: type[Running], tmp_path: Path
+) -> None:
+    data_dir = tmp_path / "d"
+    sandbox_port, redirect_port, serve_port = free_port(), free_port(), free_port()
+    sandbox_url = f"http://127.0.0.1:{sandbox_port}"
+
+    sandbox = facade(
+        ["sandbox", "drchrono", "--port", str(sandbox_port), "--patients", "5", "--seed", "2"]
+    )
+    client_id = sandbox.wait_for(r"client id: (\S+)").group(1)
+    client_secret = sandbox.wait_for(r"client secret: (\S+)").group(1)
+    wait_until_listening(sandbox_port, sandbox)
+
+    connect = facade(
+        [
+            "connect",
+            "drchrono",
+            "--base-url",
+            sandbox_url,
+            "--client-id",
+            client_id,
+            "--client-secret",
+            client_secret,
+            "--data-dir",
+            str(data_dir),
+            "--redirect-port",
+            str(redirect_port),
+            "--no-browser",
+            "--timeout",
+            "30",
+        ]
+    )
+    authorize_url = connect.wait_for(re.escape(sandbox_url) + r"/o/authorize/\?\S+").group(0)
+    # Play the browser: the sandbox approves at once and redirects to connect's callback.
+    with http_client() as browser:
+        answer = browser.get(authorize_url, follow_redirects=True)
+    assert answer.status_code == 200, answer.text
+    assert answer.url.port == redirect_port
+    assert "connected" in answer.text
+    assert connect.wait_exit() == 0, connect.output
+    assert "connected" in connect.output
+
+    # The stored connection's secrets are Fernet tokens, and the client secret is nowhere
+    # in the database files in plain text.
+    with sqlite3.connect(data_dir / "facade.db") as db:
+        rows = db.execute(
+            "SELECT base_url, client_id, client_secret_enc, access_token_enc, refresh_token_enc"
+            " FROM upstream_connection"
+        ).fetchall()
+    assert len(rows) == 1
+    base_url, stored_client_id, *secrets = rows[0]
+    assert (base_url, stored_client_id) == (sandbox_url, client_id)
+    assert all(value.startswith("gAAAAA") for value in secrets)
+    for db_file in data_dir.glob("facade.db*"):
+        assert client_secret.encode() not in db_file.read_bytes(), db_file.name
+
+    server = facade(["serve", "--data-dir", str(data_dir), "--port", str(serve_port)])
+    line = server.wait_for(r"^connected to ")
+    assert f"DrChrono at {sandbox_url}" in line.string
+    assert "embedded" not in line.string
+    wait_until_listening(serve_port, server)
+
+    assert_serves_patients(f"http://127.0.0.1:{serve_port}/fhir", 5)
+
+
+# -- help and bad settings -----------------------------------------------------------------
+
+
+def test_help_lists_every_environment_variable() -> None:
+    result = subprocess.run(
+        [FACADE, "--help"], env=clean_env(), capture_output=True, text=True, timeout=30
+    )
+    assert result.returncode == 0
+    for name in (
+        "FACADE_HOST",
+        "FACADE_PORT",
+        "FACADE_DATA_DIR",
+        "FACADE_DATABASE_URL",
+        "FACADE_SECRET_KEY",
+        "FACADE_SANDBOX_PATIENTS",
+        "FACADE_SANDBOX_SEED",
+        "FACADE_UPSTREAM_HOURLY_LIMIT",
+        "FACADE_LOG_LEVEL",
+    ):
+        assert name in result.stdout
+
+
+def test_a_bad_environment_value_exits_2_with_a_message_and_no_traceback(
+    tmp_path: Path,
+) -> None:
+    result = subprocess.run(
+        [FACADE, "serve", "--data-dir", str(tmp_path)],
+        env=clean_env(FACADE_PORT="abc"),
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert result.returncode == 2
+    assert "FACADE_PORT" in result.stderr
+    assert "abc" in result.stderr
+    assert "Traceback" not in result.stderr + result.stdout

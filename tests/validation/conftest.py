@@ -1,0 +1,53 @@
+"""Where the independent US Core validator and the certification notes live (../shared)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from facade.app import create_app
+from facade.clock import FakeClock
+from facade.runtime import Runtime, build_runtime
+from facade.settings import Settings
+from facade.upstream.drchrono.sandbox.generator import generate
+from facade.upstream.drchrono.sandbox.state import SandboxLimits, SandboxState
+from tests.conftest import FACADE_BASE, FHIR_BASE
+
+REPO = Path(__file__).resolve().parents[2]
+#: A sandbox large enough that random patients add variety to the three showcase ones.
+VALIDATION_PATIENTS = 40
+
+
+@pytest.fixture(scope="session")
+def shared_dir() -> Path:
+    shared = Path(os.environ.get("FACADE_SHARED_DIR", REPO.parent / "shared"))
+    assert (shared / "tools" / "validator" / "validate.sh").exists(), (
+        f"the shared folder with tools/validator is missing at {shared}; "
+        "set FACADE_SHARED_DIR or clone beside ../shared"
+    )
+    return shared
+
+
+@pytest.fixture
+async def sandbox_fhir(tmp_path: Path) -> AsyncIterator[httpx.AsyncClient]:
+    clock = FakeClock()
+    state = SandboxState.with_default_app(
+        generate(patients=VALIDATION_PATIENTS, seed=1),
+        limits=SandboxLimits(burst_per_second=None, hourly_limit=100_000),
+        clock=clock.now,
+    )
+    settings = Settings(
+        data_dir=tmp_path / "data",
+        public_base_url=FHIR_BASE,
+        upstream_burst_per_second=0,
+        upstream_hourly_limit=100_000,
+    )
+    runtime: Runtime = await build_runtime(settings, sandbox=state, clock=clock)
+    app = create_app(settings, runtime)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=FACADE_BASE) as c:
+        yield c
+    await runtime.aclose()

@@ -1,0 +1,53 @@
+"""Everything facade returns for a sandbox-wide search of each served type validates with
+zero errors against US Core 6.1.0, judged by the independent validator in ../shared."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+import httpx
+
+from capability import capability_statement
+from mappings.drchrono import REGISTRY
+from tests.conftest import all_pages
+
+
+async def test_every_served_resource_validates_against_us_core(
+    sandbox_fhir: httpx.AsyncClient, shared_dir: Path, tmp_path: Path
+) -> None:
+    files: list[Path] = []
+    counts: dict[str, int] = {}
+    for resource_type in REGISTRY.resource_types:
+        resources = await all_pages(sandbox_fhir, f"/fhir/{resource_type}?_count=100")
+        counts[resource_type] = len(resources)
+        path = tmp_path / f"{resource_type}.ndjson"
+        path.write_text("\n".join(json.dumps(r) for r in resources) + "\n")
+        files.append(path)
+        first_page = (await sandbox_fhir.get(f"/fhir/{resource_type}?_count=5")).json()
+        bundle_path = tmp_path / f"{resource_type}-bundle.json"
+        bundle_path.write_text(json.dumps(first_page))
+        files.append(bundle_path)
+    assert all(counts.values()), counts
+    metadata = tmp_path / "metadata.json"
+    metadata.write_text(json.dumps((await sandbox_fhir.get("/fhir/metadata")).json()))
+    files.append(metadata)
+
+    validator = shared_dir / "tools" / "validator" / "validate.sh"
+    result = subprocess.run(
+        ["bash", str(validator), *map(str, files)], capture_output=True, text=True, timeout=600
+    )
+    summary = result.stdout.strip().splitlines()[-1] if result.stdout.strip() else result.stderr
+    assert result.returncode == 0, result.stdout[-5000:] + result.stderr[-2000:]
+    assert " 0 errors" in summary, summary
+    expected_total = sum(counts.values()) * 1 + sum(min(5, c) for c in counts.values()) + len(counts) + 1
+    assert summary.startswith(f"{expected_total} resources"), summary
+
+
+def test_capability_statement_is_valid_fhir(shared_dir: Path, tmp_path: Path) -> None:
+    path = tmp_path / "cs.json"
+    path.write_text(json.dumps(capability_statement(REGISTRY, "http://facade.test/fhir", "2026-11-21")))
+    validator = shared_dir / "tools" / "validator" / "validate.sh"
+    result = subprocess.run(["bash", str(validator), str(path)], capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
