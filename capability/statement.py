@@ -12,7 +12,9 @@ from facade.core.registry import MappingRegistry
 
 US_CORE_SERVER = "http://hl7.org/fhir/us/core/CapabilityStatement/us-core-server"
 US_CORE_IG = "http://hl7.org/fhir/us/core/ImplementationGuide/hl7.fhir.us.core"
-COMBINATION = "http://hl7.org/fhir/StructureDefinition/capabilitystatement-search-parameter-combination"
+COMBINATION = (
+    "http://hl7.org/fhir/StructureDefinition/capabilitystatement-search-parameter-combination"
+)
 EXPECTATION = "http://hl7.org/fhir/StructureDefinition/capabilitystatement-expectation"
 
 
@@ -23,6 +25,11 @@ def serving_note(mapping: ResourceMapping, code: str) -> str:
     serve = param.serve
     if isinstance(serve, Unsupported):
         return f"unsupported: {serve.reason}"
+    if mapping.lookup_data:
+        return (
+            f"filtered locally over the practice list (/api/{mapping.endpoint}, "
+            "one cached vendor call)"
+        )
     if isinstance(serve, Pushdown):
         return f"pushed down to the EHR: {serve.describe}"
     if isinstance(serve, ById):

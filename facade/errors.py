@@ -10,11 +10,11 @@
     │   ├── MethodNotAllowed          405 not-supported  an interaction facade does not offer
     │   ├── NotAcceptable             406 not-supported  a format facade does not produce
     │   └── UnsupportedMediaType      415 not-supported  a body format facade does not read
-    └── UpstreamError                 5xx                the vendor failed; raised only by vendor clients
-        ├── UpstreamUnavailable       502 transient      5xx or a bad response, after retries
+    └── UpstreamError                 5xx                the vendor failed (vendor clients raise)
+        ├── UpstreamUnavailable       502 transient      5xx or bad answers, after retries
         ├── UpstreamTimeout           504 timeout        no answer in time, after retries
-        ├── UpstreamThrottled         503 throttled      the vendor's call budget is spent (Retry-After)
-        └── UpstreamAuthFailed        503 security       the stored vendor authorization no longer works
+        ├── UpstreamThrottled         503 throttled      vendor call budget spent (Retry-After)
+        └── UpstreamAuthFailed        503 security       stored vendor authorization stopped working
 
 Every error has a stable `code` that appears in OperationOutcome.issue.details and in the
 log line. Messages are written for the client and never carry PHI or internal detail.

@@ -10,7 +10,6 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 
-
 import httpx
 
 from facade.clock import Clock
@@ -155,11 +154,15 @@ async def build_runtime(
     async def load_context() -> MappingContext:
         current = await client.get_path("/api/users/current", reason="practice context: user")
         return await load_practice_context(
-            client, current if isinstance(current, dict) else {}, settings.upstream_lookup_cache_seconds
+            client,
+            current if isinstance(current, dict) else {},
+            settings.upstream_lookup_cache_seconds,
         )
 
-    cursor_key = settings.secret_key.encode() if settings.secret_key else load_or_create_key(
-        settings.data_dir
+    cursor_key = (
+        settings.secret_key.encode()
+        if settings.secret_key
+        else load_or_create_key(settings.data_dir)
     )
     service = FhirService(
         registry_for(settings.vendor),
@@ -183,5 +186,3 @@ async def build_runtime(
         upstream_description=description,
         sandbox=sandbox,
     )
-
-

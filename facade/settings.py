@@ -27,7 +27,7 @@ class Settings:
     vendor: str = "drchrono"
     #: Public base URL of the FHIR endpoint; empty means http://HOST:PORT/fhir.
     public_base_url: str = ""
-    #: Fernet key (urlsafe base64, 32 bytes) for secrets at rest; empty means a key file in data_dir.
+    #: Fernet key (urlsafe base64 of 32 bytes) for secrets at rest; empty: a key file in data_dir.
     secret_key: str = ""
     # Embedded sandbox (used when no vendor connection is stored).
     sandbox_patients: int = 50

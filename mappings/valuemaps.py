@@ -46,8 +46,9 @@ _UNKNOWN = {"system": NULL_FLAVOR, "code": "UNK", "display": "Unknown"}
 
 RACE = ValueMap(
     name="race",
-    source="OMB race categories (CDC Race & Ethnicity code set 1.0, urn:oid:2.16.840.1.113883.6.238);"
-    " 'declined' as NullFlavor ASKU, allowed by US Core 6.1.0's OMB race value set",
+    source="OMB race categories (CDC Race & Ethnicity code set 1.0,"
+    " urn:oid:2.16.840.1.113883.6.238); 'declined' as NullFlavor ASKU, which US Core 6.1.0's"
+    " OMB race value set allows",
     entries={
         "indian": (_omb("1002-5", "American Indian or Alaska Native"),),
         "asian": (_omb("2028-9", "Asian"),),

@@ -48,7 +48,9 @@ def sandbox_limits() -> SandboxLimits:
 
 
 @pytest.fixture
-def sandbox(dataset: SandboxDataset, clock: FakeClock, sandbox_limits: SandboxLimits) -> SandboxState:
+def sandbox(
+    dataset: SandboxDataset, clock: FakeClock, sandbox_limits: SandboxLimits
+) -> SandboxState:
     return SandboxState.with_default_app(
         dataset, seed=SANDBOX_SEED, limits=sandbox_limits, clock=clock.now
     )

@@ -98,7 +98,8 @@ class ResourceMapping:
     endpoint: str
     transform: Transform
     search_params: tuple[SearchParam, ...]
-    #: US Core search combinations: (parameters, expectation), e.g. (("birthdate", "name"), "SHALL").
+    #: US Core search combinations as (parameters, expectation),
+    #: e.g. (("birthdate", "name"), "SHALL").
     combinations: tuple[tuple[tuple[str, ...], str], ...] = ()
     #: Vendor query parameters sent on every list call (e.g. include inactive patients).
     fixed_params: Mapping[str, str] = field(default_factory=dict)

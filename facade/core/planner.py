@@ -51,7 +51,9 @@ def plan_search(
             if lenient:
                 plan.rules.append(f"{clause.key}: ignored (lenient handling)")
                 continue
-            reason = f" ({param.serve.reason})" if param and isinstance(param.serve, Unsupported) else ""
+            reason = (
+                f" ({param.serve.reason})" if param and isinstance(param.serve, Unsupported) else ""
+            )
             raise UnknownParameter(
                 f"Search parameter {clause.name!r} is not supported for {mapping.resource_type}"
                 f"{reason}. Supported: {', '.join(sorted(mapping.supported_codes))}, _count."
@@ -115,6 +117,4 @@ def _validate_values(definition: SearchParamDefinition, clause: SearchClause) ->
         for value in clause.values:
             prefix, _ = parse_date_value(value)
             if definition.comparators and prefix != "eq" and prefix not in definition.comparators:
-                raise InvalidParameterValue(
-                    f"Prefix {prefix!r} is not allowed on {clause.name!r}."
-                )
+                raise InvalidParameterValue(f"Prefix {prefix!r} is not allowed on {clause.name!r}.")

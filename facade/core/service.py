@@ -117,7 +117,9 @@ class FhirService:
         next_url = None
         if next_position is not None:
             cursor = self._cursors.encode(binding, next_position)
-            next_url = f"{self.base_url}/{resource_type}?{base_query}&{urlencode({'_cursor': cursor})}"
+            next_url = (
+                f"{self.base_url}/{resource_type}?{base_query}&{urlencode({'_cursor': cursor})}"
+            )
         bundle = searchset(self.base_url, resource_type, resources, self_url, next_url)
         return SearchResult(bundle=bundle, plan=plan)
 
@@ -177,7 +179,9 @@ class FhirService:
         vendor_pages = 0
         while url is not None:
             page = await self.client.fetch_page(
-                url, reason=f"search {plan.mapping.resource_type}", cache_ttl=self.limits.page_cache_seconds
+                url,
+                reason=f"search {plan.mapping.resource_type}",
+                cache_ttl=self.limits.page_cache_seconds,
             )
             vendor_pages += 1
             records = page.results[skip:]

@@ -75,7 +75,8 @@ def extract(resource: dict[str, Any], expression: str) -> list[Any]:
                     found = [
                         value
                         for key, value in node.items()
-                        if key.startswith(segment) and key[len(segment) : len(segment) + 1].isupper()
+                        if key.startswith(segment)
+                        and key[len(segment) : len(segment) + 1].isupper()
                     ]
                 for item in found:
                     following.extend(item if isinstance(item, list) else [item])
@@ -175,9 +176,10 @@ def _token_matches(value: str, elements: list[Any]) -> bool:
     for element in elements:
         plain = isinstance(element, str | bool | int)
         for element_system, element_code in _codings(element):
+            # Codes are case-sensitive except for simple code primitives (gender=MALE).
             if code is not None and element_code != code:
-                # Codes are case-sensitive except for simple code primitives (gender=MALE).
-                if not (plain and element_code is not None and element_code.lower() == code.lower()):
+                loose = plain and element_code is not None
+                if not loose or str(element_code).lower() != code.lower():
                     continue
             if system is None:
                 return True

@@ -77,9 +77,7 @@ async def search_post(resource_type: str, request: Request) -> Response:
     _check_type(resource_type)
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if content_type != "application/x-www-form-urlencoded":
-        raise UnsupportedMediaType(
-            "POST _search takes an application/x-www-form-urlencoded body."
-        )
+        raise UnsupportedMediaType("POST _search takes an application/x-www-form-urlencoded body.")
     body = await request.body()
     try:
         form = parse_qsl(body.decode("utf-8"), keep_blank_values=True, strict_parsing=bool(body))
@@ -126,12 +124,13 @@ def _version_headers(resource: dict[str, Any]) -> dict[str, str]:
         return {}
     moment = datetime.fromisoformat(last_updated)
     version = re.sub(r"\D", "", moment.isoformat(timespec="seconds"))
-    return {"ETag": f'W/"{version}"', "Last-Modified": format_datetime(moment.astimezone(UTC), usegmt=True)}
+    return {
+        "ETag": f'W/"{version}"',
+        "Last-Modified": format_datetime(moment.astimezone(UTC), usegmt=True),
+    }
 
 
 @router.api_route("/{resource_type}", methods=["POST", "PUT", "PATCH", "DELETE"])
 @router.api_route("/{resource_type}/{resource_id}", methods=["PUT", "PATCH", "DELETE", "POST"])
 async def not_offered(request: Request) -> Response:
-    raise MethodNotAllowed(
-        f"{request.method} is not supported: facade is read-only over this EHR."
-    )
+    raise MethodNotAllowed(f"{request.method} is not supported: facade is read-only over this EHR.")

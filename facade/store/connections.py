@@ -34,9 +34,7 @@ class VendorCredentials:
 
 
 class ConnectionStore:
-    def __init__(
-        self, database: Database, box: SecretBox, clock: Callable[[], datetime] = utcnow
-    ):
+    def __init__(self, database: Database, box: SecretBox, clock: Callable[[], datetime] = utcnow):
         self._database = database
         self._box = box
         self._clock = clock

@@ -217,7 +217,9 @@ def transform(record: Record, ctx: MappingContext) -> Resource:
         extensions.append(
             {
                 "url": US_CORE + "us-core-tribal-affiliation",
-                "extension": [{"url": "tribalAffiliation", "valueCodeableConcept": {"text": tribe}}],
+                "extension": [
+                    {"url": "tribalAffiliation", "valueCodeableConcept": {"text": tribe}}
+                ],
             }
         )
     sex = SEX.get(text(record.get("gender")))
@@ -232,7 +234,9 @@ def transform(record: Record, ctx: MappingContext) -> Resource:
             {
                 "use": "usual",
                 "type": {
-                    "coding": [{"system": V2_0203, "code": "MR", "display": "Medical record number"}]
+                    "coding": [
+                        {"system": V2_0203, "code": "MR", "display": "Medical record number"}
+                    ]
                 },
                 "system": CHART_ID_SYSTEM,
                 "value": chart_id,

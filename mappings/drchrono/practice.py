@@ -26,9 +26,7 @@ PROFILE = US_CORE + "us-core-organization"
 
 def first_office(offices: list[Record], doctor_ids: set[str] | None = None) -> Record | None:
     """The lowest-id unarchived office, owned by one of `doctor_ids` when given."""
-    candidates = sorted(
-        (o for o in offices if not o.get("archived")), key=lambda o: int(o["id"])
-    )
+    candidates = sorted((o for o in offices if not o.get("archived")), key=lambda o: int(o["id"]))
     if doctor_ids is not None:
         owned = [o for o in candidates if str(o.get("doctor")) in doctor_ids]
         candidates = owned or candidates

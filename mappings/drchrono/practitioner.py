@@ -90,11 +90,11 @@ MAPPING = ResourceMapping(
     search_params=(
         SearchParam(
             "us-core-practitioner-id",
-            ById(lambda v: v if v.isdigit() else None, "GET /api/doctors/{id}"),
+            ById(lambda v: v if v.isdigit() else None, "doctor id"),
         ),
         SearchParam(
             "us-core-practitioner-identifier",
-            ById(_doctor_id_from_identifier, "by id for urn:drchrono:doctor; NPI filtered locally"),
+            ById(_doctor_id_from_identifier, "urn:drchrono:doctor ids; NPI filtered locally"),
         ),
         SearchParam("us-core-practitioner-name", LocalFilter()),
     ),

@@ -77,4 +77,6 @@ def test_transforms_are_pure() -> None:
         data = json.loads(path.read_text())
         snapshot = json.dumps(data["input"], sort_keys=True)
         assert run_case(data) == run_case(data)
-        assert json.dumps(data["input"], sort_keys=True) == snapshot, "a transform changed its input"
+        assert json.dumps(data["input"], sort_keys=True) == snapshot, (
+            "a transform changed its input"
+        )

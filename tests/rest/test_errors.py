@@ -26,7 +26,9 @@ def assert_outcome(response: httpx.Response, status: int, code: str) -> dict:
 async def test_unknown_parameter_is_refused_listing_the_supported_ones(
     fhir: httpx.AsyncClient,
 ) -> None:
-    body = assert_outcome(await fhir.get("/fhir/Patient?favourite-colour=blue"), 400, "unknown-parameter")
+    body = assert_outcome(
+        await fhir.get("/fhir/Patient?favourite-colour=blue"), 400, "unknown-parameter"
+    )
     text = body["issue"][0]["details"]["text"]
     for supported in ("_id", "identifier", "name", "family", "given", "birthdate", "gender"):
         assert supported in text
@@ -53,7 +55,13 @@ async def test_unsupported_modifier_is_refused(fhir: httpx.AsyncClient) -> None:
 
 @pytest.mark.parametrize(
     "query",
-    ["birthdate=yesterday", "birthdate=2020-13-01", "birthdate=xx2020", "_lastUpdated=soon", "name="],
+    [
+        "birthdate=yesterday",
+        "birthdate=2020-13-01",
+        "birthdate=xx2020",
+        "_lastUpdated=soon",
+        "name=",
+    ],
 )
 async def test_values_of_the_wrong_type_are_refused(fhir: httpx.AsyncClient, query: str) -> None:
     assert_outcome(await fhir.get(f"/fhir/Patient?{query}"), 400, "invalid-parameter-value")
@@ -79,15 +87,22 @@ async def test_tampered_cursor_is_refused(fhir: httpx.AsyncClient) -> None:
 
 async def test_cursor_of_another_search_is_refused(fhir: httpx.AsyncClient) -> None:
     first = (await fhir.get("/fhir/Patient?_count=2")).json()
-    cursor = next(link["url"] for link in first["link"] if link["relation"] == "next").split("_cursor=")[1]
+    cursor = next(link["url"] for link in first["link"] if link["relation"] == "next").split(
+        "_cursor="
+    )[1]
     assert_outcome(
         await fhir.get(f"/fhir/Patient?_count=3&_cursor={cursor}"), 400, "invalid-cursor"
     )
 
 
 async def test_unknown_id_is_404(fhir: httpx.AsyncClient) -> None:
-    for path in ("/fhir/Patient/999999999", "/fhir/Patient/not-a-number", "/fhir/Practitioner/1",
-                 "/fhir/Organization/1", "/fhir/Location/1"):
+    for path in (
+        "/fhir/Patient/999999999",
+        "/fhir/Patient/not-a-number",
+        "/fhir/Practitioner/1",
+        "/fhir/Organization/1",
+        "/fhir/Location/1",
+    ):
         assert_outcome(await fhir.get(path), 404, "not-found")
 
 
@@ -112,7 +127,9 @@ async def test_writes_are_405(fhir: httpx.AsyncClient, method: str) -> None:
 
 
 async def test_create_is_405(fhir: httpx.AsyncClient) -> None:
-    response = await fhir.post("/fhir/Patient", content=b"{not json", headers={"Content-Type": "application/fhir+json"})
+    response = await fhir.post(
+        "/fhir/Patient", content=b"{not json", headers={"Content-Type": "application/fhir+json"}
+    )
     assert_outcome(response, 405, "interaction-not-supported")
 
 
@@ -137,7 +154,12 @@ async def test_xml_is_not_acceptable(fhir: httpx.AsyncClient) -> None:
 
 
 async def test_json_formats_are_accepted(fhir: httpx.AsyncClient) -> None:
-    for accept in ("application/fhir+json", "application/json", "*/*", "application/fhir+json; fhirVersion=4.0"):
+    for accept in (
+        "application/fhir+json",
+        "application/json",
+        "*/*",
+        "application/fhir+json; fhirVersion=4.0",
+    ):
         response = await fhir.get("/fhir/Location", headers={"Accept": accept})
         assert response.status_code == 200, accept
     assert (await fhir.get("/fhir/Location?_format=json")).status_code == 200

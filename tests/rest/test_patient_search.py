@@ -102,7 +102,10 @@ async def test_previous_last_name_is_searchable_as_family(
     ],
 )
 async def test_birthdate_comparators_on_a_full_date(
-    fhir: httpx.AsyncClient, dataset: SandboxDataset, prefix: str, keep  # type: ignore[no-untyped-def]
+    fhir: httpx.AsyncClient,
+    dataset: SandboxDataset,
+    prefix: str,
+    keep,  # type: ignore[no-untyped-def]
 ) -> None:
     reference = dataset.endpoint("patients")[5]["date_of_birth"]
     found = await all_pages(fhir, f"/fhir/Patient?birthdate={prefix}{reference}")
@@ -119,11 +122,14 @@ async def test_birthdate_on_a_partial_date_covers_the_whole_year_and_month(
     born = dataset.endpoint("patients")[2]["date_of_birth"]
     for partial in (born[:4], born[:7]):
         found = await all_pages(fhir, f"/fhir/Patient?birthdate={partial}")
-        want = expected(dataset, lambda p, partial=partial: (p.get("date_of_birth") or "").startswith(partial))
+        want = expected(
+            dataset, lambda p, partial=partial: (p.get("date_of_birth") or "").startswith(partial)
+        )
         assert ids_of(found) == want
         found_ge = await all_pages(fhir, f"/fhir/Patient?birthdate=ge{partial}")
         assert ids_of(found_ge) == expected(
-            dataset, lambda p, partial=partial: (p.get("date_of_birth") or "")[: len(partial)] >= partial
+            dataset,
+            lambda p, partial=partial: (p.get("date_of_birth") or "")[: len(partial)] >= partial,
         )
 
 
@@ -133,7 +139,9 @@ async def test_birthdate_eq_is_pushed_down_and_costs_one_call(
     fhir = warm_fhir
     born = dataset.endpoint("patients")[0]["date_of_birth"]
     before = len(sandbox.api_requests("patients"))
-    response = await fhir.get(f"/fhir/Patient?birthdate={born}&name={dataset.endpoint('patients')[0]['last_name']}")
+    response = await fhir.get(
+        f"/fhir/Patient?birthdate={born}&name={dataset.endpoint('patients')[0]['last_name']}"
+    )
     assert response.status_code == 200
     calls = sandbox.api_requests("patients")[before:]
     assert len(calls) == 1
@@ -143,7 +151,11 @@ async def test_birthdate_eq_is_pushed_down_and_costs_one_call(
 
 @pytest.mark.parametrize("gender,vendor", [("male", "Male"), ("female", "Female")])
 async def test_gender_is_pushed_down(
-    fhir: httpx.AsyncClient, dataset: SandboxDataset, sandbox: SandboxState, gender: str, vendor: str
+    fhir: httpx.AsyncClient,
+    dataset: SandboxDataset,
+    sandbox: SandboxState,
+    gender: str,
+    vendor: str,
 ) -> None:
     found = await all_pages(fhir, f"/fhir/Patient?gender={gender}")
     assert ids_of(found) == expected(dataset, lambda p: p.get("gender") == vendor)
@@ -187,7 +199,9 @@ async def test_identifier_by_chart_id_with_and_without_system(
         assert ids_of(found) == [str(patient["id"])]
     found = await all_pages(fhir, f"/fhir/Patient?identifier=urn:drchrono:patient|{patient['id']}")
     assert ids_of(found) == [str(patient["id"])]
-    wrong_system = await all_pages(fhir, f"/fhir/Patient?identifier=urn:other|{patient['chart_id']}")
+    wrong_system = await all_pages(
+        fhir, f"/fhir/Patient?identifier=urn:other|{patient['chart_id']}"
+    )
     assert wrong_system == []
 
 

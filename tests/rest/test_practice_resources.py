@@ -29,15 +29,23 @@ async def test_practitioner_by_name_identifier_and_id(
     by_name = await all_pages(fhir, f"/fhir/Practitioner?name={doctor['last_name'][:3].lower()}")
     assert str(doctor["id"]) in ids_of(by_name)
     assert all(
-        any(n.get("family", "").lower().startswith(doctor["last_name"][:3].lower())
-            or any(g.lower().startswith(doctor["last_name"][:3].lower()) for g in n.get("given", []))
-            for n in r["name"])
+        any(
+            n.get("family", "").lower().startswith(doctor["last_name"][:3].lower())
+            or any(
+                g.lower().startswith(doctor["last_name"][:3].lower()) for g in n.get("given", [])
+            )
+            for n in r["name"]
+        )
         for r in by_name
     )
     npi = doctor["npi_number"]
     for value in (npi, f"http://hl7.org/fhir/sid/us-npi|{npi}"):
-        assert ids_of(await all_pages(fhir, f"/fhir/Practitioner?identifier={value}")) == [str(doctor["id"])]
-    assert ids_of(await all_pages(fhir, f"/fhir/Practitioner?_id={doctor['id']}")) == [str(doctor["id"])]
+        assert ids_of(await all_pages(fhir, f"/fhir/Practitioner?identifier={value}")) == [
+            str(doctor["id"])
+        ]
+    assert ids_of(await all_pages(fhir, f"/fhir/Practitioner?_id={doctor['id']}")) == [
+        str(doctor["id"])
+    ]
 
 
 async def test_organization_is_the_practice_group(
@@ -47,7 +55,9 @@ async def test_organization_is_the_practice_group(
     assert ids_of(found) == [str(dataset.practice_group_id)]
     practice = found[0]
     assert practice["name"] == dataset.practice_group_name
-    by_name = await all_pages(fhir, f"/fhir/Organization?name={dataset.practice_group_name.split()[0]}")
+    by_name = await all_pages(
+        fhir, f"/fhir/Organization?name={dataset.practice_group_name.split()[0]}"
+    )
     assert ids_of(by_name) == [str(dataset.practice_group_id)]
     assert await all_pages(fhir, "/fhir/Organization?name=zzzz-no-such") == []
     city = practice["address"][0]["city"]
@@ -74,9 +84,17 @@ async def test_location_searches_match_the_offices(
     found = await all_pages(fhir, f"/fhir/Location?{param}={value}")
     assert str(office["id"]) in ids_of(found)
     for other in dataset.endpoint("offices"):
-        texts = [str(other[field])] if field != "address" else [
-            *str(other["address"]).splitlines(), other["city"], other["state"], other["zip_code"], "US"
-        ]
+        texts = (
+            [str(other[field])]
+            if field != "address"
+            else [
+                *str(other["address"]).splitlines(),
+                other["city"],
+                other["state"],
+                other["zip_code"],
+                "US",
+            ]
+        )
         matches = any(t.lower().startswith(value.lower()) for t in texts)
         assert (str(other["id"]) in ids_of(found)) == matches
 

@@ -50,7 +50,9 @@ def missing_must_support(profile: dict[str, Any], resources: list[dict[str, Any]
             missing.append(extension["id"])
     for slice_ in support.get("slices", []):
         system = slice_["discriminator"].get("system")
-        if system and not any(v.get("system") == system for v in values_at(resources, slice_["path"])):
+        if system and not any(
+            v.get("system") == system for v in values_at(resources, slice_["path"])
+        ):
             missing.append(slice_["slice_id"])
     return missing
 

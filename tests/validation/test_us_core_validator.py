@@ -41,13 +41,17 @@ async def test_every_served_resource_validates_against_us_core(
     summary = result.stdout.strip().splitlines()[-1] if result.stdout.strip() else result.stderr
     assert result.returncode == 0, result.stdout[-5000:] + result.stderr[-2000:]
     assert " 0 errors" in summary, summary
-    expected_total = sum(counts.values()) * 1 + sum(min(5, c) for c in counts.values()) + len(counts) + 1
+    expected_total = (
+        sum(counts.values()) * 1 + sum(min(5, c) for c in counts.values()) + len(counts) + 1
+    )
     assert summary.startswith(f"{expected_total} resources"), summary
 
 
 def test_capability_statement_is_valid_fhir(shared_dir: Path, tmp_path: Path) -> None:
     path = tmp_path / "cs.json"
-    path.write_text(json.dumps(capability_statement(REGISTRY, "http://facade.test/fhir", "2026-11-21")))
+    path.write_text(
+        json.dumps(capability_statement(REGISTRY, "http://facade.test/fhir", "2026-11-21"))
+    )
     validator = shared_dir / "tools" / "validator" / "validate.sh"
     result = subprocess.run(["bash", str(validator), str(path)], capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr

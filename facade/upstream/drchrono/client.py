@@ -227,7 +227,9 @@ class DrChronoClient:
             try:
                 return response.json()
             except ValueError:
-                raise UpstreamUnavailable("The EHR answered with a body that is not JSON.") from None
+                raise UpstreamUnavailable(
+                    "The EHR answered with a body that is not JSON."
+                ) from None
 
     async def _backoff(self, failures: int) -> None:
         ceiling = min(

@@ -29,9 +29,7 @@ def upgrade() -> None:
         sa.Column("created_at", sa.DateTime(), nullable=False),
         sa.Column("updated_at", sa.DateTime(), nullable=False),
     )
-    op.create_index(
-        "ix_upstream_connection_vendor", "upstream_connection", ["vendor"], unique=True
-    )
+    op.create_index("ix_upstream_connection_vendor", "upstream_connection", ["vendor"], unique=True)
 
 
 def downgrade() -> None:

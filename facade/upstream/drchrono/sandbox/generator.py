@@ -65,7 +65,11 @@ CUSTOM_DEMOGRAPHICS: tuple[tuple[str, str, str], ...] = (
     ("name_suffix", "Name Suffix", "Suffix of the patient's legal name, e.g. Jr., III"),
     ("previous_last_name", "Previous Last Name", "Last name before the most recent change"),
     ("previous_address", "Previous Address", "<street>, <city>, <ST> <zip>"),
-    ("tribal_affiliation", "Tribal Affiliation", "Federally recognized tribe the patient is enrolled in"),
+    (
+        "tribal_affiliation",
+        "Tribal Affiliation",
+        "Federally recognized tribe the patient is enrolled in",
+    ),
 )
 
 NOTE_TEMPLATES: tuple[tuple[str, tuple[str, ...]], ...] = (

@@ -1,0 +1,87 @@
+"""A sweep over the whole registry: for every declared search parameter of every mapping,
+a value taken from a real sandbox resource finds that resource, a value that matches
+nothing finds nothing, and a pushdown actually reaches the vendor request."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+import pytest
+
+from facade.core.mapping import ById, Pushdown, Unsupported
+from facade.fhir.matching import extract
+from facade.upstream.drchrono.sandbox.state import SandboxState
+from mappings.drchrono import REGISTRY
+from tests.conftest import all_pages
+
+CASES = [
+    (mapping.resource_type, param.code)
+    for mapping in REGISTRY
+    for param in mapping.search_params
+    if not isinstance(param.serve, Unsupported)
+]
+
+
+def sample_value(kind: str, element: Any) -> str | None:
+    if kind == "string":
+        if isinstance(element, str):
+            return element[:3]
+        for key in ("family", "city", "state", "postalCode", "text"):
+            if isinstance(element.get(key), str):
+                return str(element[key])[:3]
+        for key in ("given", "line"):
+            if element.get(key):
+                return str(element[key][0])[:3]
+        return None
+    if kind == "token":
+        if isinstance(element, str):
+            return element
+        if "system" in element and "value" in element:
+            return f"{element['system']}|{element['value']}"
+        return None
+    if kind == "date":
+        return str(element)[:10] if isinstance(element, str) else None
+    return None
+
+
+NO_MATCH = {"string": "zzqxj", "token": "urn:none|no-such-code", "date": "1801-01-01"}
+
+
+@pytest.mark.parametrize("resource_type,code", CASES)
+async def test_parameter_finds_its_resource_and_drops_the_rest(
+    warm_fhir: httpx.AsyncClient, sandbox: SandboxState, resource_type: str, code: str
+) -> None:
+    mapping = REGISTRY.get(resource_type)
+    param = mapping.param(code)
+    assert param is not None
+    definition = param.definition
+    resources = await all_pages(warm_fhir, f"/fhir/{resource_type}?_count=250")
+    target, value = None, None
+    for resource in resources:
+        for element in extract(resource, definition.expression):
+            value = sample_value(definition.type, element)
+            if value:
+                target = resource
+                break
+        if target:
+            break
+    assert target is not None and value, f"no sandbox {resource_type} has a value for {code}"
+
+    before = len(sandbox.api_requests())
+    found = await all_pages(warm_fhir, f"/fhir/{resource_type}?{code}={value}")
+    assert target["id"] in {r["id"] for r in found}, (code, value)
+    calls = sandbox.api_requests()[before:]
+
+    serve = param.serve
+    if isinstance(serve, Pushdown) and not mapping.lookup_data:
+        pushed = serve.vendor_params(value, None)
+        if pushed:
+            assert any(pushed.items() <= c.query.items() for c in calls), (pushed, calls)
+    if isinstance(serve, ById) and not mapping.lookup_data and serve.vendor_id(value):
+        assert any(c.path.endswith(f"/{serve.vendor_id(value)}") for c in calls)
+
+    nothing = await all_pages(
+        warm_fhir, f"/fhir/{resource_type}?{code}={NO_MATCH[definition.type]}"
+    )
+    assert nothing == [], (code, [r["id"] for r in nothing])
