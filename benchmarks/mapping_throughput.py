@@ -54,9 +54,7 @@ class MappingReport:
     custom_fields_seen: int
 
 
-def served_records(
-    state: SandboxState, endpoint: str, params: dict[str, str]
-) -> list[Record]:
+def served_records(state: SandboxState, endpoint: str, params: dict[str, str]) -> list[Record]:
     """Records as the sandbox API sends them for `params` (verbose fields kept or dropped)."""
     spec = ENDPOINT_SPECS[endpoint]
     return [
@@ -88,7 +86,9 @@ def measure(
     return Throughput(name, median(rates), min(rates), max(rates), mapped)
 
 
-def transform_each(transform: Callable[[Record, MappingContext], Any], ctx: MappingContext):
+def transform_each(
+    transform: Callable[[Record, MappingContext], Any], ctx: MappingContext
+) -> Callable[[Sequence[Record]], object]:
     def work(chunk: Sequence[Record]) -> object:
         return [transform(record, ctx) for record in chunk]
 

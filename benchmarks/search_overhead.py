@@ -145,8 +145,10 @@ def run(
         ("facade − direct, cold (per-iteration pairs)", report.cold_added),
         ("facade, warm (vendor pages cached, 0 calls)", report.warm),
         ("facade − direct, warm (per-iteration pairs)", report.warm_added),
-        (f"single vendor call {SINGLE_CALL} ({report.single_call_records} records)",
-         report.single_call),
+        (
+            f"single vendor call {SINGLE_CALL} ({report.single_call_records} records)",
+            report.single_call,
+        ),
     )
     out(f"{'':<72} {'p50':>11} {'p95':>11}")
     for label, values in rows:

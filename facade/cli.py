@@ -21,6 +21,7 @@ import httpx
 import uvicorn
 
 from facade import __version__
+from facade.errors import FacadeError
 from facade.settings import Settings, setting_names
 
 
@@ -86,6 +87,10 @@ def _configure_logging(settings: Settings) -> None:
         level=settings.log_level.upper(),
         format="%(asctime)s %(levelname)s %(name)s %(message)s",
     )
+    # httpx logs every request URL at INFO, query string included: vendor filters carry PHI
+    # (names, birth dates). facade's own lines say what was called without the values.
+    for noisy in ("httpx", "httpcore"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
 def _serve(args: argparse.Namespace, settings: Settings) -> int:
@@ -215,8 +220,12 @@ def _connect(args: argparse.Namespace, settings: Settings) -> int:
 
     try:
         asyncio.run(exchange())
-    except Exception as exc:  # the CLI's last line of defence: say what failed, no traceback
-        print(f"facade: connecting failed: {exc}", file=sys.stderr)
+    except FacadeError as exc:
+        print(f"facade: connecting failed: {exc.message}", file=sys.stderr)
+        return 1
+    except Exception as exc:  # the CLI's last line of defence: no traceback, no SQL, no secrets
+        print(f"facade: connecting failed ({type(exc).__name__}); see the log", file=sys.stderr)
+        logging.getLogger("facade").debug("connect failed", exc_info=True)
         return 1
     print(f"connected: facade serve --data-dir {settings.data_dir} now serves {args.base_url}")
     return 0

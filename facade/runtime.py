@@ -176,6 +176,7 @@ async def build_runtime(
             page_cache_seconds=settings.upstream_page_cache_seconds,
             lookup_cache_seconds=settings.upstream_lookup_cache_seconds,
         ),
+        clock,
     )
     return Runtime(
         settings=settings,

@@ -7,11 +7,12 @@ speaks HTTP to FHIR clients and never builds an error response itself.
 
 from __future__ import annotations
 
-import time
+import asyncio
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode
 
+from facade.clock import Clock
 from facade.core.mapping import MappingContext, Record, Resource, ResourceMapping
 from facade.core.planner import SearchPlan, plan_search
 from facade.core.registry import MappingRegistry
@@ -52,6 +53,7 @@ class FhirService:
         cursors: CursorCodec,
         base_url: str,
         limits: ServiceLimits | None = None,
+        clock: Clock | None = None,
     ):
         self.registry = registry
         self.client = client
@@ -59,15 +61,19 @@ class FhirService:
         self._cursors = cursors
         self.base_url = base_url.rstrip("/")
         self.limits = limits or ServiceLimits()
+        self._clock = clock or Clock()
         self._context: MappingContext | None = None
         self._context_loaded_at = 0.0
+        self._context_lock = asyncio.Lock()
 
     async def context(self) -> MappingContext:
-        stale = time.monotonic() - self._context_loaded_at > self.limits.context_seconds
-        if self._context is None or stale:
-            self._context = await self._load_context()
-            self._context_loaded_at = time.monotonic()
-        return self._context
+        """The practice facts mappings need, loaded once (4 vendor calls) and kept an hour."""
+        async with self._context_lock:
+            age = self._clock.monotonic() - self._context_loaded_at
+            if self._context is None or age > self.limits.context_seconds:
+                self._context = await self._load_context()
+                self._context_loaded_at = self._clock.monotonic()
+            return self._context
 
     # -- read --------------------------------------------------------------------------------
 

@@ -52,13 +52,13 @@ class ConnectionStore:
             client_secret=self._box.decrypt(row.client_secret_enc),
             access_token=self._box.decrypt(row.access_token_enc),
             refresh_token=self._box.decrypt(row.refresh_token_enc),
-            expires_at=row.expires_at.replace(tzinfo=UTC),
+            expires_at=_as_utc(row.expires_at),
             scope=row.scope,
         )
 
     def save(self, vendor: str, credentials: VendorCredentials) -> None:
         """Create or replace the vendor's connection in one transaction."""
-        now = self._clock().replace(tzinfo=None)
+        now = self._clock().astimezone(UTC)
         with self._database.session() as session:
             row = session.exec(
                 select(UpstreamConnection).where(UpstreamConnection.vendor == vendor)
@@ -80,7 +80,7 @@ class ConnectionStore:
             row.client_secret_enc = self._box.encrypt(credentials.client_secret)
             row.access_token_enc = self._box.encrypt(credentials.access_token)
             row.refresh_token_enc = self._box.encrypt(credentials.refresh_token)
-            row.expires_at = credentials.expires_at.astimezone(UTC).replace(tzinfo=None)
+            row.expires_at = credentials.expires_at.astimezone(UTC)
             row.scope = credentials.scope
             row.updated_at = now
             session.add(row)
@@ -94,3 +94,10 @@ class ConnectionStore:
             if row is not None:
                 session.delete(row)
                 session.commit()
+
+
+def _as_utc(moment: datetime) -> datetime:
+    """Databases without time zones hand back naive UTC; everything else is converted."""
+    if moment.tzinfo is None:
+        return moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC)

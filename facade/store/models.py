@@ -19,7 +19,7 @@ class UpstreamConnection(SQLModel, table=True):
     client_secret_enc: str
     access_token_enc: str
     refresh_token_enc: str
-    #: When the access token expires (UTC, naive).
+    #: When the access token expires. Datetimes here are timezone-aware and stored as UTC.
     expires_at: datetime
     scope: str = Field(default="", max_length=2000)
     created_at: datetime

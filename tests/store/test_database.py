@@ -28,12 +28,6 @@ POSTGRES_SERVER_URL = os.environ.get(
     "FACADE_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 )
 
-NAIVE_DATETIME_BUG = pytest.mark.xfail(
-    strict=True,
-    reason="bug: ConnectionStore.save writes naive datetimes, which sqlmodel's UTCDateTime "
-    "(the type it gives `datetime` fields) refuses with ValueError",
-)
-
 NOW = datetime(2026, 6, 1, 12, 0, 0, tzinfo=UTC)
 
 
@@ -172,7 +166,6 @@ def test_an_unknown_vendor_has_no_connection(store: ConnectionStore) -> None:
     assert store.load("drchrono") is None
 
 
-@NAIVE_DATETIME_BUG
 def test_saved_credentials_load_back_unchanged(
     store: ConnectionStore, credentials: VendorCredentials
 ) -> None:
@@ -182,7 +175,6 @@ def test_saved_credentials_load_back_unchanged(
     assert loaded is not None and loaded.expires_at.tzinfo is not None
 
 
-@NAIVE_DATETIME_BUG
 def test_an_expiry_in_another_timezone_is_stored_as_the_same_instant(
     store: ConnectionStore, credentials: VendorCredentials
 ) -> None:
@@ -194,7 +186,6 @@ def test_an_expiry_in_another_timezone_is_stored_as_the_same_instant(
     assert loaded is not None and loaded.expires_at == credentials.expires_at
 
 
-@NAIVE_DATETIME_BUG
 def test_secrets_are_encrypted_at_rest(
     store: ConnectionStore, database: Database, box: SecretBox, credentials: VendorCredentials
 ) -> None:
@@ -212,7 +203,6 @@ def test_secrets_are_encrypted_at_rest(
     assert (row["base_url"], row["client_id"]) == (credentials.base_url, credentials.client_id)
 
 
-@NAIVE_DATETIME_BUG
 def test_another_key_cannot_read_the_secrets(
     store: ConnectionStore, database: Database, credentials: VendorCredentials
 ) -> None:
@@ -223,7 +213,6 @@ def test_another_key_cannot_read_the_secrets(
     assert credentials.client_secret not in str(raised.value)
 
 
-@NAIVE_DATETIME_BUG
 def test_saving_again_replaces_the_connection(
     store: ConnectionStore, database: Database, credentials: VendorCredentials
 ) -> None:
@@ -239,7 +228,6 @@ def test_saving_again_replaces_the_connection(
     assert store.load("drchrono") == rotated
 
 
-@NAIVE_DATETIME_BUG
 def test_each_vendor_has_its_own_connection(
     store: ConnectionStore, credentials: VendorCredentials
 ) -> None:
@@ -250,7 +238,6 @@ def test_each_vendor_has_its_own_connection(
     assert store.load("carecloud") == other
 
 
-@NAIVE_DATETIME_BUG
 def test_a_deleted_connection_is_gone(
     store: ConnectionStore, credentials: VendorCredentials
 ) -> None:

@@ -24,10 +24,10 @@ def upgrade() -> None:
         sa.Column("client_secret_enc", sa.Text(), nullable=False),
         sa.Column("access_token_enc", sa.Text(), nullable=False),
         sa.Column("refresh_token_enc", sa.Text(), nullable=False),
-        sa.Column("expires_at", sa.DateTime(), nullable=False),
+        sa.Column("expires_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("scope", sa.String(length=2000), nullable=False, server_default=""),
-        sa.Column("created_at", sa.DateTime(), nullable=False),
-        sa.Column("updated_at", sa.DateTime(), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
     )
     op.create_index("ix_upstream_connection_vendor", "upstream_connection", ["vendor"], unique=True)
 

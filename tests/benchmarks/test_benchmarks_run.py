@@ -1,0 +1,68 @@
+"""The benchmarks run end to end at tiny sizes and print their headline lines; the vendor-call
+benchmark reports the call counts the planner promises. No timing is ever asserted."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from benchmarks import mapping_throughput, run_all, search_overhead, vendor_calls
+
+TINY = ["--patients", "20", "--iterations", "3"]
+
+
+def test_mapping_throughput_prints_records_per_second_for_each_transform(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert mapping_throughput.main(TINY) == 0
+    out = capsys.readouterr().out
+    for headline in (
+        "Patient transform ",
+        "Practitioner transform ",
+        "Location transform ",
+        "Patient transform + 100-entry Bundle + orjson",
+    ):
+        assert re.search(rf"^{re.escape(headline)}.*[\d,]+/s records", out, re.M), headline
+    assert re.search(r"^Patient target ≥ 20,000/s: measured [\d,]+/s", out, re.M)
+
+
+def test_search_overhead_prints_direct_facade_and_added_percentiles(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert search_overhead.main([*TINY, "--warmup", "1"]) == 0
+    out = capsys.readouterr().out
+    assert "X-Upstream-Calls: 1" in out  # 20 patients fit one verbose vendor page
+    for label in ("direct: the same 1 vendor call(s)", "facade, cold", "facade − direct, cold"):
+        assert re.search(rf"^{re.escape(label)}.* ms +-?[\d.]+ ms$", out, re.M), label
+    assert re.search(r"^added p50 target ≤ 10 ms: measured -?[\d.]+ ms cold", out, re.M)
+    assert "!!" not in out, "facade made an unexpected number of vendor calls"
+
+
+def test_vendor_calls_reports_one_call_for_id_and_birthdate_name_searches(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert vendor_calls.main(TINY) == 0
+    out = capsys.readouterr().out
+    assert "practice context (once an hour, before any search): 4 calls" in out
+    assert re.search(r"^Patient\?_id=X: 1 calls \(minimum 1;", out, re.M)
+    assert re.search(r"^Patient\?birthdate=D&name=X: 1 calls \(minimum 1;", out, re.M)
+    assert re.search(r"^  rule     _id: read by id", out, re.M)
+    assert re.search(r"^  rule     birthdate: pushed down as date_of_birth=", out, re.M)
+
+
+def test_vendor_calls_report_counts_match_the_sandbox_log() -> None:
+    report = vendor_calls.run(20, out=lambda _line: None)
+    assert report.calls_for("Patient?_id=X") == 1
+    assert report.calls_for("Patient?birthdate=D&name=X") == 1
+    for cost in report.costs:
+        assert cost.calls == len(cost.vendor_requests), cost.search.label
+
+
+def test_run_all_prints_the_summary_with_targets(capsys: pytest.CaptureFixture[str]) -> None:
+    assert run_all.main(TINY) == 0
+    out = capsys.readouterr().out
+    assert "== summary ==" in out
+    assert re.search(r"^\(a\) Patient transform, one core +≥ 20,000/s +[\d,]+/s", out, re.M)
+    assert re.search(r"^\(b\) facade − direct, 100 Patients, cold p50 +≤ 10 ms", out, re.M)
+    assert re.search(r"^\(c\) Patient\?_id=X +min 1 +1 calls", out, re.M)
