@@ -10,14 +10,16 @@ from __future__ import annotations
 import logging
 import time
 import traceback
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from starlette.datastructures import MutableHeaders
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from facade import __version__
 from facade.errors import (
@@ -71,26 +73,7 @@ def create_app(
         app.state.runtime = runtime
     app.include_router(fhir_router, prefix="/fhir")
 
-    @app.middleware("http")
-    async def access_log(
-        request: Request, call_next: Callable[[Request], Awaitable[Response]]
-    ) -> Response:
-        started = time.perf_counter()
-        with metered() as meter:
-            response = await call_next(request)
-        response.headers["X-Upstream-Calls"] = str(meter.count)
-        route = request.scope.get("route")
-        path = getattr(route, "path", "unmatched")
-        log.info(
-            "%s %s -> %s in %.1f ms, %d vendor calls%s",
-            request.method,
-            path,
-            response.status_code,
-            (time.perf_counter() - started) * 1000,
-            meter.count,
-            f", error {request.state.error_code}" if hasattr(request.state, "error_code") else "",
-        )
-        return response
+    app.add_middleware(AccessLog)
 
     @app.exception_handler(FacadeError)
     async def facade_error(request: Request, exc: FacadeError) -> Response:
@@ -118,6 +101,44 @@ def create_app(
         return _answer(request, FacadeError())
 
     return app
+
+
+class AccessLog:
+    """Counts the vendor calls of each request (X-Upstream-Calls) and logs one line for it:
+    route template, status, time, vendor calls, error code. Never the query or the body."""
+
+    def __init__(self, app: ASGIApp):
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = 500
+        with metered() as meter:
+
+            async def send_counted(message: Message) -> None:
+                nonlocal status
+                if message["type"] == "http.response.start":
+                    status = message["status"]
+                    MutableHeaders(scope=message).append("X-Upstream-Calls", str(meter.count))
+                await send(message)
+
+            try:
+                await self.app(scope, receive, send_counted)
+            finally:
+                route = getattr(scope.get("route"), "path", "unmatched")
+                error = scope.get("state", {}).get("error_code")
+                log.info(
+                    "%s %s -> %s in %.1f ms, %d vendor calls%s",
+                    scope["method"],
+                    route,
+                    status,
+                    (time.perf_counter() - started) * 1000,
+                    meter.count,
+                    f", error {error}" if error else "",
+                )
 
 
 def _answer(request: Request, error: FacadeError) -> Response:

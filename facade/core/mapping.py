@@ -29,6 +29,8 @@ class MappingContext:
     custom_field_roles: Mapping[str, str] = field(default_factory=dict)
 
 
+#: A pure function from a vendor record to a FHIR resource. Resources may share constant
+#: parts (a race extension, a language); nothing may mutate a resource once it is mapped.
 Transform = Callable[[Record, MappingContext], Resource]
 Lookups = Mapping[str, list[Record]]
 Derive = Callable[[list[Record], Lookups, MappingContext], list[Record]]

@@ -92,7 +92,11 @@ class FhirService:
         if mapping.needs_verbose(ctx):
             params["verbose"] = "true"
         record = await self.client.get_record(
-            mapping.endpoint, vendor_id, params, reason=f"read {resource_type}"
+            mapping.endpoint,
+            vendor_id,
+            params,
+            reason=f"read {resource_type}",
+            cache_ttl=self.limits.page_cache_seconds,
         )
         if record is None:
             raise ResourceNotFound(f"{resource_type}/{resource_id} is not known.")
@@ -157,7 +161,11 @@ class FhirService:
         params = {k: v for k, v in plan.vendor_params.items() if k in ("verbose", "show_inactive")}
         for vendor_id in ids[offset : offset + count]:
             record = await self.client.get_record(
-                plan.mapping.endpoint, vendor_id, params, reason="search by id"
+                plan.mapping.endpoint,
+                vendor_id,
+                params,
+                reason="search by id",
+                cache_ttl=self.limits.page_cache_seconds,
             )
             if record is not None:
                 resource = self._map(plan.mapping, [record], {}, ctx)[0]

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 from datetime import date, datetime
+from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -22,10 +23,14 @@ _PHONE_DIGITS = re.compile(r"\d")
 
 def text(value: Any) -> str | None:
     """A vendor string, or None for the vendor's ways of saying 'absent'."""
+    # The hot path of every transform: most values are already clean strings.
+    if value.__class__ is str:
+        stripped = value.strip()
+        return stripped if stripped else None
     if value is None:
         return None
-    value = str(value).strip()
-    return value or None
+    stripped = str(value).strip()
+    return stripped if stripped else None
 
 
 def instant(value: Any, tz: ZoneInfo) -> str | None:
@@ -37,9 +42,16 @@ def instant(value: Any, tz: ZoneInfo) -> str | None:
         moment = datetime.fromisoformat(raw)
     except ValueError:
         return None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=tz)
-    return moment.isoformat(timespec="seconds")
+    if moment.tzinfo is not None:
+        return moment.isoformat(timespec="seconds")
+    # The zone's offset only changes on the hour, so it is looked up once per hour.
+    offset = _utc_offset(tz, moment.replace(minute=0, second=0, microsecond=0))
+    return moment.isoformat(timespec="seconds") + offset
+
+
+@lru_cache(maxsize=65536)
+def _utc_offset(tz: ZoneInfo, hour: datetime) -> str:
+    return hour.replace(tzinfo=tz).isoformat(timespec="seconds")[19:]
 
 
 def fhir_date(value: Any) -> str | None:

@@ -58,9 +58,7 @@ MAPPING = ResourceMapping(
     lookup_data=True,
     fixed_params={"show_archived": "true"},
     search_params=(
-        SearchParam(
-            "Resource-id", ById(lambda v: v if v.isdigit() else None, "office id")
-        ),
+        SearchParam("Resource-id", ById(lambda v: v if v.isdigit() else None, "office id")),
         SearchParam("us-core-location-name", LocalFilter()),
         SearchParam("us-core-location-address", LocalFilter()),
         SearchParam("us-core-location-address-city", LocalFilter()),

@@ -70,28 +70,39 @@ def _custom_fields(record: Record, ctx: MappingContext) -> dict[str, str]:
     return found
 
 
-def _race(record: Record) -> dict[str, Any] | None:
-    race = text(record.get("race"))
-    codings = RACE.get(race)
-    if not codings or race is None:
-        return None
+def _omb_extension(url: str, codings: tuple[dict[str, str], ...], label: str) -> dict[str, Any]:
     return {
-        "url": US_CORE + "us-core-race",
+        "url": url,
         "extension": [{"url": "ombCategory", "valueCoding": c} for c in codings]
-        + [{"url": "text", "valueString": RACE_TEXT[race]}],
+        + [{"url": "text", "valueString": label}],
     }
 
 
-def _ethnicity(record: Record) -> dict[str, Any] | None:
-    ethnicity = text(record.get("ethnicity"))
-    codings = ETHNICITY.get(ethnicity)
-    if not codings or ethnicity is None:
-        return None
-    return {
-        "url": US_CORE + "us-core-ethnicity",
-        "extension": [{"url": "ombCategory", "valueCoding": c} for c in codings]
-        + [{"url": "text", "valueString": ETHNICITY_TEXT[ethnicity]}],
-    }
+# Built once: every patient with the same vendor value shares the same (never mutated) object.
+_RACE_EXTENSIONS = {
+    race: _omb_extension(US_CORE + "us-core-race", codings, RACE_TEXT[race])
+    for race, codings in RACE.entries.items()
+}
+_ETHNICITY_EXTENSIONS = {
+    ethnicity: _omb_extension(US_CORE + "us-core-ethnicity", codings, ETHNICITY_TEXT[ethnicity])
+    for ethnicity, codings in ETHNICITY.entries.items()
+}
+_SEX_EXTENSIONS = {
+    gender: {"url": US_CORE + "us-core-sex", "valueCoding": coding}
+    for gender, coding in SEX.entries.items()
+}
+_COMMUNICATIONS = {
+    language: [
+        {
+            "language": {
+                "coding": [{"system": BCP47, "code": code, "display": display}],
+                "text": display,
+            },
+            "preferred": True,
+        }
+    ]
+    for language, (code, display) in LANGUAGE.entries.items()
+}
 
 
 def _names(record: Record, custom: dict[str, str]) -> list[dict[str, Any]]:
@@ -210,7 +221,14 @@ def transform(record: Record, ctx: MappingContext) -> Resource:
         "id": patient_id,
         "meta": meta(PROFILE, record.get("updated_at"), ctx),
     }
-    extensions = [e for e in (_race(record), _ethnicity(record)) if e]
+    extensions = [
+        e
+        for e in (
+            _RACE_EXTENSIONS.get(record.get("race") or ""),
+            _ETHNICITY_EXTENSIONS.get(record.get("ethnicity") or ""),
+        )
+        if e
+    ]
     tribe = custom.get("tribal_affiliation")
     if tribe:
         # Free text: the practice records the tribe's name, not a TribalEntityUS code.
@@ -222,9 +240,9 @@ def transform(record: Record, ctx: MappingContext) -> Resource:
                 ],
             }
         )
-    sex = SEX.get(text(record.get("gender")))
+    sex = _SEX_EXTENSIONS.get(record.get("gender") or "")
     if sex:
-        extensions.append({"url": US_CORE + "us-core-sex", "valueCoding": sex})
+        extensions.append(sex)
     if extensions:
         resource["extension"] = extensions
     identifiers: list[dict[str, Any]] = []
@@ -266,18 +284,9 @@ def transform(record: Record, ctx: MappingContext) -> Resource:
     contacts = _contacts(record)
     if contacts:
         resource["contact"] = contacts
-    language = LANGUAGE.get(text(record.get("preferred_language")))
-    if language:
-        code, display = language
-        resource["communication"] = [
-            {
-                "language": {
-                    "coding": [{"system": BCP47, "code": code, "display": display}],
-                    "text": display,
-                },
-                "preferred": True,
-            }
-        ]
+    communication = _COMMUNICATIONS.get(record.get("preferred_language") or "")
+    if communication:
+        resource["communication"] = communication
     doctor = reference("Practitioner", record.get("doctor"))
     if doctor:
         resource["generalPractitioner"] = [doctor]

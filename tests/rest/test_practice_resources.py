@@ -144,3 +144,18 @@ async def test_inactive_and_deceased_patients_are_served(
     assert resource.get("deceasedDateTime") == deceased[0]["date_of_death"]
     everyone = await all_pages(fhir, "/fhir/Patient")
     assert str(deceased[0]["id"]) in ids_of(everyone)
+
+
+async def test_repeated_reads_reuse_the_fetched_record(
+    warm_fhir: httpx.AsyncClient, sandbox: SandboxState, dataset: SandboxDataset
+) -> None:
+    patient_id = dataset.endpoint("patients")[3]["id"]
+    before = len(sandbox.api_requests("patients"))
+    first = await warm_fhir.get(f"/fhir/Patient/{patient_id}")
+    again = await warm_fhir.get(f"/fhir/Patient/{patient_id}")
+    by_id = await warm_fhir.get(f"/fhir/Patient?_id={patient_id}")
+    assert first.headers["x-upstream-calls"] == "1"
+    assert again.headers["x-upstream-calls"] == "0"
+    assert by_id.headers["x-upstream-calls"] == "0"
+    assert again.json() == first.json()
+    assert len(sandbox.api_requests("patients")) - before == 1

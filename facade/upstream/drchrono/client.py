@@ -17,6 +17,7 @@ from urllib.parse import urlencode, urljoin, urlsplit
 
 import anyio
 import httpx
+import orjson
 
 from facade.clock import Clock
 from facade.core.vendor import VendorPage
@@ -225,7 +226,7 @@ class DrChronoClient:
             if status != 200:
                 raise UpstreamError(f"The EHR refused facade's request (HTTP {status}).")
             try:
-                return response.json()
+                return orjson.loads(response.content)
             except ValueError:
                 raise UpstreamUnavailable(
                     "The EHR answered with a body that is not JSON."
