@@ -7,8 +7,17 @@ from __future__ import annotations
 from typing import Any
 
 from facade import __version__
-from facade.core.mapping import ById, LocalFilter, Pushdown, ResourceMapping, Unsupported
-from facade.core.registry import MappingRegistry
+from facade.core.compartment import CompartmentMapping
+from facade.core.mapping import (
+    ById,
+    LocalFilter,
+    PatientParam,
+    Pushdown,
+    ResourceMapping,
+    Unsupported,
+)
+from facade.core.provenance import PROFILE as PROVENANCE_PROFILE
+from facade.core.registry import AnyMapping, MappingRegistry
 
 US_CORE_SERVER = "http://hl7.org/fhir/us/core/CapabilityStatement/us-core-server"
 US_CORE_IG = "http://hl7.org/fhir/us/core/ImplementationGuide/hl7.fhir.us.core"
@@ -18,14 +27,18 @@ COMBINATION = (
 EXPECTATION = "http://hl7.org/fhir/StructureDefinition/capabilitystatement-expectation"
 
 
-def serving_note(mapping: ResourceMapping, code: str) -> str:
+#: Operations facade can declare, by name, with their published definitions.
+OPERATION_DEFINITIONS = {"docref": "http://hl7.org/fhir/us/core/OperationDefinition/docref"}
+
+
+def serving_note(mapping: AnyMapping, code: str) -> str:
     param = mapping.param(code)
     if param is None:
         return ""
     serve = param.serve
     if isinstance(serve, Unsupported):
         return f"unsupported: {serve.reason}"
-    if mapping.lookup_data:
+    if isinstance(mapping, ResourceMapping) and mapping.lookup_data:
         return (
             f"filtered locally over the practice list (/api/{mapping.endpoint}, "
             "one cached vendor call)"
@@ -34,11 +47,20 @@ def serving_note(mapping: ResourceMapping, code: str) -> str:
         return f"pushed down to the EHR: {serve.describe}"
     if isinstance(serve, ById):
         return f"read by id: {serve.describe}"
+    if isinstance(serve, PatientParam):
+        endpoints = ", ".join(f"/api/{s.endpoint}" for s in getattr(mapping, "sources", ()))
+        return f"{serve.describe} ({endpoints})"
     assert isinstance(serve, LocalFilter)
     return serve.describe
 
 
-def _resource(mapping: ResourceMapping) -> dict[str, Any]:
+def _profiles(mapping: AnyMapping) -> list[str]:
+    if isinstance(mapping, CompartmentMapping):
+        return list(mapping.profiles)
+    return [mapping.profile]
+
+
+def _resource(mapping: AnyMapping) -> dict[str, Any]:
     search_params = [
         {
             "name": p.code,
@@ -60,7 +82,7 @@ def _resource(mapping: ResourceMapping) -> dict[str, Any]:
     entry: dict[str, Any] = {
         "type": mapping.resource_type,
         "profile": f"http://hl7.org/fhir/StructureDefinition/{mapping.resource_type}",
-        "supportedProfile": [mapping.profile],
+        "supportedProfile": _profiles(mapping),
         "interaction": [
             {"code": "read"},
             {"code": "search-type", "documentation": "GET and POST [type]/_search"},
@@ -72,8 +94,17 @@ def _resource(mapping: ResourceMapping) -> dict[str, Any]:
         "conditionalRead": "not-supported",
         "conditionalUpdate": False,
         "conditionalDelete": "not-supported",
+        "searchInclude": [include.name for include in mapping.includes],
+        "searchRevInclude": ["Provenance:target"],
         "searchParam": search_params,
     }
+    if not entry["searchInclude"]:
+        del entry["searchInclude"]
+    operations = getattr(mapping, "operations", {})
+    if operations:
+        entry["operation"] = [
+            {"name": name, "definition": OPERATION_DEFINITIONS[name]} for name in operations
+        ]
     combos = [
         {
             "url": COMBINATION,
@@ -88,6 +119,19 @@ def _resource(mapping: ResourceMapping) -> dict[str, Any]:
     if mapping.notes:
         entry["documentation"] = mapping.notes
     return entry
+
+
+def _provenance_entry() -> dict[str, Any]:
+    return {
+        "type": "Provenance",
+        "profile": "http://hl7.org/fhir/StructureDefinition/Provenance",
+        "supportedProfile": [PROVENANCE_PROFILE],
+        "interaction": [{"code": "read"}],
+        "documentation": (
+            "Every resource has a Provenance (author: the practice and its doctor; transmitter: "
+            "facade), reachable by _revinclude=Provenance:target and by read."
+        ),
+    }
 
 
 def capability_statement(registry: MappingRegistry, base_url: str, date: str) -> dict[str, Any]:
@@ -120,7 +164,10 @@ def capability_statement(registry: MappingRegistry, base_url: str, date: str) ->
                     "Unknown search parameters are refused with 400 unless the request carries "
                     "'Prefer: handling=lenient'. Paging links carry an opaque cursor."
                 ),
-                "resource": [_resource(m) for m in sorted(registry, key=lambda m: m.resource_type)],
+                "resource": sorted(
+                    [_resource(m) for m in registry] + [_provenance_entry()],
+                    key=lambda entry: str(entry["type"]),
+                ),
             }
         ],
     }
@@ -133,7 +180,7 @@ def support_matrix(registry: MappingRegistry) -> str:
         "| --- | --- | --- | --- |",
     ]
     for mapping in sorted(registry, key=lambda m: m.resource_type):
-        profile = mapping.profile.rsplit("/", 1)[-1]
+        profile = ", ".join(p.rsplit("/", 1)[-1] for p in _profiles(mapping))
         for param in mapping.search_params:
             lines.append(
                 f"| {mapping.resource_type} | {profile} | `{param.code}` | "

@@ -61,6 +61,14 @@ class ById:
 
 
 @dataclass(frozen=True)
+class PatientParam:
+    """The patient reference of a compartment type: pushed down to every source as the
+    vendor's patient filter (the one parameter that always reaches the vendor)."""
+
+    describe: str = "pushed down to every source as the vendor's patient filter"
+
+
+@dataclass(frozen=True)
 class LocalFilter:
     """Filtered by facade after mapping, by the SearchParameter's own definition."""
 
@@ -72,7 +80,7 @@ class Unsupported:
     reason: str
 
 
-Serving = Pushdown | ById | LocalFilter | Unsupported
+Serving = Pushdown | ById | PatientParam | LocalFilter | Unsupported
 
 
 @dataclass(frozen=True)
@@ -87,6 +95,17 @@ class SearchParam:
     @property
     def code(self) -> str:
         return self.definition.code
+
+
+@dataclass(frozen=True)
+class Include:
+    """`_include=<name>`: add the resources the matches reference at `paths`."""
+
+    #: As clients write it: `MedicationRequest:medication`, `CareTeam:participant:Practitioner`.
+    name: str
+    #: Element paths (without the resource type) holding the references.
+    paths: tuple[str, ...]
+    target_type: str
 
 
 # -- the resource type ----------------------------------------------------------------------
@@ -118,6 +137,9 @@ class ResourceMapping:
     lookup_data: bool = False
     #: How a FHIR id becomes a vendor id (None: the FHIR id cannot exist at the vendor).
     vendor_id: Callable[[str], str | None] = lambda fhir_id: fhir_id if fhir_id.isdigit() else None
+    #: Element paths where the responsible Practitioner is referenced (for Provenance).
+    author_paths: tuple[str, ...] = ()
+    includes: tuple[Include, ...] = ()
     notes: str = ""
 
     def param(self, code: str) -> SearchParam | None:

@@ -14,8 +14,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from facade.core.mapping import ById, MappingContext, Pushdown, ResourceMapping, Unsupported
-from facade.errors import InvalidParameterValue, UnknownParameter
+from facade.core.compartment import CompartmentMapping, Source
+from facade.core.mapping import (
+    ById,
+    MappingContext,
+    PatientParam,
+    Pushdown,
+    ResourceMapping,
+    Unsupported,
+)
+from facade.errors import InvalidParameterValue, InvalidRequest, UnknownParameter
 from facade.fhir.definitions import SearchParamDefinition
 from facade.fhir.matching import SUPPORTED_MODIFIERS, parse_date_value
 from facade.fhir.query import SearchClause, SearchQuery
@@ -118,3 +126,92 @@ def _validate_values(definition: SearchParamDefinition, clause: SearchClause) ->
             prefix, _ = parse_date_value(value)
             if definition.comparators and prefix != "eq" and prefix not in definition.comparators:
                 raise InvalidParameterValue(f"Prefix {prefix!r} is not allowed on {clause.name!r}.")
+
+
+# -- patient-compartment types -------------------------------------------------------------
+
+
+@dataclass
+class ChartPlan:
+    mapping: CompartmentMapping
+    applied: list[SearchClause] = field(default_factory=list)
+    #: Vendor patient ids the search is confined to (None: not confined, e.g. by _id only).
+    patient_ids: list[str] | None = None
+    #: FHIR ids to read directly (from _id), or None.
+    ids: list[str] | None = None
+    sources: list[Source] = field(default_factory=list)
+    local: list[LocalCheck] = field(default_factory=list)
+    rules: list[str] = field(default_factory=list)
+
+
+def patient_id_of(value: str) -> str | None:
+    """The vendor patient id in `123`, `Patient/123` or `<base>/Patient/123`."""
+    parts = value.rstrip("/").split("/")
+    if len(parts) >= 2 and parts[-2] != "Patient":
+        return None
+    candidate = parts[-1]
+    return candidate if candidate.isdigit() else None
+
+
+def plan_chart(mapping: CompartmentMapping, query: SearchQuery, *, lenient: bool) -> ChartPlan:
+    plan = ChartPlan(mapping=mapping, sources=list(mapping.sources))
+    for clause in query.clauses:
+        param = mapping.param(clause.name)
+        if param is None or isinstance(param.serve, Unsupported):
+            if lenient:
+                plan.rules.append(f"{clause.key}: ignored (lenient handling)")
+                continue
+            reason = (
+                f" ({param.serve.reason})" if param and isinstance(param.serve, Unsupported) else ""
+            )
+            raise UnknownParameter(
+                f"Search parameter {clause.name!r} is not supported for {mapping.resource_type}"
+                f"{reason}. Supported: {', '.join(sorted(mapping.supported_codes))}, _count."
+            )
+        definition = param.definition
+        allowed = SUPPORTED_MODIFIERS.get(definition.type, frozenset())
+        if clause.modifier and not (
+            clause.modifier in allowed
+            or (isinstance(param.serve, PatientParam) and clause.modifier == "Patient")
+        ):
+            if lenient:
+                plan.rules.append(f"{clause.key}: ignored (modifier not supported; lenient)")
+                continue
+            raise UnknownParameter(
+                f"Modifier :{clause.modifier} is not supported on {clause.name!r}."
+            )
+        _validate_values(definition, clause)
+        plan.applied.append(clause)
+        check = LocalCheck(definition, clause)
+        if isinstance(param.serve, PatientParam):
+            ids = [patient_id_of(value) for value in clause.values]
+            found = [i for i in ids if i]
+            plan.patient_ids = (
+                found if plan.patient_ids is None else [i for i in plan.patient_ids if i in found]
+            )
+            plan.local.append(check)
+            plan.rules.append(f"{clause.key}: pushed down to every source as the patient filter")
+            continue
+        if isinstance(param.serve, ById):
+            wanted = list(clause.values)
+            plan.ids = wanted if plan.ids is None else [i for i in plan.ids if i in wanted]
+            plan.local.append(check)
+            plan.rules.append(f"{clause.key}: read by id")
+            continue
+        plan.local.append(check)
+        if definition.type == "token" and clause.modifier is None:
+            kept = [s for s in plan.sources if s.could_match(clause.name, clause.values)]
+            skipped = [s.name for s in plan.sources if s not in kept]
+            plan.sources = kept
+            if skipped:
+                plan.rules.append(
+                    f"{clause.key}: filtered locally; sources that cannot match skipped: "
+                    + ", ".join(skipped)
+                )
+                continue
+        plan.rules.append(f"{clause.key}: filtered locally")
+    if mapping.patient_required and plan.patient_ids is None and plan.ids is None:
+        raise InvalidRequest(
+            f"Searches of {mapping.resource_type} must name a patient (patient=<id>) or ids (_id=)."
+        )
+    return plan

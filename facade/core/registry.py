@@ -9,14 +9,17 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+from facade.core.compartment import CompartmentMapping
 from facade.core.mapping import ResourceMapping
 from facade.errors import ResourceNotFound
+
+AnyMapping = ResourceMapping | CompartmentMapping
 
 
 @dataclass(frozen=True)
 class MappingRegistry:
     vendor: str
-    mappings: tuple[ResourceMapping, ...]
+    mappings: tuple[AnyMapping, ...]
 
     def __post_init__(self) -> None:
         types = [m.resource_type for m in self.mappings]
@@ -24,14 +27,14 @@ class MappingRegistry:
         if duplicates:
             raise ValueError(f"{self.vendor}: more than one mapping for {sorted(duplicates)}")
 
-    def __iter__(self) -> Iterator[ResourceMapping]:
+    def __iter__(self) -> Iterator[AnyMapping]:
         return iter(self.mappings)
 
     @property
     def resource_types(self) -> list[str]:
         return sorted(m.resource_type for m in self.mappings)
 
-    def get(self, resource_type: str) -> ResourceMapping:
+    def get(self, resource_type: str) -> AnyMapping:
         for mapping in self.mappings:
             if mapping.resource_type == resource_type:
                 return mapping

@@ -13,14 +13,23 @@ from typing import Any
 from urllib.parse import urlencode
 
 from facade.clock import Clock
-from facade.core.mapping import MappingContext, Record, Resource, ResourceMapping
-from facade.core.planner import SearchPlan, plan_search
-from facade.core.registry import MappingRegistry
+from facade.core.compartment import CompartmentMapping, FetchContext, Source, split_fhir_id
+from facade.core.mapping import Include, MappingContext, Record, Resource, ResourceMapping
+from facade.core.planner import ChartPlan, LocalCheck, SearchPlan, plan_chart, plan_search
+from facade.core.provenance import (
+    TRANSMITTER_DEVICE_ID,
+    provenance_for,
+    target_of,
+    transmitter_device,
+)
+from facade.core.registry import AnyMapping, MappingRegistry
 from facade.core.vendor import ContextLoader, VendorClient
-from facade.errors import InvalidParameterValue, ResourceNotFound
-from facade.fhir.matching import clause_matches
+from facade.errors import InvalidParameterValue, ResourceNotFound, UnknownParameter
+from facade.fhir.matching import clause_matches, extract
 from facade.fhir.paging import CursorCodec, searchset
 from facade.fhir.query import SearchQuery
+
+PROVENANCE_REVINCLUDE = "Provenance:target"
 
 #: A FHIR page stops after this many vendor pages even if it is not full (it links onward),
 #: so one sparse search cannot spend the hour's vendor budget in a single request.
@@ -41,7 +50,7 @@ class ServiceLimits:
 @dataclass
 class SearchResult:
     bundle: dict[str, Any]
-    plan: SearchPlan
+    plan: SearchPlan | ChartPlan
 
 
 class FhirService:
@@ -78,7 +87,13 @@ class FhirService:
     # -- read --------------------------------------------------------------------------------
 
     async def read(self, resource_type: str, resource_id: str) -> Resource:
+        if resource_type == "Provenance":
+            return await self._read_provenance(resource_id)
+        if resource_type == "Device" and resource_id == TRANSMITTER_DEVICE_ID:
+            return transmitter_device(await self.context())
         mapping = self.registry.get(resource_type)
+        if isinstance(mapping, CompartmentMapping):
+            return await self._read_chart(mapping, resource_id)
         vendor_id = mapping.vendor_id(resource_id)
         if vendor_id is None:
             raise ResourceNotFound(f"{resource_type}/{resource_id} is not known.")
@@ -108,19 +123,36 @@ class FhirService:
         self, resource_type: str, query: SearchQuery, *, lenient: bool = False
     ) -> SearchResult:
         mapping = self.registry.get(resource_type)
+        includes = self._includes(mapping, query, lenient)
+        revinclude = self._revinclude(query, lenient)
         ctx = await self.context()
-        plan = plan_search(mapping, query, ctx, lenient=lenient)
         count = self._count(query.count)
-        applied_query = query.encode(tuple(plan.applied))
+        plan: SearchPlan | ChartPlan
+        if isinstance(mapping, CompartmentMapping):
+            plan = plan_chart(mapping, query, lenient=lenient)
+        else:
+            plan = plan_search(mapping, query, ctx, lenient=lenient)
+        applied_query = query.encode(
+            tuple(plan.applied),
+            tuple(i.name for i in includes),
+            (PROVENANCE_REVINCLUDE,) if revinclude else (),
+        )
         binding = CursorCodec.binding(resource_type, applied_query, count)
         position = self._cursors.decode(query.cursor, binding) if query.cursor else {}
 
-        if mapping.lookup_data:
+        if isinstance(plan, ChartPlan):
+            matches = await self._chart_matches(plan, ctx)
+            resources, next_position = _slice(matches, int(position.get("o", 0)), count)
+        elif plan.mapping.lookup_data:
             resources, next_position = await self._search_lookup(plan, ctx, count, position)
         elif plan.ids is not None:
             resources, next_position = await self._search_by_id(plan, ctx, count, position)
         else:
             resources, next_position = await self._search_listing(plan, ctx, count, position)
+
+        included = await self._included(resources, includes)
+        if revinclude:
+            included += [self._provenance(r, ctx) for r in resources]
 
         base_query = (applied_query + "&" if applied_query else "") + f"_count={count}"
         self_url = f"{self.base_url}/{resource_type}?{base_query}"
@@ -130,8 +162,138 @@ class FhirService:
             next_url = (
                 f"{self.base_url}/{resource_type}?{base_query}&{urlencode({'_cursor': cursor})}"
             )
-        bundle = searchset(self.base_url, resource_type, resources, self_url, next_url)
+        bundle = searchset(self.base_url, resource_type, resources, self_url, next_url, included)
         return SearchResult(bundle=bundle, plan=plan)
+
+    # -- _include and _revinclude -------------------------------------------------------------
+
+    @staticmethod
+    def _includes(mapping: AnyMapping, query: SearchQuery, lenient: bool) -> list[Include]:
+        chosen: list[Include] = []
+        for name in query.includes:
+            include = next((i for i in mapping.includes if i.name == name), None)
+            if include is None:
+                if lenient:
+                    continue
+                offered = ", ".join(i.name for i in mapping.includes) or "none"
+                raise UnknownParameter(
+                    f"_include={name} is not supported for {mapping.resource_type}"
+                    f" (supported: {offered})."
+                )
+            chosen.append(include)
+        return chosen
+
+    @staticmethod
+    def _revinclude(query: SearchQuery, lenient: bool) -> bool:
+        for name in query.revincludes:
+            if name != PROVENANCE_REVINCLUDE and not lenient:
+                raise UnknownParameter(
+                    f"_revinclude={name} is not supported (supported: {PROVENANCE_REVINCLUDE})."
+                )
+        return PROVENANCE_REVINCLUDE in query.revincludes
+
+    async def _included(self, resources: list[Resource], includes: list[Include]) -> list[Resource]:
+        found: dict[str, Resource] = {}
+        for include in includes:
+            for resource in resources:
+                for path in include.paths:
+                    for value in extract(resource, f"{resource['resourceType']}.{path}"):
+                        reference = value.get("reference") if isinstance(value, dict) else None
+                        if not isinstance(reference, str) or reference in found:
+                            continue
+                        kind, _, target_id = reference.partition("/")
+                        if kind != include.target_type or not target_id:
+                            continue
+                        try:
+                            found[reference] = await self.read(kind, target_id)
+                        except ResourceNotFound:
+                            continue
+        return list(found.values())
+
+    def _provenance(self, resource: Resource, ctx: MappingContext) -> Resource:
+        mapping = self.registry.get(resource["resourceType"])
+        recorded = self._clock.now().isoformat(timespec="seconds")
+        return provenance_for(resource, mapping.author_paths, ctx, recorded)
+
+    async def _read_provenance(self, provenance_id: str) -> Resource:
+        target = target_of(provenance_id)
+        if target is None or target[0] == "Provenance":
+            raise ResourceNotFound(f"Provenance/{provenance_id} is not known.")
+        try:
+            resource = await self.read(*target)
+        except ResourceNotFound:
+            raise ResourceNotFound(f"Provenance/{provenance_id} is not known.") from None
+        return self._provenance(resource, await self.context())
+
+    # -- the patient compartment --------------------------------------------------------------
+
+    def _fetch_context(self, ctx: MappingContext, reason: str) -> FetchContext:
+        return FetchContext(ctx=ctx, cache_ttl=self.limits.page_cache_seconds, reason=reason)
+
+    async def _source_records(
+        self, source: Source, patient_id: str, ctx: MappingContext
+    ) -> list[Record]:
+        reason = f"{source.name} of one patient"
+        if source.fetch is not None:
+            return await source.fetch(self.client, patient_id, self._fetch_context(ctx, reason))
+        params = {source.patient_param: patient_id, **source.fixed_params}
+        if source.needs_verbose(ctx):
+            params["verbose"] = "true"
+        return await self.client.list_all(
+            source.endpoint, params, reason=reason, cache_ttl=self.limits.page_cache_seconds
+        )
+
+    async def _chart_matches(self, plan: ChartPlan, ctx: MappingContext) -> list[Resource]:
+        """Every match, in a stable order: by patient, then source, then vendor order.
+
+        One patient's records from one endpoint are few pages; the client's page cache keeps
+        them, so each following FHIR page costs no vendor call."""
+        if plan.ids is not None:
+            candidates: list[Resource] = []
+            for resource_id in dict.fromkeys(plan.ids):
+                try:
+                    candidates.append(await self._read_chart(plan.mapping, resource_id))
+                except ResourceNotFound:
+                    continue
+            return [r for r in candidates if _passes(plan.local, r)]
+        matches: list[Resource] = []
+        for patient_id in dict.fromkeys(plan.patient_ids or []):
+            for source in plan.sources:
+                for record in await self._source_records(source, patient_id, ctx):
+                    for resource in source.transform(record, ctx):
+                        if _passes(plan.local, resource):
+                            matches.append(resource)
+        return matches
+
+    async def _read_chart(self, mapping: CompartmentMapping, resource_id: str) -> Resource:
+        located = split_fhir_id(resource_id)
+        source = mapping.source(located[0]) if located else None
+        if located is None or source is None:
+            raise ResourceNotFound(f"{mapping.resource_type}/{resource_id} is not known.")
+        ctx = await self.context()
+        vendor_id = located[1]
+        if source.read is not None:
+            records = await source.read(
+                self.client, vendor_id, self._fetch_context(ctx, f"read {mapping.resource_type}")
+            )
+        else:
+            params = dict(source.fixed_params)
+            params.pop("since", None)
+            if source.needs_verbose(ctx):
+                params["verbose"] = "true"
+            record = await self.client.get_record(
+                source.endpoint,
+                vendor_id,
+                params,
+                reason=f"read {mapping.resource_type}",
+                cache_ttl=self.limits.page_cache_seconds,
+            )
+            records = [record] if record is not None else []
+        for record in records:
+            for resource in source.transform(record, ctx):
+                if resource["id"] == resource_id:
+                    return resource
+        raise ResourceNotFound(f"{mapping.resource_type}/{resource_id} is not known.")
 
     def _count(self, raw: str | None) -> int:
         if raw is None:
@@ -237,7 +399,11 @@ class FhirService:
     def _list_params(self, endpoint: str) -> dict[str, str]:
         """One canonical query per practice list, so every user of it shares one cached call."""
         for mapping in self.registry:
-            if mapping.endpoint == endpoint and mapping.lookup_data:
+            if (
+                isinstance(mapping, ResourceMapping)
+                and mapping.endpoint == endpoint
+                and mapping.lookup_data
+            ):
                 return dict(mapping.fixed_params)
         return {}
 
@@ -256,7 +422,11 @@ class FhirService:
 
     @staticmethod
     def _passes(plan: SearchPlan, resource: Resource) -> bool:
-        return all(clause_matches(c.definition, c.clause, resource) for c in plan.local)
+        return _passes(plan.local, resource)
+
+
+def _passes(checks: list[LocalCheck], resource: Resource) -> bool:
+    return all(clause_matches(c.definition, c.clause, resource) for c in checks)
 
 
 def _slice(

@@ -53,6 +53,7 @@ def searchset(
     resources: list[dict[str, Any]],
     self_url: str,
     next_url: str | None,
+    included: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
     links = [{"relation": "self", "url": self_url}]
     if next_url:
@@ -68,5 +69,13 @@ def searchset(
                 "search": {"mode": "match"},
             }
             for resource in resources
+        ]
+        + [
+            {
+                "fullUrl": f"{base_url}/{resource['resourceType']}/{resource['id']}",
+                "resource": resource,
+                "search": {"mode": "include"},
+            }
+            for resource in included or []
         ],
     }

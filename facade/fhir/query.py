@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from urllib.parse import urlencode
 
 #: Parameters that steer the result rather than select resources.
-CONTROL_PARAMETERS = frozenset({"_count", "_cursor", "_format"})
+CONTROL_PARAMETERS = frozenset({"_count", "_cursor", "_format", "_include", "_revinclude"})
 
 
 @dataclass(frozen=True)
@@ -30,11 +30,22 @@ class SearchQuery:
     count: str | None = None
     cursor: str | None = None
     format: str | None = None
+    includes: tuple[str, ...] = ()
+    revincludes: tuple[str, ...] = ()
 
-    def encode(self, clauses: tuple[SearchClause, ...] | None = None) -> str:
-        """The query string of the given clauses (default: all), in request order."""
+    def encode(
+        self,
+        clauses: tuple[SearchClause, ...] | None = None,
+        includes: tuple[str, ...] = (),
+        revincludes: tuple[str, ...] = (),
+    ) -> str:
+        """The query string of the given clauses (default: all), in request order, then
+        the given _include and _revinclude values."""
         chosen = self.clauses if clauses is None else clauses
-        return urlencode([(c.key, c.raw_value) for c in chosen])
+        pairs = [(c.key, c.raw_value) for c in chosen]
+        pairs += [("_include", value) for value in includes]
+        pairs += [("_revinclude", value) for value in revincludes]
+        return urlencode(pairs)
 
 
 def split_or_values(raw: str) -> tuple[str, ...]:
@@ -61,7 +72,15 @@ def split_or_values(raw: str) -> tuple[str, ...]:
 def parse_query(pairs: list[tuple[str, str]]) -> SearchQuery:
     clauses: list[SearchClause] = []
     controls: dict[str, str] = {}
+    includes: list[str] = []
+    revincludes: list[str] = []
     for key, raw in pairs:
+        if key == "_include":
+            includes.append(raw)
+            continue
+        if key == "_revinclude":
+            revincludes.append(raw)
+            continue
         if key in CONTROL_PARAMETERS:
             controls[key] = raw
             continue
@@ -79,4 +98,6 @@ def parse_query(pairs: list[tuple[str, str]]) -> SearchQuery:
         count=controls.get("_count"),
         cursor=controls.get("_cursor"),
         format=controls.get("_format"),
+        includes=tuple(includes),
+        revincludes=tuple(revincludes),
     )

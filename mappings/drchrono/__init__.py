@@ -1,11 +1,25 @@
-"""DrChrono v4 mapping declarations, one module per FHIR resource type, and their registry."""
+"""DrChrono v4 mapping declarations, one module per FHIR resource type, and their registry.
 
-from facade.core.registry import MappingRegistry
-from mappings.drchrono import location, patient, practice, practitioner
+Every module here that defines `MAPPING` is registered; nothing else needs to change to add
+a resource type.
+"""
 
-REGISTRY = MappingRegistry(
-    vendor="drchrono",
-    mappings=(patient.MAPPING, practitioner.MAPPING, practice.MAPPING, location.MAPPING),
-)
+import importlib
+import pkgutil
+
+from facade.core.registry import AnyMapping, MappingRegistry
+
+
+def _mappings() -> tuple[AnyMapping, ...]:
+    found: list[AnyMapping] = []
+    for module_info in sorted(pkgutil.iter_modules(__path__), key=lambda m: m.name):
+        module = importlib.import_module(f"{__name__}.{module_info.name}")
+        mapping = getattr(module, "MAPPING", None)
+        if mapping is not None:
+            found.append(mapping)
+    return tuple(found)
+
+
+REGISTRY = MappingRegistry(vendor="drchrono", mappings=_mappings())
 
 __all__ = ["REGISTRY"]

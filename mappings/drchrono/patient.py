@@ -388,5 +388,6 @@ MAPPING = ResourceMapping(
         (("family", "gender"), "SHOULD"),
         (("death-date", "family"), "SHOULD"),
     ),
+    author_paths=("generalPractitioner",),
     notes="Inactive and deceased patients are included (show_inactive=true).",
 )

@@ -1,5 +1,6 @@
 """/metadata claims exactly what the declarations serve: a snapshot guards against drift, and
-the claim is checked against behaviour (every claimed parameter is accepted, nothing else is)."""
+the claim is checked against behaviour (every claimed parameter, include and revinclude is
+accepted; nothing else is)."""
 
 from __future__ import annotations
 
@@ -11,9 +12,28 @@ import httpx
 import pytest
 
 from capability import support_matrix
+from facade.core.compartment import CompartmentMapping
+from facade.upstream.drchrono.sandbox.dataset import SandboxDataset
 from mappings.drchrono import REGISTRY
 
 SNAPSHOT = Path(__file__).parent / "metadata.snapshot.json"
+
+
+def scope_for(resource_type: str, dataset: SandboxDataset) -> str:
+    """Compartment types are searched within a patient; practice types are not."""
+    if isinstance(REGISTRY.get(resource_type), CompartmentMapping):
+        return f"patient={dataset.endpoint('patients')[0]['id']}&"
+    return ""
+
+
+def samples(dataset: SandboxDataset) -> dict[str, str]:
+    return {
+        "string": "a",
+        "token": "x",
+        "date": "ge2000-01-01",
+        "number": "5",
+        "reference": f"Patient/{dataset.endpoint('patients')[0]['id']}",
+    }
 
 
 async def test_metadata_matches_the_snapshot(fhir: httpx.AsyncClient) -> None:
@@ -38,38 +58,54 @@ async def test_metadata_needs_no_vendor_call_and_states_us_core(fhir: httpx.Asyn
     )
     assert {"json", "application/fhir+json"} <= set(statement["format"])
     served = {r["type"] for r in statement["rest"][0]["resource"]}
-    assert served == set(REGISTRY.resource_types)
+    assert served == set(REGISTRY.resource_types) | {"Provenance"}
 
 
 @pytest.mark.parametrize("resource_type", REGISTRY.resource_types)
 async def test_claimed_search_parameters_are_exactly_the_accepted_ones(
-    fhir: httpx.AsyncClient, resource_type: str
+    fhir: httpx.AsyncClient, dataset: SandboxDataset, resource_type: str
 ) -> None:
     statement = (await fhir.get("/fhir/metadata")).json()
     entry = next(r for r in statement["rest"][0]["resource"] if r["type"] == resource_type)
-    assert entry["supportedProfile"] == [REGISTRY.get(resource_type).profile]
+    assert REGISTRY.get(resource_type).profile in entry["supportedProfile"]
     claimed = {p["name"]: p for p in entry["searchParam"]}
-    samples = {"string": "a", "token": "x", "date": "ge2000-01-01", "number": "5"}
+    scope = scope_for(resource_type, dataset)
+    values = samples(dataset)
     for name, param in claimed.items():
-        response = await fhir.get(f"/fhir/{resource_type}?{name}={samples[param['type']]}")
+        response = await fhir.get(f"/fhir/{resource_type}?{scope}{name}={values[param['type']]}")
         assert response.status_code == 200, (name, response.text)
         assert param["definition"].startswith("http://hl7.org/fhir/")
-    for unclaimed in ("telecom", "address-country", "_sort", "_summary", "_include"):
+    for unclaimed in ("telecom", "address-country", "_sort", "_summary"):
         if unclaimed not in claimed:
-            response = await fhir.get(f"/fhir/{resource_type}?{unclaimed}=x")
+            response = await fhir.get(f"/fhir/{resource_type}?{scope}{unclaimed}=x")
             assert response.status_code == 400, unclaimed
+    for include in entry.get("searchInclude", []):
+        response = await fhir.get(f"/fhir/{resource_type}?{scope}_include={include}")
+        assert response.status_code == 200, include
+    unknown = await fhir.get(f"/fhir/{resource_type}?{scope}_include={resource_type}:nothing")
+    assert unknown.status_code == 400
+    assert entry["searchRevInclude"] == ["Provenance:target"]
+    revinclude = await fhir.get(f"/fhir/{resource_type}?{scope}_revinclude=Provenance:target")
+    assert revinclude.status_code == 200
 
 
-async def test_claimed_combinations_are_served(fhir: httpx.AsyncClient) -> None:
+async def test_claimed_combinations_are_served(
+    fhir: httpx.AsyncClient, dataset: SandboxDataset
+) -> None:
     statement = (await fhir.get("/fhir/metadata")).json()
+    values = {**samples(dataset), "token": "female", "date": "ge1900-01-01"}
     for entry in statement["rest"][0]["resource"]:
+        if entry["type"] == "Provenance":
+            continue
+        claimed = {p["name"]: p["type"] for p in entry["searchParam"]}
         for combination in entry.get("extension", []):
             codes = [e["valueString"] for e in combination["extension"] if e["url"] == "required"]
-            claimed = {p["name"]: p["type"] for p in entry["searchParam"]}
             assert set(codes) <= set(claimed)
-            samples = {"string": "a", "token": "female", "date": "ge1900-01-01"}
-            query = "&".join(f"{c}={samples[claimed[c]]}" for c in codes)
-            assert (await fhir.get(f"/fhir/{entry['type']}?{query}")).status_code == 200
+            query = "&".join(f"{c}={values[claimed[c]]}" for c in codes)
+            if "patient" not in codes:
+                query = scope_for(entry["type"], dataset) + query
+            response = await fhir.get(f"/fhir/{entry['type']}?{query}")
+            assert response.status_code == 200, (entry["type"], codes, response.text)
 
 
 def test_support_matrix_lists_every_declared_parameter() -> None:

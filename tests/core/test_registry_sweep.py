@@ -5,14 +5,18 @@ nothing finds nothing, and a pushdown actually reaches the vendor request."""
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 import pytest
 
-from facade.core.mapping import ById, Pushdown, Unsupported
+from facade.core.compartment import CompartmentMapping
+from facade.core.mapping import ById, Pushdown, ResourceMapping, Unsupported
 from facade.fhir.matching import extract
+from facade.upstream.drchrono.sandbox.dataset import SandboxDataset
 from facade.upstream.drchrono.sandbox.state import SandboxState
 from mappings.drchrono import REGISTRY
+from tests.chart import every_resource, patient_of
 from tests.conftest import all_pages
 
 CASES = [
@@ -39,24 +43,41 @@ def sample_value(kind: str, element: Any) -> str | None:
             return element
         if "system" in element and "value" in element:
             return f"{element['system']}|{element['value']}"
+        coding = element["coding"][0] if element.get("coding") else element
+        if "code" in coding:
+            return f"{coding.get('system', '')}|{coding['code']}"
         return None
     if kind == "date":
+        if isinstance(element, dict):
+            element = element.get("start") or element.get("end")
         return str(element)[:10] if isinstance(element, str) else None
+    if kind == "reference":
+        return element.get("reference") if isinstance(element, dict) else None
     return None
 
 
-NO_MATCH = {"string": "zzqxj", "token": "urn:none|no-such-code", "date": "1801-01-01"}
+NO_MATCH = {
+    "string": "zzqxj",
+    "token": "urn:none|no-such-code",
+    "date": "1801-01-01",
+    "reference": "Patient/1",
+}
 
 
 @pytest.mark.parametrize("resource_type,code", CASES)
 async def test_parameter_finds_its_resource_and_drops_the_rest(
-    warm_fhir: httpx.AsyncClient, sandbox: SandboxState, resource_type: str, code: str
+    warm_fhir: httpx.AsyncClient,
+    sandbox: SandboxState,
+    dataset: SandboxDataset,
+    resource_type: str,
+    code: str,
 ) -> None:
     mapping = REGISTRY.get(resource_type)
     param = mapping.param(code)
     assert param is not None
     definition = param.definition
-    resources = await all_pages(warm_fhir, f"/fhir/{resource_type}?_count=250")
+    patients = [str(p["id"]) for p in dataset.endpoint("patients")]
+    resources = await every_resource(warm_fhir, resource_type, patients, count=250)
     target, value = None, None
     for resource in resources:
         for element in extract(resource, definition.expression):
@@ -68,20 +89,31 @@ async def test_parameter_finds_its_resource_and_drops_the_rest(
             break
     assert target is not None and value, f"no sandbox {resource_type} has a value for {code}"
 
+    compartment = isinstance(mapping, CompartmentMapping)
+    scope = f"patient={patient_of(target)}&" if compartment and code != "patient" else ""
     before = len(sandbox.api_requests())
-    found = await all_pages(warm_fhir, f"/fhir/{resource_type}?{code}={value}")
+    found = await all_pages(warm_fhir, f"/fhir/{resource_type}?{scope}{code}={quote(value)}")
     assert target["id"] in {r["id"] for r in found}, (code, value)
     calls = sandbox.api_requests()[before:]
 
     serve = param.serve
-    if isinstance(serve, Pushdown) and not mapping.lookup_data:
+    if (
+        isinstance(serve, Pushdown)
+        and isinstance(mapping, ResourceMapping)
+        and not mapping.lookup_data
+    ):
         pushed = serve.vendor_params(value, None)
         if pushed:
             assert any(pushed.items() <= c.query.items() for c in calls), (pushed, calls)
-    if isinstance(serve, ById) and not mapping.lookup_data and serve.vendor_id(value):
+    if (
+        isinstance(serve, ById)
+        and isinstance(mapping, ResourceMapping)
+        and not mapping.lookup_data
+        and serve.vendor_id(value)
+    ):
         assert any(c.path.endswith(f"/{serve.vendor_id(value)}") for c in calls)
 
     nothing = await all_pages(
-        warm_fhir, f"/fhir/{resource_type}?{code}={NO_MATCH[definition.type]}"
+        warm_fhir, f"/fhir/{resource_type}?{scope}{code}={quote(NO_MATCH[definition.type])}"
     )
     assert nothing == [], (code, [r["id"] for r in nothing])

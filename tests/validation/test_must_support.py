@@ -10,7 +10,9 @@ from typing import Any
 import httpx
 import pytest
 
+from facade.core.compartment import CompartmentMapping
 from mappings.drchrono import REGISTRY
+from tests.chart import every_resource
 from tests.conftest import all_pages
 
 
@@ -76,10 +78,29 @@ def profile_requirements(shared_dir: Path, profile_url: str) -> dict[str, Any]:
     return {"must_support": {"elements": elements, "slices": [], "extensions": [], "choices": []}}
 
 
-@pytest.mark.parametrize("resource_type", REGISTRY.resource_types)
+SERVED_PROFILES = [
+    (mapping.resource_type, profile)
+    for mapping in REGISTRY
+    for profile in (
+        mapping.profiles if isinstance(mapping, CompartmentMapping) else (mapping.profile,)
+    )
+]
+
+
+@pytest.mark.parametrize(
+    "resource_type,profile_url",
+    SERVED_PROFILES,
+    ids=[profile.rsplit("/", 1)[1] for _, profile in SERVED_PROFILES],
+)
 async def test_must_support_elements_appear_in_the_sandbox(
-    sandbox_fhir: httpx.AsyncClient, shared_dir: Path, resource_type: str
+    sandbox_fhir: httpx.AsyncClient, shared_dir: Path, resource_type: str, profile_url: str
 ) -> None:
-    profile = profile_requirements(shared_dir, REGISTRY.get(resource_type).profile)
-    resources = await all_pages(sandbox_fhir, f"/fhir/{resource_type}?_count=100")
-    assert missing_must_support(profile, resources) == []
+    requirements = profile_requirements(shared_dir, profile_url)
+    patients = [r["id"] for r in await all_pages(sandbox_fhir, "/fhir/Patient?_count=250")]
+    resources = [
+        r
+        for r in await every_resource(sandbox_fhir, resource_type, patients)
+        if profile_url in r.get("meta", {}).get("profile", [])
+    ]
+    assert resources, f"the sandbox yields no {profile_url.rsplit('/', 1)[1]} resource"
+    assert missing_must_support(requirements, resources) == []

@@ -1,0 +1,126 @@
+"""Declarations for resource types in the patient compartment, served from several vendor
+sources (one FHIR type often comes from more than one endpoint: Observation from vitals,
+lab results and assessments). Nothing here does I/O; sources name what to call.
+
+FHIR ids of these resources are `<source name>-<vendor record id>[-<part>]`, so a read knows
+which source and which vendor record to fetch. Vendor ids with `_` (recurring appointments)
+are written with `.` in FHIR ids.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from facade.core.mapping import (
+    Include,
+    MappingContext,
+    Record,
+    Resource,
+    SearchParam,
+    Unsupported,
+)
+
+if TYPE_CHECKING:
+    from facade.core.vendor import VendorClient
+
+#: A pure function from one vendor record to the resources it yields (zero or more).
+ManyTransform = Callable[[Record, MappingContext], list[Resource]]
+
+
+@dataclass(frozen=True)
+class FetchContext:
+    """What a custom fetch gets besides the client: the practice context and cache policy."""
+
+    ctx: MappingContext
+    cache_ttl: float
+    reason: str
+
+
+#: Custom fetch of one patient's records (joins across endpoints): (client, patient id, ...).
+PatientFetch = Callable[["VendorClient", str, FetchContext], Awaitable[list[Record]]]
+#: Custom read of the records behind one vendor id (e.g. a lab result and its order).
+RecordRead = Callable[["VendorClient", str, FetchContext], Awaitable[list[Record]]]
+
+
+def fhir_id(source: str, vendor_id: object, *parts: object) -> str:
+    """`<source>-<vendor id>[-<part>...]`, valid as a FHIR id."""
+    pieces = [source, str(vendor_id).replace("_", "."), *(str(p) for p in parts)]
+    return "-".join(pieces)
+
+
+def split_fhir_id(resource_id: str) -> tuple[str, str] | None:
+    """(source name, vendor id) of a compartment resource id, or None if it is not one."""
+    source, sep, rest = resource_id.partition("-")
+    if not sep or not rest:
+        return None
+    vendor_id = rest.split("-", 1)[0].replace(".", "_")
+    return (source, vendor_id) if vendor_id else None
+
+
+@dataclass(frozen=True)
+class Source:
+    """One vendor endpoint that yields resources of a compartment type."""
+
+    #: Unique within its resource type; also the prefix of its resources' ids.
+    name: str
+    endpoint: str
+    transform: ManyTransform
+    #: The vendor query parameter that selects one patient's records.
+    patient_param: str = "patient"
+    fixed_params: Mapping[str, str] = field(default_factory=dict)
+    needs_verbose: Callable[[MappingContext], bool] = lambda _ctx: False
+    #: For token parameters (category, code, ...): every code this source can produce. A
+    #: search whose values are all outside the set skips the source: no vendor call.
+    produces: Mapping[str, frozenset[str]] = field(default_factory=dict)
+    #: Replaces the default fetch (list `endpoint` by `patient_param`), e.g. for joins.
+    fetch: PatientFetch | None = None
+    #: Replaces the default read (GET `endpoint`/<vendor id>).
+    read: RecordRead | None = None
+    description: str = ""
+
+    def could_match(self, code: str, values: tuple[str, ...]) -> bool:
+        produced = self.produces.get(code)
+        if produced is None:
+            return True
+        return any(value.rpartition("|")[2] in produced for value in values)
+
+
+@dataclass(frozen=True)
+class CompartmentMapping:
+    resource_type: str
+    #: Every US Core profile this type is served under (Observation has many).
+    profiles: tuple[str, ...]
+    sources: tuple[Source, ...]
+    #: `patient` and `_id` are served by the framework; the rest are filtered locally.
+    search_params: tuple[SearchParam, ...]
+    combinations: tuple[tuple[tuple[str, ...], str], ...] = ()
+    includes: tuple[Include, ...] = ()
+    #: Element paths where the responsible Practitioner is referenced (for Provenance).
+    author_paths: tuple[str, ...] = ()
+    #: Type-level operations, by name without `$` (e.g. "docref").
+    operations: Mapping[str, Any] = field(default_factory=dict)
+    notes: str = ""
+    #: Whether searches must name a patient (true for every clinical type).
+    patient_required: bool = True
+
+    def param(self, code: str) -> SearchParam | None:
+        for param in self.search_params:
+            if param.code == code:
+                return param
+        return None
+
+    @property
+    def supported_codes(self) -> list[str]:
+        return [p.code for p in self.search_params if not isinstance(p.serve, Unsupported)]
+
+    def source(self, name: str) -> Source | None:
+        for source in self.sources:
+            if source.name == name:
+                return source
+        return None
+
+    @property
+    def profile(self) -> str:
+        return self.profiles[0]

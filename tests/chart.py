@@ -1,0 +1,38 @@
+"""Collecting what facade serves, type by type: practice-wide searches for the practice
+types, one search per sandbox patient for the patient-compartment types."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+
+from facade.core.compartment import CompartmentMapping
+from mappings.drchrono import REGISTRY
+from tests.conftest import all_pages
+
+
+def patient_of(resource: dict[str, Any]) -> str | None:
+    for key in ("subject", "patient", "beneficiary"):
+        reference = (
+            resource.get(key, {}).get("reference", "")
+            if isinstance(resource.get(key), dict)
+            else ""
+        )
+        if reference.startswith("Patient/"):
+            return reference.split("/", 1)[1]
+    return None
+
+
+async def every_resource(
+    client: httpx.AsyncClient, resource_type: str, patient_ids: list[str], count: int = 100
+) -> list[dict[str, Any]]:
+    mapping = REGISTRY.get(resource_type)
+    if not isinstance(mapping, CompartmentMapping):
+        return await all_pages(client, f"/fhir/{resource_type}?_count={count}")
+    found: list[dict[str, Any]] = []
+    for patient_id in patient_ids:
+        found += await all_pages(
+            client, f"/fhir/{resource_type}?patient={patient_id}&_count={count}"
+        )
+    return found
