@@ -140,6 +140,9 @@ class ResourceMapping:
     #: Element paths where the responsible Practitioner is referenced (for Provenance).
     author_paths: tuple[str, ...] = ()
     includes: tuple[Include, ...] = ()
+    #: Reads ids that are not vendor records of `endpoint` (e.g. payer Organizations found
+    #: through a patient's insurance): (client, FHIR id, FetchContext) → resource or None.
+    read_other: Any = None
     notes: str = ""
 
     def param(self, code: str) -> SearchParam | None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 from urllib.parse import urlencode
 
 from facade.clock import Clock
@@ -94,6 +94,13 @@ class FhirService:
         mapping = self.registry.get(resource_type)
         if isinstance(mapping, CompartmentMapping):
             return await self._read_chart(mapping, resource_id)
+        if mapping.read_other is not None:
+            ctx = await self.context()
+            other = await mapping.read_other(
+                self.client, resource_id, self._fetch_context(ctx, f"read {resource_type}")
+            )
+            if other is not None:
+                return cast(Resource, other)
         vendor_id = mapping.vendor_id(resource_id)
         if vendor_id is None:
             raise ResourceNotFound(f"{resource_type}/{resource_id} is not known.")
@@ -164,6 +171,15 @@ class FhirService:
             )
         bundle = searchset(self.base_url, resource_type, resources, self_url, next_url, included)
         return SearchResult(bundle=bundle, plan=plan)
+
+    async def operation(self, resource_type: str, name: str, query: SearchQuery) -> dict[str, Any]:
+        """A type-level operation (`GET|POST [type]/$name`) a mapping declares."""
+        mapping = self.registry.get(resource_type)
+        handler = getattr(mapping, "operations", {}).get(name)
+        if handler is None:
+            raise ResourceNotFound(f"{resource_type}/${name} is not an operation of this server.")
+        result: dict[str, Any] = await handler(self, query)
+        return result
 
     # -- _include and _revinclude -------------------------------------------------------------
 

@@ -11,6 +11,7 @@ from email.utils import format_datetime
 from typing import Any
 from urllib.parse import parse_qsl
 
+import orjson
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
@@ -70,6 +71,51 @@ async def metadata(request: Request) -> Response:
         service.registry, service.base_url, request.app.state.started_at
     )
     return FhirResponse(statement)
+
+
+@router.api_route("/{resource_type}/${operation}", methods=["GET", "POST"])
+async def type_operation(resource_type: str, operation: str, request: Request) -> Response:
+    _check_type(resource_type)
+    pairs = list(request.query_params.multi_items())
+    if request.method == "POST":
+        pairs += await _form_pairs(request)
+    query = parse_query(pairs)
+    _check_accept(request, query)
+    return FhirResponse(await _service(request).operation(resource_type, operation, query))
+
+
+async def _form_pairs(request: Request) -> list[tuple[str, str]]:
+    """A POST body as parameters: a form, or a FHIR Parameters resource of simple values."""
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    body = await request.body()
+    if content_type == "application/x-www-form-urlencoded":
+        try:
+            return parse_qsl(
+                body.decode("utf-8"), keep_blank_values=True, strict_parsing=bool(body)
+            )
+        except (UnicodeDecodeError, ValueError):
+            raise InvalidRequest("The form body could not be parsed.") from None
+    if content_type in ("application/fhir+json", "application/json"):
+        try:
+            parameters = orjson.loads(body)
+        except orjson.JSONDecodeError:
+            raise InvalidRequest("The body is not valid JSON.") from None
+        if not isinstance(parameters, dict) or parameters.get("resourceType") != "Parameters":
+            raise InvalidRequest("The body must be a FHIR Parameters resource.")
+        pairs: list[tuple[str, str]] = []
+        for parameter in parameters.get("parameter", []):
+            name = parameter.get("name") if isinstance(parameter, dict) else None
+            values = [v for k, v in parameter.items() if k.startswith("value")] if name else []
+            if not name or len(values) != 1 or isinstance(values[0], dict | list):
+                raise InvalidRequest("Each parameter needs a name and one simple value[x].")
+            pairs.append(
+                (
+                    str(name),
+                    str(values[0]).lower() if isinstance(values[0], bool) else str(values[0]),
+                )
+            )
+        return pairs
+    raise UnsupportedMediaType("Send a form or a FHIR Parameters resource.")
 
 
 @router.post("/{resource_type}/_search")

@@ -20,6 +20,12 @@ OFFICE_ID_SYSTEM = "urn:drchrono:office"
 
 _PHONE_DIGITS = re.compile(r"\d")
 
+#: Every source built on /api/appointments lists a patient's appointments with exactly these
+#: parameters (plus `patient`), so Encounter, vitals and encounter diagnoses share one vendor
+#: page through the client's cache. DrChrono refuses appointment lists without a date filter;
+#: `since` the epoch selects them all. `verbose` brings vitals, transitions and the note.
+APPOINTMENT_PARAMS = {"since": "1970-01-01T00:00:00", "verbose": "true"}
+
 
 def text(value: Any) -> str | None:
     """A vendor string, or None for the vendor's ways of saying 'absent'."""
