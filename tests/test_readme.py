@@ -15,7 +15,9 @@ README = (Path(__file__).resolve().parents[1] / "README.md").read_text()
 def test_support_matrix_is_the_one_the_declarations_generate() -> None:
     start = README.index("<!-- support-matrix:start -->") + len("<!-- support-matrix:start -->")
     end = README.index("<!-- support-matrix:end -->")
-    assert README[start:end].strip() == support_matrix(REGISTRY)
+    assert README[start:end].strip() == support_matrix(REGISTRY), (
+        "the README is out of date: run .venv/bin/python -m capability.readme"
+    )
 
 
 def test_every_setting_is_documented() -> None:

@@ -34,6 +34,15 @@ class VendorClient(Protocol):
         self, endpoint: str, params: dict[str, str], *, reason: str, cache_ttl: float = 0.0
     ) -> list[Record]: ...
 
+    async def get_document(
+        self,
+        path: str,
+        params: dict[str, str] | None = None,
+        *,
+        reason: str,
+        cache_ttl: float = 0.0,
+    ) -> bytes | None: ...
+
     async def get_record(
         self,
         endpoint: str,

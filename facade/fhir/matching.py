@@ -19,7 +19,11 @@ from facade.fhir.definitions import SearchParamDefinition
 from facade.fhir.query import SearchClause
 
 _AS_CAST = re.compile(r"^\((?P<path>[\w.]+) as (?P<type>\w+)\)$")
-_WHERE = re.compile(r"\.where\(.*\)$")
+_WHERE = re.compile(r"\.where\(resolve\(\) is \w+\)")
+#: `extension.where(url = '<url>')`: keep only the extensions with that url.
+_WHERE_URL = re.compile(r"\.where\(url\s*=\s*'(?P<url>[^']*)'\)")
+#: How a url filter is written into a compiled path segment.
+URL_FILTER = "url="
 _AS_CALL = re.compile(r"\.as\((?P<type>\w+)\)$")
 
 #: Modifiers facade evaluates, per parameter type.
@@ -37,7 +41,9 @@ def compile_expression(expression: str) -> tuple[tuple[str, ...], ...]:
     """The element paths an expression selects, each without its leading resource type.
 
     Handles what US Core definitions use: unions (`|`), casts (`(X as dateTime)`,
-    `X.as(Period)`) and reference-type guards (`X.where(resolve() is Patient)`).
+    `X.as(Period)`), reference-type guards (`X.where(resolve() is Patient)`) and extension
+    selection (`extension.where(url = '...')`, compiled to a `url=<url>` step). A choice
+    element without its type (`value` after an extension) matches any `value[x]`.
     """
     paths: list[tuple[str, ...]] = []
     for part in expression.split("|"):
@@ -52,7 +58,8 @@ def compile_expression(expression: str) -> tuple[tuple[str, ...], ...]:
                 type_suffix = call["type"]
                 part = part[: call.start()]
         part = _WHERE.sub("", part)
-        segments = part.split(".")[1:]
+        part = _WHERE_URL.sub(lambda m: "." + URL_FILTER + m["url"].replace(".", "\x00"), part)
+        segments = [s.replace("\x00", ".") for s in part.split(".")[1:]]
         if type_suffix and segments:
             segments[-1] = segments[-1] + type_suffix[0].upper() + type_suffix[1:]
         paths.append(tuple(segments))
@@ -65,6 +72,10 @@ def extract(resource: dict[str, Any], expression: str) -> list[Any]:
         current: list[Any] = [resource]
         for segment in path:
             following: list[Any] = []
+            if segment.startswith(URL_FILTER):
+                wanted = segment[len(URL_FILTER) :]
+                current = [n for n in current if isinstance(n, dict) and n.get("url") == wanted]
+                continue
             for node in current:
                 if not isinstance(node, dict):
                     continue

@@ -99,3 +99,34 @@ def test_a_malformed_date_is_a_client_error() -> None:
 def test_escaped_commas_are_not_or_separators() -> None:
     query = parse_query([("name", r"a\,b,c")])
     assert query.clauses[0].values == ("a,b", "c")
+
+
+def test_extension_selection_by_url() -> None:
+    condition = {
+        "resourceType": "Condition",
+        "extension": [
+            {
+                "url": "http://hl7.org/fhir/StructureDefinition/condition-assertedDate",
+                "valueDateTime": "2020-01-01",
+            },
+            {"url": "http://example.org/other", "valueDateTime": "1999-01-01"},
+        ],
+    }
+    expression = (
+        "Condition.extension.where(url = "
+        "'http://hl7.org/fhir/StructureDefinition/condition-assertedDate').valueDateTime"
+    )
+    assert extract(condition, expression) == ["2020-01-01"]
+    race = (
+        "Patient.extension.where(url = "
+        "'http://hl7.org/fhir/us/core/StructureDefinition/us-core-race').extension.value.code"
+    )
+    patient = {
+        "extension": [
+            {
+                "url": "http://hl7.org/fhir/us/core/StructureDefinition/us-core-race",
+                "extension": [{"url": "ombCategory", "valueCoding": {"code": "2106-3"}}],
+            }
+        ]
+    }
+    assert extract(patient, race) == ["2106-3"]

@@ -12,7 +12,7 @@ import random
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 from urllib.parse import urlencode, urljoin, urlsplit
 
 import anyio
@@ -147,6 +147,26 @@ class DrChronoClient:
         self.cache.put(url, body, cache_ttl)
         return body
 
+    async def get_document(
+        self,
+        path: str,
+        params: dict[str, str] | None = None,
+        *,
+        reason: str,
+        cache_ttl: float = 0.0,
+    ) -> bytes | None:
+        """A non-JSON document (the C-CDA XML) by API path, or None when the vendor has none."""
+        query = urlencode(sorted((params or {}).items()))
+        url = f"{self.base_url}{path}" + (f"?{query}" if query else "")
+        cached = self.cache.get(url)
+        if isinstance(cached, bytes):
+            return cached
+        body = await self._get_json(url, reason=reason, missing_ok=True, raw=True)
+        if body is None:
+            return None
+        self.cache.put(url, body, cache_ttl)
+        return cast(bytes, body)
+
     async def get_path(self, path: str, *, reason: str) -> Any:
         """A JSON document by path (e.g. /api/users/current), following the vendor's 302s."""
         return await self._get_json(f"{self.base_url}{path}", reason=reason)
@@ -160,6 +180,7 @@ class DrChronoClient:
         reason: str,
         missing_ok: bool = False,
         max_wait: float | None = None,
+        raw: bool = False,
     ) -> Any:
         wait_limit = self.policy.max_wait_seconds if max_wait is None else max_wait
         endpoint = _endpoint_of(url)
@@ -174,7 +195,10 @@ class DrChronoClient:
                 with anyio.fail_after(self.policy.timeout_seconds):
                     response = await self._http.get(
                         url,
-                        headers={"Authorization": f"Bearer {token}", "Accept": "application/json"},
+                        headers={
+                            "Authorization": f"Bearer {token}",
+                            "Accept": "*/*" if raw else "application/json",
+                        },
                         follow_redirects=False,
                     )
             except (TimeoutError, httpx.TimeoutException):
@@ -225,6 +249,8 @@ class DrChronoClient:
                 return None
             if status != 200:
                 raise UpstreamError(f"The EHR refused facade's request (HTTP {status}).")
+            if raw:
+                return response.content
             try:
                 return orjson.loads(response.content)
             except ValueError:
