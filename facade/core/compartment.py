@@ -75,6 +75,9 @@ class Source:
     #: For token parameters (category, code, ...): every code this source can produce. A
     #: search whose values are all outside the set skips the source: no vendor call.
     produces: Mapping[str, frozenset[str]] = field(default_factory=dict)
+    #: For token parameters: codes this source never produces (when `produces` cannot be
+    #: listed, e.g. lab results carry any LOINC code but never a vital-sign code).
+    excludes: Mapping[str, frozenset[str]] = field(default_factory=dict)
     #: Replaces the default fetch (list `endpoint` by `patient_param`), e.g. for joins.
     fetch: PatientFetch | None = None
     #: Replaces the default read (GET `endpoint`/<vendor id>).
@@ -82,10 +85,14 @@ class Source:
     description: str = ""
 
     def could_match(self, code: str, values: tuple[str, ...]) -> bool:
+        codes = [value.rpartition("|")[2] for value in values]
+        excluded = self.excludes.get(code)
+        if excluded is not None and all(c in excluded for c in codes):
+            return False
         produced = self.produces.get(code)
         if produced is None:
             return True
-        return any(value.rpartition("|")[2] in produced for value in values)
+        return any(c in produced for c in codes)
 
 
 @dataclass(frozen=True)

@@ -193,11 +193,14 @@ def plan_chart(mapping: CompartmentMapping, query: SearchQuery, *, lenient: bool
             plan.rules.append(f"{clause.key}: pushed down to every source as the patient filter")
             continue
         if isinstance(param.serve, ById):
-            wanted = list(clause.values)
-            plan.ids = wanted if plan.ids is None else [i for i in plan.ids if i in wanted]
-            plan.local.append(check)
-            plan.rules.append(f"{clause.key}: read by id")
-            continue
+            mapped = [param.serve.vendor_id(value) for value in clause.values]
+            if all(mapped):
+                wanted = [m for m in mapped if m]
+                plan.ids = wanted if plan.ids is None else [i for i in plan.ids if i in wanted]
+                plan.local.append(check)
+                plan.rules.append(f"{clause.key}: read by id")
+                continue
+            # Values that name no record fall through to a local filter (within a patient).
         plan.local.append(check)
         if definition.type == "token" and clause.modifier is None:
             kept = [s for s in plan.sources if s.could_match(clause.name, clause.values)]

@@ -17,11 +17,12 @@ from pathlib import Path
 
 import pytest
 from cryptography.fernet import Fernet
-from sqlalchemy import create_engine, inspect, text
+from alembic.script import ScriptDirectory
+from sqlalchemy import MetaData, create_engine, inspect, text
 from sqlalchemy.engine import make_url
 
 from facade.store.connections import ConnectionStore, VendorCredentials
-from facade.store.database import Database
+from facade.store.database import MIGRATIONS_DIR, Database
 from facade.store.secrets import KEY_FILE_NAME, SecretBox, SecretDecryptionError, load_or_create_key
 
 POSTGRES_SERVER_URL = os.environ.get(
@@ -60,8 +61,9 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
     yield url
     # The PostgreSQL database lives for the session: leave it empty for the next test.
     engine = create_engine(url)
-    with engine.begin() as connection:
-        connection.execute(text("DROP TABLE IF EXISTS upstream_connection, alembic_version"))
+    tables = MetaData()
+    tables.reflect(engine)
+    tables.drop_all(engine)
     engine.dispose()
 
 
@@ -141,7 +143,8 @@ def test_migrate_is_idempotent(database: Database) -> None:
     database.migrate()
     with database.engine.connect() as connection:
         versions = connection.execute(text("SELECT version_num FROM alembic_version")).all()
-    assert [v for (v,) in versions] == ["0001"]
+    head = ScriptDirectory(str(MIGRATIONS_DIR)).get_current_head()
+    assert [v for (v,) in versions] == [head]
 
 
 def test_migrate_keeps_existing_rows(database: Database) -> None:

@@ -1,0 +1,305 @@
+"""Issuing, verifying, rotating and revoking tokens.
+
+Access tokens and id_tokens are JWTs signed with facade's rotating keys; every access token
+is recorded by its jti so revocation and introspection are exact. Refresh tokens are opaque,
+stored only as hashes, rotated on use; presenting a used one revokes its whole family.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from joserfc import jwt
+from joserfc.errors import JoseError
+from sqlmodel import select
+
+from facade.auth.grant import Grant
+from facade.auth.keys import ALGORITHM, SigningKeys
+from facade.auth.scopes import ScopeSet
+from facade.clock import Clock
+from facade.store.database import Database
+from facade.store.models import IssuedToken, OAuthClient, RefreshTokenRecord
+
+USER_TOKEN_LIFETIME = timedelta(hours=1)
+BACKEND_TOKEN_LIFETIME = timedelta(minutes=5)
+#: SMART/ONC: refresh tokens for offline access last at least three months, renewed on use.
+OFFLINE_REFRESH_LIFETIME = timedelta(days=90)
+ONLINE_REFRESH_LIFETIME = timedelta(hours=12)
+
+
+class TokenRejected(Exception):
+    """The token is not one facade issued, or it expired, or it was revoked."""
+
+
+def token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class IssuedAccess:
+    access_token: str
+    expires_in: int
+    jti: str
+
+
+@dataclass(frozen=True)
+class RefreshGrant:
+    """What a refresh token stands for."""
+
+    client_id: str
+    username: str
+    scope: str
+    patient_id: str
+    encounter_id: str
+    family: str
+    kind: str
+
+
+class TokenService:
+    def __init__(self, database: Database, keys: SigningKeys, clock: Clock, issuer: str):
+        self._database = database
+        self._keys = keys
+        self._clock = clock
+        #: The FHIR base URL: the `iss` and `aud` of every token.
+        self.issuer = issuer.rstrip("/")
+
+    # -- access tokens ----------------------------------------------------------------------
+
+    def issue_access_token(
+        self,
+        *,
+        client_id: str,
+        scope: str,
+        subject: str,
+        patient_id: str = "",
+        encounter_id: str = "",
+        fhir_user: str = "",
+        family: str = "",
+        backend: bool = False,
+    ) -> IssuedAccess:
+        now = self._clock.now()
+        lifetime = BACKEND_TOKEN_LIFETIME if backend else USER_TOKEN_LIFETIME
+        jti = secrets.token_hex(16)
+        claims: dict[str, Any] = {
+            "iss": self.issuer,
+            "aud": self.issuer,
+            "sub": subject,
+            "client_id": client_id,
+            "scope": scope,
+            "iat": int(now.timestamp()),
+            "exp": int((now + lifetime).timestamp()),
+            "jti": jti,
+        }
+        if patient_id:
+            claims["patient"] = patient_id
+        if encounter_id:
+            claims["encounter"] = encounter_id
+        if fhir_user:
+            claims["fhirUser"] = fhir_user
+        if backend:
+            claims["backend"] = True
+        key = self._keys.current()
+        token = jwt.encode({"alg": ALGORITHM, "kid": key.kid, "typ": "JWT"}, claims, key)
+        with self._database.session() as session:
+            session.add(
+                IssuedToken(jti=jti, client_id=client_id, family=family, expires_at=now + lifetime)
+            )
+            session.commit()
+        return IssuedAccess(token, int(lifetime.total_seconds()), jti)
+
+    def claims_of(self, token: str) -> dict[str, Any]:
+        """The verified claims of an access token facade issued and has not revoked."""
+        try:
+            decoded = jwt.decode(token, self._keys.verification_keys(), algorithms=[ALGORITHM])
+        except (JoseError, ValueError):
+            raise TokenRejected("not a token facade issued") from None
+        claims = dict(decoded.claims)
+        now = self._clock.now().timestamp()
+        if claims.get("iss") != self.issuer or claims.get("aud") != self.issuer:
+            raise TokenRejected("token for another server")
+        if not isinstance(claims.get("exp"), int) or claims["exp"] <= now:
+            raise TokenRejected("token expired")
+        with self._database.session() as session:
+            record = session.exec(
+                select(IssuedToken).where(IssuedToken.jti == str(claims.get("jti", "")))
+            ).first()
+            client = session.exec(
+                select(OAuthClient).where(OAuthClient.client_id == str(claims.get("client_id")))
+            ).first()
+        if record is None or record.revoked:
+            raise TokenRejected("token revoked")
+        if client is None or client.status != "active":
+            raise TokenRejected("client disabled")
+        return claims
+
+    def grant_of(self, token: str) -> Grant:
+        claims = self.claims_of(token)
+        return Grant(
+            client_id=str(claims["client_id"]),
+            scopes=ScopeSet.parse(str(claims.get("scope", ""))),
+            patient_id=claims.get("patient"),
+            encounter_id=claims.get("encounter"),
+            fhir_user=claims.get("fhirUser"),
+            username=str(claims.get("sub")) if not claims.get("backend") else None,
+            token_id=str(claims["jti"]),
+            backend=bool(claims.get("backend")),
+        )
+
+    def issue_id_token(
+        self, *, client_id: str, subject: str, fhir_user: str, nonce: str, auth_time: datetime
+    ) -> str:
+        now = self._clock.now()
+        claims: dict[str, Any] = {
+            "iss": self.issuer,
+            "sub": subject,
+            "aud": client_id,
+            "iat": int(now.timestamp()),
+            "exp": int((now + USER_TOKEN_LIFETIME).timestamp()),
+            "auth_time": int(auth_time.timestamp()),
+        }
+        if fhir_user:
+            claims["fhirUser"] = fhir_user
+        if nonce:
+            claims["nonce"] = nonce
+        key = self._keys.current()
+        return jwt.encode({"alg": ALGORITHM, "kid": key.kid, "typ": "JWT"}, claims, key)
+
+    # -- refresh tokens ---------------------------------------------------------------------
+
+    def issue_refresh_token(self, grant: RefreshGrant) -> str:
+        token = secrets.token_urlsafe(32)
+        now = self._clock.now()
+        lifetime = OFFLINE_REFRESH_LIFETIME if grant.kind == "offline" else ONLINE_REFRESH_LIFETIME
+        with self._database.session() as session:
+            session.add(
+                RefreshTokenRecord(
+                    token_hash=token_hash(token),
+                    family=grant.family,
+                    client_id=grant.client_id,
+                    username=grant.username,
+                    scope=grant.scope,
+                    patient_id=grant.patient_id,
+                    encounter_id=grant.encounter_id,
+                    kind=grant.kind,
+                    expires_at=now + lifetime,
+                    created_at=now,
+                )
+            )
+            session.commit()
+        return token
+
+    def use_refresh_token(self, token: str, client_id: str) -> RefreshGrant | None:
+        """The grant behind a refresh token, which is spent by this call; None if invalid.
+
+        A token presented a second time is a stolen or replayed one: its whole family
+        (every refresh and access token descended from the same authorization) is revoked."""
+        now = self._clock.now()
+        with self._database.session() as session:
+            record = session.exec(
+                select(RefreshTokenRecord).where(RefreshTokenRecord.token_hash == token_hash(token))
+            ).first()
+            if record is None or record.client_id != client_id:
+                return None
+            if record.revoked or _aware(record.expires_at) <= now:
+                return None
+            if record.rotated_at is not None:
+                session.commit()
+                self.revoke_family(record.family)
+                return None
+            record.rotated_at = now
+            session.add(record)
+            session.commit()
+            return RefreshGrant(
+                client_id=record.client_id,
+                username=record.username,
+                scope=record.scope,
+                patient_id=record.patient_id,
+                encounter_id=record.encounter_id,
+                family=record.family,
+                kind=record.kind,
+            )
+
+    # -- revocation and introspection -------------------------------------------------------
+
+    def revoke_family(self, family: str) -> None:
+        with self._database.session() as session:
+            for row in session.exec(
+                select(RefreshTokenRecord).where(RefreshTokenRecord.family == family)
+            ).all():
+                row.revoked = True
+                session.add(row)
+            for issued in session.exec(
+                select(IssuedToken).where(IssuedToken.family == family)
+            ).all():
+                issued.revoked = True
+                session.add(issued)
+            session.commit()
+
+    def revoke_client(self, client_id: str) -> None:
+        with self._database.session() as session:
+            for row in session.exec(
+                select(RefreshTokenRecord).where(RefreshTokenRecord.client_id == client_id)
+            ).all():
+                row.revoked = True
+                session.add(row)
+            for issued in session.exec(
+                select(IssuedToken).where(IssuedToken.client_id == client_id)
+            ).all():
+                issued.revoked = True
+                session.add(issued)
+            session.commit()
+
+    def revoke(self, token: str, client_id: str) -> None:
+        """RFC 7009: revoke an access or refresh token of this client (unknown ones: no-op)."""
+        with self._database.session() as session:
+            refresh = session.exec(
+                select(RefreshTokenRecord).where(RefreshTokenRecord.token_hash == token_hash(token))
+            ).first()
+        if refresh is not None:
+            if refresh.client_id == client_id:
+                self.revoke_family(refresh.family)
+            return
+        try:
+            claims = self.claims_of(token)
+        except TokenRejected:
+            return
+        if claims.get("client_id") != client_id:
+            return
+        with self._database.session() as session:
+            issued = session.exec(
+                select(IssuedToken).where(IssuedToken.jti == claims["jti"])
+            ).first()
+            if issued is not None:
+                issued.revoked = True
+                session.add(issued)
+                session.commit()
+
+    def introspect(self, token: str) -> dict[str, Any]:
+        """RFC 7662. Anything not active is exactly {"active": false}."""
+        try:
+            claims = self.claims_of(token)
+        except TokenRejected:
+            return {"active": False}
+        answer: dict[str, Any] = {
+            "active": True,
+            "client_id": claims["client_id"],
+            "scope": claims.get("scope", ""),
+            "sub": claims.get("sub"),
+            "exp": claims["exp"],
+            "iat": claims.get("iat"),
+            "iss": claims["iss"],
+            "aud": claims["aud"],
+            "token_type": "Bearer",
+        }
+        for key in ("patient", "encounter", "fhirUser"):
+            if key in claims:
+                answer[key] = claims[key]
+        return answer
+
+
+def _aware(moment: datetime) -> datetime:
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
