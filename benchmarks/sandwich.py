@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo
 import httpx
 
 from facade.app import create_app
+from facade.auth.operator import Operator
 from facade.clock import Clock
 from facade.core.mapping import MappingContext
 from facade.runtime import SANDBOX_BASE_URL, Runtime, build_runtime
@@ -85,8 +86,16 @@ async def sandwich(
         )
         runtime = await build_runtime(settings, sandbox=state, clock=Clock())
         token = state.issue_tokens().access_token
+        operator = Operator(runtime.database, runtime.box, Clock(), runtime.tokens)
+        operator.add_client(
+            name="benchmarks", redirect_uris=[], jwks='{"keys": []}', client_id="benchmarks"
+        )
+        # A practitioner-level token (an hour): every benchmark search is authorized as usual.
+        fhir_token = operator.mint_token(client_id="benchmarks", scope="user/*.rs")
         fhir = httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=create_app(settings, runtime)), base_url=FACADE_BASE
+            transport=httpx.ASGITransport(app=create_app(settings, runtime)),
+            base_url=FACADE_BASE,
+            headers={"Authorization": f"Bearer {fhir_token}"},
         )
         vendor = httpx.AsyncClient(
             transport=httpx.ASGITransport(app=create_sandbox_app(state)),

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from urllib.parse import urlencode
 
 from benchmarks.sandwich import Sandwich, sandwich
+from facade.auth.grant import INTERNAL
 from facade.core.service import VENDOR_VERBOSE_PAGE_SIZE_MAX
 from facade.fhir.query import parse_query
 from facade.upstream.budget import metered
@@ -200,7 +201,7 @@ async def cost_of(bench: Sandwich, search: Search) -> SearchCost:
     # Same first page again, through the service itself: the plan's rules and the repeat cost.
     with metered() as meter:
         result = await bench.runtime.service.search(
-            search.resource_type, parse_query(search.params)
+            search.resource_type, parse_query(search.params), grant=INTERNAL
         )
     return SearchCost(
         search=search,

@@ -22,6 +22,7 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from facade import __version__
+from facade.auth.server import router as auth_router
 from facade.errors import (
     FacadeError,
     InvalidRequest,
@@ -71,6 +72,7 @@ def create_app(
     app.state.started_at = datetime.now(UTC).isoformat(timespec="seconds")
     if runtime is not None:
         app.state.runtime = runtime
+    app.include_router(auth_router)  # before the FHIR routes: it serves /fhir/.well-known/*
     app.include_router(fhir_router, prefix="/fhir")
 
     app.add_middleware(AccessLog)
@@ -104,8 +106,9 @@ def create_app(
 
 
 class AccessLog:
-    """Counts the vendor calls of each request (X-Upstream-Calls) and logs one line for it:
-    route template, status, time, vendor calls, error code. Never the query or the body."""
+    """Counts the vendor calls of each request (X-Upstream-Calls), logs one line for it
+    (route template, status, time, vendor calls, error code; never the query or the body)
+    and writes the request's audit record when the route opened one."""
 
     def __init__(self, app: ASGIApp):
         self.app = app
@@ -130,6 +133,16 @@ class AccessLog:
             finally:
                 route = getattr(scope.get("route"), "path", "unmatched")
                 error = scope.get("state", {}).get("error_code")
+                audit = scope.get("state", {}).get("audit")
+                if audit is not None:
+                    outcome = "success" if status < 400 else (error or f"http-{status}")
+                    client = scope.get("client")
+                    scope["app"].state.runtime.audit.record(
+                        audit,
+                        outcome=outcome,
+                        vendor_calls=meter.count,
+                        source_ip=client[0] if client else "",
+                    )
                 log.info(
                     "%s %s -> %s in %.1f ms, %d vendor calls%s",
                     scope["method"],

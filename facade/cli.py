@@ -36,6 +36,10 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as exc:
         print(f"facade: {exc}", file=sys.stderr)
         return 2
+    if args.command in ("user", "client", "token", "launch", "audit"):
+        from facade import admin
+
+        return admin.run(args, settings)
     handler = {"serve": _serve, "sandbox": _sandbox, "connect": _connect}[args.command]
     return handler(args, settings)
 
@@ -79,6 +83,10 @@ def _parser() -> argparse.ArgumentParser:
     )
     connect.add_argument("--no-browser", action="store_true", help="print the URL only")
     connect.add_argument("--timeout", type=float, default=300.0, help="seconds to wait")
+
+    from facade import admin
+
+    admin.add_parsers(commands)
     return parser
 
 
@@ -95,7 +103,7 @@ def _configure_logging(settings: Settings) -> None:
 
 def _serve(args: argparse.Namespace, settings: Settings) -> int:
     from facade.app import create_app
-    from facade.runtime import Runtime
+    from facade.runtime import Runtime, insecure_http_refusal, stored_vendor_url
 
     settings = settings.with_overrides(
         host=args.host,
@@ -107,6 +115,11 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
         database_url=args.database_url,
     )
     _configure_logging(settings)
+    vendor_url = stored_vendor_url(settings)
+    refusal = insecure_http_refusal(settings, vendor_url) if vendor_url else None
+    if refusal:
+        print(f"facade: {refusal}", file=sys.stderr)
+        return 2
 
     def announce(runtime: Runtime) -> None:
         print(f"facade {__version__}: FHIR base URL {settings.base_url}", flush=True)

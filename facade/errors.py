@@ -6,10 +6,13 @@
     │   │   ├── UnknownParameter      400 not-supported  a search parameter we do not serve
     │   │   ├── InvalidParameterValue 400 value          a value of the wrong type or form
     │   │   └── InvalidCursor         400 invalid        a paging cursor we did not issue
-    │   ├── ResourceNotFound          404 not-found      unknown type or id
+    │   ├── Unauthorized              401 login          no token, or one facade does not accept
+    │   ├── Forbidden                 403 forbidden      the token does not grant this
+    │   ├── ResourceNotFound          404 not-found      unknown type or id (or outside the grant)
     │   ├── MethodNotAllowed          405 not-supported  an interaction facade does not offer
     │   ├── NotAcceptable             406 not-supported  a format facade does not produce
-    │   └── UnsupportedMediaType      415 not-supported  a body format facade does not read
+    │   ├── UnsupportedMediaType      415 not-supported  a body format facade does not read
+    │   └── RateLimited               429 throttled      this client sent too many requests
     └── UpstreamError                 5xx                the vendor failed (vendor clients raise)
         ├── UpstreamUnavailable       502 transient      5xx or bad answers, after retries
         ├── UpstreamTimeout           504 timeout        no answer in time, after retries
@@ -63,6 +66,38 @@ class InvalidParameterValue(InvalidRequest):
 class InvalidCursor(InvalidRequest):
     code = "invalid-cursor"
     default_message = "The paging cursor is not valid; start the search again."
+
+
+class Unauthorized(RequestError):
+    status = 401
+    issue_type = "login"
+    code = "unauthorized"
+    default_message = "A valid access token is required."
+
+    def __init__(self, message: str | None = None, *, error: str | None = None):
+        challenge = 'Bearer realm="facade"' + (f', error="{error}"' if error else "")
+        super().__init__(message, headers={"WWW-Authenticate": challenge})
+
+
+class Forbidden(RequestError):
+    status = 403
+    issue_type = "forbidden"
+    code = "forbidden"
+    default_message = "The access token does not grant this."
+
+
+class RateLimited(RequestError):
+    status = 429
+    issue_type = "throttled"
+    code = "rate-limited"
+    default_message = "Too many requests from this client."
+
+    def __init__(self, retry_after: float):
+        seconds = max(1, int(retry_after + 0.999))
+        super().__init__(
+            f"{self.default_message} Retry after {seconds} s.",
+            headers={"Retry-After": str(seconds)},
+        )
 
 
 class ResourceNotFound(RequestError):

@@ -13,6 +13,12 @@ from dataclasses import dataclass, field
 
 import httpx
 
+from facade.auth.audit import AuditLog
+from facade.auth.keys import SigningKeys
+from facade.auth.ratelimit import ClientRateLimits
+from facade.auth.server import Authority, build_authority
+from facade.auth.server.patients import ServicePatientDirectory
+from facade.auth.tokens import TokenService
 from facade.clock import Clock
 from facade.core.mapping import MappingContext
 from facade.core.registry import registry_for
@@ -36,6 +42,34 @@ log = logging.getLogger("facade")
 #: The embedded sandbox is reached in-process; this host name never touches the network.
 SANDBOX_BASE_URL = "http://drchrono.sandbox"
 SANDBOX_REDIRECT_URI = "http://127.0.0.1:8080/drchrono/callback"
+
+
+class InsecureConfiguration(Exception):
+    """facade would serve real data over plain HTTP without being told that is intended."""
+
+
+def insecure_http_refusal(settings: Settings, vendor_url: str) -> str | None:
+    """Why facade must not serve a real vendor account on this configuration, or None."""
+    if settings.base_url.startswith("https://") or settings.allow_http == "local-development":
+        return None
+    return (
+        f"facade serves real patient data from {vendor_url} but its public base URL "
+        f"({settings.base_url}) is plain HTTP. Run it behind TLS and set "
+        "FACADE_PUBLIC_BASE_URL=https://..., or set FACADE_ALLOW_HTTP=local-development "
+        "on a developer machine."
+    )
+
+
+def stored_vendor_url(settings: Settings) -> str | None:
+    """The base URL of the stored vendor connection, if there is one."""
+    database = Database(settings.resolved_database_url)
+    try:
+        database.migrate()
+        box = SecretBox.from_settings(settings.secret_key, settings.data_dir)
+        stored = ConnectionStore(database, box).load(settings.vendor)
+        return stored.base_url if stored else None
+    finally:
+        database.dispose()
 
 
 class StoredCredentials:
@@ -75,15 +109,24 @@ class Runtime:
     http: httpx.AsyncClient
     client: DrChronoClient
     service: FhirService
+    box: SecretBox
+    keys: SigningKeys
+    tokens: TokenService
+    audit: AuditLog
+    rate_limits: ClientRateLimits
     #: One line saying what facade is connected to (printed at start-up).
     upstream_description: str
     sandbox: SandboxState | None = None
+    #: The SMART authorization server (token checks: `authorization.tokens`).
+    authorization: Authority | None = None
     _closed: bool = field(default=False, repr=False)
 
     async def aclose(self) -> None:
         if not self._closed:
             self._closed = True
             await self.http.aclose()
+            if self.authorization is not None:
+                await self.authorization.jwks.aclose()
             self.database.dispose()
 
 
@@ -93,9 +136,11 @@ async def build_runtime(
     clock: Clock | None = None,
     sandbox: SandboxState | None = None,
     transport: httpx.AsyncBaseTransport | None = None,
+    jwks_transport: httpx.AsyncBaseTransport | None = None,
 ) -> Runtime:
     """Build facade's runtime. `sandbox` forces the embedded sandbox (tests pass their own);
-    `transport` replaces the network for a stored connection (tests)."""
+    `transport` replaces the network for a stored connection (tests); `jwks_transport`
+    replaces it for fetching clients' jwks_uri (tests)."""
     clock = clock or Clock()
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     database = Database(settings.resolved_database_url)
@@ -105,6 +150,10 @@ async def build_runtime(
     stored = None if sandbox is not None else store.load(settings.vendor)
 
     keeper: StoredCredentials | MemoryCredentials
+    if stored is not None:
+        refusal = insecure_http_refusal(settings, stored.base_url)
+        if refusal:
+            raise InsecureConfiguration(refusal)
     if stored is not None:
         http = httpx.AsyncClient(transport=transport, timeout=settings.upstream_timeout_seconds)
         keeper = StoredCredentials(store, settings.vendor)
@@ -183,12 +232,31 @@ async def build_runtime(
         ),
         clock,
     )
+    keys = SigningKeys(database, box, clock)
+    authorization = build_authority(
+        fhir_base=settings.base_url,
+        database=database,
+        box=box,
+        session_key=cursor_key,
+        clock=clock,
+        keys=keys,
+        jwks_http=httpx.AsyncClient(transport=jwks_transport),
+        patients=ServicePatientDirectory(service),
+        registration_approval=settings.registration_approval,
+        resource_types=list(service.registry.resource_types),
+    )
     return Runtime(
         settings=settings,
         database=database,
         http=http,
         client=client,
         service=service,
+        box=box,
+        keys=keys,
+        tokens=TokenService(database, keys, clock, settings.base_url),
+        audit=AuditLog(database, clock),
+        rate_limits=ClientRateLimits(clock, settings.client_requests_per_minute),
         upstream_description=description,
         sandbox=sandbox,
+        authorization=authorization,
     )

@@ -46,6 +46,13 @@ class Settings:
     default_page_size: int = 50
     max_page_size: int = 250
     log_level: str = "info"
+    #: Hold dynamically registered OAuth clients as "pending" until an operator approves them.
+    registration_approval: bool = False
+    #: FHIR requests per minute one client may make (0 disables the limit).
+    client_requests_per_minute: int = 600
+    #: "local-development" lets a non-sandbox server answer on plain HTTP; otherwise
+    #: public_base_url must be https (facade behind a TLS-terminating proxy).
+    allow_http: str = ""
 
     @property
     def base_url(self) -> str:
@@ -83,7 +90,13 @@ def _coerce_all(values: dict[str, Any]) -> dict[str, Any]:
             raise ValueError(f"unknown setting {name!r}")
         kind = str(kinds[name])
         try:
-            if kind == "int":
+            if kind == "bool":
+                coerced[name] = (
+                    value
+                    if isinstance(value, bool)
+                    else str(value).strip().lower() in ("1", "true", "yes", "on")
+                )
+            elif kind == "int":
                 coerced[name] = int(value)
             elif kind == "float":
                 coerced[name] = float(value)

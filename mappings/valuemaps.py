@@ -138,3 +138,417 @@ LANGUAGE = ValueMap(
     },
     fallback=None,
 )
+
+
+# == Condition, MedicationRequest, Immunization, Procedure, Device, Coverage ==================
+# (owned by the clinical-list mappings: condition.py, medication_request.py, immunization.py,
+# procedure.py, device.py, coverage.py, payer.py)
+
+ICD9CM = "http://terminology.hl7.org/CodeSystem/icd9cm"
+CONDITION_CATEGORY = "http://terminology.hl7.org/CodeSystem/condition-category"
+US_CORE_CONDITION_CATEGORY = "http://hl7.org/fhir/us/core/CodeSystem/condition-category"
+US_CORE_CATEGORY = "http://hl7.org/fhir/us/core/CodeSystem/us-core-category"
+CONDITION_CLINICAL = "http://terminology.hl7.org/CodeSystem/condition-clinical"
+CONDITION_VERIFICATION = "http://terminology.hl7.org/CodeSystem/condition-ver-status"
+MEDICATIONREQUEST_CATEGORY = "http://terminology.hl7.org/CodeSystem/medicationrequest-category"
+NDC = "http://hl7.org/fhir/sid/ndc"
+V3_ACT_REASON = "http://terminology.hl7.org/CodeSystem/v3-ActReason"
+IMMUNIZATION_ORIGIN = "http://terminology.hl7.org/CodeSystem/immunization-origin"
+VFC_ELIGIBILITY = "http://terminology.hl7.org/CodeSystem/v2-0064"
+MVX = "http://hl7.org/fhir/sid/mvx"
+SOPT = "urn:oid:2.16.840.1.113883.3.221.5"
+SUBSCRIBER_RELATIONSHIP = "http://terminology.hl7.org/CodeSystem/subscriber-relationship"
+COVERAGE_CLASS = "http://terminology.hl7.org/CodeSystem/coverage-class"
+PAYER_ID_SYSTEM = "urn:drchrono:payer-id"
+
+
+def icd10_with_dot(code: str) -> str:
+    """ICD-10-CM as FHIR writes it: DrChrono sometimes drops the dot (E119 → E11.9)."""
+    code = code.strip().upper()
+    if "." in code or len(code) <= 3:
+        return code
+    return f"{code[:3]}.{code[3:]}"
+
+
+SCREENING_ASSESSMENT_CATEGORY = ValueMap(
+    name="condition-screening-assessment-category",
+    source="DrChrono problem_type → US Core 6.1.0 us-core-category (Condition.category"
+    ":screening-assessment)",
+    entries={
+        "sdoh": {"system": US_CORE_CATEGORY, "code": "sdoh", "display": "SDOH"},
+        "functional status": {
+            "system": US_CORE_CATEGORY,
+            "code": "functional-status",
+            "display": "Functional Status",
+        },
+        "disability status": {
+            "system": US_CORE_CATEGORY,
+            "code": "disability-status",
+            "display": "Disability Status",
+        },
+        "cognitive status": {
+            "system": US_CORE_CATEGORY,
+            "code": "cognitive-status",
+            "display": "Cognitive Status",
+        },
+    },
+    fallback=None,
+)
+
+#: order_status → (intent, status when not stopped, reportedBoolean, category code, requester)
+#: per shared/research/upstreams.md §5.8; requester "doctor" | "patient" | None.
+MEDICATION_ORDER_STATUS = ValueMap(
+    name="medication-order-status",
+    source="DrChrono medications.order_status (upstreams §5.8)",
+    entries={
+        "Ordered": ("order", "active", False, "community", "doctor"),
+        "Electronic eRx Sent": ("order", "active", False, "community", "doctor"),
+        "Phoned into Pharmacy": ("order", "active", False, "community", "doctor"),
+        "Faxed to Pharmacy": ("order", "active", False, "community", "doctor"),
+        "Paper Rx": ("order", "active", False, "community", "doctor"),
+        "Prescription Printed": ("order", "active", False, "community", "doctor"),
+        "Administered during visit": ("order", "completed", False, "outpatient", "doctor"),
+        "Prescribed by other Dr": ("plan", "active", True, "community", None),
+        "Over the Counter": ("plan", "active", True, "community", "patient"),
+        "Discontinued": ("order", "stopped", False, "community", "doctor"),
+    },
+    fallback=("plan", "active", True, None, None),
+)
+
+IMMUNIZATION_ORIGIN_BY_SOURCE = ValueMap(
+    name="immunization-report-origin",
+    source="NIP001 record_source (historical 01..08) → immunization-origin (upstreams §5.11)",
+    entries={
+        "01": ("record", "Historical information - source unspecified"),
+        "02": ("provider", "Historical information - from other provider"),
+        "03": ("record", "Historical information - from parent's written record"),
+        "04": ("recall", "Historical information - from parent's recall"),
+        "05": ("record", "Historical information - from other registry"),
+        "06": ("record", "Historical information - from birth certificate"),
+        "07": ("school", "Historical information - from school record"),
+        "08": ("record", "Historical information - from public agency"),
+    },
+    fallback=None,
+)
+
+VFC_ELIGIBILITY_DISPLAY = {
+    "V01": "Not VFC eligible",
+    "V02": "VFC eligible - Medicaid/Medicaid Managed Care",
+    "V03": "VFC eligible - Uninsured",
+    "V04": "VFC eligible - American Indian/Alaskan Native",
+    "V05": "VFC eligible - Federally Qualified Health Center Patient (under-insured)",
+    "V07": "Local-specific eligibility",
+}
+
+#: DrChrono insurance_plan_type (X12 claim filing indicator) → Source of Payment Typology.
+PAYER_TYPE = ValueMap(
+    name="payer-type",
+    source="X12 claim filing indicator → PHDSC Source of Payment Typology"
+    " (urn:oid:2.16.840.1.113883.3.221.5; upstreams §5.13)",
+    entries={
+        "MA": ("1", "MEDICARE"),
+        "MB": ("1", "MEDICARE"),
+        "16": ("11", "Medicare (Managed Care)"),
+        "MC": ("2", "MEDICAID"),
+        "CH": ("311", "TRICARE (CHAMPUS)"),
+        "VA": ("32", "Department of Veterans Affairs"),
+        "HM": ("511", "Commercial Managed Care - HMO"),
+        "12": ("512", "Commercial Managed Care - PPO"),
+        "13": ("513", "Commercial Managed Care - POS"),
+        "BL": ("6", "BLUE CROSS/BLUE SHIELD"),
+        "CI": ("5", "PRIVATE HEALTH INSURANCE"),
+        "11": ("5", "PRIVATE HEALTH INSURANCE"),
+        "14": ("5", "PRIVATE HEALTH INSURANCE"),
+        "15": ("5", "PRIVATE HEALTH INSURANCE"),
+        "17": ("5", "PRIVATE HEALTH INSURANCE"),
+        "WC": ("95", "Worker's Compensation"),
+        "AM": ("96", "Auto Insurance (includes no fault)"),
+    },
+    fallback=("9", "MISCELLANEOUS/OTHER"),
+)
+
+#: X12 individual relationship code → subscriber-relationship.
+SUBSCRIBER_RELATIONSHIP_CODE = ValueMap(
+    name="subscriber-relationship",
+    source="X12 individual relationship codes (DrChrono patient_relationship_to_subscriber)",
+    entries={"18": "self", "01": "spouse", "19": "child", "53": "common", "G8": "other"},
+    fallback="other",
+)
+
+
+# == Observation, DiagnosticReport, ServiceRequest, Specimen (labs, vitals, assessments) ==
+
+OBSERVATION_CATEGORY = "http://terminology.hl7.org/CodeSystem/observation-category"
+US_CORE_CATEGORY = "http://hl7.org/fhir/us/core/CodeSystem/us-core-category"
+V2_0074 = "http://terminology.hl7.org/CodeSystem/v2-0074"
+V3_INTERPRETATION = "http://terminology.hl7.org/CodeSystem/v3-ObservationInterpretation"
+DATA_ABSENT_REASON_CODES = "http://terminology.hl7.org/CodeSystem/data-absent-reason"
+
+#: DrChrono's code_system spellings (risk assessments, physical exams) → FHIR system URIs.
+CODE_SYSTEM = ValueMap(
+    name="assessment code system",
+    source="DrChrono code_system / value_code_system values",
+    entries={"LOINC": LOINC, "SNOMEDCT": SNOMED, "SNOMED": SNOMED, "CPT": CPT, "HCPCS": HCPCS},
+    fallback=None,
+)
+
+LAB_STATUS = ValueMap(
+    name="lab result / test status",
+    source="DrChrono lab_results and lab_tests status (P|I|C|F|X) → FHIR observation-status"
+    " and diagnostic-report-status (shared/research/upstreams.md §5.10)",
+    entries={
+        "P": "preliminary",
+        "I": "registered",
+        "C": "corrected",
+        "F": "final",
+        "X": "cancelled",
+    },
+    fallback="unknown",
+)
+
+LAB_ORDER_STATUS = ValueMap(
+    name="lab order status",
+    source="DrChrono lab order status (HL7 ORC-5-like: N new, Q queued, S sent, A some results,"
+    " R results received, E error) → FHIR request-status",
+    entries={"N": "active", "Q": "active", "S": "active", "A": "active", "R": "completed"},
+    fallback="unknown",
+)
+
+#: HL7 v2 table 0078 flags → v3 ObservationInterpretation (same codes; `<`/`>` stay off-scale).
+LAB_INTERPRETATION = ValueMap(
+    name="lab abnormal flag",
+    source="DrChrono abnormal_status (HL7 v2 table 0078) → v3-ObservationInterpretation",
+    entries={
+        code: code
+        for code in (
+            "L",
+            "LL",
+            "H",
+            "HH",
+            "A",
+            "AA",
+            "N",
+            "S",
+            "R",
+            "I",
+            "NEG",
+            "POS",
+            "U",
+            "D",
+            "B",
+            "W",
+            "MS",
+            "VS",
+            "<",
+            ">",
+        )
+    },
+    fallback=None,
+)
+
+#: Lab units DrChrono results carry that are already UCUM codes (else the unit stays text).
+LAB_UCUM_UNITS = frozenset(
+    {
+        "%",
+        "10*3/uL",
+        "10*6/uL",
+        "U/L",
+        "fL",
+        "g/dL",
+        "mL/min/{1.73_m2}",
+        "m[IU]/L",
+        "mg/dL",
+        "mg/g",
+        "mmol/L",
+        "pg",
+        "g/L",
+        "mg/L",
+        "ng/mL",
+        "pg/mL",
+        "umol/L",
+        "mEq/L",
+        "[IU]/L",
+        "/uL",
+        "s",
+        "ratio",
+        "{ratio}",
+        "mm/h",
+        "ug/dL",
+        "nmol/L",
+        "mmol/mol",
+    }
+)
+
+#: DrChrono vitals unit → (UCUM code, human unit), shared/research/upstreams.md §5.9.
+VITAL_UNITS = ValueMap(
+    name="vitals unit",
+    source="DrChrono *_units values → UCUM (US Core 6.1.0 vital-sign profiles)",
+    entries={
+        "inches": ("[in_i]", "in"),
+        "cm": ("cm", "cm"),
+        "lbs": ("[lb_av]", "lb"),
+        "kg": ("kg", "kg"),
+        "oz": ("[oz_av]", "oz"),
+        "g": ("g", "g"),
+        "f": ("[degF]", "degF"),
+        "c": ("Cel", "Cel"),
+    },
+    fallback=None,
+)
+
+SMOKING_STATUS = ValueMap(
+    name="smoking status",
+    source="DrChrono vitals smoking_status (SNOMED CT codes) → display, per US Core 6.1.0"
+    " smoking status value set",
+    entries={
+        "449868002": "Smokes tobacco daily",
+        "428041000124106": "Occasional tobacco smoker",
+        "8517006": "Ex-smoker",
+        "266919005": "Never smoked tobacco",
+        "77176002": "Smoker",
+        "266927001": "Tobacco smoking consumption unknown",
+        "428071000124103": "Heavy tobacco smoker",
+        "428061000124105": "Light tobacco smoker",
+    },
+    fallback=None,
+)
+
+
+# == Encounter, DocumentReference, CarePlan, Goal, CareTeam, RelatedPerson, PractitionerRole ==
+# (owned by encounter.py, document_reference.py, docref.py, care_plan.py, goal.py,
+# care_team.py, related_person.py, practitioner_role.py)
+
+V3_ACT_CODE = "http://terminology.hl7.org/CodeSystem/v3-ActCode"
+V3_PARTICIPATION_TYPE = "http://terminology.hl7.org/CodeSystem/v3-ParticipationType"
+V3_ROLE_CODE = "http://terminology.hl7.org/CodeSystem/v3-RoleCode"
+NUCC = "http://nucc.org/provider-taxonomy"
+US_CORE_DOCUMENT_CATEGORY = (
+    "http://hl7.org/fhir/us/core/CodeSystem/us-core-documentreference-category"
+)
+IHE_FORMAT_CODE = "http://ihe.net/fhir/ihe.formatcode.fhir/CodeSystem/formatcode"
+CAREPLAN_CATEGORY = "http://hl7.org/fhir/us/core/CodeSystem/careplan-category"
+DATA_ABSENT_REASON_CODES = "http://terminology.hl7.org/CodeSystem/data-absent-reason"
+
+#: DrChrono appointment status → Encounter.status, for visits that happened or are under way
+#: (shared/research/upstreams.md §5.6). Statuses not listed get no Encounter.
+ENCOUNTER_STATUS = ValueMap(
+    name="encounter-status",
+    source="upstreams.md §5.6: Arrived/Checked In/In Room → arrived, In Session → in-progress,"
+    " Complete → finished; booked, cancelled, rescheduled and no-show visits are Appointments",
+    entries={
+        "Arrived": "arrived",
+        "Checked In": "arrived",
+        "In Room": "arrived",
+        "In Session": "in-progress",
+        "Complete": "finished",
+    },
+    fallback=None,
+)
+
+
+def _sct(code: str, display: str) -> dict[str, str]:
+    return {"system": SNOMED, "code": code, "display": display}
+
+
+#: Appointment reason (its first words) → US Core encounter type (SNOMED CT descendants of
+#: 308335008 |Patient encounter procedure|; the binding is extensible). Anything else is a
+#: visit for a problem or symptom.
+ENCOUNTER_TYPE = ValueMap(
+    name="encounter-type",
+    source="SNOMED CT encounter procedures (US Core Encounter Type value set)",
+    entries={
+        "new patient visit": _sct("185349003", "Encounter for check up (procedure)"),
+        "annual physical": _sct("162673000", "General examination of patient (procedure)"),
+        "well child check": _sct("410620009", "Well child visit (procedure)"),
+        "follow-up": _sct("390906007", "Follow-up encounter (procedure)"),
+    },
+    fallback=_sct("185345009", "Encounter for symptom (procedure)"),
+)
+
+
+def _loinc(code: str, display: str) -> dict[str, str]:
+    return {"system": LOINC, "code": code, "display": display}
+
+
+#: A scanned document's metatag or description (lower case) → LOINC document type
+#: (US Core clinical note types; LOINC 2.80). Unknown kinds are data-absent-reason `unknown`,
+#: which the US Core DocumentReference Type value set includes.
+DOCUMENT_TYPE = ValueMap(
+    name="document-type",
+    source="LOINC document ontology codes named by US Core 6.1.0 Clinical Notes guidance",
+    entries={
+        "consult note": _loinc("11488-4", "Consult note"),
+        "discharge summary": _loinc("18842-5", "Discharge summary"),
+        "history and physical note": _loinc("34117-2", "History and physical note"),
+        "procedure note": _loinc("28570-0", "Procedure note"),
+        "progress note": _loinc("11506-3", "Progress note"),
+        "diagnostic imaging study": _loinc("18748-4", "Diagnostic imaging study"),
+        "laboratory report": _loinc("11502-2", "Laboratory report"),
+        "pathology study": _loinc("11526-1", "Pathology study"),
+        "referral note": _loinc("57133-1", "Referral note"),
+    },
+    fallback={"system": DATA_ABSENT_REASON_CODES, "code": "unknown", "display": "Unknown"},
+)
+
+#: DrChrono doctor specialty (free text, lower case) → NUCC Health Care Provider Taxonomy.
+NUCC_SPECIALTY = ValueMap(
+    name="nucc-specialty",
+    source="NUCC Health Care Provider Taxonomy code set (http://nucc.org/provider-taxonomy)",
+    entries={
+        "family medicine": {"code": "207Q00000X", "display": "Family Medicine Physician"},
+        "internal medicine": {"code": "207R00000X", "display": "Internal Medicine Physician"},
+        "pediatrics": {"code": "208000000X", "display": "Pediatrics Physician"},
+        "family nurse practitioner": {"code": "363LF0000X", "display": "Family Nurse Practitioner"},
+        "nurse practitioner": {"code": "363L00000X", "display": "Nurse Practitioner"},
+        "cardiology": {"code": "207RC0000X", "display": "Cardiovascular Disease Physician"},
+        "obstetrics & gynecology": {
+            "code": "207V00000X",
+            "display": "Obstetrics & Gynecology Physician",
+        },
+        "general practice": {"code": "208D00000X", "display": "General Practice Physician"},
+        "physician assistant": {"code": "363A00000X", "display": "Physician Assistant"},
+    },
+    fallback=None,
+)
+
+#: A contact's relation (DrChrono free text, lower case) → v3 RoleCode personal relationship.
+PERSONAL_RELATIONSHIP = ValueMap(
+    name="personal-relationship",
+    source="HL7 v3 RoleCode (_PersonalRelationshipRoleType)",
+    entries={
+        "mother": ("MTH", "mother"),
+        "father": ("FTH", "father"),
+        "parent": ("PRN", "parent"),
+        "daughter": ("DAU", "natural daughter"),
+        "son": ("SON", "natural son"),
+        "child": ("CHILD", "child"),
+        "spouse": ("SPS", "spouse"),
+        "wife": ("WIFE", "wife"),
+        "husband": ("HUSB", "husband"),
+        "sister": ("SIS", "sister"),
+        "brother": ("BRO", "brother"),
+        "sibling": ("SIB", "sibling"),
+        "grandmother": ("GRMTH", "grandmother"),
+        "grandfather": ("GRFTH", "grandfather"),
+        "grandparent": ("GRPRN", "grandparent"),
+        "friend": ("FRND", "unrelated friend"),
+        "partner": ("DOMPART", "domestic partner"),
+        "domestic partner": ("DOMPART", "domestic partner"),
+        "neighbor": ("NBOR", "neighbor"),
+        "guardian": ("GUARD", "guardian"),
+    },
+    fallback=None,
+)
+
+SPECIMEN_TYPE = ValueMap(
+    name="specimen source",
+    source="DrChrono lab_tests specimen_source (free text) → SNOMED CT specimen concepts",
+    entries={
+        "serum": ("119364003", "Serum specimen"),
+        "plasma": ("119361006", "Plasma specimen"),
+        "whole blood": ("258580003", "Whole blood specimen"),
+        "blood": ("119297000", "Blood specimen"),
+        "urine": ("122575003", "Urine specimen"),
+    },
+    fallback=None,
+)

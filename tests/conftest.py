@@ -20,6 +20,7 @@ from facade.settings import Settings
 from facade.upstream.drchrono.sandbox.dataset import SandboxDataset
 from facade.upstream.drchrono.sandbox.generator import generate
 from facade.upstream.drchrono.sandbox.state import SandboxLimits, SandboxState
+from tests.tokens import FreshToken
 
 FACADE_BASE = "http://facade.test"
 FHIR_BASE = f"{FACADE_BASE}/fhir"
@@ -80,7 +81,7 @@ async def runtime(
 async def fhir(runtime: Runtime) -> AsyncIterator[httpx.AsyncClient]:
     app = create_app(runtime.settings, runtime)
     async with httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=app), base_url=FACADE_BASE
+        transport=httpx.ASGITransport(app=app), base_url=FACADE_BASE, auth=FreshToken(runtime)
     ) as client:
         yield client
 

@@ -6,6 +6,7 @@ the contract. Every wait is bounded and every process is killed when its test en
 
 from __future__ import annotations
 
+import json
 import os
 import queue
 import re
@@ -151,12 +152,26 @@ def http_client() -> httpx.Client:
     return httpx.Client(timeout=20.0, trust_env=False)
 
 
-def all_patients(base_url: str) -> list[dict]:
+def operator_token(data_dir: Path, port: int) -> str:
+    """An access token from `facade token`, for the server on `port` using `data_dir`."""
+    result = subprocess.run(
+        [str(FACADE), "token", "--data-dir", str(data_dir)],
+        env=clean_env(FACADE_PORT=str(port)),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    return str(json.loads(result.stdout)["access_token"])
+
+
+def all_patients(base_url: str, token: str) -> list[dict]:
     """Every Patient of `GET {base}/Patient`, following the Bundle's next links."""
     patients: list[dict] = []
     url: str | None = f"{base_url}/Patient?_count=3"
     pages = 0
     with http_client() as client:
+        client.headers["Authorization"] = f"Bearer {token}"
         while url is not None:
             response = client.get(url)
             assert response.status_code == 200, response.text
@@ -171,8 +186,11 @@ def all_patients(base_url: str) -> list[dict]:
     return patients
 
 
-def assert_serves_patients(base_url: str, count: int) -> None:
-    patients = all_patients(base_url)
+def assert_serves_patients(base_url: str, count: int, data_dir: Path) -> None:
+    port = int(base_url.rsplit(":", 1)[1].split("/")[0])
+    unauthenticated = httpx.get(f"{base_url}/Patient", trust_env=False, timeout=20.0)
+    assert unauthenticated.status_code == 401
+    patients = all_patients(base_url, operator_token(data_dir, port))
     assert [p["resourceType"] for p in patients] == ["Patient"] * count
     assert len({p["id"] for p in patients}) == count
 
@@ -198,7 +216,7 @@ def test_serve_with_flags_prints_the_base_url_and_serves_the_embedded_sandbox(
     server.wait_for(r"connected to the embedded DrChrono sandbox \(7 synthetic patients")
     wait_until_listening(port, server)
 
-    assert_serves_patients(f"http://127.0.0.1:{port}/fhir", 7)
+    assert_serves_patients(f"http://127.0.0.1:{port}/fhir", 7, tmp_path / "d")
     assert_serves_metadata(f"http://127.0.0.1:{port}/fhir")
 
 
@@ -218,7 +236,7 @@ def test_every_serve_option_is_also_an_environment_variable(
     server.wait_for(r"connected to the embedded DrChrono sandbox \(7 synthetic patients, seed 3\)")
     wait_until_listening(port, server)
 
-    assert_serves_patients(f"http://127.0.0.1:{port}/fhir", 7)
+    assert_serves_patients(f"http://127.0.0.1:{port}/fhir", 7, tmp_path / "d")
     assert_serves_metadata(f"http://127.0.0.1:{port}/fhir")
 
 
@@ -228,8 +246,12 @@ def test_serve_never_logs_search_values(facade: type[Running], tmp_path: Path) -
     server = facade(args)
     wait_until_listening(port, server)
 
+    token = operator_token(tmp_path / "d", port)
     with http_client() as client:
-        response = client.get(f"http://127.0.0.1:{port}/fhir/Patient?birthdate=1961-07-23")
+        response = client.get(
+            f"http://127.0.0.1:{port}/fhir/Patient?birthdate=1961-07-23",
+            headers={"Authorization": f"Bearer {token}"},
+        )
     assert response.status_code == 200, response.text
     server.stop()
     server.drain(2.0)
@@ -298,13 +320,26 @@ def test_connect_stores_encrypted_credentials_and_serve_uses_that_account(
     for db_file in data_dir.glob("facade.db*"):
         assert client_secret.encode() not in db_file.read_bytes(), db_file.name
 
-    server = facade(["serve", "--data-dir", str(data_dir), "--port", str(serve_port)])
+    # Real patient data over plain HTTP needs an explicit word that this is local development.
+    refused = subprocess.run(
+        [str(FACADE), "serve", "--data-dir", str(data_dir), "--port", str(serve_port)],
+        env=clean_env(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert refused.returncode != 0
+    assert "FACADE_ALLOW_HTTP=local-development" in refused.stdout + refused.stderr
+    server = facade(
+        ["serve", "--data-dir", str(data_dir), "--port", str(serve_port)],
+        clean_env(FACADE_ALLOW_HTTP="local-development"),
+    )
     line = server.wait_for(r"^connected to ")
     assert f"DrChrono at {sandbox_url}" in line.string
     assert "embedded" not in line.string
     wait_until_listening(serve_port, server)
 
-    assert_serves_patients(f"http://127.0.0.1:{serve_port}/fhir", 5)
+    assert_serves_patients(f"http://127.0.0.1:{serve_port}/fhir", 5, data_dir)
 
 
 # -- help and bad settings -----------------------------------------------------------------

@@ -13,6 +13,7 @@ Practice-wide lookup types are always listed whole (one cached call) and filtere
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any, Protocol
 
 from facade.core.compartment import CompartmentMapping, Source
 from facade.core.mapping import (
@@ -25,7 +26,7 @@ from facade.core.mapping import (
 )
 from facade.errors import InvalidParameterValue, InvalidRequest, UnknownParameter
 from facade.fhir.definitions import SearchParamDefinition
-from facade.fhir.matching import SUPPORTED_MODIFIERS, parse_date_value
+from facade.fhir.matching import SUPPORTED_MODIFIERS, clause_matches, parse_date_value
 from facade.fhir.query import SearchClause, SearchQuery
 
 
@@ -33,6 +34,15 @@ from facade.fhir.query import SearchClause, SearchQuery
 class LocalCheck:
     definition: SearchParamDefinition
     clause: SearchClause
+
+    def matches(self, resource: dict[str, Any]) -> bool:
+        return clause_matches(self.definition, self.clause, resource)
+
+
+class Check(Protocol):
+    """Anything a mapped resource must satisfy to be returned."""
+
+    def matches(self, resource: dict[str, Any]) -> bool: ...
 
 
 @dataclass
@@ -43,7 +53,7 @@ class SearchPlan:
     #: Vendor ids to read directly, or None to list.
     ids: list[str] | None = None
     vendor_params: dict[str, str] = field(default_factory=dict)
-    local: list[LocalCheck] = field(default_factory=list)
+    local: list[Check] = field(default_factory=list)
     #: One line per clause saying how it is served (benchmarks print these).
     rules: list[str] = field(default_factory=list)
     verbose: bool = False
@@ -140,7 +150,7 @@ class ChartPlan:
     #: FHIR ids to read directly (from _id), or None.
     ids: list[str] | None = None
     sources: list[Source] = field(default_factory=list)
-    local: list[LocalCheck] = field(default_factory=list)
+    local: list[Check] = field(default_factory=list)
     rules: list[str] = field(default_factory=list)
 
 

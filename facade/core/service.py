@@ -8,14 +8,30 @@ speaks HTTP to FHIR clients and never builds an error response itself.
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, cast
 from urllib.parse import urlencode
 
+from facade.auth.grant import INTERNAL, Access, Grant
+from facade.auth.scopes import READ, SEARCH
 from facade.clock import Clock
 from facade.core.compartment import CompartmentMapping, FetchContext, Source, split_fhir_id
-from facade.core.mapping import Include, MappingContext, Record, Resource, ResourceMapping
-from facade.core.planner import ChartPlan, LocalCheck, SearchPlan, plan_chart, plan_search
+from facade.core.mapping import (
+    Include,
+    MappingContext,
+    PatientParam,
+    Record,
+    Resource,
+    ResourceMapping,
+)
+from facade.core.planner import (
+    ChartPlan,
+    Check,
+    SearchPlan,
+    patient_id_of,
+    plan_chart,
+    plan_search,
+)
 from facade.core.provenance import (
     TRANSMITTER_DEVICE_ID,
     provenance_for,
@@ -24,10 +40,10 @@ from facade.core.provenance import (
 )
 from facade.core.registry import AnyMapping, MappingRegistry
 from facade.core.vendor import ContextLoader, VendorClient
-from facade.errors import InvalidParameterValue, ResourceNotFound, UnknownParameter
+from facade.errors import Forbidden, InvalidParameterValue, ResourceNotFound, UnknownParameter
 from facade.fhir.matching import clause_matches, extract
 from facade.fhir.paging import CursorCodec, searchset
-from facade.fhir.query import SearchQuery
+from facade.fhir.query import SearchClause, SearchQuery
 
 PROVENANCE_REVINCLUDE = "Provenance:target"
 
@@ -86,9 +102,44 @@ class FhirService:
 
     # -- read --------------------------------------------------------------------------------
 
-    async def read(self, resource_type: str, resource_id: str) -> Resource:
+    async def read(self, resource_type: str, resource_id: str, *, grant: Grant) -> Resource:
+        """One resource, if the grant allows reading it; outside the grant it does not exist."""
+        access = _require(grant, resource_type, READ)
+        patient_id = access.patient_id if self._in_compartment(resource_type) else None
+        if patient_id is not None and resource_type == "Patient" and resource_id != patient_id:
+            # Decided before any vendor call: another patient's record is simply not there.
+            raise ResourceNotFound(f"Patient/{resource_id} is not known.")
         if resource_type == "Provenance":
-            return await self._read_provenance(resource_id)
+            return await self._read_provenance(resource_id, grant)
+        resource = await self._read_unchecked(resource_type, resource_id)
+        if not self._within(resource, access, patient_id):
+            raise ResourceNotFound(f"{resource_type}/{resource_id} is not known.")
+        return resource
+
+    def _in_compartment(self, resource_type: str) -> bool:
+        """Whether a patient-confined grant confines this type (Patient and clinical data)."""
+        if resource_type == "Patient":
+            return True
+        try:
+            return isinstance(self.registry.get(resource_type), CompartmentMapping)
+        except ResourceNotFound:
+            return False
+
+    def _within(self, resource: Resource, access: Access, patient_id: str | None) -> bool:
+        if patient_id is not None:
+            if resource["resourceType"] == "Patient":
+                if resource["id"] != patient_id:
+                    return False
+            elif _patient_of(self.registry.get(resource["resourceType"]), resource) != patient_id:
+                return False
+        if access.filters is None:
+            return True
+        mapping = self.registry.get(resource["resourceType"])
+        return any(_matches_filter(mapping, pairs, resource) for pairs in access.filters)
+
+    async def _read_unchecked(self, resource_type: str, resource_id: str) -> Resource:
+        if resource_type == "Provenance":
+            return await self._read_provenance(resource_id, INTERNAL)
         if resource_type == "Device" and resource_id == TRANSMITTER_DEVICE_ID:
             return transmitter_device(await self.context())
         mapping = self.registry.get(resource_type)
@@ -127,20 +178,28 @@ class FhirService:
     # -- search ------------------------------------------------------------------------------
 
     async def search(
-        self, resource_type: str, query: SearchQuery, *, lenient: bool = False
+        self, resource_type: str, query: SearchQuery, *, grant: Grant, lenient: bool = False
     ) -> SearchResult:
+        """A searchset page. The grant's patient and granular filters become part of the
+        plan, so they narrow the vendor calls as well as the results."""
+        access = _require(grant, resource_type, SEARCH)
         mapping = self.registry.get(resource_type)
         includes = self._includes(mapping, query, lenient)
         revinclude = self._revinclude(query, lenient)
         ctx = await self.context()
         count = self._count(query.count)
+        confined = access.patient_id if self._in_compartment(resource_type) else None
+        imposed = _imposed_clauses(mapping, confined, access)
+        planned = replace(query, clauses=query.clauses + tuple(imposed))
         plan: SearchPlan | ChartPlan
         if isinstance(mapping, CompartmentMapping):
-            plan = plan_chart(mapping, query, lenient=lenient)
+            plan = plan_chart(mapping, planned, lenient=lenient)
         else:
-            plan = plan_search(mapping, query, ctx, lenient=lenient)
+            plan = plan_search(mapping, planned, ctx, lenient=lenient)
+        if access.filters is not None and not _filters_imposed(access):
+            plan.local.append(GrantFilter(mapping, access.filters))
         applied_query = query.encode(
-            tuple(plan.applied),
+            tuple(c for c in plan.applied if not any(c is i for i in imposed)),
             tuple(i.name for i in includes),
             (PROVENANCE_REVINCLUDE,) if revinclude else (),
         )
@@ -157,8 +216,8 @@ class FhirService:
         else:
             resources, next_position = await self._search_listing(plan, ctx, count, position)
 
-        included = await self._included(resources, includes)
-        if revinclude:
+        included = await self._included(resources, includes, grant)
+        if revinclude and grant.access("Provenance", READ) is not None:
             included += [self._provenance(r, ctx) for r in resources]
 
         base_query = (applied_query + "&" if applied_query else "") + f"_count={count}"
@@ -172,8 +231,21 @@ class FhirService:
         bundle = searchset(self.base_url, resource_type, resources, self_url, next_url, included)
         return SearchResult(bundle=bundle, plan=plan)
 
-    async def operation(self, resource_type: str, name: str, query: SearchQuery) -> dict[str, Any]:
-        """A type-level operation (`GET|POST [type]/$name`) a mapping declares."""
+    async def operation(
+        self, resource_type: str, name: str, query: SearchQuery, *, grant: Grant
+    ) -> dict[str, Any]:
+        """A type-level operation (`GET|POST [type]/$name`) a mapping declares. A
+        patient-confined grant may only name its own patient."""
+        access = _require(grant, resource_type, SEARCH)
+        if access.patient_id is not None:
+            named = [v for c in query.clauses if c.name == "patient" for v in c.values]
+            if any(patient_id_of(v) != access.patient_id for v in named):
+                raise ResourceNotFound("No such patient within this access grant.")
+            if not named:
+                query = replace(
+                    query,
+                    clauses=(*query.clauses, _clause("patient", access.patient_id)),
+                )
         mapping = self.registry.get(resource_type)
         handler = getattr(mapping, "operations", {}).get(name)
         if handler is None:
@@ -208,7 +280,9 @@ class FhirService:
                 )
         return PROVENANCE_REVINCLUDE in query.revincludes
 
-    async def _included(self, resources: list[Resource], includes: list[Include]) -> list[Resource]:
+    async def _included(
+        self, resources: list[Resource], includes: list[Include], grant: Grant
+    ) -> list[Resource]:
         found: dict[str, Resource] = {}
         for include in includes:
             for resource in resources:
@@ -221,8 +295,8 @@ class FhirService:
                         if kind != include.target_type or not target_id:
                             continue
                         try:
-                            found[reference] = await self.read(kind, target_id)
-                        except ResourceNotFound:
+                            found[reference] = await self.read(kind, target_id, grant=grant)
+                        except (ResourceNotFound, Forbidden):
                             continue
         return list(found.values())
 
@@ -231,13 +305,13 @@ class FhirService:
         recorded = self._clock.now().isoformat(timespec="seconds")
         return provenance_for(resource, mapping.author_paths, ctx, recorded)
 
-    async def _read_provenance(self, provenance_id: str) -> Resource:
+    async def _read_provenance(self, provenance_id: str, grant: Grant) -> Resource:
         target = target_of(provenance_id)
         if target is None or target[0] == "Provenance":
             raise ResourceNotFound(f"Provenance/{provenance_id} is not known.")
         try:
-            resource = await self.read(*target)
-        except ResourceNotFound:
+            resource = await self.read(*target, grant=grant)
+        except (ResourceNotFound, Forbidden):
             raise ResourceNotFound(f"Provenance/{provenance_id} is not known.") from None
         return self._provenance(resource, await self.context())
 
@@ -441,8 +515,8 @@ class FhirService:
         return _passes(plan.local, resource)
 
 
-def _passes(checks: list[LocalCheck], resource: Resource) -> bool:
-    return all(clause_matches(c.definition, c.clause, resource) for c in checks)
+def _passes(checks: list[Check], resource: Resource) -> bool:
+    return all(c.matches(resource) for c in checks)
 
 
 def _slice(
@@ -451,3 +525,85 @@ def _slice(
     page = matches[offset : offset + count]
     following = offset + count
     return page, ({"o": following} if following < len(matches) else None)
+
+
+# -- access checks ---------------------------------------------------------------------------
+
+
+def _require(grant: Grant, resource_type: str, permission: str) -> Access:
+    access = grant.access(resource_type, permission)
+    if access is None:
+        verb = "read" if permission == READ else "search"
+        raise Forbidden(f"The access token does not grant {verb} on {resource_type}.")
+    return access
+
+
+def _clause(name: str, value: str) -> SearchClause:
+    return SearchClause(name=name, modifier=None, values=(value,), raw_value=value)
+
+
+def _patient_param(mapping: AnyMapping) -> str | None:
+    for param in mapping.search_params:
+        if isinstance(param.serve, PatientParam):
+            return param.code
+    return None
+
+
+def _patient_of(mapping: AnyMapping, resource: Resource) -> str | None:
+    for param in mapping.search_params:
+        if isinstance(param.serve, PatientParam):
+            for value in extract(resource, param.definition.expression):
+                reference = value.get("reference", "") if isinstance(value, dict) else ""
+                return patient_id_of(reference) if reference else None
+    return None
+
+
+def _filters_imposed(access: Access) -> bool:
+    """Granular filters that are one parameter's OR-list are planned as a search clause."""
+    filters = access.filters or ()
+    names = {pairs[0][0] for pairs in filters if len(pairs) == 1}
+    return bool(filters) and all(len(pairs) == 1 for pairs in filters) and len(names) == 1
+
+
+def _imposed_clauses(
+    mapping: AnyMapping, patient_id: str | None, access: Access
+) -> list[SearchClause]:
+    imposed: list[SearchClause] = []
+    if patient_id is not None:
+        if mapping.resource_type == "Patient":
+            imposed.append(_clause("_id", patient_id))
+        else:
+            code = _patient_param(mapping)
+            if code is not None:
+                imposed.append(_clause(code, patient_id))
+    if access.filters is not None and _filters_imposed(access):
+        name = access.filters[0][0][0]
+        values = tuple(pairs[0][1] for pairs in access.filters)
+        imposed.append(
+            SearchClause(name=name, modifier=None, values=values, raw_value=",".join(values))
+        )
+    return imposed
+
+
+def _matches_filter(
+    mapping: AnyMapping, pairs: tuple[tuple[str, str], ...], resource: Resource
+) -> bool:
+    for name, value in pairs:
+        param = mapping.param(name)
+        if param is None:
+            return False  # a granular scope facade cannot evaluate grants nothing
+        if not clause_matches(param.definition, _clause(name, value), resource):
+            return False
+    return True
+
+
+@dataclass(frozen=True)
+class GrantFilter:
+    """A local check for granular scopes that are not one parameter's OR-list: the
+    resource must match every pair of at least one granted alternative."""
+
+    mapping: AnyMapping
+    filters: tuple[tuple[tuple[str, str], ...], ...]
+
+    def matches(self, resource: Resource) -> bool:
+        return any(_matches_filter(self.mapping, pairs, resource) for pairs in self.filters)

@@ -9,21 +9,28 @@ import re
 from datetime import UTC, datetime
 from email.utils import format_datetime
 from typing import Any
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, urlencode
 
 import orjson
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
 from capability import capability_statement
+from facade.auth.audit import AuditEntry, audit_event
+from facade.auth.grant import Grant
+from facade.auth.scopes import SEARCH
 from facade.core.service import FhirService
 from facade.errors import (
+    Forbidden,
+    InvalidParameterValue,
     InvalidRequest,
     MethodNotAllowed,
     NotAcceptable,
+    UnknownParameter,
     UnsupportedMediaType,
 )
 from facade.fhir.query import SearchQuery, parse_query
+from facade.rest.access import authenticate
 from facade.rest.responses import FhirResponse
 
 router = APIRouter()
@@ -73,15 +80,94 @@ async def metadata(request: Request) -> Response:
     return FhirResponse(statement)
 
 
+@router.get("/AuditEvent")
+async def audit_events(request: Request) -> Response:
+    """The audit log as FHIR AuditEvent, for backend clients with system/AuditEvent scope."""
+    grant = authenticate(request, "audit", "AuditEvent")
+    if not grant.backend or grant.access("AuditEvent", SEARCH) is None:
+        raise Forbidden("Reading the audit log needs a system/AuditEvent.rs scope.")
+    query = dict(request.query_params)
+    unknown = set(query) - {"patient", "agent", "date", "_count", "_offset"}
+    if unknown:
+        raise UnknownParameter(
+            f"AuditEvent supports patient, agent, date (ge), _count; not {sorted(unknown)}."
+        )
+    try:
+        count = min(int(query.get("_count", "100")), 1000)
+        offset = int(query.get("_offset", "0"))
+        since = (
+            datetime.fromisoformat(query["date"].removeprefix("ge")) if "date" in query else None
+        )
+    except ValueError:
+        raise InvalidParameterValue(
+            "_count, _offset and date must be numbers and a date."
+        ) from None
+    runtime = request.app.state.runtime
+    records = runtime.audit.query(
+        patient_id=(query.get("patient") or "").removeprefix("Patient/") or None,
+        client_id=query.get("agent"),
+        since=since.replace(tzinfo=since.tzinfo or UTC) if since else None,
+        limit=count + 1,
+        offset=offset,
+    )
+    base = runtime.settings.base_url
+    rest = {k: v for k, v in query.items() if k != "_offset"}
+    links = [{"relation": "self", "url": f"{base}/AuditEvent?{urlencode(query)}"}]
+    if len(records) > count:
+        after = urlencode({**rest, "_offset": str(offset + count)})
+        links.append({"relation": "next", "url": f"{base}/AuditEvent?{after}"})
+    events = [audit_event(r) for r in records[:count]]
+    return FhirResponse(
+        {
+            "resourceType": "Bundle",
+            "type": "searchset",
+            "link": links,
+            "entry": [
+                {
+                    "fullUrl": f"{base}/AuditEvent/{e['id']}",
+                    "resource": e,
+                    "search": {"mode": "match"},
+                }
+                for e in events
+            ],
+        }
+    )
+
+
 @router.api_route("/{resource_type}/${operation}", methods=["GET", "POST"])
 async def type_operation(resource_type: str, operation: str, request: Request) -> Response:
+    grant = authenticate(request, "operation", resource_type)
     _check_type(resource_type)
     pairs = list(request.query_params.multi_items())
     if request.method == "POST":
         pairs += await _form_pairs(request)
     query = parse_query(pairs)
     _check_accept(request, query)
-    return FhirResponse(await _service(request).operation(resource_type, operation, query))
+    bundle = await _service(request).operation(resource_type, operation, query, grant=grant)
+    _audit_results(request, bundle.get("entry", []))
+    return FhirResponse(bundle)
+
+
+def _audit_results(request: Request, entries: list[dict[str, Any]]) -> None:
+    audit: AuditEntry = request.state.audit
+    matches = [
+        e["resource"] for e in entries if e.get("search", {}).get("mode", "match") == "match"
+    ]
+    audit.result_count = len(matches)
+    patients = {p for p in (_patient_reference(r) for r in matches) if p}
+    if patients and not audit.patient_ids:
+        audit.patient_ids = sorted(patients)
+
+
+def _patient_reference(resource: dict[str, Any]) -> str | None:
+    if resource.get("resourceType") == "Patient":
+        return str(resource["id"])
+    for key in ("subject", "patient", "beneficiary"):
+        value = resource.get(key)
+        reference = value.get("reference", "") if isinstance(value, dict) else ""
+        if reference.startswith("Patient/"):
+            return reference.split("/", 1)[1]
+    return None
 
 
 async def _form_pairs(request: Request) -> list[tuple[str, str]]:
@@ -120,6 +206,7 @@ async def _form_pairs(request: Request) -> list[tuple[str, str]]:
 
 @router.post("/{resource_type}/_search")
 async def search_post(resource_type: str, request: Request) -> Response:
+    grant = authenticate(request, "search", resource_type)
     _check_type(resource_type)
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if content_type != "application/x-www-form-urlencoded":
@@ -130,29 +217,38 @@ async def search_post(resource_type: str, request: Request) -> Response:
     except (UnicodeDecodeError, ValueError):
         raise InvalidRequest("The form body could not be parsed.") from None
     query = parse_query(list(request.query_params.multi_items()) + form)
-    return await _search(resource_type, query, request)
+    return await _search(resource_type, query, request, grant)
 
 
 @router.get("/{resource_type}")
 async def search_get(resource_type: str, request: Request) -> Response:
+    grant = authenticate(request, "search", resource_type)
     _check_type(resource_type)
     query = parse_query(list(request.query_params.multi_items()))
-    return await _search(resource_type, query, request)
+    return await _search(resource_type, query, request, grant)
 
 
-async def _search(resource_type: str, query: SearchQuery, request: Request) -> Response:
+async def _search(
+    resource_type: str, query: SearchQuery, request: Request, grant: Grant
+) -> Response:
     _check_accept(request, query)
-    result = await _service(request).search(resource_type, query, lenient=_lenient(request))
+    result = await _service(request).search(
+        resource_type, query, grant=grant, lenient=_lenient(request)
+    )
+    _audit_results(request, result.bundle.get("entry", []))
     return FhirResponse(result.bundle)
 
 
 @router.get("/{resource_type}/{resource_id}")
 async def read(resource_type: str, resource_id: str, request: Request) -> Response:
+    grant = authenticate(request, "read", resource_type)
     _check_type(resource_type)
     _check_accept(request)
     if not _ID.match(resource_id):
         raise InvalidRequest(f"{resource_id!r} is not a valid FHIR id.")
-    resource = await _service(request).read(resource_type, resource_id)
+    request.state.audit.resource_id = resource_id
+    resource = await _service(request).read(resource_type, resource_id, grant=grant)
+    _audit_results(request, [{"resource": resource}])
     headers = _version_headers(resource)
     etag = headers.get("ETag")
     if etag and etag in _if_none_match(request):

@@ -19,6 +19,7 @@ from facade.core.mapping import (
     SearchParam,
 )
 from mappings.drchrono.fields import PRACTICE_ID_SYSTEM, phone, text, us_address
+from mappings.drchrono.payer import read_payer
 from mappings.valuemaps import NPI_SYSTEM, US_CORE
 
 PROFILE = US_CORE + "us-core-organization"
@@ -100,6 +101,7 @@ MAPPING = ResourceMapping(
     read="scan",
     lookup_data=True,
     vendor_id=lambda fhir_id: fhir_id,
+    read_other=read_payer,
     search_params=(
         SearchParam("Resource-id", ById(lambda v: v, "picked from the practice list")),
         SearchParam("us-core-organization-name", LocalFilter()),

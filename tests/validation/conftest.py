@@ -16,6 +16,7 @@ from facade.settings import Settings
 from facade.upstream.drchrono.sandbox.generator import generate
 from facade.upstream.drchrono.sandbox.state import SandboxLimits, SandboxState
 from tests.conftest import FACADE_BASE, FHIR_BASE
+from tests.tokens import FreshToken
 
 REPO = Path(__file__).resolve().parents[2]
 #: A sandbox large enough that random patients add variety to the three showcase ones.
@@ -48,6 +49,8 @@ async def sandbox_fhir(tmp_path: Path) -> AsyncIterator[httpx.AsyncClient]:
     )
     runtime: Runtime = await build_runtime(settings, sandbox=state, clock=clock)
     app = create_app(settings, runtime)
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=FACADE_BASE) as c:
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url=FACADE_BASE, auth=FreshToken(runtime)
+    ) as c:
         yield c
     await runtime.aclose()

@@ -208,6 +208,10 @@ def tiny_dataset() -> SandboxDataset:
                 {"id": 80, "patient": 100, "doctor": 10, "timestamp": "2024-03-04T08:00:00"},
                 {"id": 81, "patient": 101, "doctor": 11, "timestamp": "2024-05-01T08:00:00"},
             ],
+            "lab_orders_summary": [
+                {"id": 80, "patient": 100, "doctor": 10, "updated_at": "2024-03-05T09:00:00"},
+                {"id": 81, "patient": 101, "doctor": 11, "updated_at": "2024-05-02T09:00:00"},
+            ],
             "lab_tests": [
                 {"id": 85, "lab_order": 80, "code": "CMP"},
                 {"id": 86, "lab_order": 81, "code": "CBC"},
@@ -234,7 +238,7 @@ def tiny_dataset() -> SandboxDataset:
                     "doctor": 10,
                     "name": "COVID-19",
                     "cvx_code": "208",
-                    "administration_start": "2021-04-01T10:00:00",
+                    "administered_start": "2021-04-01T10:00:00",
                     "updated_at": "2021-04-01T10:00:00",
                 },
                 {
@@ -243,7 +247,7 @@ def tiny_dataset() -> SandboxDataset:
                     "doctor": 11,
                     "name": "Influenza",
                     "cvx_code": "140",
-                    "administration_start": "2024-05-01T08:30:00",
+                    "administered_start": "2024-05-01T08:30:00",
                     "updated_at": "2024-05-01T08:30:00",
                 },
             ],

@@ -469,7 +469,8 @@ def test_coded_observations_use_their_tables(dataset: SandboxDataset) -> None:
     for assessment in dataset.records["patient_risk_assessments"]:
         assert assessment["code"] in codes("loinc_assessments")
         assert assessment["value_code"] in answers | {""}
-        assert assessment["value_code"] or assessment["value_code_name"]
+        panel = load_table("loinc_assessments").row(assessment["code"])["value_kind"] == "panel"
+        assert assessment["value_code"] or assessment["value_code_name"] or panel
     for exam in dataset.records["patient_physical_exams"]:
         assert exam["code"] in codes("physical_exams")
     for intervention in dataset.records["patient_interventions"]:
@@ -482,5 +483,8 @@ def test_lab_units_are_the_tables_ucum_units(dataset: SandboxDataset) -> None:
     units = {row["code"]: row["unit"] for row in load_table("loinc_labs").rows}
     for result in dataset.records["lab_results"]:
         assert result["unit"] == units[result["observation_code"]]
+        if not result["value_is_numeric"]:
+            assert result["normal_range"] == "" and result["unit"] == ""
+            continue
         low, high = (float(x) for x in result["normal_range"].split())
         assert low <= high

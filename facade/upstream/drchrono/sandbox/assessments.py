@@ -139,6 +139,7 @@ def _risk_assessments(practice: Practice, chart: Chart, assessments: list[Record
     if chart.showcase or rng.random() < 0.5:
         often = 0 if food_risk else 2
         items += [
+            ("88121-9", ("", "", "")),
             ("88122-7", _answer("88122-7", often)),
             ("88123-5", _answer("88123-5", often)),
             ("88124-3", _answer("88124-3", 0 if food_risk else 1)),
@@ -184,8 +185,18 @@ def _risk_assessments(practice: Practice, chart: Chart, assessments: list[Record
             else "Alert and oriented x3; independent in daily decisions."
         )
         items.append(("11332-4", ("", "", text)))
+    if chart.showcase in ("adult", "deceased"):
+        impaired = any(row["code"] == "G31.84" for row in chart.conditions)
+        items.append(("72172-0", ("", "", "19" if impaired else "28")))
+    #: Answers recorded together with an earlier item share its visit (a screening's
+    #: questions, an occupation's industry).
+    together = {"88122-7": "88121-9", "88123-5": "88121-9", "88124-3": "88121-9"}
+    together["86188-0"] = "11341-5"
+    visits: dict[str, Record] = {}
     for code, value in items:
         visit = chart.visits[-1] if chart.showcase else rng.choice(chart.visits)
+        visit = visits.get(together.get(code, ""), visit)
+        visits[code] = visit
         assessments.append(
             _coded(
                 practice,

@@ -208,7 +208,7 @@ def build_ccd(
         [
             r
             for r in mine("patient_vaccine_records")
-            if in_window(r.get("administration_start"), start, end)
+            if in_window(r.get("administered_start"), start, end)
         ],
     )
     xml: bytes = ET.tostring(doc, encoding="utf-8", xml_declaration=True)

@@ -392,10 +392,7 @@ def immunizations_section(body: ET.Element, rows: list[Record]) -> None:
         section,
         ("Vaccine", "CVX", "Date", "Lot"),
         [
-            [
-                str(r.get(k) or "")
-                for k in ("name", "cvx_code", "administration_start", "lot_number")
-            ]
+            [str(r.get(k) or "") for k in ("name", "cvx_code", "administered_start", "lot_number")]
             for r in rows
         ],
     )
@@ -406,7 +403,7 @@ def immunizations_section(body: ET.Element, rows: list[Record]) -> None:
         template(sub, "2.16.840.1.113883.10.20.22.4.52", "2015-08-01")
         el(sub, "id", root="2.16.840.1.113883.3.8888.60", extension=str(row.get("id")))
         el(sub, "statusCode", code="completed")
-        when = ts(row.get("administration_start"))
+        when = ts(row.get("administered_start"))
         el(sub, "effectiveTime", **({"value": when} if when else {"nullFlavor": "UNK"}))
         product = el(el(sub, "consumable"), "manufacturedProduct", classCode="MANU")
         template(product, "2.16.840.1.113883.10.20.22.4.54", "2014-06-09")

@@ -365,7 +365,10 @@ def _labs(practice: Practice, chart: Chart, records: dict[str, list[Record]]) ->
             else rng.choice(chart.visits)
         )
         day = date.fromisoformat(visit["scheduled_time"][:10])
-        if not adult:
+        if chart.showcase == "adult" and order_index == 0:
+            # A urinalysis: qualitative results (coded and text), not only numbers.
+            groups = [*([wanted[0]] if wanted else []), "UA"]
+        elif not adult:
             groups = ["CBC"]
         else:
             groups = list(
@@ -400,6 +403,9 @@ def _labs(practice: Practice, chart: Chart, records: dict[str, list[Record]]) ->
         collected = f"{day.isoformat()}T{rng.randint(8, 11):02d}:{rng.randint(0, 59):02d}:00"
         received = f"{day.isoformat()}T{rng.randint(12, 16):02d}:{rng.randint(0, 59):02d}:00"
         released = timestamp(day + timedelta(days=1), rng)
+        records["lab_orders_summary"].append(
+            _lab_order_summary(records["lab_orders"][-1], visit, released)
+        )
         for group in groups:
             panel = _panel_rows()[group]
             if pending:
@@ -444,6 +450,29 @@ def _labs(practice: Practice, chart: Chart, records: dict[str, list[Record]]) ->
                 )
 
 
+#: The performing lab of the practice's one sub-lab (2201), as /api/lab_orders_summary names it.
+LAB_NAME = "Riverbend Reference Laboratory"
+
+
+def _lab_order_summary(order: Record, visit: Record, released: str) -> Record:
+    """The seed's /api/lab_orders_summary shape of one order (no new random draws)."""
+    resulted = order["status"] == "R"
+    return {
+        "id": order["id"],
+        "patient": order["patient"],
+        "doctor": order["doctor"],
+        "appointment": int(visit["id"]) if str(visit["id"]).isdigit() else visit["id"],
+        "lab": LAB_NAME,
+        "origin": "electronic",
+        "status": order["status"],
+        "priority": order["priority"],
+        "accession_number": order["accession_number"],
+        "notes": order["notes"],
+        "created_at": order["timestamp"],
+        "updated_at": released if resulted else order["timestamp"],
+    }
+
+
 def _lab_result(
     practice: Practice,
     rng: random.Random,
@@ -456,6 +485,10 @@ def _lab_result(
     released: str,
     group: str,
 ) -> Record:
+    if row.get("text_value"):
+        return _text_lab_result(
+            practice, rng, row, order_id, test_id, document_id, status, received, released, group
+        )
     low, high, decimals = float(row["low"]), float(row["high"]), int(row["decimals"])
     spread = (high - low) or high
     value = rng.uniform(low - spread * 0.15, high + spread * 0.25)
@@ -482,6 +515,41 @@ def _lab_result(
         "abnormal_status": flag,
         "is_abnormal": flag in ("H", "L"),
         "comments": "Corrected result" if status == "C" else "",
+    }
+
+
+def _text_lab_result(
+    practice: Practice,
+    rng: random.Random,
+    row: dict[str, Any],
+    order_id: int,
+    test_id: int,
+    document_id: int,
+    status: str,
+    received: str,
+    released: str,
+    group: str,
+) -> Record:
+    """A qualitative result: DrChrono's value is text, with no unit and no numeric range."""
+    return {
+        "id": practice.next_id("lab_results", rng),
+        "lab_order": order_id,
+        "lab_test": test_id,
+        "document": document_id,
+        "status": status,
+        "test_performed": released,
+        "specimen_received": received,
+        "results_released": released,
+        "observation_code": row["code"],
+        "observation_description": row["short"],
+        "group_code": group,
+        "value": row["text_value"],
+        "value_is_numeric": False,
+        "unit": "",
+        "normal_range": "",
+        "abnormal_status": "",
+        "is_abnormal": False,
+        "comments": "",
     }
 
 
@@ -553,7 +621,7 @@ def _vaccines(practice: Practice, chart: Chart, vaccines: list[Record]) -> None:
                 "administered_by": practice.doctor_user[chart.doctor] if given else None,
                 "ordering_doctor": chart.doctor,
                 "entered_by": practice.staff_user_id,
-                "administration_start": start,
+                "administered_start": start,
                 "amount": (row["amount"] if completion == "CP" else "0.25") if given else "",
                 "units": row["units"] if given else "",
                 "route": row["route"] if given else "",

@@ -25,6 +25,7 @@ ENDPOINTS: tuple[str, ...] = (
     "medications",
     "procedures",
     "lab_orders",
+    "lab_orders_summary",
     "lab_tests",
     "lab_results",
     "patient_vaccine_records",

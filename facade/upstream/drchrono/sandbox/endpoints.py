@@ -173,6 +173,8 @@ ENDPOINT_SPECS: dict[str, EndpointSpec] = {
     "lab_orders": EndpointSpec(
         filters=(_DOCTOR, updated_since("since", first_of("created_at", "timestamp")))
     ),
+    # "Retrieve summary of lab orders": the one lab endpoint with a patient filter.
+    "lab_orders_summary": EndpointSpec(filters=(_DOCTOR, _PATIENT, _SINCE)),
     "lab_tests": EndpointSpec(filters=(integer("order", own("lab_order")),)),
     "lab_results": EndpointSpec(
         filters=(

@@ -211,6 +211,11 @@ def measure_vitals(chart: Chart, day: date, metric: bool, everything: bool) -> d
         vitals["oxygen_concentration"] = 28.0
         vitals["inhaled_oxygen_flow_rate"] = 2.0
         vitals["oxygen_saturation"] = 94.0
+    if chart.showcase == "deceased" and age >= 18:
+        # The deceased showcase's blood pressures were charted one half at a time (US Core's
+        # blood pressure component.dataAbsentReason): diastolic only after an even systolic.
+        missing = "blood_pressure_1" if vitals["blood_pressure_1"] % 2 == 0 else "blood_pressure_2"
+        vitals[missing] = None
     return vitals
 
 

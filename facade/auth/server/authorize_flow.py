@@ -1,0 +1,414 @@
+"""The browser side: /auth/authorize, login (with TOTP and lockout), consent, the patient
+picker and EHR launch. Server-rendered forms, each with a CSRF token bound to the session.
+
+An unknown client or a redirect_uri that is not exactly registered gets an error page and
+never a redirect. Every other refusal (bad aud, no PKCE S256, bad launch) redirects with an
+`error` and never with a code.
+"""
+
+from __future__ import annotations
+
+import hmac
+from datetime import UTC, datetime
+
+from authlib.common.urls import add_params_to_uri
+from authlib.oauth2.rfc6749 import OAuth2Error
+from fastapi import APIRouter, Request
+from starlette.responses import JSONResponse, RedirectResponse, Response
+
+from facade.auth.scopes import ScopeSet
+from facade.auth.server import consent
+from facade.auth.server.authority import Authority
+from facade.auth.server.oauth import FacadeOAuth2Request, Principal
+from facade.auth.server.sessions import COOKIE_NAME, Session
+from facade.auth.server.token_endpoints import authority
+from facade.auth.server.users import LoginOutcome, User
+
+router = APIRouter()
+
+#: The authorize parameters kept in the session while the user logs in and consents.
+_KEPT = (
+    "response_type",
+    "client_id",
+    "redirect_uri",
+    "scope",
+    "state",
+    "aud",
+    "code_challenge",
+    "code_challenge_method",
+    "launch",
+    "nonce",
+)
+
+
+# -- session plumbing -------------------------------------------------------------------------
+
+
+def _session(request: Request, auth: Authority) -> Session:
+    return auth.sessions.decode(request.cookies.get(COOKIE_NAME)) or Session()
+
+
+def _with_session(response: Response, auth: Authority, session: Session) -> Response:
+    response.set_cookie(
+        COOKIE_NAME,
+        auth.sessions.encode(session),
+        max_age=int(auth.sessions.lifetime.total_seconds()),
+        path="/auth",
+        httponly=True,
+        samesite="lax",
+        secure=auth.endpoints.issuer.startswith("https://"),
+    )
+    return response
+
+
+def _see_other(path: str) -> RedirectResponse:
+    return RedirectResponse(path, status_code=303)
+
+
+async def _form(request: Request) -> dict[str, str]:
+    form = await request.form()
+    return {k: v for k, v in form.items() if isinstance(v, str)}
+
+
+def _csrf_ok(form: dict[str, str], session: Session) -> bool:
+    return hmac.compare_digest(form.get("csrf_token", ""), session.csrf)
+
+
+def _error_redirect(params: dict[str, str], error: str, description: str) -> RedirectResponse:
+    query = [("error", error), ("error_description", description)]
+    if params.get("state"):
+        query.append(("state", params["state"]))
+    return RedirectResponse(add_params_to_uri(params["redirect_uri"], query), status_code=302)
+
+
+# -- /auth/authorize --------------------------------------------------------------------------
+
+
+@router.api_route("/auth/authorize", methods=["GET", "POST"])
+async def authorize(request: Request) -> Response:
+    auth = authority(request)
+    if request.method == "POST":
+        pairs = [(k, v) for k, v in (await request.form()).multi_items() if isinstance(v, str)]
+    else:
+        pairs = list(request.query_params.multi_items())
+    params = dict(pairs)
+    client = auth.clients.find(params.get("client_id", ""))
+    if client is None or not client.active:
+        return auth.pages.error("This app is not registered with this server.", 400)
+    redirect_uri = params.get("redirect_uri", "")
+    if not redirect_uri or not client.check_redirect_uri(redirect_uri):
+        return auth.pages.error("The redirect address does not match the app's registration.")
+    oauth = FacadeOAuth2Request(request.method, str(request.url), request.headers, pairs)
+    try:
+        auth.server.get_consent_grant(oauth)
+    except OAuth2Error as error:
+        return _error_redirect(params, error.error, error.description or error.error)
+    if params.get("aud", "").rstrip("/") != auth.endpoints.issuer:
+        return _error_redirect(params, "invalid_request", "aud must be this server's FHIR base.")
+    if params.get("launch") and auth.launches.resolve(params["launch"]) is None:
+        return _error_redirect(params, "invalid_request", "The launch is unknown or expired.")
+    if not params.get("scope", "").split():
+        return _error_redirect(params, "invalid_scope", "Request at least one scope.")
+    session = _session(request, auth)
+    session.request = {k: params[k] for k in _KEPT if params.get(k)}
+    next_page = "/auth/consent" if session.username else "/auth/login"
+    return _with_session(_see_other(next_page), auth, session)
+
+
+# -- login ------------------------------------------------------------------------------------
+
+
+def _client_name(auth: Authority, session: Session) -> str:
+    client = auth.clients.find(session.request.get("client_id", ""))
+    return client.row.name if client is not None else "An app"
+
+
+@router.get("/auth/login")
+async def login_page(request: Request) -> Response:
+    auth = authority(request)
+    session = _session(request, auth)
+    page = auth.pages.render(
+        "login.html",
+        title="Log in",
+        action="/auth/login",
+        csrf=session.csrf,
+        client_name=_client_name(auth, session),
+    )
+    return _with_session(page, auth, session)
+
+
+@router.post("/auth/login")
+async def login(request: Request) -> Response:
+    auth = authority(request)
+    session = _session(request, auth)
+    form = await _form(request)
+    if not _csrf_ok(form, session):
+        return auth.pages.error("This form has expired. Start again from the app.", 403)
+    username = form.get("username", "").strip()
+    outcome = auth.users.check_password(username, form.get("password", ""))
+    if outcome is LoginOutcome.NEEDS_TOTP:
+        session.totp_pending = username
+        return _with_session(_see_other("/auth/login/totp"), auth, session)
+    if outcome is LoginOutcome.OK:
+        return _logged_in(auth, session, username)
+    message = (
+        "Too many failed attempts: this account is locked for 15 minutes."
+        if outcome is LoginOutcome.LOCKED
+        else "The username or password is not right."
+    )
+    page = auth.pages.render(
+        "login.html",
+        status=403 if outcome is LoginOutcome.LOCKED else 401,
+        title="Log in",
+        action="/auth/login",
+        csrf=session.csrf,
+        client_name=_client_name(auth, session),
+        error=message,
+    )
+    return _with_session(page, auth, session)
+
+
+@router.get("/auth/login/totp")
+async def totp_page(request: Request) -> Response:
+    auth = authority(request)
+    session = _session(request, auth)
+    if not session.totp_pending:
+        return _see_other("/auth/login")
+    page = auth.pages.render(
+        "totp.html", title="Verify it is you", action="/auth/login/totp", csrf=session.csrf
+    )
+    return _with_session(page, auth, session)
+
+
+@router.post("/auth/login/totp")
+async def totp(request: Request) -> Response:
+    auth = authority(request)
+    session = _session(request, auth)
+    form = await _form(request)
+    if not _csrf_ok(form, session) or not session.totp_pending:
+        return auth.pages.error("This form has expired. Start again from the app.", 403)
+    username = session.totp_pending
+    outcome = auth.users.check_totp(username, form.get("code", ""))
+    if outcome is LoginOutcome.OK:
+        session.totp_pending = ""
+        return _logged_in(auth, session, username)
+    if outcome is LoginOutcome.LOCKED:
+        session.totp_pending = ""
+    message = (
+        "Too many failed attempts: this account is locked for 15 minutes."
+        if outcome is LoginOutcome.LOCKED
+        else "That code is not right."
+    )
+    page = auth.pages.render(
+        "totp.html",
+        status=403 if outcome is LoginOutcome.LOCKED else 401,
+        title="Verify it is you",
+        action="/auth/login/totp",
+        csrf=session.csrf,
+        error=message,
+    )
+    return _with_session(page, auth, session)
+
+
+def _logged_in(auth: Authority, session: Session, username: str) -> Response:
+    fresh = Session(
+        username=username,
+        auth_time=int(auth.server.clock.now().timestamp()),
+        request=session.request,
+    )
+    if not fresh.request:
+        page = auth.pages.render("error.html", title="Logged in", message="You are logged in.")
+        return _with_session(page, auth, fresh)
+    return _with_session(_see_other("/auth/consent"), auth, fresh)
+
+
+# -- consent ----------------------------------------------------------------------------------
+
+
+def _pending(auth: Authority, session: Session) -> tuple[User, dict[str, str]] | None:
+    user = auth.users.find(session.username) if session.username else None
+    if user is None or not session.request.get("redirect_uri"):
+        return None
+    return user, session.request
+
+
+@router.get("/auth/consent")
+async def consent_page(request: Request) -> Response:
+    auth = authority(request)
+    session = _session(request, auth)
+    pending = _pending(auth, session)
+    if pending is None:
+        return auth.pages.error("There is no authorization in progress. Start again from the app.")
+    _user, params = pending
+    client = auth.clients.find(params["client_id"])
+    if client is None:
+        return auth.pages.error("This app is not registered with this server.")
+    requested = [s for s in params.get("scope", "").split() if client.allows(s)]
+    page = auth.pages.render(
+        "consent.html",
+        title="Allow access?",
+        action="/auth/consent",
+        csrf=session.csrf,
+        client_name=client.row.name,
+        scopes=consent.choices(requested),
+        offline="offline_access" in requested,
+    )
+    return _with_session(page, auth, session)
+
+
+@router.post("/auth/consent")
+async def decide(request: Request) -> Response:
+    auth = authority(request)
+    session = _session(request, auth)
+    form = await request.form()
+    fields = {k: v for k, v in form.items() if isinstance(v, str)}
+    pending = _pending(auth, session)
+    if not _csrf_ok(fields, session) or pending is None:
+        return auth.pages.error("This form has expired. Start again from the app.", 403)
+    user, params = pending
+    if fields.get("decision") != "allow":
+        session.request = {}
+        redirect = _error_redirect(params, "access_denied", "The user did not allow access.")
+        return _with_session(redirect, auth, session)
+    client = auth.clients.find(params["client_id"])
+    requested = [s for s in params.get("scope", "").split() if client and client.allows(s)]
+    ticked = [v for v in form.getlist("scope") if isinstance(v, str)]
+    granted = consent.granted(requested, ticked)
+    session.request = {**params, "scope": " ".join(granted)}
+    launch = auth.launches.resolve(params.get("launch", ""))
+    needs_picker = (
+        not user.is_patient
+        and launch is None
+        and "launch/patient" in ScopeSet.parse(" ".join(granted))
+    )
+    if needs_picker:
+        return _with_session(_see_other("/auth/patient"), auth, session)
+    return _finish(request, auth, session, user, patient_id="")
+
+
+# -- patient picker ---------------------------------------------------------------------------
+
+
+@router.get("/auth/patient")
+async def picker_page(request: Request) -> Response:
+    auth = authority(request)
+    session = _session(request, auth)
+    if _pending(auth, session) is None:
+        return auth.pages.error("There is no authorization in progress. Start again from the app.")
+    query = request.query_params.get("q", "").strip()
+    patients = await auth.patients.search(query) if query else []
+    page = auth.pages.render(
+        "patient.html",
+        title="Choose a patient",
+        action="/auth/patient",
+        csrf=session.csrf,
+        client_name=_client_name(auth, session),
+        query=query,
+        patients=patients,
+    )
+    return _with_session(page, auth, session)
+
+
+@router.post("/auth/patient")
+async def pick(request: Request) -> Response:
+    auth = authority(request)
+    session = _session(request, auth)
+    form = await _form(request)
+    pending = _pending(auth, session)
+    if not _csrf_ok(form, session) or pending is None:
+        return auth.pages.error("This form has expired. Start again from the app.", 403)
+    user, _params = pending
+    patient_id = form.get("patient", "").strip()
+    if not patient_id or not await auth.patients.exists(patient_id):
+        page = auth.pages.render(
+            "patient.html",
+            status=400,
+            title="Choose a patient",
+            action="/auth/patient",
+            csrf=session.csrf,
+            client_name=_client_name(auth, session),
+            query="",
+            patients=[],
+            error="There is no patient with that id.",
+        )
+        return _with_session(page, auth, session)
+    return _finish(request, auth, session, user, patient_id=patient_id)
+
+
+def _finish(
+    request: Request, auth: Authority, session: Session, user: User, *, patient_id: str
+) -> Response:
+    """Issue the code through authlib (which validates the request once more) and redirect."""
+    params = session.request
+    launch = auth.launches.resolve(params.get("launch", ""))
+    encounter_id = ""
+    ehr_launch = False
+    if user.is_patient:
+        patient_id = user.patient_id
+    elif launch is not None:
+        patient_id, encounter_id, ehr_launch = launch.patient_id, launch.encounter_id, True
+    principal = Principal(
+        username=user.username,
+        fhir_user=user.fhir_user,
+        patient_id=patient_id,
+        encounter_id=encounter_id,
+        nonce=params.get("nonce", ""),
+        auth_time=_moment(session.auth_time),
+        ehr_launch=ehr_launch,
+    )
+    oauth = FacadeOAuth2Request("GET", str(request.url), request.headers, list(params.items()))
+    try:
+        grant = auth.server.get_authorization_grant(oauth)
+    except OAuth2Error:
+        return auth.pages.error("The authorization could not be completed.")
+    status, _body, headers = auth.server.create_authorization_response(
+        oauth, grant_user=principal, grant=grant
+    )
+    session.request = {}
+    location = dict(headers or []).get("Location")
+    if status != 302 or not location:
+        return _with_session(
+            auth.pages.error("The authorization could not be completed."), auth, session
+        )
+    return _with_session(RedirectResponse(location, status_code=302), auth, session)
+
+
+def _moment(timestamp: int) -> datetime:
+    return datetime.fromtimestamp(timestamp, UTC)
+
+
+# -- EHR launch -------------------------------------------------------------------------------
+
+
+@router.get("/auth/launch")
+async def launch_page(request: Request) -> Response:
+    auth = authority(request)
+    session = _session(request, auth)
+    user = auth.users.find(session.username) if session.username else None
+    if user is None or user.is_patient:
+        return auth.pages.error("Log in as a practitioner to launch an app.", 401)
+    page = auth.pages.render(
+        "launch.html", title="Launch an app", action="/auth/launch", csrf=session.csrf
+    )
+    return _with_session(page, auth, session)
+
+
+@router.post("/auth/launch")
+async def create_launch(request: Request) -> Response:
+    """Mint a `launch` for a patient (and encounter); with `launch_uri`, the app's URL too."""
+    auth = authority(request)
+    session = _session(request, auth)
+    form = await _form(request)
+    user = auth.users.find(session.username) if session.username else None
+    if user is None or user.is_patient:
+        return JSONResponse({"error": "login_required"}, status_code=401)
+    if not _csrf_ok(form, session):
+        return JSONResponse({"error": "invalid_request", "error_description": "csrf"}, 403)
+    patient_id = form.get("patient", "").strip()
+    if not patient_id or not await auth.patients.exists(patient_id):
+        return JSONResponse({"error": "invalid_request", "error_description": "patient"}, 400)
+    launch = auth.launches.create(patient_id, form.get("encounter", "").strip(), user.username)
+    body: dict[str, str] = {"launch": launch.launch, "iss": auth.endpoints.issuer}
+    if form.get("launch_uri"):
+        body["launch_url"] = auth.launches.app_launch_url(form["launch_uri"], launch)
+    return JSONResponse(body, headers={"Cache-Control": "no-store"})

@@ -1,0 +1,110 @@
+"""What the consent page offers and what a user's ticks amount to.
+
+The user may untick any requested scope, and may narrow Observation and Condition access to
+some categories (SMART v2 granular scopes). The result never exceeds what was requested.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from facade.auth.scopes import parse_scope
+
+_OBSERVATION = "http://terminology.hl7.org/CodeSystem/observation-category"
+_CONDITION = "http://terminology.hl7.org/CodeSystem/condition-category"
+_US_CORE_CONDITION = "http://hl7.org/fhir/us/core/CodeSystem/condition-category"
+_US_CORE = "http://hl7.org/fhir/us/core/CodeSystem/us-core-category"
+
+#: Categories offered for granular narrowing: (system|code, label).
+CATEGORIES: dict[str, list[tuple[str, str]]] = {
+    "Observation": [
+        (f"{_OBSERVATION}|laboratory", "Laboratory results"),
+        (f"{_OBSERVATION}|vital-signs", "Vital signs"),
+        (f"{_OBSERVATION}|social-history", "Social history"),
+        (f"{_OBSERVATION}|survey", "Surveys and assessments"),
+        (f"{_OBSERVATION}|exam", "Exam findings"),
+        (f"{_OBSERVATION}|imaging", "Imaging results"),
+        (f"{_OBSERVATION}|procedure", "Clinical test results"),
+        (f"{_US_CORE}|sdoh", "Social determinants of health"),
+    ],
+    "Condition": [
+        (f"{_CONDITION}|problem-list-item", "Problem list"),
+        (f"{_CONDITION}|encounter-diagnosis", "Encounter diagnoses"),
+        (f"{_US_CORE_CONDITION}|health-concern", "Health concerns"),
+    ],
+}
+
+_CONTEXT_LABELS = {
+    "openid": "Confirm your identity to the app",
+    "fhirUser": "Tell the app who you are (your record's reference)",
+    "launch": "Open in the context of the current record",
+    "launch/patient": "Know which patient's record is open",
+    "launch/encounter": "Know which visit is open",
+    "offline_access": "Keep access when you are not using the app (long-term access)",
+    "online_access": "Keep access while you are logged in",
+}
+_WHO = {"patient": "your", "user": "any record you can see:", "system": "all"}
+_ACCESS = {"r": "read", "s": "search", "c": "create", "u": "update", "d": "delete"}
+
+
+@dataclass(frozen=True)
+class CategoryChoice:
+    scope: str
+    label: str
+
+
+@dataclass(frozen=True)
+class ScopeChoice:
+    scope: str
+    label: str
+    key: str
+    type_label: str
+    categories: tuple[CategoryChoice, ...]
+
+
+def describe(scope: str) -> str:
+    if scope in _CONTEXT_LABELS:
+        return _CONTEXT_LABELS[scope]
+    parsed = parse_scope(scope)
+    if parsed is None:
+        return scope
+    kinds = "all data" if parsed.resource_type == "*" else parsed.resource_type
+    verbs = ", ".join(_ACCESS[p] for p in "rscud" if p in parsed.permissions)
+    text = f"{verbs.capitalize()} {_WHO[parsed.context]} {kinds}"
+    if parsed.filters:
+        text += " (only " + ", ".join(f"{k} {v}" for k, v in parsed.filters) + ")"
+    return f"{text} — {scope}"
+
+
+def choices(requested: list[str]) -> list[ScopeChoice]:
+    offered = []
+    for index, scope in enumerate(requested):
+        parsed = parse_scope(scope)
+        categories: tuple[CategoryChoice, ...] = ()
+        if parsed is not None and not parsed.filters and parsed.resource_type in CATEGORIES:
+            categories = tuple(
+                CategoryChoice(f"{scope}?category={token}", label)
+                for token, label in CATEGORIES[parsed.resource_type]
+            )
+        type_label = parsed.resource_type if parsed is not None else ""
+        offered.append(ScopeChoice(scope, describe(scope), f"c{index}", type_label, categories))
+    return offered
+
+
+def granted(requested: list[str], ticked: list[str]) -> list[str]:
+    """The scopes the user's ticks grant: requested ones, or granular narrowings of them.
+
+    A ticked category of a type replaces that type's resource-level scope."""
+    wanted = set(requested)
+    result: list[str] = []
+    narrowed: set[str] = set()
+    for scope in dict.fromkeys(ticked):
+        if scope in wanted:
+            result.append(scope)
+            continue
+        base, sep, _query = scope.partition("?")
+        parsed = parse_scope(scope)
+        if sep and base in wanted and parsed is not None and parsed.filters:
+            result.append(scope)
+            narrowed.add(base)
+    return [s for s in result if s not in narrowed]

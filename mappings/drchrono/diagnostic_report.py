@@ -1,0 +1,105 @@
+"""DiagnosticReport (us-core-diagnosticreport-lab) ← one report per DrChrono lab test (an
+ordered panel such as a CMP): code = the test's LOINC code, category v2-0074 LAB, results =
+the lab result Observations of that test, effective = specimen collection, issued = the
+latest results release, performer = the performing lab named by the order summary.
+
+One report per test rather than per order: an order can hold several panels (CMP + A1C) and
+a report has exactly one code. Vendor calls: as the lab chart (see `labs`): 1 + 2 per lab
+order per patient, shared with Observation/ServiceRequest/Specimen through the cache.
+
+us-core-diagnosticreport-note is not served: DrChrono clinical notes are visit notes (served
+as DocumentReference), not cardiology/radiology/pathology reports, so the profile's
+must-support category slice (LP29708-2, LP29684-5, LP7839-6) and results cannot be filled.
+"""
+
+from __future__ import annotations
+
+from facade.core.compartment import CompartmentMapping, Source, fhir_id
+from facade.core.mapping import (
+    ById,
+    LocalFilter,
+    MappingContext,
+    PatientParam,
+    Record,
+    Resource,
+    SearchParam,
+)
+from mappings.drchrono import labs
+from mappings.drchrono.fields import instant, text
+from mappings.valuemaps import LAB_STATUS, US_CORE, V2_0074
+
+PROFILE = US_CORE + "us-core-diagnosticreport-lab"
+SOURCE_NAME = "lab"
+LAB = {"coding": [{"system": V2_0074, "code": "LAB", "display": "Laboratory"}]}
+
+
+def transform(record: Record, ctx: MappingContext) -> list[Resource]:
+    test, order = record["test"], record["order"]
+    patient = text(order.get("patient"))
+    if patient is None:
+        return []
+    resource: Resource = {
+        "resourceType": "DiagnosticReport",
+        "id": fhir_id(SOURCE_NAME, test["id"]),
+        "meta": {"profile": [PROFILE]},
+        "basedOn": [{"reference": f"ServiceRequest/{fhir_id(SOURCE_NAME, test['id'])}"}],
+        "status": LAB_STATUS.get(text(test.get("status"))),
+        "category": [LAB],
+        "code": labs.lab_test_code(test),
+        "subject": {"reference": f"Patient/{patient}"},
+    }
+    collected = instant(test.get("collection_date"), ctx.timezone)
+    if collected:
+        resource["effectiveDateTime"] = collected
+    released = sorted(
+        moment
+        for moment in (instant(r.get("results_released"), ctx.timezone) for r in record["results"])
+        if moment
+    )
+    if released:
+        resource["issued"] = released[-1]
+    lab = text(order.get("lab"))
+    if lab:
+        resource["performer"] = [{"display": lab}]
+    resource["specimen"] = [{"reference": f"Specimen/{fhir_id(SOURCE_NAME, test['id'])}"}]
+    if record["results"]:
+        resource["result"] = [
+            {"reference": f"Observation/{fhir_id(SOURCE_NAME, r['id'])}"} for r in record["results"]
+        ]
+    notes = text(test.get("report_notes"))
+    if notes:
+        resource["conclusion"] = notes
+    return [resource]
+
+
+MAPPING = CompartmentMapping(
+    resource_type="DiagnosticReport",
+    profiles=(PROFILE,),
+    sources=(
+        Source(
+            name=SOURCE_NAME,
+            endpoint="lab_tests",
+            transform=transform,
+            produces={"category": frozenset({"LAB"})},
+            fetch=labs.fetch_tests,
+            read=labs.read_test,
+            description="lab tests with their results, joined with their lab order summary",
+        ),
+    ),
+    search_params=(
+        SearchParam("us-core-diagnosticreport-patient", PatientParam()),
+        SearchParam("Resource-id", ById(lambda v: v, "the report's lab test")),
+        SearchParam("us-core-diagnosticreport-category", LocalFilter()),
+        SearchParam("us-core-diagnosticreport-code", LocalFilter()),
+        SearchParam("us-core-diagnosticreport-date", LocalFilter()),
+        SearchParam("us-core-diagnosticreport-status", LocalFilter()),
+    ),
+    combinations=(
+        (("patient",), "SHALL"),
+        (("patient", "category"), "SHALL"),
+        (("patient", "code"), "SHALL"),
+        (("patient", "category", "date"), "SHALL"),
+        (("patient", "status"), "SHOULD"),
+        (("patient", "code", "date"), "SHOULD"),
+    ),
+)

@@ -1,0 +1,88 @@
+"""Observation ← three DrChrono sources, each declaring the categories and codes it can yield
+so a search touches only the endpoints that can match:
+
+* `vitals`: `/api/appointments` (verbose `vitals`), the query every appointment-based source
+  shares (APPOINTMENT_PARAMS): vital signs (US Core vital-sign profiles) and smoking status —
+  1 call per patient (per 50 appointments), usually already cached by Encounter.
+* `lab`: lab results joined with their test and order (see `labs`): us-core-observation-lab —
+  1 + 2 calls per lab order (lab_orders_summary?patient, then lab_tests/lab_results?order).
+* `assessment`: `/api/patient_risk_assessments`: pregnancy status/intent, occupation, sexual
+  orientation and screening assessments — 1 call per patient.
+
+So `patient+category=laboratory` costs only the lab calls, `category=vital-signs` or
+`code=8867-4` only the appointments call, `category=survey` only the assessments call.
+Physical exams (`/api/patient_physical_exams`) are not served as us-core-observation-
+clinical-result: their records carry coded findings only (no quantities or text results,
+which the profile must support) and some codes are SNOMED procedures, not observables.
+"""
+
+from __future__ import annotations
+
+from facade.core.compartment import CompartmentMapping, Source
+from facade.core.mapping import (
+    ById,
+    LocalFilter,
+    PatientParam,
+    SearchParam,
+)
+from mappings.drchrono import labs, observation_assessments, observation_lab, observation_vitals
+from mappings.drchrono.fields import APPOINTMENT_PARAMS
+
+MAPPING = CompartmentMapping(
+    resource_type="Observation",
+    profiles=(
+        *observation_vitals.PROFILES,
+        observation_lab.PROFILE,
+        *observation_assessments.PROFILES,
+    ),
+    sources=(
+        Source(
+            name=observation_vitals.SOURCE_NAME,
+            endpoint="appointments",
+            transform=observation_vitals.transform,
+            fixed_params=APPOINTMENT_PARAMS,
+            produces={
+                "category": observation_vitals.CATEGORIES,
+                "code": observation_vitals.CODES,
+            },
+            description="appointments (verbose vitals): vital signs and smoking status",
+        ),
+        Source(
+            name=observation_lab.SOURCE_NAME,
+            endpoint="lab_results",
+            transform=observation_lab.transform,
+            produces={"category": frozenset({"laboratory"})},
+            fetch=labs.fetch_results,
+            read=labs.read_result,
+            description="lab results joined with their lab test and lab order summary",
+        ),
+        Source(
+            name=observation_assessments.SOURCE_NAME,
+            endpoint=observation_assessments.ENDPOINT,
+            transform=observation_assessments.transform,
+            produces={
+                "category": observation_assessments.CATEGORIES,
+                "code": observation_assessments.CODES,
+            },
+            fetch=observation_assessments.fetch,
+            read=observation_assessments.read,
+            description="patient risk assessments: social history and screening assessments",
+        ),
+    ),
+    search_params=(
+        SearchParam("us-core-observation-patient", PatientParam()),
+        SearchParam("Resource-id", ById(lambda v: v, "the observation's vendor record")),
+        SearchParam("us-core-observation-category", LocalFilter()),
+        SearchParam("us-core-observation-code", LocalFilter()),
+        SearchParam("us-core-observation-date", LocalFilter()),
+        SearchParam("us-core-observation-status", LocalFilter()),
+    ),
+    combinations=(
+        (("patient", "category"), "SHALL"),
+        (("patient", "code"), "SHALL"),
+        (("patient", "category", "date"), "SHALL"),
+        (("patient", "category", "status"), "SHOULD"),
+        (("patient", "code", "date"), "SHOULD"),
+    ),
+    author_paths=("performer",),
+)
