@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from facade import __version__
+from facade.auth.server.discovery import AuthEndpoints
 from facade.core.compartment import CompartmentMapping
 from facade.core.mapping import (
     ById,
@@ -121,6 +122,44 @@ def _resource(mapping: AnyMapping) -> dict[str, Any]:
     return entry
 
 
+def _security(base_url: str) -> dict[str, Any]:
+    """SMART on FHIR: the service coding and the oauth-uris extension, from the same
+    endpoint list the discovery documents use."""
+    endpoints = AuthEndpoints.for_fhir_base(base_url)
+    uris = [
+        ("authorize", endpoints.authorize),
+        ("token", endpoints.token),
+        ("introspect", endpoints.introspect),
+        ("revoke", endpoints.revoke),
+        ("register", endpoints.register),
+    ]
+    return {
+        "cors": True,
+        "service": [
+            {
+                "coding": [
+                    {
+                        "system": "http://terminology.hl7.org/CodeSystem/restful-security-service",
+                        "code": "SMART-on-FHIR",
+                        "display": "SMART-on-FHIR",
+                    }
+                ],
+                "text": "OAuth2 using SMART-on-FHIR profile (see http://docs.smarthealthit.org)",
+            }
+        ],
+        "extension": [
+            {
+                "url": "http://fhir-registry.smarthealthit.org/StructureDefinition/oauth-uris",
+                "extension": [{"url": name, "valueUri": uri} for name, uri in uris],
+            }
+        ],
+        "description": (
+            "Every FHIR interaction but /metadata needs a bearer token from facade's SMART "
+            "authorization server; see .well-known/smart-configuration."
+        ),
+    }
+
+
 def _provenance_entry() -> dict[str, Any]:
     return {
         "type": "Provenance",
@@ -160,6 +199,7 @@ def capability_statement(registry: MappingRegistry, base_url: str, date: str) ->
         "rest": [
             {
                 "mode": "server",
+                "security": _security(base_url),
                 "documentation": (
                     "Unknown search parameters are refused with 400 unless the request carries "
                     "'Prefer: handling=lenient'. Paging links carry an opaque cursor."
