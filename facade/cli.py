@@ -21,6 +21,7 @@ import httpx
 import uvicorn
 
 from facade import __version__
+from facade.clock import Clock
 from facade.errors import FacadeError
 from facade.settings import Settings, setting_names
 
@@ -124,6 +125,18 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
     def announce(runtime: Runtime) -> None:
         print(f"facade {__version__}: FHIR base URL {settings.base_url}", flush=True)
         print(f"connected to {runtime.upstream_description}", flush=True)
+        if runtime.sandbox is not None:
+            from facade.auth.demo import ensure_demo_accounts
+            from facade.auth.operator import Operator
+
+            operator = Operator(runtime.database, runtime.box, Clock(), runtime.tokens)
+            accounts = ensure_demo_accounts(operator, runtime.sandbox, settings.data_dir)
+            print(f"sandbox logins (SMART launch at {settings.base_url}): {accounts}", flush=True)
+            print(
+                f"a token for curl: FACADE_PUBLIC_BASE_URL={settings.base_url} "
+                f"facade token --data-dir {settings.data_dir} --scope 'system/*.rs'",
+                flush=True,
+            )
 
     app = create_app(settings, on_ready=announce)
     # uvicorn's own access log would print query strings, which can hold PHI.

@@ -61,6 +61,22 @@ def split_fhir_id(resource_id: str) -> tuple[str, str] | None:
 
 
 @dataclass(frozen=True)
+class BulkListing:
+    """How a source is read practice-wide (Bulk $export): page through `endpoint` with
+    `params` (the patient filter left out), at the vendor's largest page size. `lookups` are
+    practice lists read whole first (e.g. lab orders, to know each lab result's patient);
+    `join` attaches them to a record, or returns None to drop it."""
+
+    endpoint: str
+    params: Mapping[str, str] = field(default_factory=dict)
+    lookups: tuple[str, ...] = ()
+    join: Callable[[Record, Mapping[str, list[Record]]], Record | None] | None = None
+    #: The vendor parameter for `_since` (records updated since), or None if it has none.
+    since_param: str | None = "since"
+    verbose: bool = False
+
+
+@dataclass(frozen=True)
 class Source:
     """One vendor endpoint that yields resources of a compartment type."""
 
@@ -82,6 +98,9 @@ class Source:
     fetch: PatientFetch | None = None
     #: Replaces the default read (GET `endpoint`/<vendor id>).
     read: RecordRead | None = None
+    #: How Bulk $export lists this source practice-wide; None means `endpoint` with
+    #: `fixed_params` (and verbose when needed). Sources with a custom `fetch` must set it.
+    bulk: BulkListing | None = None
     description: str = ""
 
     def could_match(self, code: str, values: tuple[str, ...]) -> bool:

@@ -28,6 +28,14 @@ VENDOR_HAS_NO_SOURCE: dict[str, dict[str, str]] = {
     "us-core-procedure": {
         "basedOn": "DrChrono procedures and interventions carry no link to an order",
     },
+    "us-core-encounter": {
+        "hospitalization": "DrChrono appointments are ambulatory visits and record no"
+        " hospitalization",
+        "hospitalization.dischargeDisposition": "no discharge disposition in /api/appointments",
+    },
+    "us-core-practitionerrole": {
+        "endpoint": "DrChrono holds no Direct address or other electronic endpoint per doctor",
+    },
     "us-core-condition-encounter-diagnosis": {
         "abatementDateTime": "appointments' icd10_codes carry no abatement; joining the problem"
         " list would cost a second vendor call per category=encounter-diagnosis search",
@@ -115,13 +123,16 @@ def present(
 def missing_must_support(profile: dict[str, Any], resources: list[dict[str, Any]]) -> list[str]:
     support = profile["must_support"]
     slices = {s["slice_name"]: s for s in support.get("slices", [])}
-    choice_paths = {p for choice in support.get("choices", []) for p in choice["paths"]}
+    # Choices between element paths; a choice between reference target profiles only (no
+    # paths) is met by the element itself, which is checked as an element.
+    choices = [c for c in support.get("choices", []) if c.get("paths")]
+    choice_paths = {p for choice in choices for p in choice["paths"]}
     missing = [
         e["path"] + (f"={e['fixed_value']}" if "fixed_value" in e else "")
         for e in support["elements"]
         if e["path"] not in choice_paths and not present(resources, e, slices)
     ]
-    for choice in support.get("choices", []):
+    for choice in choices:
         if not any(values_at(resources, p, slices) for p in choice["paths"]):
             missing.append(" | ".join(choice["paths"]))
     for extension in support.get("extensions", []):

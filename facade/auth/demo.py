@@ -1,0 +1,41 @@
+"""Demo logins for the embedded sandbox: three showcase patients and a practitioner, so a
+newcomer can try a SMART launch at once. Sandbox only; never for a real vendor account.
+
+Passwords are random, made once per data directory and kept (owner-only) in
+demo-accounts.json there, so they survive restarts and appear in no log.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+from pathlib import Path
+
+from facade.auth.operator import Operator
+from facade.upstream.drchrono.sandbox.state import SandboxState
+
+FILE_NAME = "demo-accounts.json"
+
+
+def ensure_demo_accounts(operator: Operator, sandbox: SandboxState, data_dir: Path) -> Path:
+    path = data_dir / FILE_NAME
+    accounts: list[dict[str, str]] = json.loads(path.read_text()) if path.exists() else []
+    known = {a["username"] for a in accounts}
+    wanted: list[tuple[str, str]] = []
+    for patient in sandbox.dataset.endpoint("patients")[:3]:
+        username = f"{str(patient['first_name']).lower()}.{str(patient['last_name']).lower()}"
+        wanted.append((username, f"Patient/{patient['id']}"))
+    doctor = sandbox.dataset.endpoint("doctors")[0]
+    wanted.append((f"dr.{str(doctor['last_name']).lower()}", f"Practitioner/{doctor['id']}"))
+    for username, fhir_user in wanted:
+        if username in known or operator.has_user(username):
+            continue
+        password = secrets.token_urlsafe(12)
+        operator.add_user(username=username, password=password, fhir_user=fhir_user)
+        accounts.append({"username": username, "password": password, "fhirUser": fhir_user})
+    data_dir.mkdir(parents=True, exist_ok=True)
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(descriptor, "w") as handle:
+        json.dump(accounts, handle, indent=2)
+    return path
