@@ -15,7 +15,6 @@ from typing import TYPE_CHECKING, Any
 
 from facade.core.mapping import (
     Include,
-    LocalFilter,
     MappingContext,
     Record,
     Resource,
@@ -131,12 +130,6 @@ class CompartmentMapping:
     notes: str = ""
     #: Whether searches must name a patient (true for every clinical type).
     patient_required: bool = True
-
-    def __post_init__(self) -> None:
-        # Every compartment type answers _lastUpdated (meta.lastUpdated, filtered locally).
-        if not any(p.definition_id == "Resource-lastUpdated" for p in self.search_params):
-            last_updated = SearchParam("Resource-lastUpdated", LocalFilter())
-            object.__setattr__(self, "search_params", (*self.search_params, last_updated))
 
     def param(self, code: str) -> SearchParam | None:
         for param in self.search_params:
