@@ -1,4 +1,4 @@
-"""Runs the three benchmarks in one process and prints a summary: target, measured, ratio.
+"""Runs the four benchmarks in one process and prints a summary: target, measured, ratio.
 
 Reports numbers only. A ratio above 1 means "better than the target" for throughput and
 "worse than the target" for latency; the table says which way each one reads.
@@ -10,7 +10,7 @@ import argparse
 import time
 from collections.abc import Sequence
 
-from benchmarks import mapping_throughput, search_overhead, vendor_calls
+from benchmarks import bulk_export, mapping_throughput, search_overhead, vendor_calls
 from benchmarks.stats import machine
 
 
@@ -31,6 +31,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     overhead = search_overhead.run(args.patients, args.iterations, warmup=min(20, args.iterations))
     print()
     calls = vendor_calls.run(args.patients)
+    print()
+    small = args.patients < 100  # smoke runs stay tiny
+    bulk = bulk_export.run(
+        args.patients,
+        args.patients if small else bulk_export.MEMORY_PATIENTS,
+        args.patients if small else bulk_export.TRACE_PATIENTS,
+    )
     print()
 
     patients_ratio = mapping.patients.per_second / mapping_throughput.PATIENT_TARGET_PER_SECOND
@@ -89,6 +96,33 @@ def main(argv: Sequence[str] | None = None) -> int:
             )
         )
 
+    rows += [
+        (
+            f"(d) $export vendor calls vs minimum, {args.patients} patients",
+            f"≤ {bulk_export.CALLS_TARGET_RATIO}×",
+            f"{bulk.calls.vendor_calls} / min {bulk.calls.minimum_calls}",
+            f"{bulk.calls.calls_ratio:.2f}× (lower is better)",
+        ),
+        (
+            f"(d) $export RSS growth, {bulk.memory.patients:,} patients",
+            f"≤ {bulk_export.MEMORY_TARGET_MB:.0f} MB",
+            f"{bulk.memory.export_rss / bulk_export.MB:.1f} MB",
+            f"{bulk.memory.export_rss / bulk_export.MB / bulk_export.MEMORY_TARGET_MB:.2f}× "
+            "(lower is better)",
+        ),
+        (
+            f"(d) $export tracemalloc peak, {bulk.traced.patients:,} patients",
+            f"≤ {bulk_export.MEMORY_TARGET_MB:.0f} MB",
+            f"{(bulk.traced.traced_peak or 0) / bulk_export.MB:.1f} MB",
+            "",
+        ),
+        (
+            "(d) $export end to end, quota lifted",
+            f"≥ {bulk_export.RATE_TARGET_PER_SECOND:,.0f}/s",
+            f"{bulk.calls.per_second:,.0f}/s",
+            f"{bulk.calls.per_second / bulk_export.RATE_TARGET_PER_SECOND:.2f}× (higher is better)",
+        ),
+    ]
     print("== summary ==")
     print(f"{machine()}; {args.patients} sandbox patients")
     widths = [max(len(row[i]) for row in rows) for i in range(4)]

@@ -23,6 +23,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from facade import __version__
 from facade.auth.server import router as auth_router
+from facade.bulk.routes import router as bulk_router
 from facade.errors import (
     FacadeError,
     InvalidRequest,
@@ -54,9 +55,14 @@ def create_app(
         app.state.runtime = runtime or await build_runtime(settings)
         if on_ready is not None:
             on_ready(app.state.runtime)
+        exports = app.state.runtime.exports
+        if exports is not None:
+            await exports.worker.start()  # resumes exports a previous process left unfinished
         try:
             yield
         finally:
+            if exports is not None:
+                await exports.worker.stop()
             if owned:
                 await app.state.runtime.aclose()
 
@@ -73,6 +79,7 @@ def create_app(
     if runtime is not None:
         app.state.runtime = runtime
     app.include_router(auth_router)  # before the FHIR routes: it serves /fhir/.well-known/*
+    app.include_router(bulk_router, prefix="/fhir")  # before the FHIR routes: $export, Group
     app.include_router(fhir_router, prefix="/fhir")
 
     app.add_middleware(AccessLog)

@@ -41,6 +41,8 @@ def main(argv: list[str] | None = None) -> int:
         from facade import admin
 
         return admin.run(args, settings)
+    if hasattr(args, "bulk_command"):  # facade export | facade group (facade/bulk/client.py)
+        return int(args.bulk_command(args, settings))
     handler = {"serve": _serve, "sandbox": _sandbox, "connect": _connect}[args.command]
     return handler(args, settings)
 
@@ -86,8 +88,10 @@ def _parser() -> argparse.ArgumentParser:
     connect.add_argument("--timeout", type=float, default=300.0, help="seconds to wait")
 
     from facade import admin
+    from facade.bulk import client as bulk_client
 
     admin.add_parsers(commands)
+    bulk_client.add_parsers(commands)
     return parser
 
 

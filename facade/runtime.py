@@ -19,6 +19,7 @@ from facade.auth.ratelimit import ClientRateLimits
 from facade.auth.server import Authority, build_authority
 from facade.auth.server.patients import ServicePatientDirectory
 from facade.auth.tokens import TokenService
+from facade.bulk.exports import BulkExports, build_exports
 from facade.clock import Clock
 from facade.core.mapping import MappingContext
 from facade.core.registry import registry_for
@@ -119,11 +120,15 @@ class Runtime:
     sandbox: SandboxState | None = None
     #: The SMART authorization server (token checks: `authorization.tokens`).
     authorization: Authority | None = None
+    #: Bulk $export: jobs, worker, files, groups (the app starts and stops its worker).
+    exports: BulkExports | None = None
     _closed: bool = field(default=False, repr=False)
 
     async def aclose(self) -> None:
         if not self._closed:
             self._closed = True
+            if self.exports is not None:
+                await self.exports.worker.stop()
             await self.http.aclose()
             if self.authorization is not None:
                 await self.authorization.jwks.aclose()
@@ -259,4 +264,5 @@ async def build_runtime(
         upstream_description=description,
         sandbox=sandbox,
         authorization=authorization,
+        exports=build_exports(settings, database, service, client, clock),
     )

@@ -46,6 +46,17 @@ class Settings:
     default_page_size: int = 50
     max_page_size: int = 250
     log_level: str = "info"
+    # Bulk $export (files live in data_dir/exports).
+    #: Exports queued or running at once; one more kick-off gets 429 with Retry-After.
+    bulk_max_running_exports: int = 4
+    #: Jobs the in-process worker runs at the same time.
+    bulk_worker_concurrency: int = 2
+    #: An NDJSON output file is closed and the next one started beyond this many bytes.
+    bulk_file_size_bytes: int = 64 * 1024 * 1024
+    #: Output files are deleted this long after the export completed (the job is kept).
+    bulk_file_expiry_seconds: float = 86400.0
+    #: Patient and Group exports of at most this many patients list per patient.
+    bulk_per_patient_threshold: int = 10
     #: Hold dynamically registered OAuth clients as "pending" until an operator approves them.
     registration_approval: bool = False
     #: FHIR requests per minute one client may make (0 disables the limit).

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Installs facade with its test tools into ./.venv, sets up the US Core validator from
 # ../shared, and runs every gate: format, lint, types, then the whole test suite.
-# Needs Node >= 20.19 (for the validator) and a PostgreSQL server (FACADE_TEST_POSTGRES_URL,
-# default postgresql+psycopg://postgres@127.0.0.1:5432/postgres).
+# Needs Node >= 20.19 (for the validator), Debian's chromium (/usr/bin/chromium, for the SMART
+# launch test) and a PostgreSQL server (FACADE_TEST_POSTGRES_URL, default
+# postgresql+psycopg://postgres@127.0.0.1:5432/postgres).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PYTHON="${PYTHON:-python3}"

@@ -65,6 +65,9 @@ def settings(tmp_path: Path) -> Settings:
         upstream_burst_per_second=0,
         upstream_timeout_seconds=0.5,
         upstream_max_wait_seconds=5.0,
+        # Suites make far more requests a minute than any client should; the limit has its
+        # own test (tests/auth/test_fhir_access.py).
+        client_requests_per_minute=0,
     )
 
 

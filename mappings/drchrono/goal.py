@@ -34,9 +34,9 @@ def transform(record: Record, ctx: MappingContext) -> list[Resource]:
     system = CODE_SYSTEMS.get((text(record.get("code_system")) or "").upper())
     code = text(record.get("code"))
     description: dict[str, Any] = {"text": title}
-    if system == SNOMED and code:
-        # US Core Goal Codes are SNOMED CT; a LOINC code names what is measured instead.
-        description = {"coding": [{"system": SNOMED, "code": code}], "text": title}
+    if system in (SNOMED, LOINC) and code:
+        # US Core Goal Codes (ValueSet us-core-goal-description) include SNOMED CT and LOINC.
+        description = {"coding": [{"system": system, "code": code}], "text": title}
     resource: Resource = {
         "resourceType": "Goal",
         "id": fhir_id(SOURCE_NAME, record["id"]),

@@ -8,7 +8,6 @@ import httpx
 import pytest
 
 from facade.app import create_app
-from facade.auth.operator import Operator
 from facade.runtime import Runtime
 from facade.upstream.drchrono.sandbox.dataset import SandboxDataset
 from facade.upstream.drchrono.sandbox.state import SandboxState

@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from benchmarks import mapping_throughput, run_all, search_overhead, vendor_calls
+from benchmarks import bulk_export, mapping_throughput, run_all, search_overhead, vendor_calls
 
 TINY = ["--patients", "20", "--iterations", "3"]
 
@@ -59,6 +59,32 @@ def test_vendor_calls_report_counts_match_the_sandbox_log() -> None:
         assert cost.calls == len(cost.vendor_requests), cost.search.label
 
 
+def test_bulk_export_prints_calls_memory_and_throughput_against_targets(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert bulk_export.main(TINY) == 0
+    out = capsys.readouterr().out
+    assert re.search(
+        r"^\(a\) vendor calls: \d+ measured, \d+ minimum: [\d.]+× \(target ≤ 1.1×\)", out, re.M
+    )
+    assert re.search(r"^\(b\) memory, export of 20 patients .*RSS grew [\d.]+ MB", out, re.M)
+    assert re.search(r"^\(b\) tracemalloc peak .*: [\d.]+ MB \(target ≤ 300 MB", out, re.M)
+    assert re.search(r"^\(c\) throughput: [\d,]+ resources in [\d.]+ s = [\d,]+/s", out, re.M)
+
+
+def test_bulk_export_report_matches_the_export_and_the_sandbox_log() -> None:
+    report = bulk_export.run(20, 20, 20, out=lambda _line: None)
+    calls = report.calls
+    assert calls.resources == sum(calls.by_type.values()) and calls.by_type["Patient"] == 20
+    for listing in calls.listings:  # the floor: the vendor's largest page size
+        size = 50 if listing.verbose else 250
+        assert listing.minimum == max(1, -(-listing.records // size)), listing
+    assert calls.minimum_calls == sum(x.minimum for x in calls.listings) + calls.lookup_calls
+    assert calls.vendor_calls <= calls.minimum_calls
+    assert report.memory.resources == calls.resources == report.traced.resources
+    assert report.traced.traced_peak is not None and report.traced.traced_peak > 0
+
+
 def test_run_all_prints_the_summary_with_targets(capsys: pytest.CaptureFixture[str]) -> None:
     assert run_all.main(TINY) == 0
     out = capsys.readouterr().out
@@ -66,3 +92,5 @@ def test_run_all_prints_the_summary_with_targets(capsys: pytest.CaptureFixture[s
     assert re.search(r"^\(a\) Patient transform, one core +≥ 20,000/s +[\d,]+/s", out, re.M)
     assert re.search(r"^\(b\) facade − direct, 100 Patients, cold p50 +≤ 10 ms", out, re.M)
     assert re.search(r"^\(c\) Patient\?_id=X +min 1 +1 calls", out, re.M)
+    assert re.search(r"^\(d\) \$export vendor calls vs minimum, 20 patients +≤ 1.1×", out, re.M)
+    assert re.search(r"^\(d\) \$export end to end, quota lifted +≥ 5,000/s +[\d,]+/s", out, re.M)

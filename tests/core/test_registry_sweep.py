@@ -48,8 +48,9 @@ def sample_value(kind: str, element: Any) -> str | None:
             return f"{coding.get('system', '')}|{coding['code']}"
         return None
     if kind == "date":
-        if isinstance(element, dict):
-            element = element.get("start") or element.get("end")
+        if isinstance(element, dict):  # a Period contains its start day only partly: ge
+            start = element.get("start")
+            return f"ge{str(start)[:10]}" if start else None
         return str(element)[:10] if isinstance(element, str) else None
     if kind == "reference":
         return element.get("reference") if isinstance(element, dict) else None

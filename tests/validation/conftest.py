@@ -46,6 +46,7 @@ async def sandbox_fhir(tmp_path: Path) -> AsyncIterator[httpx.AsyncClient]:
         public_base_url=FHIR_BASE,
         upstream_burst_per_second=0,
         upstream_hourly_limit=100_000,
+        client_requests_per_minute=0,
     )
     runtime: Runtime = await build_runtime(settings, sandbox=state, clock=clock)
     app = create_app(settings, runtime)

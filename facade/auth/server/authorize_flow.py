@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hmac
 from datetime import UTC, datetime
+from typing import Any, cast
 
 from authlib.common.urls import add_params_to_uri
 from authlib.oauth2.rfc6749 import OAuth2Error
@@ -100,9 +101,10 @@ async def authorize(request: Request) -> Response:
         return auth.pages.error("The redirect address does not match the app's registration.")
     oauth = FacadeOAuth2Request(request.method, str(request.url), request.headers, pairs)
     try:
-        auth.server.get_consent_grant(oauth)
+        auth.server.get_consent_grant(oauth)  # type: ignore[no-untyped-call]
     except OAuth2Error as error:
-        return _error_redirect(params, error.error, error.description or error.error)
+        code = str(error.error or "invalid_request")
+        return _error_redirect(params, code, str(error.description or code))
     if params.get("aud", "").rstrip("/") != auth.endpoints.issuer:
         return _error_redirect(params, "invalid_request", "aud must be this server's FHIR base.")
     if params.get("launch") and auth.launches.resolve(params["launch"]) is None:
@@ -342,11 +344,10 @@ def _finish(
     params = session.request
     launch = auth.launches.resolve(params.get("launch", ""))
     encounter_id = ""
-    ehr_launch = False
     if user.is_patient:
         patient_id = user.patient_id
     elif launch is not None:
-        patient_id, encounter_id, ehr_launch = launch.patient_id, launch.encounter_id, True
+        patient_id, encounter_id = launch.patient_id, launch.encounter_id
     principal = Principal(
         username=user.username,
         fhir_user=user.fhir_user,
@@ -354,14 +355,13 @@ def _finish(
         encounter_id=encounter_id,
         nonce=params.get("nonce", ""),
         auth_time=_moment(session.auth_time),
-        ehr_launch=ehr_launch,
     )
     oauth = FacadeOAuth2Request("GET", str(request.url), request.headers, list(params.items()))
     try:
         grant = auth.server.get_authorization_grant(oauth)
     except OAuth2Error:
         return auth.pages.error("The authorization could not be completed.")
-    status, _body, headers = auth.server.create_authorization_response(
+    status, _body, headers = cast(Any, auth.server).create_authorization_response(
         oauth, grant_user=principal, grant=grant
     )
     session.request = {}

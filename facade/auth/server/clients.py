@@ -17,6 +17,8 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from authlib.oauth2.rfc6749 import ClientMixin
 from sqlmodel import select
 
+from facade.auth.scopes import parse_scope
+from facade.auth.tokens import token_hash
 from facade.clock import Clock
 from facade.store.database import Database
 from facade.store.models import OAuthClient
@@ -41,7 +43,7 @@ class NewClient:
     registration_access_token: str
 
 
-class RegisteredClient(ClientMixin):  # type: ignore[misc]
+class RegisteredClient(ClientMixin):
     """authlib's view of an OAuthClient row."""
 
     def __init__(self, row: OAuthClient):
@@ -70,13 +72,15 @@ class RegisteredClient(ClientMixin):  # type: ignore[misc]
     def get_client_id(self) -> str:
         return self.row.client_id
 
-    def get_default_redirect_uri(self) -> str | None:
-        uris = self.redirect_uris
-        return uris[0] if len(uris) == 1 else None
+    def get_default_redirect_uri(self) -> str:
+        # SMART apps send redirect_uri every time; there is never a default.
+        return ""
 
-    def get_allowed_scope(self, scope: str) -> str:
+    def get_allowed_scope(self, scope: Any) -> str:
         if not scope:
             return ""
+        if not isinstance(scope, str):
+            scope = " ".join(scope)
         allowed = set(self.row.scope.split())
         return " ".join(s for s in dict.fromkeys(scope.split()) if _scope_allowed(s, allowed))
 
@@ -123,8 +127,20 @@ def _scope_allowed(scope: str, allowed: set[str]) -> bool:
         return not scope.startswith("system/")
     if scope in allowed:
         return True
-    base, sep, _query = scope.partition("?")
-    return bool(sep) and base in allowed
+    wanted = parse_scope(scope)
+    if wanted is None:
+        return False
+    for registered in allowed:
+        limit = parse_scope(registered)
+        if (
+            limit is not None
+            and limit.context == wanted.context
+            and limit.covers(wanted.resource_type)
+            and wanted.permissions <= limit.permissions
+            and (not limit.filters or limit.filters == wanted.filters)
+        ):
+            return True
+    return False
 
 
 class ClientRegistry:
@@ -189,7 +205,7 @@ class ClientRegistry:
             jwks=json.dumps(jwks) if jwks else "",
             jwks_uri=jwks_uri,
             status=status,
-            registration_token_hash=_hasher.hash(registration_token),
+            registration_token_hash=token_hash(registration_token),
             created_at=now,
             updated_at=now,
         )

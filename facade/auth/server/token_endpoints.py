@@ -123,7 +123,7 @@ async def token(request: Request) -> Response:
         return _error("invalid_request", "Send the request as application/x-www-form-urlencoded.")
     status, body, headers = auth.server.create_token_response(oauth)
     answer = {**dict(headers or []), **NO_STORE, **CORS}
-    if status == 401 and oauth.headers.get("authorization", "").lower().startswith("basic"):
+    if status == 401 and request.headers.get("authorization", "").lower().startswith("basic"):
         answer.setdefault("WWW-Authenticate", 'Basic realm="facade"')
     return _json(body, status, headers=answer)
 
@@ -170,7 +170,7 @@ async def revoke(request: Request) -> Response:
     presented = oauth.form.get("token", "")
     if not presented:
         return _error("invalid_request", "Missing 'token'.")
-    auth.tokens.revoke(presented, client.client_id)
+    auth.tokens.revoke(presented, client.get_client_id())
     return Response(status_code=200, headers={**NO_STORE, **CORS})
 
 

@@ -1,0 +1,269 @@
+"""Bulk `$export`: (a) vendor calls of a full system export against the lower bound, (b) the
+export's peak memory on a large practice, (c) end-to-end resources per second.
+
+Everything runs in-process over the sandbox with the vendor quota lifted (benchmarks.sandwich):
+kick-off through facade's HTTP routes with a backend token, the in-process worker, the
+status manifest. (a) The lower bound, per listing the export made: ceil(records / 250)
+pages, or ceil(records / 50) for verbose listings, where records is what the vendor returned
+for it; plus one call per distinct lookup list. (b) The sandbox's generated dataset lives in
+the same process, so it is measured apart: tracemalloc starts after the dataset (and facade's
+runtime) exist, and ru_maxrss is read before and after the export. (c) Resources written
+(Provenance included) over the wall time from kick-off to the completed manifest.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import gc
+import json
+import math
+import resource
+import sys
+import threading
+import time
+import tracemalloc
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from benchmarks.sandwich import Sandwich, sandwich
+from benchmarks.stats import machine
+from facade.auth.operator import Operator
+from facade.bulk.planner import PAGE_SIZE, VERBOSE_PAGE_SIZE
+from facade.clock import Clock
+
+CALLS_TARGET_RATIO = 1.1
+MEMORY_TARGET_MB = 300.0
+RATE_TARGET_PER_SECOND = 5000.0
+MEMORY_PATIENTS = 10_000
+#: tracemalloc slows the export ~5×: its peak is taken on a smaller export.
+TRACE_PATIENTS = 200
+MB = 2**20
+KICKOFF_HEADERS = {"Accept": "application/fhir+json", "Prefer": "respond-async"}
+
+
+@dataclass
+class ListingCost:
+    label: str
+    records: int
+    verbose: bool
+    minimum: int
+
+
+@dataclass
+class ExportRun:
+    patients: int
+    seconds: float
+    resources: int
+    by_type: dict[str, int]
+    vendor_calls: int
+    listings: list[ListingCost] = field(default_factory=list)
+    lookup_calls: int = 0
+    #: Memory, when measured: tracemalloc peak and the ru_maxrss growth, in bytes.
+    traced_peak: int | None = None
+    rss_before: int | None = None
+    rss_after: int | None = None
+    #: Current RSS (sampled every 20 ms) when the export started, and its peak during it.
+    current_rss_start: int = 0
+    current_rss_peak: int = 0
+
+    @property
+    def export_rss(self) -> int:
+        return max(0, self.current_rss_peak - self.current_rss_start)
+
+    @property
+    def minimum_calls(self) -> int:
+        return sum(x.minimum for x in self.listings) + self.lookup_calls
+
+    @property
+    def calls_ratio(self) -> float:
+        return self.vendor_calls / max(self.minimum_calls, 1)
+
+    @property
+    def per_second(self) -> float:
+        return self.resources / self.seconds if self.seconds else 0.0
+
+
+@dataclass
+class BulkReport:
+    calls: ExportRun
+    memory: ExportRun
+    traced: ExportRun
+
+
+def _current_rss() -> int:
+    """Resident set now, in bytes (Linux /proc; elsewhere the peak so far)."""
+    try:
+        with open("/proc/self/statm") as handle:
+            pages = int(handle.read().split()[1])
+    except OSError:
+        return _max_rss()
+    return pages * resource.getpagesize()
+
+
+class RssSampler:
+    """Samples the current RSS on a thread while the export runs; keeps the peak."""
+
+    def __init__(self, every: float = 0.02) -> None:
+        self.every = every
+        self.start_rss = 0
+        self.peak = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, daemon=True)
+
+    def start(self) -> None:
+        self.start_rss = self.peak = _current_rss()
+        self._thread.start()
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self.every):
+            self.peak = max(self.peak, _current_rss())
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join()
+        self.peak = max(self.peak, _current_rss())
+
+
+def _max_rss() -> int:
+    """The process's peak resident set so far, in bytes (Linux reports KiB, macOS bytes)."""
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return int(peak if sys.platform == "darwin" else peak * 1024)
+
+
+async def _export(sw: Sandwich, patients: int, *, trace: bool) -> ExportRun:
+    runtime = sw.runtime
+    exports = runtime.exports
+    assert exports is not None
+    operator = Operator(runtime.database, runtime.box, Clock(), runtime.tokens)
+    backend = operator.mint_token(client_id="benchmarks", scope="system/*.rs")
+    headers = {**KICKOFF_HEADERS, "Authorization": f"Bearer {backend}"}
+    await runtime.service.context()  # the practice context is once an hour, not the export's
+    await exports.worker.start()
+    runtime.client.cache.clear()  # the export pays for its own lookups
+    sw.state.request_log.clear()
+    gc.collect()
+    rss_before = _max_rss()
+    sampler = RssSampler()
+    sampler.start()
+    if trace:
+        tracemalloc.start()
+    started = time.perf_counter()
+    kicked = await sw.fhir.get("/fhir/$export", headers=headers)
+    assert kicked.status_code == 202, kicked.text
+    job_id = kicked.headers["content-location"].rsplit("/", 1)[1]
+    await exports.worker.wait(job_id)
+    status = await sw.fhir.get(f"/fhir/$export-status/{job_id}", headers=headers)
+    seconds = time.perf_counter() - started
+    traced_peak = None
+    if trace:
+        traced_peak = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+    rss_after = _max_rss()
+    sampler.stop()
+    assert status.status_code == 200, (status.status_code, status.text)
+    manifest = status.json()
+    by_type: dict[str, int] = {}
+    for item in manifest["output"]:
+        by_type[item["type"]] = by_type.get(item["type"], 0) + item["count"]
+    run = ExportRun(
+        patients=patients,
+        seconds=seconds,
+        resources=sum(by_type.values()),
+        by_type=by_type,
+        vendor_calls=len(sw.state.api_requests()),
+        traced_peak=traced_peak,
+        rss_before=rss_before,
+        rss_after=rss_after,
+        current_rss_start=sampler.start_rss,
+        current_rss_peak=sampler.peak,
+    )
+    lookups: set[str] = set()
+    for part in exports.store.parts(job_id):
+        listing = json.loads(part.checkpoint)["listing"]
+        if listing["mode"] == "skipped":
+            continue
+        lookups.update(listing["lookups"])
+        if listing["mode"] == "lookup":
+            lookups.add(listing["endpoint"])  # read whole, once, like the other lookups
+            continue
+        found = exports.store.statistic(listing["key"])
+        records = found.records if found else 0
+        size = VERBOSE_PAGE_SIZE if listing["verbose"] else PAGE_SIZE
+        label = listing["endpoint"] + (" (verbose)" if listing["verbose"] else "")
+        minimum = max(1, math.ceil(records / size))
+        run.listings.append(ListingCost(label, records, listing["verbose"], minimum))
+    run.lookup_calls = len(lookups)
+    await exports.worker.stop()
+    return run
+
+
+async def _measure(patients: int, *, trace: bool) -> ExportRun:
+    async with sandwich(patients) as sw:
+        return await _export(sw, patients, trace=trace)
+
+
+def run(
+    patients: int = 1000,
+    memory_patients: int = MEMORY_PATIENTS,
+    trace_patients: int = TRACE_PATIENTS,
+    out: Callable[[str], None] = print,
+) -> BulkReport:
+    out(f"== bulk $export: {machine()} ==")
+    calls = asyncio.run(_measure(patients, trace=False))
+    out(f"full system export of {patients:,} patients: {calls.resources:,} resources")
+    out(f"  {'practice listing':38} {'records':>9} {'minimum':>8}")
+    for listing in calls.listings:
+        out(f"  {listing.label:38} {listing.records:>9,} {listing.minimum:>8}")
+    out(f"  {'distinct lookup lists, one call each':38} {'':>9} {calls.lookup_calls:>8}")
+    out(
+        f"(a) vendor calls: {calls.vendor_calls} measured, {calls.minimum_calls} minimum: "
+        f"{calls.calls_ratio:.2f}× (target ≤ {CALLS_TARGET_RATIO}×)"
+    )
+    out(
+        f"(c) throughput: {calls.resources:,} resources in {calls.seconds:.2f} s = "
+        f"{calls.per_second:,.0f}/s (target ≥ {RATE_TARGET_PER_SECOND:,.0f}/s: "
+        f"{calls.per_second / RATE_TARGET_PER_SECOND:.2f}×)"
+    )
+    memory = asyncio.run(_measure(memory_patients, trace=False))
+    added = memory.export_rss / MB
+    out(
+        f"(b) memory, export of {memory_patients:,} patients ({memory.resources:,} resources "
+        f"in {memory.seconds:.1f} s, {memory.per_second:,.0f}/s): RSS grew {added:.1f} MB "
+        f"over the {memory.current_rss_start / MB:.0f} MB of dataset and runtime "
+        f"(target ≤ {MEMORY_TARGET_MB:.0f} MB: {added / MEMORY_TARGET_MB:.2f}×)"
+    )
+    out(
+        f"    peak RSS (ru_maxrss) {(memory.rss_before or 0) / MB:.0f} MB before the export, "
+        f"{(memory.rss_after or 0) / MB:.0f} MB after (dataset generation set the earlier peak)"
+    )
+    traced = asyncio.run(_measure(trace_patients, trace=True))
+    peak = (traced.traced_peak or 0) / MB
+    out(
+        f"(b) tracemalloc peak of the export alone, {trace_patients:,} patients "
+        f"({traced.resources:,} resources; tracing is too slow for {memory_patients:,}): "
+        f"{peak:.1f} MB (target ≤ {MEMORY_TARGET_MB:.0f} MB: {peak / MEMORY_TARGET_MB:.2f}×)"
+    )
+    return BulkReport(calls=calls, memory=memory, traced=traced)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.bulk_export")
+    parser.add_argument("--patients", type=int, default=1000, help="(a), (c) patients (1000)")
+    parser.add_argument(
+        "--memory-patients", type=int, default=None, help=f"(b) patients ({MEMORY_PATIENTS:,})"
+    )
+    parser.add_argument(
+        "--trace-patients", type=int, default=None, help=f"tracemalloc patients ({TRACE_PATIENTS})"
+    )
+    parser.add_argument("--iterations", type=int, default=1, help="accepted for symmetry")
+    args = parser.parse_args(argv)
+    small = args.patients < 100  # a smoke run stays tiny throughout
+    memory_patients = args.memory_patients or (args.patients if small else MEMORY_PATIENTS)
+    trace_patients = args.trace_patients or (args.patients if small else TRACE_PATIENTS)
+    run(args.patients, memory_patients, trace_patients)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,131 @@
+"""Groups a Group export can name: the vendor's own structure (each doctor's panel, each
+office's patients) and operator-defined lists (e.g. a payer's attribution list). Members
+are vendor patient ids; an operator list may only name patients the vendor knows.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from facade.bulk.models import BulkGroup
+from facade.bulk.store import GroupStore
+from facade.core.planner import patient_id_of
+from facade.core.service import FhirService
+from facade.errors import InvalidParameterValue, ResourceNotFound
+
+_OPERATOR_ID = re.compile(r"^[A-Za-z0-9\-.]{1,64}$")
+#: Up to this many members are checked one by one; more are checked against the full list.
+CHECK_ONE_BY_ONE = 20
+
+
+class UnknownMembers(InvalidParameterValue):
+    code = "unknown-group-members"
+
+
+@dataclass(frozen=True)
+class GroupInfo:
+    id: str
+    name: str
+    members: list[str]
+    origin: str  # "doctor", "office" or "operator"
+
+
+class GroupDirectory:
+    def __init__(self, service: FhirService, store: GroupStore):
+        self.service = service
+        self.store = store
+
+    async def vendor_groups(self) -> list[tuple[str, str]]:
+        client = self.service.client
+        ttl = self.service.limits.lookup_cache_seconds
+        doctors = await client.list_all("doctors", {}, reason="groups", cache_ttl=ttl)
+        offices = await client.list_all(
+            "offices", {"show_archived": "true"}, reason="groups", cache_ttl=ttl
+        )
+        found = [
+            (f"doctor-{d['id']}", f"Patients of doctor {d['id']}") for d in doctors if "id" in d
+        ]
+        found += [(f"office-{o['id']}", f"Patients seen at office {o['id']}") for o in offices]
+        return found
+
+    async def get(self, group_id: str) -> GroupInfo:
+        kind, _, vendor_id = group_id.partition("-")
+        if kind in ("doctor", "office") and vendor_id.isdigit():
+            names = dict(await self.vendor_groups())
+            if group_id not in names:
+                raise ResourceNotFound(f"Group/{group_id} is not known.")
+            param = "doctor" if kind == "doctor" else "offices"
+            records = await self.service.client.list_all(
+                "patients",
+                {param: vendor_id, "show_inactive": "true", "page_size": "250"},
+                reason="group members",
+                cache_ttl=self.service.limits.page_cache_seconds,
+            )
+            return GroupInfo(group_id, names[group_id], [str(r["id"]) for r in records], kind)
+        stored = self.store.get(group_id)
+        if stored is None:
+            raise ResourceNotFound(f"Group/{group_id} is not known.")
+        group, members = stored
+        return GroupInfo(group.id, group.name, members, "operator")
+
+    async def all(self) -> list[GroupInfo]:
+        operator = [GroupInfo(g.id, g.name, m, "operator") for g, m in self.store.all()]
+        return operator + [await self.get(gid) for gid, _ in await self.vendor_groups()]
+
+    async def define(
+        self, group_id: str, name: str, references: list[str], created_by: str, now: datetime
+    ) -> GroupInfo:
+        """Create or replace an operator group; every member must be a vendor patient."""
+        if not _OPERATOR_ID.match(group_id) or group_id.split("-")[0] in ("doctor", "office"):
+            raise InvalidParameterValue(f"{group_id!r} cannot be an operator group id.")
+        members: list[str] = []
+        malformed: list[str] = []
+        for reference in references:
+            patient = patient_id_of(reference)
+            (members.append(patient) if patient else malformed.append(reference))
+        unknown = malformed + await self._unknown(members)
+        if unknown:
+            raise UnknownMembers(
+                "These members are not patients of the practice: " + ", ".join(unknown) + "."
+            )
+        self.store.save(
+            BulkGroup(
+                id=group_id, name=name, created_by=created_by, created_at=now, updated_at=now
+            ),
+            members,
+        )
+        return GroupInfo(group_id, name, list(dict.fromkeys(members)), "operator")
+
+    async def _unknown(self, members: list[str]) -> list[str]:
+        client = self.service.client
+        if len(members) <= CHECK_ONE_BY_ONE:
+            missing = []
+            for member in members:
+                record = await client.get_record(
+                    "patients", member, {"show_inactive": "true"}, reason="group member check"
+                )
+                if record is None:
+                    missing.append(f"Patient/{member}")
+            return missing
+        records = await client.list_all(
+            "patients", {"show_inactive": "true", "page_size": "250"}, reason="group member check"
+        )
+        known = {str(r["id"]) for r in records}
+        return [f"Patient/{m}" for m in members if m not in known]
+
+
+def group_resource(info: GroupInfo) -> dict[str, Any]:
+    return {
+        "resourceType": "Group",
+        "id": info.id,
+        "identifier": [{"system": "urn:facade:group", "value": info.id}],
+        "active": True,
+        "type": "person",
+        "actual": True,
+        "name": info.name,
+        "quantity": len(info.members),
+        "member": [{"entity": {"reference": f"Patient/{m}"}} for m in info.members],
+    }

@@ -1,0 +1,273 @@
+"""The export planner: the requested types and patients → the cheapest vendor listings.
+
+Every compartment source and practice type becomes a Consumer of a Listing; consumers that
+read the same endpoint with the same parameters share one listing, so each vendor page is
+fetched once per export (appointments feed Encounter, Condition and the vital signs). A
+listing is practice-wide at the vendor's largest page size, or, when the export is confined
+to few enough patients that it is cheaper, one listing per patient. It decides; it never
+calls the vendor.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from facade.bulk.request import PROVENANCE, ExportRequest, TypeSelection
+from facade.core.compartment import BulkListing, CompartmentMapping, Source
+from facade.core.mapping import MappingContext, Record, ResourceMapping
+from facade.core.registry import MappingRegistry
+from facade.fhir.matching import extract
+
+PAGE_SIZE = 250
+VERBOSE_PAGE_SIZE = 50
+#: Calls a per-patient listing is assumed to cost when nothing better is known.
+PER_PATIENT_CALLS = 1
+#: Calls a custom per-patient fetch (joins across endpoints) is assumed to cost.
+PER_PATIENT_FETCH_CALLS = 3
+
+
+@dataclass
+class Consumer:
+    """One (type, source) that turns listed records into resources."""
+
+    resource_type: str
+    selection: TypeSelection
+    source: Source | None = None
+    mapping: ResourceMapping | None = None
+    join: Callable[[Record, Mapping[str, list[Record]]], Record | None] | None = None
+    #: The element path holding the patient reference (for confining to members).
+    patient_expression: str = ""
+    provenance: bool = False
+    author_paths: tuple[str, ...] = ()
+
+    @property
+    def label(self) -> str:
+        return f"{self.resource_type}/{self.source.name}" if self.source else self.resource_type
+
+    def transform(self, record: Record, ctx: MappingContext) -> list[Record]:
+        if self.source is not None:
+            return self.source.transform(record, ctx)
+        assert self.mapping is not None
+        return [self.mapping.transform(record, ctx)]
+
+    def patient_of(self, resource: Record) -> str | None:
+        if self.resource_type == "Patient":
+            return str(resource.get("id"))
+        for value in extract(resource, self.patient_expression):
+            reference = value.get("reference", "") if isinstance(value, dict) else ""
+            return str(reference).rpartition("/")[2] or None
+        return None
+
+
+@dataclass
+class Listing:
+    """One vendor listing an export part pages through."""
+
+    #: "practice" (paged practice-wide), "lookup" (a small practice list read whole and
+    #: derived), "patients" (one fetch per member patient) or "skipped".
+    mode: str
+    endpoint: str = ""
+    params: dict[str, str] = field(default_factory=dict)
+    lookups: tuple[str, ...] = ()
+    consumers: list[Consumer] = field(default_factory=list)
+    verbose: bool = False
+    estimated_calls: int = 1
+    error: str = ""
+
+    @property
+    def key(self) -> str:
+        return json.dumps([self.endpoint, sorted(self.params.items())])
+
+    @property
+    def resource_types(self) -> list[str]:
+        types = dict.fromkeys(c.resource_type for c in self.consumers)
+        if any(c.provenance for c in self.consumers):
+            types[PROVENANCE] = None
+        return list(types)
+
+
+@dataclass
+class ExportPlan:
+    listings: list[Listing]
+
+    @property
+    def estimated_calls(self) -> int:
+        return sum(listing.estimated_calls for listing in self.listings)
+
+
+def vendor_since(since: str) -> str:
+    """`since` for the vendor: its local time, so a day earlier covers every time zone (the
+    local _since check keeps the answer exact)."""
+    from facade.fhir.dates import parse_date_range
+
+    low = parse_date_range(since).low - timedelta(days=1)
+    return low.strftime("%Y-%m-%dT%H:%M:%S")
+
+
+def plan_export(
+    request: ExportRequest,
+    registry: MappingRegistry,
+    selections: dict[str, TypeSelection],
+    ctx: MappingContext,
+    *,
+    member_count: int | None,
+    per_patient_threshold: int,
+    estimate: Callable[[str], int | None],
+) -> ExportPlan:
+    """`member_count` is the number of patients the export is confined to (None: all, or
+    not known before the export runs); `estimate(listing key)` gives last run's page count."""
+    provenance = PROVENANCE in request.types
+    practice: dict[str, Listing] = {}
+    per_patient: list[Consumer] = []
+    listings: list[Listing] = []
+    for resource_type in request.types:
+        if resource_type == PROVENANCE:
+            continue
+        mapping = registry.get(resource_type)
+        selection = selections[resource_type]
+        if isinstance(mapping, ResourceMapping):
+            consumer = Consumer(
+                resource_type,
+                selection,
+                mapping=mapping,
+                provenance=provenance and resource_type == "Patient",
+                author_paths=mapping.author_paths,
+            )
+            if mapping.lookup_data:
+                listings.append(
+                    Listing(
+                        "lookup",
+                        mapping.endpoint,
+                        dict(mapping.fixed_params),
+                        mapping.lookups,
+                        [consumer],
+                        estimated_calls=1 + len(mapping.lookups),
+                    )
+                )
+                continue
+            verbose = mapping.needs_verbose(ctx)
+            params = {**mapping.fixed_params, **selection.vendor_params}
+            if request.since and resource_type == "Patient":
+                params["since"] = vendor_since(request.since)
+            _add(practice, "practice", mapping.endpoint, params, verbose, (), consumer)
+            per_patient.append(consumer)
+            continue
+        expression = _patient_expression(mapping)
+        for source in selection.sources if selection.sources is not None else mapping.sources:
+            consumer = Consumer(
+                resource_type,
+                selection,
+                source=source,
+                patient_expression=expression,
+                provenance=provenance,
+                author_paths=mapping.author_paths,
+            )
+            per_patient.append(consumer)
+            bulk = source.bulk
+            if bulk is None and source.fetch is not None:
+                listings.append(
+                    Listing(
+                        "skipped",
+                        source.endpoint,
+                        consumers=[consumer],
+                        estimated_calls=0,
+                        error=(
+                            f"{consumer.label}: this source has no practice-wide listing yet, "
+                            "so it is not part of practice-wide exports."
+                        ),
+                    )
+                )
+                continue
+            if bulk is None:
+                since_param = "since" if "since" in source.fixed_params else None
+                bulk = BulkListing(
+                    endpoint=source.endpoint,
+                    params=source.fixed_params,
+                    since_param=since_param,
+                    verbose=source.needs_verbose(ctx),
+                )
+            consumer.join = bulk.join
+            params = dict(bulk.params)
+            if request.since and bulk.since_param:
+                params[bulk.since_param] = vendor_since(request.since)
+            asked = params.pop("verbose", "") == "true"
+            verbose = bulk.verbose or asked
+            _add(practice, "practice", bulk.endpoint, params, verbose, bulk.lookups, consumer)
+    for listing in practice.values():
+        size = VERBOSE_PAGE_SIZE if listing.verbose else PAGE_SIZE
+        listing.params["page_size"] = str(size)
+        if listing.verbose:
+            listing.params["verbose"] = "true"
+        known = estimate(listing.key)
+        listing.estimated_calls = (known if known is not None else 1) + len(listing.lookups)
+    practice_calls = sum(listing.estimated_calls for listing in practice.values())
+    patient_calls = (
+        sum(
+            PER_PATIENT_FETCH_CALLS
+            if c.source is not None and c.source.fetch
+            else PER_PATIENT_CALLS
+            for c in per_patient
+        )
+        * member_count
+        if member_count is not None
+        else None
+    )
+    cheaper_per_patient = patient_calls is not None and (
+        member_count is not None
+        and member_count <= per_patient_threshold
+        or (
+            all(estimate(x.key) is not None for x in practice.values())
+            and patient_calls < practice_calls
+        )
+    )
+    if cheaper_per_patient and per_patient:
+        listings = [x for x in listings if x.mode == "lookup"]
+        listings.append(
+            Listing(
+                "patients", "patients", consumers=per_patient, estimated_calls=patient_calls or 0
+            )
+        )
+        return ExportPlan(listings)
+    return ExportPlan([*listings[:0], *_ordered(practice, listings)])
+
+
+def _ordered(practice: dict[str, Listing], others: list[Listing]) -> list[Listing]:
+    lookups = [x for x in others if x.mode == "lookup"]
+    skipped = [x for x in others if x.mode == "skipped"]
+    return [*lookups, *practice.values(), *skipped]
+
+
+def _add(
+    listings: dict[str, Listing],
+    mode: str,
+    endpoint: str,
+    params: dict[str, str],
+    verbose: bool,
+    lookups: tuple[str, ...],
+    consumer: Consumer,
+) -> None:
+    params.pop("page_size", None)
+    candidate = Listing(mode, endpoint, params, lookups, verbose=verbose)
+    key = json.dumps([endpoint, sorted(params.items()), verbose])
+    existing = listings.get(key)
+    if existing is None:
+        listings[key] = existing = candidate
+    existing.lookups = tuple(dict.fromkeys(existing.lookups + lookups))
+    existing.consumers.append(consumer)
+
+
+def _patient_expression(mapping: CompartmentMapping) -> str:
+    from facade.core.mapping import PatientParam
+
+    for param in mapping.search_params:
+        if isinstance(param.serve, PatientParam):
+            return param.definition.expression
+    return f"{mapping.resource_type}.subject"
+
+
+def pages_for(records: int, verbose: bool) -> int:
+    return max(1, math.ceil(records / (VERBOSE_PAGE_SIZE if verbose else PAGE_SIZE)))

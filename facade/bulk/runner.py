@@ -1,0 +1,548 @@
+"""The export body: runs one job's parts, page by page, checkpointing after each page.
+
+It knows FHIR (transforms, checks, Provenance) and the vendor client; the job's state
+machine lives in the JobStore. A vendor 429 parks the job until the quota resets; a vendor
+failure that outlasts the client's retries ends that part with an OperationOutcome in the
+error file and the export goes on. It never logs record content.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from functools import partial
+from typing import Any
+
+import orjson
+
+from facade.auth.grant import Grant
+from facade.auth.scopes import ScopeSet
+from facade.bulk.files import ExportFiles
+from facade.bulk.models import ExportFile, ExportJob, ExportPart
+from facade.bulk.planner import Consumer, Listing, plan_export
+from facade.bulk.request import ExportRequest, TypeSelection, select_types
+from facade.bulk.store import ACTIVE_STATES, JobStore
+from facade.bulk.writer import PartStreams
+from facade.clock import Clock
+from facade.core.compartment import FetchContext
+from facade.core.mapping import MappingContext, Record
+from facade.core.provenance import provenance_for
+from facade.core.service import FhirService
+from facade.core.vendor import VendorPage
+from facade.errors import FacadeError, UpstreamError, UpstreamThrottled, operation_outcome
+from facade.fhir.dates import parse_date_range
+from facade.upstream.budget import metered
+from facade.upstream.drchrono.client import DrChronoClient
+
+log = logging.getLogger("facade.bulk")
+
+#: Called at named points ("page-written", part seq, pages so far): tests inject crashes.
+FaultHook = Callable[[str, int, int], None]
+
+
+@dataclass(frozen=True)
+class ExportLimits:
+    file_size_bound: int = 64 * 1024 * 1024
+    file_expiry_seconds: float = 24 * 3600.0
+    max_running: int = 4
+    concurrency: int = 2
+    per_patient_threshold: int = 10
+    #: The longest one vendor call may wait for the quota before the job is parked.
+    max_call_wait_seconds: float = 5.0
+
+
+class JobCancelled(Exception):
+    """The job was cancelled (or deleted) while it ran."""
+
+
+def build_plan(
+    job: ExportJob,
+    request: ExportRequest,
+    service: FhirService,
+    ctx: MappingContext,
+    store: JobStore,
+    limits: ExportLimits,
+) -> list[ExportPart]:
+    """The job's parts, each with its listing descriptor (decided once, at kick-off)."""
+    grant = grant_of(job)
+    selections = select_types(request, service.registry, ctx, grant)
+    confined = request.level == "group" or bool(request.patients)
+
+    def estimate(key: str) -> int | None:
+        found = store.statistic(key)
+        return found.pages if found else None
+
+    plan = plan_export(
+        request,
+        service.registry,
+        selections,
+        ctx,
+        member_count=len(request.patients) if confined else None,
+        per_patient_threshold=limits.per_patient_threshold,
+        estimate=estimate,
+    )
+    parts: list[ExportPart] = []
+    for seq, listing in enumerate(plan.listings, start=1):
+        descriptor = {
+            "mode": listing.mode,
+            "endpoint": listing.endpoint,
+            "params": listing.params,
+            "lookups": list(listing.lookups),
+            "verbose": listing.verbose,
+            "key": listing.key,
+            "consumers": [
+                [c.resource_type, c.source.name if c.source else ""] for c in listing.consumers
+            ],
+            "error": listing.error,
+        }
+        parts.append(
+            ExportPart(
+                job_id=job.id,
+                seq=seq,
+                resource_type=",".join(listing.resource_types)[:64],
+                source=listing.endpoint[:64],
+                mode=listing.mode,
+                estimated_calls=listing.estimated_calls,
+                state="skipped" if listing.mode == "skipped" else "pending",
+                checkpoint=json.dumps({"listing": descriptor}),
+                error=listing.error,
+            )
+        )
+    job.estimated_calls = plan.estimated_calls
+    return parts
+
+
+def grant_of(job: ExportJob) -> Grant:
+    return Grant(client_id=job.client_id, scopes=ScopeSet.parse(job.granted_types), backend=True)
+
+
+class ExportRunner:
+    def __init__(
+        self,
+        store: JobStore,
+        service: FhirService,
+        client: DrChronoClient,
+        files: ExportFiles,
+        clock: Clock,
+        limits: ExportLimits,
+        hook: FaultHook | None = None,
+    ):
+        self.store = store
+        self.service = service
+        self.client = client
+        self.files = files
+        self.clock = clock
+        self.limits = limits
+        self.hook = hook
+
+    async def run(self, job_id: str) -> None:
+        job = self.store.job(job_id)
+        if job is None or job.state not in ACTIVE_STATES:
+            return
+        self._set(job, state="running", phase="exporting")
+        request = ExportRequest.from_json(job.parameters)
+        with metered() as meter:
+            base_calls = job.calls_spent
+            try:
+                ctx = await self._vendor(job, self.service.context)
+                selections = select_types(request, self.service.registry, ctx, grant_of(job))
+                for part in self.store.parts(job.id):
+                    if part.state != "pending":
+                        continue
+                    self._check_active(job.id)
+                    await self._run_part(job, request, part, ctx, selections, meter, base_calls)
+                self._complete(job, request)
+            except JobCancelled:
+                return
+            except FacadeError as error:
+                log.warning("export %s failed: %s", job.id, error.code)
+                self._set(job, state="failed", failure=error.message)
+            finally:
+                job.calls_spent = base_calls + meter.count
+
+    # -- parts ---------------------------------------------------------------------------
+
+    async def _run_part(
+        self,
+        job: ExportJob,
+        request: ExportRequest,
+        part: ExportPart,
+        ctx: MappingContext,
+        selections: dict[str, TypeSelection],
+        meter: Any,
+        base_calls: int,
+    ) -> None:
+        checkpoint = json.loads(part.checkpoint)
+        listing = self._listing(checkpoint["listing"], selections)
+        resume = checkpoint.get("resume", {})
+        streams = PartStreams(
+            self.files.job_dir(job.id), f"{part.seq:03d}", self.limits.file_size_bound
+        )
+        streams.open(resume.get("streams", {}))
+        members = set(request.patients) if _confined(request) else None
+        transaction = job.transaction_time.isoformat(timespec="seconds")
+        since = parse_date_range(request.since).low if request.since else None
+        writer = _Writer(streams, ctx, members, transaction, since)
+        try:
+            if listing.mode == "practice":
+                await self._run_practice(
+                    job, part, listing, checkpoint, resume, writer, meter, base_calls
+                )
+            elif listing.mode == "lookup":
+                await self._run_lookup(job, listing, ctx, writer)
+                self._save(
+                    job,
+                    part,
+                    checkpoint,
+                    {"streams": streams.checkpoint()},
+                    meter,
+                    base_calls,
+                    writer,
+                )
+            else:
+                await self._run_patients(
+                    job, part, listing, checkpoint, resume, writer, ctx, request, meter, base_calls
+                )
+            part.state = "done"
+        except UpstreamError as error:
+            # Lines after the last checkpoint are dropped: the part ends at a page boundary.
+            part.state = "failed"
+            part.error = f"{listing.endpoint}: {error.message}"
+            log.warning("export %s part %d failed: %s", job.id, part.seq, error.code)
+        finally:
+            streams.close()
+        self.store.save_part(part)
+        if part.state == "failed":
+            state = json.loads(part.checkpoint).get("resume", {}).get("streams", {})
+            truncate = PartStreams(self.files.job_dir(job.id), f"{part.seq:03d}", 1)
+            truncate.open(state)
+            truncate.close()
+
+    async def _run_practice(
+        self,
+        job: ExportJob,
+        part: ExportPart,
+        listing: Listing,
+        checkpoint: dict[str, Any],
+        resume: dict[str, Any],
+        writer: _Writer,
+        meter: Any,
+        base_calls: int,
+    ) -> None:
+        reason = f"bulk export {listing.endpoint}"
+        lookups: dict[str, list[Record]] = {}
+        for name in listing.lookups:
+            lookups[name] = await self._vendor(
+                job,
+                partial(
+                    self.client.list_all,
+                    name,
+                    {},
+                    reason=reason,
+                    cache_ttl=self.service.limits.lookup_cache_seconds,
+                ),
+            )
+        url: str | None = (
+            resume["url"]
+            if "url" in resume
+            else self.client.list_url(listing.endpoint, listing.params)
+        )
+        pages = int(resume.get("pages", 0))
+        records = int(resume.get("records", 0))
+        ctx = writer.ctx
+        while url is not None:
+            page: VendorPage = await self._vendor(
+                job,
+                partial(
+                    self.client.fetch_page,
+                    url,
+                    reason=reason,
+                    max_wait=self.limits.max_call_wait_seconds,
+                ),
+            )
+            for record in page.results:
+                for consumer in listing.consumers:
+                    joined = consumer.join(record, lookups) if consumer.join else record
+                    if joined is not None:
+                        writer.consume(consumer, consumer.transform(joined, ctx))
+            pages += 1
+            records += len(page.results)
+            if self.hook:
+                self.hook("page-written", part.seq, pages)
+            url = page.next_url
+            state = {
+                "url": url,
+                "pages": pages,
+                "records": records,
+                "streams": writer.streams.checkpoint(),
+            }
+            self._save(job, part, checkpoint, state, meter, base_calls, writer)
+            self._check_active(job.id)
+        self.store.save_statistic(
+            str(checkpoint["listing"]["key"]), records, pages, self.clock.now()
+        )
+
+    async def _run_lookup(
+        self, job: ExportJob, listing: Listing, ctx: MappingContext, writer: _Writer
+    ) -> None:
+        consumer = listing.consumers[0]
+        assert consumer.mapping is not None
+        mapping = consumer.mapping
+        resources = await self._vendor(job, lambda: self.service._lookup_resources(mapping, ctx))
+        writer.consume(consumer, resources)
+
+    async def _run_patients(
+        self,
+        job: ExportJob,
+        part: ExportPart,
+        listing: Listing,
+        checkpoint: dict[str, Any],
+        resume: dict[str, Any],
+        writer: _Writer,
+        ctx: MappingContext,
+        request: ExportRequest,
+        meter: Any,
+        base_calls: int,
+    ) -> None:
+        start = int(resume.get("patient_index", 0))
+        fc = FetchContext(
+            ctx=ctx,
+            cache_ttl=self.service.limits.page_cache_seconds,
+            reason="bulk export, one patient",
+        )
+        for index in range(start, len(request.patients)):
+            patient_id = request.patients[index]
+            for consumer in listing.consumers:
+                records = await self._vendor(
+                    job, partial(self._patient_records, consumer, patient_id, fc)
+                )
+                for record in records:
+                    writer.consume(consumer, consumer.transform(record, ctx))
+            if self.hook:
+                self.hook("page-written", part.seq, index + 1)
+            state = {"patient_index": index + 1, "streams": writer.streams.checkpoint()}
+            self._save(job, part, checkpoint, state, meter, base_calls, writer)
+            self._check_active(job.id)
+
+    async def _patient_records(
+        self, consumer: Consumer, patient_id: str, fc: FetchContext
+    ) -> list[Record]:
+        ttl = fc.cache_ttl
+        if consumer.mapping is not None:
+            mapping = consumer.mapping
+            params = dict(mapping.fixed_params)
+            if mapping.needs_verbose(fc.ctx):
+                params["verbose"] = "true"
+            record = await self.client.get_record(
+                mapping.endpoint, patient_id, params, reason=fc.reason, cache_ttl=ttl
+            )
+            return [record] if record is not None else []
+        source = consumer.source
+        assert source is not None
+        if source.fetch is not None:
+            return await source.fetch(self.client, patient_id, fc)
+        params = {source.patient_param: patient_id, **source.fixed_params}
+        if source.needs_verbose(fc.ctx):
+            params["verbose"] = "true"
+        return await self.client.list_all(source.endpoint, params, reason=fc.reason, cache_ttl=ttl)
+
+    # -- the vendor, with the quota ------------------------------------------------------
+
+    async def _vendor(self, job: ExportJob, call: Callable[[], Any]) -> Any:
+        """Run one vendor call; when the quota is spent, park the job until it resets."""
+        while True:
+            try:
+                return await call()
+            except UpstreamThrottled as throttled:
+                wait = max(throttled.retry_after, self.client.budget.wait_needed())
+                self._set(job, state="paused", resume_at=self.clock.now() + timedelta(seconds=wait))
+                log.info("export %s paused for %.0f s (vendor quota)", job.id, wait)
+                await self.clock.sleep(wait)
+                self._check_active(job.id)
+                self._set(job, state="running", resume_at=None)
+
+    # -- state ---------------------------------------------------------------------------
+
+    def _listing(self, descriptor: dict[str, Any], selections: dict[str, TypeSelection]) -> Listing:
+        registry = self.service.registry
+        from facade.bulk.planner import _patient_expression
+        from facade.core.compartment import BulkListing, CompartmentMapping
+        from facade.core.mapping import ResourceMapping
+
+        consumers: list[Consumer] = []
+        for resource_type, source_name in descriptor["consumers"]:
+            mapping = registry.get(resource_type)
+            selection = selections[resource_type]
+            provenance = "Provenance" in selections
+            if isinstance(mapping, ResourceMapping):
+                consumers.append(
+                    Consumer(
+                        resource_type,
+                        selection,
+                        mapping=mapping,
+                        provenance=provenance and resource_type == "Patient",
+                        author_paths=mapping.author_paths,
+                    )
+                )
+            else:
+                assert isinstance(mapping, CompartmentMapping)
+                source = mapping.source(source_name)
+                assert source is not None
+                bulk: BulkListing | None = source.bulk
+                consumers.append(
+                    Consumer(
+                        resource_type,
+                        selection,
+                        source=source,
+                        join=bulk.join if bulk and descriptor["mode"] == "practice" else None,
+                        patient_expression=_patient_expression(mapping),
+                        provenance=provenance,
+                        author_paths=mapping.author_paths,
+                    )
+                )
+        return Listing(
+            descriptor["mode"],
+            descriptor["endpoint"],
+            dict(descriptor["params"]),
+            tuple(descriptor["lookups"]),
+            consumers,
+            bool(descriptor["verbose"]),
+        )
+
+    def _save(
+        self,
+        job: ExportJob,
+        part: ExportPart,
+        checkpoint: dict[str, Any],
+        resume: dict[str, Any],
+        meter: Any,
+        base_calls: int,
+        writer: _Writer,
+    ) -> None:
+        checkpoint["resume"] = resume
+        part.checkpoint = json.dumps(checkpoint)
+        self.store.save_part(part)
+        job.calls_spent = base_calls + meter.count
+        job.resources_written += writer.take_written()
+        job.updated_at = self.clock.now()
+        self.store.save_job(job)
+
+    def _check_active(self, job_id: str) -> None:
+        current = self.store.job(job_id)
+        if current is None or current.state not in ACTIVE_STATES:
+            raise JobCancelled()
+
+    def _set(self, job: ExportJob, **changes: Any) -> None:
+        current = self.store.job(job.id)
+        if current is not None and current.state == "cancelled":
+            raise JobCancelled()
+        for name, value in changes.items():
+            setattr(job, name, value)
+        job.updated_at = self.clock.now()
+        self.store.save_job(job)
+
+    def _complete(self, job: ExportJob, request: ExportRequest) -> None:
+        outputs: list[ExportFile] = []
+        errors: list[dict[str, Any]] = []
+        for part in self.store.parts(job.id):
+            state = json.loads(part.checkpoint).get("resume", {}).get("streams", {})
+            for resource_type, files in state.items():
+                for name, lines, size in files:
+                    if lines:
+                        outputs.append(
+                            ExportFile(
+                                job_id=job.id,
+                                name=name,
+                                resource_type=resource_type,
+                                kind="output",
+                                count=int(lines),
+                                size=int(size),
+                            )
+                        )
+                    else:
+                        self.files.delete(job.id, name)
+            if part.error:
+                issue = FacadeError(part.error)
+                issue.issue_type = "incomplete" if part.state == "skipped" else "transient"
+                issue.code = (
+                    "export-part-skipped" if part.state == "skipped" else "export-part-failed"
+                )
+                errors.append(operation_outcome(issue))
+        outputs.sort(key=lambda f: (f.resource_type, f.name))
+        if errors:
+            name = "errors-OperationOutcome-1.ndjson"
+            size = self.files.write_lines(job.id, name, [orjson.dumps(e) for e in errors])
+            outputs.append(
+                ExportFile(
+                    job_id=job.id,
+                    name=name,
+                    resource_type="OperationOutcome",
+                    kind="error",
+                    count=len(errors),
+                    size=size,
+                )
+            )
+        self.store.add_files(outputs)
+        now = self.clock.now()
+        self._set(
+            job,
+            state="completed",
+            phase="done",
+            completed_at=now,
+            expires_at=now + timedelta(seconds=self.limits.file_expiry_seconds),
+        )
+
+
+def _confined(request: ExportRequest) -> bool:
+    return request.level == "group" or bool(request.patients)
+
+
+class _Writer:
+    """Applies the export's checks to mapped resources and writes the ones kept."""
+
+    def __init__(
+        self,
+        streams: PartStreams,
+        ctx: MappingContext,
+        members: set[str] | None,
+        transaction_time: str,
+        since: datetime | None,
+    ):
+        self.streams = streams
+        self.ctx = ctx
+        self.members = members
+        self.transaction_time = transaction_time
+        self.since = since
+        self._written = 0
+
+    def consume(self, consumer: Consumer, resources: list[Record]) -> None:
+        for resource in resources:
+            if self.members is not None and consumer.patient_of(resource) not in self.members:
+                continue
+            if self.since is not None and not self._changed(resource):
+                continue
+            if not consumer.selection.keeps(resource):
+                continue
+            self.streams.write(resource)
+            self._written += 1
+            if consumer.provenance:
+                self.streams.write(
+                    provenance_for(resource, consumer.author_paths, self.ctx, self.transaction_time)
+                )
+                self._written += 1
+
+    def _changed(self, resource: Record) -> bool:
+        updated = resource.get("meta", {}).get("lastUpdated")
+        if not updated:
+            return True  # no change time known: included rather than silently lost
+        try:
+            return parse_date_range(updated).low > self.since  # type: ignore[operator]
+        except ValueError:
+            return True
+
+    def take_written(self) -> int:
+        written, self._written = self._written, 0
+        return written

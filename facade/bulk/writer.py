@@ -1,0 +1,106 @@
+"""NDJSON output streams of one export part, with checkpoints a restart can resume from.
+
+A part appends lines to one file per resource type and starts the next file when the size
+bound is reached. `checkpoint()` makes what was written durable and returns the streams'
+state; `open(state)` truncates every file back to that state (dropping lines written after
+the last checkpoint) and removes files started after it, so a resumed part neither repeats
+nor loses a line. Lines are written as they come: memory does not grow with the export.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, BinaryIO
+
+import orjson
+
+#: type → [[file name, lines, bytes], ...]; the last file of a type is the one being written.
+StreamState = dict[str, list[list[Any]]]
+
+FILE_MODE = 0o600
+DIRECTORY_MODE = 0o700
+
+
+def ensure_private_directory(path: Path) -> None:
+    path.mkdir(parents=True, exist_ok=True, mode=DIRECTORY_MODE)
+    os.chmod(path, DIRECTORY_MODE)
+
+
+@dataclass
+class _OpenFile:
+    name: str
+    handle: BinaryIO
+    lines: int
+    size: int
+
+
+class PartStreams:
+    def __init__(self, directory: Path, prefix: str, size_bound: int):
+        self.directory = directory
+        self.prefix = prefix
+        self.size_bound = size_bound
+        self._closed: StreamState = {}
+        self._open: dict[str, _OpenFile] = {}
+
+    def open(self, state: StreamState) -> None:
+        """Resume from a checkpoint's state (an empty state starts afresh)."""
+        ensure_private_directory(self.directory)
+        known = {entry[0] for files in state.values() for entry in files}
+        for stray in self.directory.glob(f"{self.prefix}-*.ndjson"):
+            if stray.name not in known:
+                stray.unlink()
+        for resource_type, files in state.items():
+            self._closed[resource_type] = [list(f) for f in files[:-1]]
+            name, lines, size = files[-1]
+            path = self.directory / name
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT, FILE_MODE)
+            os.ftruncate(fd, size)
+            os.lseek(fd, size, os.SEEK_SET)
+            handle = os.fdopen(fd, "ab", buffering=1 << 16)
+            self._open[resource_type] = _OpenFile(name, handle, int(lines), int(size))
+
+    def write(self, resource: dict[str, Any]) -> None:
+        line = orjson.dumps(resource) + b"\n"
+        resource_type = resource["resourceType"]
+        current = self._open.get(resource_type)
+        if current is None or (current.lines and current.size + len(line) > self.size_bound):
+            current = self._start(resource_type)
+        current.handle.write(line)
+        current.lines += 1
+        current.size += len(line)
+
+    def _start(self, resource_type: str) -> _OpenFile:
+        previous = self._open.pop(resource_type, None)
+        files = self._closed.setdefault(resource_type, [])
+        if previous is not None:
+            previous.handle.close()
+            files.append([previous.name, previous.lines, previous.size])
+        name = f"{self.prefix}-{resource_type}-{len(files) + 1}.ndjson"
+        fd = os.open(self.directory / name, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, FILE_MODE)
+        opened = _OpenFile(name, os.fdopen(fd, "ab", buffering=1 << 16), 0, 0)
+        self._open[resource_type] = opened
+        return opened
+
+    def state(self) -> StreamState:
+        state: StreamState = {t: [list(f) for f in files] for t, files in self._closed.items()}
+        for resource_type, current in self._open.items():
+            state.setdefault(resource_type, []).append([current.name, current.lines, current.size])
+        return state
+
+    def checkpoint(self) -> StreamState:
+        """Make everything written so far durable and return the state to resume from."""
+        for current in self._open.values():
+            current.handle.flush()
+            os.fsync(current.handle.fileno())
+        return self.state()
+
+    def close(self) -> None:
+        for current in self._open.values():
+            current.handle.close()
+        self._open.clear()
+
+    @property
+    def lines(self) -> int:
+        return sum(int(f[1]) for files in self.state().values() for f in files)

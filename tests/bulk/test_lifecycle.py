@@ -1,0 +1,136 @@
+"""Status, cancel, files (tokens, gzip, ranges), expiry, crash/resume and the vendor's 429."""
+
+from __future__ import annotations
+
+import gzip
+
+import pytest
+
+from facade.settings import Settings
+from facade.upstream.drchrono.sandbox.state import SandboxLimits
+from tests.bulk.conftest import download, export, finished, job_id_of, kick_off
+from tests.conftest import FHIR_BASE
+from tests.tokens import token
+
+
+@pytest.fixture
+def sandbox_limits() -> SandboxLimits:
+    # Small vendor pages, so every listing has several pages to checkpoint between.
+    return SandboxLimits(burst_per_second=None, page_size_max=7, verbose_page_size_max=4)
+
+
+async def test_cancel_then_404(fhir, exports):
+    job = job_id_of(await kick_off(fhir, "$export"))
+    assert (await fhir.delete(f"/fhir/$export-status/{job}")).status_code == 202
+    gone = await fhir.get(f"/fhir/$export-status/{job}")
+    assert gone.status_code == 404 and gone.json()["resourceType"] == "OperationOutcome"
+    assert not (exports.files.root / job).exists()
+
+
+async def test_files_need_the_same_clients_token(fhir, runtime, exports):
+    manifest = await export(fhir, exports, "$export", params={"_type": "Patient"})
+    url = manifest["output"][0]["url"]
+    missing = await fhir.get(url, headers={"Authorization": ""})
+    assert missing.status_code == 401
+    other = token(runtime, "system/*.rs", client_id="another-client")
+    assert (await fhir.get(url, headers={"Authorization": f"Bearer {other}"})).status_code == 404
+    assert (await fhir.get(url, headers={"Authorization": "Bearer not-a-token"})).status_code == 401
+
+
+async def test_gzip_and_byte_ranges(fhir, exports):
+    manifest = await export(fhir, exports, "$export", params={"_type": "Patient"})
+    url = manifest["output"][0]["url"]
+    plain = (await fhir.get(url, headers={"Accept-Encoding": "identity"})).content
+    zipped = await fhir.get(url, headers={"Accept-Encoding": "gzip"})
+    assert zipped.headers["content-encoding"] == "gzip" and zipped.content == plain
+    part = await fhir.get(url, headers={"Range": "bytes=10-", "Accept-Encoding": "identity"})
+    assert part.status_code == 206 and part.content == plain[10:]
+    assert gzip.compress(plain)  # the body is the NDJSON itself
+
+
+async def test_files_split_at_the_size_bound(fhir, runtime, exports):
+    exports.runner.limits = exports.limits = type(exports.limits)(file_size_bound=2000)
+    manifest = await export(fhir, exports, "$export", params={"_type": "Patient"})
+    patients = [o for o in manifest["output"] if o["type"] == "Patient"]
+    assert len(patients) > 1
+    assert sum(o["count"] for o in patients) == len(runtime.sandbox.dataset.endpoint("patients"))
+
+
+async def test_files_expire_and_are_deleted_the_job_kept(fhir, runtime, clock, exports):
+    job = job_id_of(await kick_off(fhir, "$export", params={"_type": "Patient"}))
+    manifest = await finished(fhir, exports, job)
+    clock.advance(exports.limits.file_expiry_seconds + 1)
+    assert (await fhir.get(manifest["output"][0]["url"])).status_code == 404
+    assert (await fhir.get(f"/fhir/$export-status/{job}")).status_code == 404
+    assert not (exports.files.root / job).exists()
+    assert exports.store.job(job).state == "expired"
+
+
+class Crash(BaseException):
+    """The process dies here (nothing below the worker catches it)."""
+
+
+async def test_crash_mid_export_resumes_without_duplicates_or_gaps(fhir, runtime, exports):
+    reference = await export(fhir, exports, "$export")
+    reference_files = {
+        o["url"].rsplit("/", 1)[1]: (await fhir.get(o["url"])).content for o in reference["output"]
+    }
+    pages_seen = []
+
+    def crash(point: str, part: int, pages: int) -> None:
+        pages_seen.append((part, pages))
+        if len(pages_seen) == 9:
+            raise Crash()  # after the 9th page's lines were written, before its checkpoint
+
+    exports.runner.hook = crash
+    job = job_id_of(await kick_off(fhir, "$export"))
+    await exports.worker.wait(job)
+    assert exports.store.job(job).state == "running"  # died mid-export
+    await exports.worker.stop()
+    exports.runner.hook = None
+    await exports.worker.start()  # a new process: resumes from the database
+    manifest = await finished(fhir, exports, job)
+    resumed = {
+        o["url"].rsplit("/", 1)[1]: (await fhir.get(o["url"])).content for o in manifest["output"]
+    }
+    assert resumed == reference_files
+    lines = [line for body in resumed.values() for line in body.splitlines()]
+    assert len(lines) == len(set(lines))
+
+
+@pytest.fixture
+def settings(tmp_path) -> Settings:
+    return Settings(
+        data_dir=tmp_path / "data",
+        public_base_url=FHIR_BASE,
+        upstream_burst_per_second=0,
+        upstream_timeout_seconds=0.5,
+        upstream_hourly_limit=100_000,  # facade does not know the vendor's limit: it learns by 429
+    )
+
+
+async def test_vendor_429_pauses_until_the_quota_resets_then_finishes(
+    fhir, runtime, clock, exports
+):
+    reference = await download(fhir, await export(fhir, exports, "$export"))
+    runtime.sandbox.throttle.hourly_limit = 25
+    clock.advance(3600)
+    job = job_id_of(await kick_off(fhir, "$export"))
+    manifest = await finished(fhir, exports, job)
+    throttled = [r for r in runtime.sandbox.api_requests() if r.status == 429]
+    assert throttled, "the export ran into the vendor's hourly limit"
+    got = await download(fhir, manifest)
+    assert {t: {r["id"] for r in v} for t, v in got.items()} == {
+        t: {r["id"] for r in v} for t, v in reference.items()
+    }
+
+
+async def test_vendor_5xx_that_persists_fails_only_that_part(fhir, runtime, exports):
+    await runtime.service.context()
+    runtime.sandbox.fail_next(4, "500")  # the first listing's call and its 3 retries
+    manifest = await export(
+        fhir, exports, "$export", params={"_type": "Patient,AllergyIntolerance"}
+    )
+    errors = await fhir.get(manifest["error"][0]["url"])
+    assert b"export-part-failed" in errors.content
+    assert {o["type"] for o in manifest["output"]} == {"Patient"}  # allergies listed first, failed
