@@ -168,6 +168,8 @@ def plan_export(
             )
             per_patient.append(consumer)
             bulk = source.bulk
+            if bulk is not None and not bulk.endpoint:
+                continue  # the source holds nothing practice-wide (e.g. on-demand C-CDA)
             if bulk is None and source.fetch is not None:
                 listings.append(
                     Listing(

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import partial
 from typing import Any
+from urllib.parse import parse_qsl
 
 import orjson
 
@@ -235,12 +236,14 @@ class ExportRunner:
         reason = f"bulk export {listing.endpoint}"
         lookups: dict[str, list[Record]] = {}
         for name in listing.lookups:
+            # A lookup may carry a query: "appointments?since=...&verbose=true".
+            endpoint, _, query = name.partition("?")
             lookups[name] = await self._vendor(
                 job,
                 partial(
                     self.client.list_all,
-                    name,
-                    {},
+                    endpoint,
+                    dict(parse_qsl(query)),
                     reason=reason,
                     cache_ttl=self.service.limits.lookup_cache_seconds,
                 ),

@@ -19,6 +19,7 @@ from facade.core.mapping import (
     Resource,
     SearchParam,
 )
+from mappings.drchrono import bulk_listings
 from mappings.drchrono.fields import APPOINTMENT_PARAMS, meta, text
 from mappings.drchrono.practitioner_role import specialty
 from mappings.drchrono.related_person import PATIENT_RECORD_PARAMS, related_person_id
@@ -110,6 +111,7 @@ MAPPING = CompartmentMapping(
             transform=transform,
             fetch=fetch_team,
             read=fetch_team,
+            bulk=bulk_listings.CARE_TEAMS,
             produces={"status": frozenset({"active", "inactive"})},
             description="the patient's doctors (record + visits), the patient, the caregiver",
         ),

@@ -20,6 +20,7 @@ from facade.core.mapping import (
     Resource,
     SearchParam,
 )
+from mappings.drchrono import bulk_listings
 from mappings.drchrono.fields import meta, text
 from mappings.drchrono.payer import SLOTS, insurance, patient_detail, payer_id
 from mappings.valuemaps import (
@@ -146,6 +147,7 @@ MAPPING = CompartmentMapping(
             transform=transform,
             fetch=fetch_patient,
             read=fetch_patient,
+            bulk=bulk_listings.PATIENTS_VERBOSE,
             description="the patient's primary/secondary/tertiary insurance (verbose detail)",
         ),
     ),

@@ -24,7 +24,7 @@ from facade.core.mapping import (
     Resource,
     SearchParam,
 )
-from mappings.drchrono import labs
+from mappings.drchrono import bulk_listings, labs
 from mappings.drchrono.fields import instant, text
 from mappings.valuemaps import LAB_STATUS, US_CORE, V2_0074
 
@@ -83,6 +83,7 @@ MAPPING = CompartmentMapping(
             produces={"category": frozenset({"LAB"})},
             fetch=labs.fetch_tests,
             read=labs.read_test,
+            bulk=bulk_listings.LAB_TESTS,
             description="lab tests with their results, joined with their lab order summary",
         ),
     ),

@@ -30,6 +30,7 @@ from facade.core.mapping import (
     Resource,
     SearchParam,
 )
+from mappings.drchrono import bulk_listings
 from mappings.drchrono.docref import CCD_SOURCE, ccd_transform, docref, read_ccd
 from mappings.drchrono.encounter import encounter_id, visit_period
 from mappings.drchrono.fields import (
@@ -244,6 +245,7 @@ MAPPING = CompartmentMapping(
             transform=note_transform,
             fetch=fetch_notes,
             read=read_note,
+            bulk=bulk_listings.CLINICAL_NOTES,
             produces={"type": frozenset({"11506-3"})},
             description="clinical notes (verbose) joined with their appointments",
         ),
@@ -263,6 +265,7 @@ MAPPING = CompartmentMapping(
             transform=ccd_transform,
             fetch=_no_stored_ccd,
             read=read_ccd,
+            bulk=bulk_listings.NOTHING,
             produces={"type": frozenset({"34133-9"})},
             description="the C-CDA, generated on demand ($docref); readable by its id",
         ),

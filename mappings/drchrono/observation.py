@@ -25,7 +25,13 @@ from facade.core.mapping import (
     PatientParam,
     SearchParam,
 )
-from mappings.drchrono import labs, observation_assessments, observation_lab, observation_vitals
+from mappings.drchrono import (
+    bulk_listings,
+    labs,
+    observation_assessments,
+    observation_lab,
+    observation_vitals,
+)
 from mappings.drchrono.fields import APPOINTMENT_PARAMS
 
 MAPPING = CompartmentMapping(
@@ -54,6 +60,7 @@ MAPPING = CompartmentMapping(
             produces={"category": frozenset({"laboratory"})},
             fetch=labs.fetch_results,
             read=labs.read_result,
+            bulk=bulk_listings.LAB_RESULTS,
             description="lab results joined with their lab test and lab order summary",
         ),
         Source(
@@ -66,6 +73,7 @@ MAPPING = CompartmentMapping(
             },
             fetch=observation_assessments.fetch,
             read=observation_assessments.read,
+            bulk=bulk_listings.RISK_ASSESSMENTS,
             description="patient risk assessments: social history and screening assessments",
         ),
     ),

@@ -21,6 +21,7 @@ from facade.core.mapping import (
     Resource,
     SearchParam,
 )
+from mappings.drchrono import bulk_listings
 from mappings.drchrono.fields import fhir_date, meta, phone, text, us_address
 from mappings.valuemaps import (
     ADMINISTRATIVE_GENDER,
@@ -195,6 +196,7 @@ MAPPING = CompartmentMapping(
             transform=transform,
             fetch=fetch_patient,
             read=fetch_patient,
+            bulk=bulk_listings.PATIENTS_VERBOSE,
             description="the patient record's contacts and insurance subscribers",
         ),
     ),

@@ -25,7 +25,7 @@ from facade.core.mapping import (
     Resource,
     SearchParam,
 )
-from mappings.drchrono import labs
+from mappings.drchrono import bulk_listings, labs
 from mappings.drchrono.fields import APPOINTMENT_PARAMS, instant, reference, text
 from mappings.valuemaps import ICD10CM, LAB_ORDER_STATUS, SNOMED, US_CORE
 
@@ -133,6 +133,7 @@ MAPPING = CompartmentMapping(
             produces={"category": frozenset({"108252007"})},
             fetch=fetch,
             read=read,
+            bulk=bulk_listings.LAB_REQUESTS,
             description="lab tests joined with their lab order summary and visit diagnoses",
         ),
     ),

@@ -11,7 +11,7 @@ from typing import Any
 
 from facade.core.compartment import CompartmentMapping, Source, fhir_id
 from facade.core.mapping import ById, MappingContext, PatientParam, Record, Resource, SearchParam
-from mappings.drchrono import labs
+from mappings.drchrono import bulk_listings, labs
 from mappings.drchrono.fields import instant, text
 from mappings.valuemaps import SNOMED, SPECIMEN_TYPE, US_CORE
 
@@ -65,6 +65,7 @@ MAPPING = CompartmentMapping(
             transform=transform,
             fetch=labs.fetch_tests,
             read=labs.read_test,
+            bulk=bulk_listings.LAB_TESTS,
             description="lab tests' specimens, joined with their lab order summary",
         ),
     ),
