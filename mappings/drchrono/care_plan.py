@@ -139,6 +139,7 @@ MAPPING = CompartmentMapping(
         ),
     ),
     search_params=(
+        SearchParam("Resource-lastUpdated", LocalFilter()),
         SearchParam("us-core-careplan-patient", PatientParam()),
         SearchParam("Resource-id", ById(lambda v: v, "the care plan")),
         SearchParam("us-core-careplan-category", LocalFilter()),

@@ -117,6 +117,7 @@ MAPPING = CompartmentMapping(
         ),
     ),
     search_params=(
+        SearchParam("Resource-lastUpdated", LocalFilter()),
         SearchParam("us-core-careteam-patient", PatientParam()),
         SearchParam("Resource-id", ById(lambda v: v, "the patient's team")),
         SearchParam("us-core-careteam-status", LocalFilter()),

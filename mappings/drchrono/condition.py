@@ -255,6 +255,7 @@ MAPPING = CompartmentMapping(
         ),
     ),
     search_params=(
+        SearchParam("Resource-lastUpdated", LocalFilter()),
         SearchParam("us-core-condition-patient", PatientParam()),
         SearchParam("Resource-id", ById(lambda v: v, "the problem or appointment record")),
         SearchParam("us-core-condition-category", LocalFilter()),

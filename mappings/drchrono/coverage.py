@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 from facade.core.compartment import CompartmentMapping, FetchContext, Source, fhir_id
 from facade.core.mapping import (
     ById,
+    LocalFilter,
     MappingContext,
     PatientParam,
     Record,
@@ -152,6 +153,7 @@ MAPPING = CompartmentMapping(
         ),
     ),
     search_params=(
+        SearchParam("Resource-lastUpdated", LocalFilter()),
         SearchParam("us-core-coverage-patient", PatientParam()),
         SearchParam("Resource-id", ById(lambda v: v, "the patient's insurance")),
     ),

@@ -134,6 +134,7 @@ MAPPING = CompartmentMapping(
         ),
     ),
     search_params=(
+        SearchParam("Resource-lastUpdated", LocalFilter()),
         SearchParam("us-core-device-patient", PatientParam()),
         SearchParam("Resource-id", ById(lambda v: v, "the implantable device record")),
         SearchParam("us-core-device-type", LocalFilter()),

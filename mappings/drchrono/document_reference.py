@@ -271,6 +271,7 @@ MAPPING = CompartmentMapping(
         ),
     ),
     search_params=(
+        SearchParam("Resource-lastUpdated", LocalFilter()),
         SearchParam("us-core-documentreference-patient", PatientParam()),
         SearchParam("us-core-documentreference-id", ById(lambda v: v, "the vendor record")),
         SearchParam("us-core-documentreference-type", LocalFilter()),

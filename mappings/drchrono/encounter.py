@@ -167,6 +167,7 @@ MAPPING = CompartmentMapping(
         ),
     ),
     search_params=(
+        SearchParam("Resource-lastUpdated", LocalFilter()),
         SearchParam("us-core-encounter-patient", PatientParam()),
         SearchParam("us-core-encounter-id", ById(lambda v: v, "the appointment")),
         SearchParam("us-core-encounter-date", LocalFilter()),

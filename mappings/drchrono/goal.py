@@ -75,6 +75,7 @@ MAPPING = CompartmentMapping(
         ),
     ),
     search_params=(
+        SearchParam("Resource-lastUpdated", LocalFilter()),
         SearchParam("us-core-goal-patient", PatientParam()),
         SearchParam("Resource-id", ById(lambda v: v, "the care plan")),
         SearchParam("us-core-goal-lifecycle-status", LocalFilter()),

@@ -182,6 +182,7 @@ MAPPING = CompartmentMapping(
         ),
     ),
     search_params=(
+        SearchParam("Resource-lastUpdated", LocalFilter()),
         SearchParam("us-core-immunization-patient", PatientParam()),
         SearchParam("Resource-id", ById(lambda v: v, "the vaccine record")),
         SearchParam("us-core-immunization-date", LocalFilter()),

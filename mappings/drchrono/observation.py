@@ -58,6 +58,9 @@ MAPPING = CompartmentMapping(
             endpoint="lab_results",
             transform=observation_lab.transform,
             produces={"category": frozenset({"laboratory"})},
+            # Lab results carry any LOINC code, but never a vital-sign or assessment question:
+            # a search for those codes skips the 1 + 2N lab calls.
+            excludes={"code": observation_vitals.CODES | observation_assessments.CODES},
             fetch=labs.fetch_results,
             read=labs.read_result,
             bulk=bulk_listings.LAB_RESULTS,

@@ -112,6 +112,7 @@ MAPPING = CompartmentMapping(
         ),
     ),
     search_params=(
+        SearchParam("Resource-lastUpdated", LocalFilter()),
         SearchParam("us-core-procedure-patient", PatientParam()),
         SearchParam("Resource-id", ById(lambda v: v, "the procedure or intervention record")),
         SearchParam("us-core-procedure-date", LocalFilter()),

@@ -201,6 +201,7 @@ MAPPING = CompartmentMapping(
         ),
     ),
     search_params=(
+        SearchParam("Resource-lastUpdated", LocalFilter()),
         SearchParam("us-core-relatedperson-patient", PatientParam()),
         SearchParam("us-core-relatedperson-id", ById(lambda v: v, "the patient record")),
         SearchParam("us-core-relatedperson-name", LocalFilter()),

@@ -80,3 +80,27 @@ async def test_a_token_search_skips_sources_that_cannot_match(
     own = source.endpoint
     shared = any(o.endpoint == own for o in mapping.sources if o is not source)
     assert shared or own not in endpoints, (source, endpoints)
+
+
+@pytest.mark.parametrize(
+    "query,endpoints",
+    [
+        ("code=8867-4", {"appointments"}),
+        ("code=http://loinc.org|85354-9,8867-4", {"appointments"}),
+        ("category=laboratory", {"lab_orders_summary", "lab_tests", "lab_results"}),
+        ("category=vital-signs", {"appointments"}),
+    ],
+)
+async def test_observation_searches_call_only_the_endpoints_they_need(
+    warm_fhir: httpx.AsyncClient,
+    sandbox: SandboxState,
+    dataset: SandboxDataset,
+    query: str,
+    endpoints: set[str],
+) -> None:
+    patient_id = str(dataset.endpoint("patients")[0]["id"])
+    before = len(sandbox.api_requests())
+    response = await warm_fhir.get(f"/fhir/Observation?patient={patient_id}&{query}")
+    assert response.status_code == 200
+    called = {c.endpoint for c in sandbox.api_requests()[before:]}
+    assert called and called <= endpoints, called
