@@ -30,6 +30,7 @@ EXPECTATION = "http://hl7.org/fhir/StructureDefinition/capabilitystatement-expec
 
 #: Operations facade can declare, by name, with their published definitions.
 OPERATION_DEFINITIONS = {"docref": "http://hl7.org/fhir/us/core/OperationDefinition/docref"}
+BULK = "http://hl7.org/fhir/uv/bulkdata"
 
 
 def serving_note(mapping: AnyMapping, code: str) -> str:
@@ -160,6 +161,42 @@ def _security(base_url: str) -> dict[str, Any]:
     }
 
 
+def _with_patient_export(entry: dict[str, Any]) -> dict[str, Any]:
+    if entry["type"] == "Patient":
+        entry.setdefault("operation", []).append(
+            {"name": "export", "definition": f"{BULK}/OperationDefinition/patient-export"}
+        )
+    return entry
+
+
+def _group_entry() -> dict[str, Any]:
+    return {
+        "type": "Group",
+        "profile": "http://hl7.org/fhir/StructureDefinition/Group",
+        "interaction": [
+            {"code": "read"},
+            {"code": "search-type"},
+            {"code": "create", "documentation": "operator-defined attribution lists"},
+        ],
+        "operation": [
+            {"name": "export", "definition": f"{BULK}/OperationDefinition/group-export"}
+        ],
+        "documentation": (
+            "Each doctor's panel and each office's patients, from the EHR, plus groups an "
+            "operator or a backend client with a Group write scope defines."
+        ),
+    }
+
+
+def _binary_entry() -> dict[str, Any]:
+    return {
+        "type": "Binary",
+        "profile": "http://hl7.org/fhir/StructureDefinition/Binary",
+        "interaction": [{"code": "read"}],
+        "documentation": "The files behind DocumentReference attachments (scanned documents).",
+    }
+
+
 def _provenance_entry() -> dict[str, Any]:
     return {
         "type": "Provenance",
@@ -190,7 +227,10 @@ def capability_statement(registry: MappingRegistry, base_url: str, date: str) ->
             f"{registry.vendor} API. It stores no clinical data."
         ),
         "kind": "instance",
-        "instantiates": [f"{US_CORE_SERVER}|6.1.0"],
+        "instantiates": [
+            f"{US_CORE_SERVER}|6.1.0",
+            f"{BULK}/CapabilityStatement/bulk-data|2.0.0",
+        ],
         "software": {"name": "facade", "version": __version__},
         "implementation": {"description": f"facade over {registry.vendor}", "url": base_url},
         "fhirVersion": "4.0.1",
@@ -205,9 +245,13 @@ def capability_statement(registry: MappingRegistry, base_url: str, date: str) ->
                     "'Prefer: handling=lenient'. Paging links carry an opaque cursor."
                 ),
                 "resource": sorted(
-                    [_resource(m) for m in registry] + [_provenance_entry()],
+                    [_with_patient_export(_resource(m)) for m in registry]
+                    + [_provenance_entry(), _group_entry(), _binary_entry()],
                     key=lambda entry: str(entry["type"]),
                 ),
+                "operation": [
+                    {"name": "export", "definition": f"{BULK}/OperationDefinition/export"}
+                ],
             }
         ],
     }

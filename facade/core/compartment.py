@@ -44,6 +44,18 @@ PatientFetch = Callable[["VendorClient", str, FetchContext], Awaitable[list[Reco
 RecordRead = Callable[["VendorClient", str, FetchContext], Awaitable[list[Record]]]
 
 
+@dataclass(frozen=True)
+class BinaryContent:
+    content_type: str
+    data: bytes
+    #: The vendor patient the content belongs to (for the patient compartment check).
+    patient_id: str
+
+
+#: Reads the file behind a vendor record (e.g. a scanned document's PDF), or None.
+BinaryRead = Callable[["VendorClient", str, FetchContext], Awaitable[BinaryContent | None]]
+
+
 def fhir_id(source: str, vendor_id: object, *parts: object) -> str:
     """`<source>-<vendor id>[-<part>...]`, valid as a FHIR id."""
     pieces = [source, str(vendor_id).replace("_", "."), *(str(p) for p in parts)]
@@ -127,6 +139,8 @@ class CompartmentMapping:
     author_paths: tuple[str, ...] = ()
     #: Type-level operations, by name without `$` (e.g. "docref").
     operations: Mapping[str, Any] = field(default_factory=dict)
+    #: Files behind this type's attachments, served as `Binary/<source>-<vendor id>`.
+    binaries: Mapping[str, BinaryRead] = field(default_factory=dict)
     notes: str = ""
     #: Whether searches must name a patient (true for every clinical type).
     patient_required: bool = True

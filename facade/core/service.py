@@ -15,7 +15,13 @@ from urllib.parse import urlencode
 from facade.auth.grant import INTERNAL, Access, Grant
 from facade.auth.scopes import READ, SEARCH
 from facade.clock import Clock
-from facade.core.compartment import CompartmentMapping, FetchContext, Source, split_fhir_id
+from facade.core.compartment import (
+    BinaryContent,
+    CompartmentMapping,
+    FetchContext,
+    Source,
+    split_fhir_id,
+)
 from facade.core.mapping import (
     Include,
     MappingContext,
@@ -230,6 +236,26 @@ class FhirService:
             )
         bundle = searchset(self.base_url, resource_type, resources, self_url, next_url, included)
         return SearchResult(bundle=bundle, plan=plan)
+
+    async def binary(self, binary_id: str, *, grant: Grant) -> BinaryContent:
+        """The file behind an attachment (`Binary/<source>-<vendor id>`), if the grant allows
+        Binary reads and, for a patient grant, the file is that patient's."""
+        access = _require(grant, "Binary", READ)
+        located = split_fhir_id(binary_id)
+        reader = None
+        if located is not None:
+            for mapping in self.registry:
+                if isinstance(mapping, CompartmentMapping) and located[0] in mapping.binaries:
+                    reader = mapping.binaries[located[0]]
+        if located is None or reader is None:
+            raise ResourceNotFound(f"Binary/{binary_id} is not known.")
+        ctx = await self.context()
+        content = await reader(self.client, located[1], self._fetch_context(ctx, "read Binary"))
+        if content is None or (
+            access.patient_id is not None and content.patient_id != access.patient_id
+        ):
+            raise ResourceNotFound(f"Binary/{binary_id} is not known.")
+        return content
 
     async def operation(
         self, resource_type: str, name: str, query: SearchQuery, *, grant: Grant

@@ -43,6 +43,8 @@ class VendorClient(Protocol):
         cache_ttl: float = 0.0,
     ) -> bytes | None: ...
 
+    async def fetch_file(self, url: str, *, max_bytes: int = ...) -> tuple[str, bytes]: ...
+
     async def get_record(
         self,
         endpoint: str,

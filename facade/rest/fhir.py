@@ -5,6 +5,7 @@ Routes never build an OperationOutcome; they raise facade errors and app.py answ
 
 from __future__ import annotations
 
+import base64
 import re
 from datetime import UTC, datetime
 from email.utils import format_datetime
@@ -132,6 +133,29 @@ async def audit_events(request: Request) -> Response:
             ],
         }
     )
+
+
+@router.get("/Binary/{binary_id}")
+async def binary(binary_id: str, request: Request) -> Response:
+    """A file behind an attachment: raw bytes, or a FHIR Binary when JSON is asked for."""
+    grant = authenticate(request, "read", "Binary")
+    if not _ID.match(binary_id):
+        raise InvalidRequest(f"{binary_id!r} is not a valid FHIR id.")
+    request.state.audit.resource_id = binary_id
+    content = await _service(request).binary(binary_id, grant=grant)
+    request.state.audit.patient_ids = [content.patient_id]
+    request.state.audit.result_count = 1
+    accept = request.headers.get("accept", "")
+    if "fhir+json" in accept or request.query_params.get("_format") in _JSON_FORMATS:
+        return FhirResponse(
+            {
+                "resourceType": "Binary",
+                "id": binary_id,
+                "contentType": content.content_type,
+                "data": base64.b64encode(content.data).decode(),
+            }
+        )
+    return Response(content=content.data, media_type=content.content_type)
 
 
 @router.api_route("/{resource_type}/${operation}", methods=["GET", "POST"])

@@ -16,6 +16,7 @@ import base64
 from typing import TYPE_CHECKING, Any
 
 from facade.core.compartment import (
+    BinaryContent,
     CompartmentMapping,
     FetchContext,
     Source,
@@ -230,6 +231,21 @@ async def read_note(client: VendorClient, note_id: str, fc: FetchContext) -> lis
     return [{**note, "_appointment": appointment}]
 
 
+async def read_document_file(
+    client: VendorClient, document_id: str, fc: FetchContext
+) -> BinaryContent | None:
+    """The scanned document's file. DrChrono's URL is pre-signed and expires within the
+    hour, so it is fetched fresh from the record each time and never handed to clients."""
+    record = await client.get_record(
+        "documents", document_id, reason=fc.reason, cache_ttl=fc.cache_ttl
+    )
+    url = text(record.get("document")) if record else None
+    if record is None or url is None:
+        return None
+    content_type, data = await client.fetch_file(url)
+    return BinaryContent(content_type, data, str(record["patient"]))
+
+
 async def _no_stored_ccd(client: VendorClient, patient_id: str, fc: FetchContext) -> list[Record]:
     """Searches list stored documents only; the C-CDA is generated on demand by $docref."""
     return []
@@ -270,6 +286,7 @@ MAPPING = CompartmentMapping(
             description="the C-CDA, generated on demand ($docref); readable by its id",
         ),
     ),
+    binaries={DOCUMENT_SOURCE: read_document_file},
     search_params=(
         SearchParam("Resource-lastUpdated", LocalFilter()),
         SearchParam("us-core-documentreference-patient", PatientParam()),

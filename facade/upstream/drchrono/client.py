@@ -167,6 +167,35 @@ class DrChronoClient:
         self.cache.put(url, body, cache_ttl)
         return cast(bytes, body)
 
+    async def fetch_file(self, url: str, *, max_bytes: int = 25 * 1024 * 1024) -> tuple[str, bytes]:
+        """A file from one of the vendor's pre-signed URLs (content type, bytes).
+
+        Signed URLs authorize themselves: facade's bearer token is never sent with them, and
+        they are not vendor API calls (no budget)."""
+        absolute = urljoin(self.base_url + "/", url)
+        try:
+            with anyio.fail_after(self.policy.timeout_seconds):
+                async with self._http.stream("GET", absolute, follow_redirects=False) as response:
+                    if response.status_code != 200:
+                        raise UpstreamUnavailable(
+                            f"The EHR's file store answered HTTP {response.status_code}."
+                        )
+                    chunks: list[bytes] = []
+                    size = 0
+                    async for chunk in response.aiter_bytes():
+                        size += len(chunk)
+                        if size > max_bytes:
+                            raise UpstreamUnavailable(
+                                "The EHR's file is larger than facade serves."
+                            )
+                        chunks.append(chunk)
+                    content_type = response.headers.get("content-type", "application/octet-stream")
+        except (TimeoutError, httpx.TimeoutException):
+            raise UpstreamTimeout() from None
+        except httpx.TransportError:
+            raise UpstreamUnavailable() from None
+        return content_type.split(";")[0].strip(), b"".join(chunks)
+
     async def get_path(self, path: str, *, reason: str) -> Any:
         """A JSON document by path (e.g. /api/users/current), following the vendor's 302s."""
         return await self._get_json(f"{self.base_url}{path}", reason=reason)
