@@ -238,6 +238,8 @@ async def build_runtime(
         clock,
     )
     keys = SigningKeys(database, box, clock)
+    # One token service: the authorization server issues with it, FHIR requests verify with it.
+    tokens = TokenService(database, keys, clock, settings.base_url)
     authorization = build_authority(
         fhir_base=settings.base_url,
         database=database,
@@ -245,6 +247,7 @@ async def build_runtime(
         session_key=cursor_key,
         clock=clock,
         keys=keys,
+        tokens=tokens,
         jwks_http=httpx.AsyncClient(transport=jwks_transport),
         patients=ServicePatientDirectory(service),
         registration_approval=settings.registration_approval,
@@ -258,7 +261,7 @@ async def build_runtime(
         service=service,
         box=box,
         keys=keys,
-        tokens=TokenService(database, keys, clock, settings.base_url),
+        tokens=tokens,
         audit=AuditLog(database, clock),
         rate_limits=ClientRateLimits(clock, settings.client_requests_per_minute),
         upstream_description=description,

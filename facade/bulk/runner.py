@@ -294,7 +294,7 @@ class ExportRunner:
         consumer = listing.consumers[0]
         assert consumer.mapping is not None
         mapping = consumer.mapping
-        resources = await self._vendor(job, lambda: self.service._lookup_resources(mapping, ctx))
+        resources = await self._vendor(job, lambda: self.service.lookup_resources(mapping, ctx))
         writer.consume(consumer, resources)
 
     async def _run_patients(

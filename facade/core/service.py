@@ -163,7 +163,7 @@ class FhirService:
             raise ResourceNotFound(f"{resource_type}/{resource_id} is not known.")
         ctx = await self.context()
         if mapping.lookup_data:
-            for resource in await self._lookup_resources(mapping, ctx):
+            for resource in await self.lookup_resources(mapping, ctx):
                 if resource["id"] == resource_id:
                     return resource
             raise ResourceNotFound(f"{resource_type}/{resource_id} is not known.")
@@ -426,7 +426,7 @@ class FhirService:
         self, plan: SearchPlan, ctx: MappingContext, count: int, position: dict[str, Any]
     ) -> tuple[list[Resource], dict[str, Any] | None]:
         matches = [
-            r for r in await self._lookup_resources(plan.mapping, ctx) if self._passes(plan, r)
+            r for r in await self.lookup_resources(plan.mapping, ctx) if self._passes(plan, r)
         ]
         return _slice(matches, int(position.get("o", 0)), count)
 
@@ -494,7 +494,7 @@ class FhirService:
 
     # -- mapping -----------------------------------------------------------------------------
 
-    async def _lookup_resources(
+    async def lookup_resources(
         self, mapping: ResourceMapping, ctx: MappingContext
     ) -> list[Resource]:
         ttl = self.limits.lookup_cache_seconds

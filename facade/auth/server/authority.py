@@ -78,13 +78,14 @@ def build_authority(
     clock: Clock,
     jwks_http: httpx.AsyncClient,
     keys: SigningKeys | None = None,
+    tokens: TokenService | None = None,
     patients: PatientDirectory | None = None,
     registration_approval: bool = False,
     resource_types: list[str] | None = None,
 ) -> Authority:
     endpoints = AuthEndpoints.for_fhir_base(fhir_base)
     keys = keys or SigningKeys(database, box, clock)
-    tokens = TokenService(database, keys, clock, endpoints.issuer)
+    tokens = tokens or TokenService(database, keys, clock, endpoints.issuer)
     clients = ClientRegistry(database, clock)
     users = UserRegistry(database, box, clock)
     server = FacadeAuthorizationServer(
