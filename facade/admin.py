@@ -15,7 +15,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from urllib.parse import urlencode
 
-from facade.auth.audit import AuditLog
+from facade.auth.audit import AuditEntry, AuditLog
 from facade.auth.keys import SigningKeys
 from facade.auth.operator import Operator
 from facade.auth.tokens import TokenService
@@ -166,6 +166,11 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
                     )
                 )
                 session.commit()
+            state.audit.record(
+                AuditEntry(interaction="launch", username="operator", patient_ids=[args.patient]),
+                outcome="success",
+                vendor_calls=0,
+            )
             out = {"launch": value, "iss": settings.base_url}
             if args.app_launch_uri:
                 query = urlencode({"iss": settings.base_url, "launch": value})

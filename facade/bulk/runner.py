@@ -23,7 +23,7 @@ from facade.auth.grant import Grant
 from facade.auth.scopes import ScopeSet
 from facade.bulk.files import ExportFiles
 from facade.bulk.models import ExportFile, ExportJob, ExportPart
-from facade.bulk.planner import Consumer, Listing, plan_export
+from facade.bulk.planner import PAGE_SIZE, VERBOSE_PAGE_SIZE, Consumer, Listing, plan_export
 from facade.bulk.request import ExportRequest, TypeSelection, select_types
 from facade.bulk.store import ACTIVE_STATES, JobStore
 from facade.bulk.writer import PartStreams
@@ -236,18 +236,7 @@ class ExportRunner:
         reason = f"bulk export {listing.endpoint}"
         lookups: dict[str, list[Record]] = {}
         for name in listing.lookups:
-            # A lookup may carry a query: "appointments?since=...&verbose=true".
-            endpoint, _, query = name.partition("?")
-            lookups[name] = await self._vendor(
-                job,
-                partial(
-                    self.client.list_all,
-                    endpoint,
-                    dict(parse_qsl(query)),
-                    reason=reason,
-                    cache_ttl=self.service.limits.lookup_cache_seconds,
-                ),
-            )
+            lookups[name] = await self._whole_list(job, name, reason)
         url: str | None = (
             resume["url"]
             if "url" in resume
@@ -256,6 +245,9 @@ class ExportRunner:
         pages = int(resume.get("pages", 0))
         records = int(resume.get("records", 0))
         ctx = writer.ctx
+        # A list another listing of this export joins in is kept in the client's cache, so
+        # the export reads each vendor page once whichever listing runs first.
+        keep = self.service.limits.lookup_cache_seconds if self._is_lookup(job, listing) else 0.0
         while url is not None:
             page: VendorPage = await self._vendor(
                 job,
@@ -263,6 +255,7 @@ class ExportRunner:
                     self.client.fetch_page,
                     url,
                     reason=reason,
+                    cache_ttl=keep,
                     max_wait=self.limits.max_call_wait_seconds,
                 ),
             )
@@ -351,6 +344,41 @@ class ExportRunner:
         if source.needs_verbose(fc.ctx):
             params["verbose"] = "true"
         return await self.client.list_all(source.endpoint, params, reason=fc.reason, cache_ttl=ttl)
+
+    def _is_lookup(self, job: ExportJob, listing: Listing) -> bool:
+        for part in self.store.parts(job.id):
+            descriptor = json.loads(part.checkpoint).get("listing", {})
+            for name in descriptor.get("lookups", []):
+                endpoint, _, query = str(name).partition("?")
+                params = {k: v for k, v in parse_qsl(query) if k != "verbose"}
+                if endpoint == listing.endpoint and params.items() <= listing.params.items():
+                    return True
+        return False
+
+    async def _whole_list(self, job: ExportJob, name: str, reason: str) -> list[Record]:
+        """A practice list read whole, page by page at the largest page size. Each page is
+        its own vendor call, so a pause for the quota resumes at the next page instead of
+        starting the list over (which, for a list longer than the hour's quota, never ends)."""
+        # A lookup may carry a query: "appointments?since=...&verbose=true".
+        endpoint, _, query = name.partition("?")
+        params = dict(parse_qsl(query))
+        verbose = params.get("verbose") == "true"
+        params["page_size"] = str(VERBOSE_PAGE_SIZE if verbose else PAGE_SIZE)
+        records: list[Record] = []
+        url: str | None = self.client.list_url(endpoint, params)
+        while url is not None:
+            page: VendorPage = await self._vendor(
+                job,
+                partial(
+                    self.client.fetch_page,
+                    url,
+                    reason=reason,
+                    cache_ttl=self.service.limits.lookup_cache_seconds,
+                ),
+            )
+            records.extend(page.results)
+            url = page.next_url
+        return records
 
     # -- the vendor, with the quota ------------------------------------------------------
 

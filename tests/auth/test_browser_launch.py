@@ -257,6 +257,7 @@ def browser(chromium: str, tmp_path: Path) -> Iterator[Browser]:
 
 def test_standalone_patient_launch_in_chromium(browser: Browser, tmp_path: Path) -> None:
     prepared: dict[str, str] = {}
+    runtimes: list[Runtime] = []
 
     def on_ready(runtime: Runtime) -> None:
         assert runtime.authorization is not None and runtime.sandbox is not None
@@ -271,6 +272,7 @@ def test_standalone_patient_launch_in_chromium(browser: Browser, tmp_path: Path)
             scope="",
         )
         prepared.update(patient=patient, client_id=made.client.client_id)
+        runtimes.append(runtime)
 
     with RedirectCatcher() as app:
         prepared["redirect_uri"] = app.url
@@ -333,6 +335,14 @@ def test_standalone_patient_launch_in_chromium(browser: Browser, tmp_path: Path)
             assert_reads_the_whole_chart_and_nothing_else(
                 fhir_base, body["access_token"], prepared["patient"], prepared["other"]
             )
+            # The audit log holds the launch (authorization, token) and the chart reads.
+            records = runtimes[0].audit.query(client_id=prepared["client_id"])
+            kinds = {(r.interaction, r.patient_id, r.outcome) for r in records}
+            assert ("authorize", prepared["patient"], "success") in kinds
+            assert ("token", prepared["patient"], "success") in kinds
+            assert ("read", prepared["patient"], "success") in kinds
+            assert ("search", prepared["patient"], "success") in kinds
+            assert ("read", prepared["patient"], "not-found") in kinds  # the other patient
 
 
 def assert_reads_the_whole_chart_and_nothing_else(

@@ -17,6 +17,7 @@ from authlib.oauth2.rfc6749 import OAuth2Error
 from fastapi import APIRouter, Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 
+from facade.auth.audit import AuditEntry
 from facade.auth.scopes import ScopeSet
 from facade.auth.server import consent
 from facade.auth.server.authority import Authority
@@ -366,6 +367,13 @@ def _finish(
     )
     session.request = {}
     location = dict(headers or []).get("Location")
+    # The authorization (a code for this client, user and patient) is an audited event.
+    request.state.audit = AuditEntry(
+        interaction="authorize",
+        client_id=str(params.get("client_id", "")),
+        username=user.username,
+        patient_ids=[patient_id] if patient_id else [],
+    )
     if status != 302 or not location:
         return _with_session(
             auth.pages.error("The authorization could not be completed."), auth, session
@@ -408,6 +416,9 @@ async def create_launch(request: Request) -> Response:
     if not patient_id or not await auth.patients.exists(patient_id):
         return JSONResponse({"error": "invalid_request", "error_description": "patient"}, 400)
     launch = auth.launches.create(patient_id, form.get("encounter", "").strip(), user.username)
+    request.state.audit = AuditEntry(
+        interaction="launch", username=user.username, patient_ids=[patient_id]
+    )
     body: dict[str, str] = {"launch": launch.launch, "iss": auth.endpoints.issuer}
     if form.get("launch_uri"):
         body["launch_url"] = auth.launches.app_launch_url(form["launch_uri"], launch)

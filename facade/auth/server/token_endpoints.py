@@ -7,13 +7,15 @@ no-store and Pragma: no-cache. Nothing here logs a token, a secret or an asserti
 
 from __future__ import annotations
 
+import base64
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 from authlib.oauth2.rfc6749 import OAuth2Error
 from fastapi import APIRouter, Request
 from starlette.responses import JSONResponse, Response
 
+from facade.auth.audit import AuditEntry
 from facade.auth.server.authority import Authority
 from facade.auth.server.clients import AUTH_METHODS, ClientRegistrationError
 from facade.auth.server.discovery import SMART_STYLE, openid_configuration, smart_configuration
@@ -123,6 +125,16 @@ async def token(request: Request) -> Response:
         return _error("invalid_request", "Send the request as application/x-www-form-urlencoded.")
     status, body, headers = auth.server.create_token_response(oauth)
     answer = {**dict(headers or []), **NO_STORE, **CORS}
+    # Every token request is audited: which client, which patient, granted or why not.
+    request.state.audit = AuditEntry(
+        interaction="token",
+        client_id=str(getattr(oauth.payload, "client_id", "") or "") or _basic_client_id(request),
+        patient_ids=[str(body["patient"])]
+        if isinstance(body, dict) and body.get("patient")
+        else [],
+    )
+    if status != 200 and isinstance(body, dict):
+        request.state.error_code = str(body.get("error", ""))
     if status == 401 and request.headers.get("authorization", "").lower().startswith("basic"):
         answer.setdefault("WWW-Authenticate", 'Basic realm="facade"')
     return _json(body, status, headers=answer)
@@ -262,3 +274,15 @@ async def register(request: Request) -> Response:
 
 def _registration_error(error: str, description: str) -> JSONResponse:
     return _json({"error": error, "error_description": description}, 400, headers=NO_STORE)
+
+
+def _basic_client_id(request: Request) -> str:
+    """The client id of an HTTP Basic client authentication, for the audit record."""
+    scheme, _, credentials = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() != "basic":
+        return ""
+    try:
+        decoded = base64.b64decode(credentials).decode()
+    except (ValueError, UnicodeDecodeError):
+        return ""
+    return unquote(decoded.partition(":")[0])
