@@ -22,6 +22,7 @@ from facade.core.mapping import (
     PatientParam,
     Pushdown,
     ResourceMapping,
+    SearchParam,
     Unsupported,
 )
 from facade.errors import InvalidParameterValue, InvalidRequest, UnknownParameter
@@ -64,29 +65,10 @@ def plan_search(
 ) -> SearchPlan:
     plan = SearchPlan(mapping=mapping)
     for clause in query.clauses:
-        param = mapping.param(clause.name)
-        if param is None or isinstance(param.serve, Unsupported):
-            if lenient:
-                plan.rules.append(f"{clause.key}: ignored (lenient handling)")
-                continue
-            reason = (
-                f" ({param.serve.reason})" if param and isinstance(param.serve, Unsupported) else ""
-            )
-            raise UnknownParameter(
-                f"Search parameter {clause.name!r} is not supported for {mapping.resource_type}"
-                f"{reason}. Supported: {', '.join(sorted(mapping.supported_codes))}, _count."
-            )
+        param = _served_param(mapping, clause, lenient, plan.rules)
+        if param is None:
+            continue
         definition = param.definition
-        if clause.modifier and clause.modifier not in SUPPORTED_MODIFIERS.get(
-            definition.type, frozenset()
-        ):
-            if lenient:
-                plan.rules.append(f"{clause.key}: ignored (modifier not supported; lenient)")
-                continue
-            raise UnknownParameter(
-                f"Modifier :{clause.modifier} is not supported on {clause.name!r}."
-            )
-        _validate_values(definition, clause)
         plan.applied.append(clause)
         serve = param.serve
         check = LocalCheck(definition, clause)
@@ -122,6 +104,37 @@ def plan_search(
     if plan.verbose:
         plan.vendor_params["verbose"] = "true"
     return plan
+
+
+def _served_param(
+    mapping: ResourceMapping | CompartmentMapping,
+    clause: SearchClause,
+    lenient: bool,
+    rules: list[str],
+) -> SearchParam | None:
+    """The declared parameter that serves a clause, after checking its modifier and values;
+    None when lenient handling ignores it. Unknown, unsupported or malformed: 400."""
+    param = mapping.param(clause.name)
+    if param is None or isinstance(param.serve, Unsupported):
+        if lenient:
+            rules.append(f"{clause.key}: ignored (lenient handling)")
+            return None
+        reason = (
+            f" ({param.serve.reason})" if param and isinstance(param.serve, Unsupported) else ""
+        )
+        raise UnknownParameter(
+            f"Search parameter {clause.name!r} is not supported for {mapping.resource_type}"
+            f"{reason}. Supported: {', '.join(sorted(mapping.supported_codes))}, _count."
+        )
+    allowed = SUPPORTED_MODIFIERS.get(param.definition.type, frozenset())
+    patient_type = isinstance(param.serve, PatientParam) and clause.modifier == "Patient"
+    if clause.modifier and clause.modifier not in allowed and not patient_type:
+        if lenient:
+            rules.append(f"{clause.key}: ignored (modifier not supported; lenient)")
+            return None
+        raise UnknownParameter(f"Modifier :{clause.modifier} is not supported on {clause.name!r}.")
+    _validate_values(param.definition, clause)
+    return param
 
 
 def _describe(params: dict[str, str]) -> str:
@@ -166,31 +179,10 @@ def patient_id_of(value: str) -> str | None:
 def plan_chart(mapping: CompartmentMapping, query: SearchQuery, *, lenient: bool) -> ChartPlan:
     plan = ChartPlan(mapping=mapping, sources=list(mapping.sources))
     for clause in query.clauses:
-        param = mapping.param(clause.name)
-        if param is None or isinstance(param.serve, Unsupported):
-            if lenient:
-                plan.rules.append(f"{clause.key}: ignored (lenient handling)")
-                continue
-            reason = (
-                f" ({param.serve.reason})" if param and isinstance(param.serve, Unsupported) else ""
-            )
-            raise UnknownParameter(
-                f"Search parameter {clause.name!r} is not supported for {mapping.resource_type}"
-                f"{reason}. Supported: {', '.join(sorted(mapping.supported_codes))}, _count."
-            )
+        param = _served_param(mapping, clause, lenient, plan.rules)
+        if param is None:
+            continue
         definition = param.definition
-        allowed = SUPPORTED_MODIFIERS.get(definition.type, frozenset())
-        if clause.modifier and not (
-            clause.modifier in allowed
-            or (isinstance(param.serve, PatientParam) and clause.modifier == "Patient")
-        ):
-            if lenient:
-                plan.rules.append(f"{clause.key}: ignored (modifier not supported; lenient)")
-                continue
-            raise UnknownParameter(
-                f"Modifier :{clause.modifier} is not supported on {clause.name!r}."
-            )
-        _validate_values(definition, clause)
         plan.applied.append(clause)
         check = LocalCheck(definition, clause)
         if isinstance(param.serve, PatientParam):
