@@ -178,9 +178,7 @@ def _group_entry() -> dict[str, Any]:
             {"code": "search-type"},
             {"code": "create", "documentation": "operator-defined attribution lists"},
         ],
-        "operation": [
-            {"name": "export", "definition": f"{BULK}/OperationDefinition/group-export"}
-        ],
+        "operation": [{"name": "export", "definition": f"{BULK}/OperationDefinition/group-export"}],
         "documentation": (
             "Each doctor's panel and each office's patients, from the EHR, plus groups an "
             "operator or a backend client with a Group write scope defines."
