@@ -33,18 +33,17 @@ async def test_another_patients_file_does_not_exist_for_a_patient_token(
 ) -> None:
     document = dataset.endpoint("documents")[0]
     other = next(p for p in dataset.endpoint("patients") if p["id"] != document["patient"])
-    theirs = {
-        "Authorization": f"Bearer {token(runtime, 'patient/*.rs', patient_id=str(other['id']))}"
-    }
-    owner = {
-        "Authorization": f"Bearer {token(runtime, 'patient/*.rs', patient_id=str(document['patient']))}"
-    }
+    owner_id = str(document["patient"])
+
+    def bearer(scope: str, patient_id: str) -> dict[str, str]:
+        return {"Authorization": f"Bearer {token(runtime, scope, patient_id=patient_id)}"}
+
     path = f"/fhir/Binary/document-{document['id']}"
-    assert (await fhir.get(path, headers=theirs)).status_code == 404
-    assert (await fhir.get(path, headers=owner)).status_code == 200
-    narrow = {
-        "Authorization": f"Bearer {token(runtime, 'patient/DocumentReference.rs', patient_id=str(document['patient']))}"
-    }
+    assert (
+        await fhir.get(path, headers=bearer("patient/*.rs", str(other["id"])))
+    ).status_code == 404
+    assert (await fhir.get(path, headers=bearer("patient/*.rs", owner_id))).status_code == 200
+    narrow = bearer("patient/DocumentReference.rs", owner_id)
     assert (await fhir.get(path, headers=narrow)).status_code == 403
     assert (await fhir.get("/fhir/Binary/document-1")).status_code == 404
     assert (await fhir.get("/fhir/Binary/nothing")).status_code == 404
