@@ -39,6 +39,8 @@ class SigningKeys:
         self.overlap = overlap
         self._lock = threading.Lock()
         self._cache: dict[str, RSAKey] = {}
+        self._verification: tuple[tuple[str, ...], KeySet] | None = None
+        self._verified_at = 0.0
 
     def current(self) -> RSAKey:
         """The key that signs now; a new one is made when the current one is due."""
@@ -66,10 +68,22 @@ class SigningKeys:
             fresh = self._create(now)
             session.add(fresh)
             session.commit()
+            self._verification = None
             return fresh.kid
 
-    def verification_keys(self) -> KeySet:
-        return KeySet([RSAKey.import_key(jwk) for jwk in self.public_jwks()["keys"]])
+    def verification_keys(self, *, fresh: bool = False) -> KeySet:
+        """The keys that verify tokens now, re-read at most once a minute (or when `fresh`,
+        e.g. for a kid not seen yet) and parsed once per key set: verifying a token must not
+        query and parse RSA keys on every request."""
+        now = self._clock.monotonic()
+        if not fresh and self._verification is not None and now - self._verified_at < 60.0:
+            return self._verification[1]
+        self._verified_at = now
+        jwks = self.public_jwks()["keys"]
+        fingerprint = tuple(sorted(str(k.get("kid")) for k in jwks))
+        if self._verification is None or self._verification[0] != fingerprint:
+            self._verification = (fingerprint, KeySet([RSAKey.import_key(k) for k in jwks]))
+        return self._verification[1]
 
     def public_jwks(self) -> dict[str, Any]:
         now = self._clock.now()

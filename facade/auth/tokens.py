@@ -116,23 +116,32 @@ class TokenService:
         try:
             decoded = jwt.decode(token, self._keys.verification_keys(), algorithms=[ALGORITHM])
         except (JoseError, ValueError):
-            raise TokenRejected("not a token facade issued") from None
+            # Perhaps signed by a key made since the key set was last read (another process
+            # rotated): read the keys again once before refusing.
+            try:
+                decoded = jwt.decode(
+                    token, self._keys.verification_keys(fresh=True), algorithms=[ALGORITHM]
+                )
+            except (JoseError, ValueError):
+                raise TokenRejected("not a token facade issued") from None
         claims = dict(decoded.claims)
         now = self._clock.now().timestamp()
         if claims.get("iss") != self.issuer or claims.get("aud") != self.issuer:
             raise TokenRejected("token for another server")
         if not isinstance(claims.get("exp"), int) or claims["exp"] <= now:
             raise TokenRejected("token expired")
+        # One indexed lookup per request: the token must be recorded, not revoked, and its
+        # client still active (disabling a client stops its tokens at once).
         with self._database.session() as session:
-            record = session.exec(
-                select(IssuedToken).where(IssuedToken.jti == str(claims.get("jti", "")))
+            row = session.exec(
+                select(IssuedToken.revoked, OAuthClient.status)
+                .join(OAuthClient, OAuthClient.client_id == IssuedToken.client_id)  # type: ignore[arg-type]
+                .where(IssuedToken.jti == str(claims.get("jti", "")))
+                .where(IssuedToken.client_id == str(claims.get("client_id")))
             ).first()
-            client = session.exec(
-                select(OAuthClient).where(OAuthClient.client_id == str(claims.get("client_id")))
-            ).first()
-        if record is None or record.revoked:
-            raise TokenRejected("token revoked")
-        if client is None or client.status != "active":
+        if row is None or row[0]:
+            raise TokenRejected("token revoked or unknown")
+        if row[1] != "active":
             raise TokenRejected("client disabled")
         return claims
 
