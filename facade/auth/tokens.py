@@ -15,6 +15,7 @@ from typing import Any
 
 from joserfc import jwt
 from joserfc.errors import JoseError
+from sqlalchemy import update
 from sqlmodel import select
 
 from facade.auth.grant import Grant
@@ -235,32 +236,19 @@ class TokenService:
     # -- revocation and introspection -------------------------------------------------------
 
     def revoke_family(self, family: str) -> None:
-        with self._database.session() as session:
-            for row in session.exec(
-                select(RefreshTokenRecord).where(RefreshTokenRecord.family == family)
-            ).all():
-                row.revoked = True
-                session.add(row)
-            for issued in session.exec(
-                select(IssuedToken).where(IssuedToken.family == family)
-            ).all():
-                issued.revoked = True
-                session.add(issued)
-            session.commit()
+        """Every refresh and access token descended from one authorization."""
+        self._revoke_where("family", family)
 
     def revoke_client(self, client_id: str) -> None:
-        with self._database.session() as session:
-            for row in session.exec(
-                select(RefreshTokenRecord).where(RefreshTokenRecord.client_id == client_id)
-            ).all():
-                row.revoked = True
-                session.add(row)
-            for issued in session.exec(
-                select(IssuedToken).where(IssuedToken.client_id == client_id)
-            ).all():
-                issued.revoked = True
-                session.add(issued)
-            session.commit()
+        """Every token of a client (it was disabled)."""
+        self._revoke_where("client_id", client_id)
+
+    def _revoke_where(self, column: str, value: str) -> None:
+        with self._database.engine.begin() as connection:
+            for table in (RefreshTokenRecord, IssuedToken):
+                connection.execute(
+                    update(table).where(getattr(table, column) == value).values(revoked=True)
+                )
 
     def revoke(self, token: str, client_id: str) -> None:
         """RFC 7009: revoke an access or refresh token of this client (unknown ones: no-op)."""
