@@ -21,8 +21,9 @@ from facade.core.mapping import (
 )
 from mappings.drchrono import bulk_listings
 from mappings.drchrono.fields import APPOINTMENT_PARAMS, meta, text
+from mappings.drchrono.payer import patient_detail
 from mappings.drchrono.practitioner_role import specialty
-from mappings.drchrono.related_person import PATIENT_RECORD_PARAMS, related_person_id
+from mappings.drchrono.related_person import related_person_id
 from mappings.valuemaps import ENCOUNTER_STATUS, SNOMED, US_CORE
 
 if TYPE_CHECKING:
@@ -79,9 +80,7 @@ def transform(record: Record, ctx: MappingContext) -> list[Resource]:
 
 
 async def fetch_team(client: VendorClient, patient_id: str, fc: FetchContext) -> list[Record]:
-    patient = await client.get_record(
-        "patients", patient_id, PATIENT_RECORD_PARAMS, reason=fc.reason, cache_ttl=fc.cache_ttl
-    )
+    patient = await patient_detail(client, patient_id, fc)
     if patient is None:
         return []
     appointments = await client.list_all(

@@ -23,6 +23,7 @@ from facade.core.mapping import (
 )
 from mappings.drchrono import bulk_listings
 from mappings.drchrono.fields import fhir_date, meta, phone, text, us_address
+from mappings.drchrono.payer import patient_detail
 from mappings.valuemaps import (
     ADMINISTRATIVE_GENDER,
     PERSONAL_RELATIONSHIP,
@@ -37,7 +38,6 @@ if TYPE_CHECKING:
 PROFILE = US_CORE + "us-core-relatedperson"
 SOURCE_NAME = "relatedperson"
 #: The patient record as RelatedPerson and CareTeam read it (verbose: insurances).
-PATIENT_RECORD_PARAMS = {"show_inactive": "true", "verbose": "true"}
 INSURANCES = (
     ("primary_insurance", "subscriber"),
     ("secondary_insurance", "subscriber2"),
@@ -180,9 +180,8 @@ def transform(record: Record, ctx: MappingContext) -> list[Resource]:
 
 
 async def fetch_patient(client: VendorClient, patient_id: str, fc: FetchContext) -> list[Record]:
-    record = await client.get_record(
-        "patients", patient_id, PATIENT_RECORD_PARAMS, reason=fc.reason, cache_ttl=fc.cache_ttl
-    )
+    # The same verbose patient read as Coverage's (one cached vendor call for both).
+    record = await patient_detail(client, patient_id, fc)
     return [record] if record is not None else []
 
 
