@@ -11,13 +11,12 @@ calls the vendor.
 from __future__ import annotations
 
 import json
-import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 
 from facade.bulk.request import PROVENANCE, ExportRequest, TypeSelection
-from facade.core.compartment import BulkListing, CompartmentMapping, Source
+from facade.core.compartment import BulkJoin, BulkListing, CompartmentMapping, Source
 from facade.core.mapping import MappingContext, Record, ResourceMapping
 from facade.core.registry import MappingRegistry
 from facade.fhir.matching import extract
@@ -38,7 +37,7 @@ class Consumer:
     selection: TypeSelection
     source: Source | None = None
     mapping: ResourceMapping | None = None
-    join: Callable[[Record, Mapping[str, list[Record]]], Record | None] | None = None
+    join: BulkJoin | None = None
     #: The element path holding the patient reference (for confining to members).
     patient_expression: str = ""
     provenance: bool = False
@@ -77,6 +76,14 @@ class Listing:
     verbose: bool = False
     estimated_calls: int = 1
     error: str = ""
+    #: The endpoint's own page-size maximum, when below the vendor's general one (DrChrono's
+    #: clinical_notes: 20).
+    page_size_cap: int | None = None
+
+    @property
+    def page_size(self) -> int:
+        size = VERBOSE_PAGE_SIZE if self.verbose else PAGE_SIZE
+        return min(size, self.page_size_cap) if self.page_size_cap else size
 
     @property
     def key(self) -> str:
@@ -200,8 +207,7 @@ def plan_export(
             verbose = bulk.verbose or asked
             _add(practice, "practice", bulk.endpoint, params, verbose, bulk.lookups, consumer)
     for listing in practice.values():
-        size = VERBOSE_PAGE_SIZE if listing.verbose else PAGE_SIZE
-        listing.params["page_size"] = str(size)
+        listing.params["page_size"] = str(listing.page_size)
         if listing.verbose:
             listing.params["verbose"] = "true"
         known = estimate(listing.key)
@@ -252,12 +258,15 @@ def _add(
     lookups: tuple[str, ...],
     consumer: Consumer,
 ) -> None:
-    params.pop("page_size", None)
+    cap = params.pop("page_size", None)
     candidate = Listing(mode, endpoint, params, lookups, verbose=verbose)
     key = json.dumps([endpoint, sorted(params.items()), verbose])
     existing = listings.get(key)
     if existing is None:
         listings[key] = existing = candidate
+    if cap is not None:
+        caps = [int(cap), existing.page_size_cap or int(cap)]
+        existing.page_size_cap = min(caps)
     existing.lookups = tuple(dict.fromkeys(existing.lookups + lookups))
     existing.consumers.append(consumer)
 
@@ -269,7 +278,3 @@ def _patient_expression(mapping: CompartmentMapping) -> str:
         if isinstance(param.serve, PatientParam):
             return param.definition.expression
     return f"{mapping.resource_type}.subject"
-
-
-def pages_for(records: int, verbose: bool) -> int:
-    return max(1, math.ceil(records / (VERBOSE_PAGE_SIZE if verbose else PAGE_SIZE)))

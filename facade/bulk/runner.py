@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable
+from collections.abc import AsyncGenerator, Callable
+from contextlib import aclosing
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import partial
 from typing import Any
-from urllib.parse import parse_qsl
 
 import orjson
 
@@ -25,8 +25,9 @@ from facade.bulk.files import ExportFiles
 from facade.bulk.models import ExportFile, ExportJob, ExportPart
 from facade.bulk.planner import PAGE_SIZE, VERBOSE_PAGE_SIZE, Consumer, Listing, plan_export
 from facade.bulk.request import ExportRequest, TypeSelection, select_types
+from facade.bulk.spill import LookupSpill, canonical, list_name, parse_list_name
 from facade.bulk.store import ACTIVE_STATES, JobStore
-from facade.bulk.writer import PartStreams
+from facade.bulk.writer import PartStreams, ensure_private_directory
 from facade.clock import Clock
 from facade.core.compartment import FetchContext
 from facade.core.mapping import MappingContext, Record
@@ -40,7 +41,8 @@ from facade.upstream.drchrono.client import DrChronoClient
 
 log = logging.getLogger("facade.bulk")
 
-#: Called at named points ("page-written", part seq, pages so far): tests inject crashes.
+#: Called at named points ("page-written", part seq, pages so far; "lookup-page-spilled", 0,
+#: records on the page): tests inject crashes.
 FaultHook = Callable[[str, int, int], None]
 
 
@@ -145,6 +147,10 @@ class ExportRunner:
             return
         self._set(job, state="running", phase="exporting")
         request = ExportRequest.from_json(job.parameters)
+        directory = self.files.job_dir(job.id)
+        ensure_private_directory(directory)
+        spill = LookupSpill(directory)
+        finished = False
         with metered() as meter:
             base_calls = job.calls_spent
             try:
@@ -154,15 +160,21 @@ class ExportRunner:
                     if part.state != "pending":
                         continue
                     self._check_active(job.id)
-                    await self._run_part(job, request, part, ctx, selections, meter, base_calls)
+                    await self._run_part(
+                        job, request, part, ctx, selections, spill, meter, base_calls
+                    )
                 self._complete(job, request)
+                finished = True
             except JobCancelled:
-                return
+                finished = True
             except FacadeError as error:
                 log.warning("export %s failed: %s", job.id, error.code)
                 self._set(job, state="failed", failure=error.message)
+                finished = True
             finally:
                 job.calls_spent = base_calls + meter.count
+                # Kept across a crash or shutdown (the restarted job resumes from it).
+                spill.delete() if finished else spill.close()
 
     # -- parts ---------------------------------------------------------------------------
 
@@ -173,6 +185,7 @@ class ExportRunner:
         part: ExportPart,
         ctx: MappingContext,
         selections: dict[str, TypeSelection],
+        spill: LookupSpill,
         meter: Any,
         base_calls: int,
     ) -> None:
@@ -190,7 +203,7 @@ class ExportRunner:
         try:
             if listing.mode == "practice":
                 await self._run_practice(
-                    job, part, listing, checkpoint, resume, writer, meter, base_calls
+                    job, part, listing, checkpoint, resume, writer, spill, meter, base_calls
                 )
             elif listing.mode == "lookup":
                 await self._run_lookup(job, listing, ctx, writer)
@@ -230,24 +243,67 @@ class ExportRunner:
         checkpoint: dict[str, Any],
         resume: dict[str, Any],
         writer: _Writer,
+        spill: LookupSpill,
         meter: Any,
         base_calls: int,
     ) -> None:
         reason = f"bulk export {listing.endpoint}"
-        lookups: dict[str, list[Record]] = {}
         for name in listing.lookups:
-            lookups[name] = await self._whole_list(job, name, reason)
-        url: str | None = (
+            await self._fill(job, spill, name, _page_size(name), reason)
+        own = list_name(listing.endpoint, listing.params)
+        replay = self._is_lookup(job, own) or spill.progress(own) is not None
+        if replay:
+            # Another listing joins this list in: it is read once, into the spill, and both
+            # use that copy.
+            await self._fill(job, spill, own, listing.page_size, reason)
+        pages = int(resume.get("pages", 0))
+        records = int(resume.get("records", 0))
+        source = self._pages(job, spill, listing, own if replay else None, resume, reason)
+        async with aclosing(source):
+            async for results, position in source:
+                for record in results:
+                    for consumer in listing.consumers:
+                        joined = consumer.join(record, spill) if consumer.join else record
+                        if joined is not None:
+                            writer.consume(consumer, consumer.transform(joined, writer.ctx))
+                pages += 1
+                records += len(results)
+                if self.hook:
+                    self.hook("page-written", part.seq, pages)
+                state = {
+                    **position,
+                    "pages": pages,
+                    "records": records,
+                    "streams": writer.streams.checkpoint(),
+                }
+                self._save(job, part, checkpoint, state, meter, base_calls, writer)
+                self._check_active(job.id)
+        self.store.save_statistic(
+            str(checkpoint["listing"]["key"]), records, pages, self.clock.now()
+        )
+
+    async def _pages(
+        self,
+        job: ExportJob,
+        spill: LookupSpill,
+        listing: Listing,
+        spilled: str | None,
+        resume: dict[str, Any],
+        reason: str,
+    ) -> AsyncGenerator[tuple[list[Record], dict[str, Any]], None]:
+        """The listing's pages, each with where to resume after it: from the spill when the
+        list is there (`spilled` names it), otherwise from the vendor."""
+        if spilled is not None:
+            start = int(resume.get("spilled", 0))
+            while results := spill.records(spilled, start, listing.page_size):
+                start += len(results)
+                yield results, {"spilled": start}
+            return
+        url = (
             resume["url"]
             if "url" in resume
             else self.client.list_url(listing.endpoint, listing.params)
         )
-        pages = int(resume.get("pages", 0))
-        records = int(resume.get("records", 0))
-        ctx = writer.ctx
-        # A list another listing of this export joins in is kept in the client's cache, so
-        # the export reads each vendor page once whichever listing runs first.
-        keep = self.service.limits.lookup_cache_seconds if self._is_lookup(job, listing) else 0.0
         while url is not None:
             page: VendorPage = await self._vendor(
                 job,
@@ -255,31 +311,11 @@ class ExportRunner:
                     self.client.fetch_page,
                     url,
                     reason=reason,
-                    cache_ttl=keep,
                     max_wait=self.limits.max_call_wait_seconds,
                 ),
             )
-            for record in page.results:
-                for consumer in listing.consumers:
-                    joined = consumer.join(record, lookups) if consumer.join else record
-                    if joined is not None:
-                        writer.consume(consumer, consumer.transform(joined, ctx))
-            pages += 1
-            records += len(page.results)
-            if self.hook:
-                self.hook("page-written", part.seq, pages)
             url = page.next_url
-            state = {
-                "url": url,
-                "pages": pages,
-                "records": records,
-                "streams": writer.streams.checkpoint(),
-            }
-            self._save(job, part, checkpoint, state, meter, base_calls, writer)
-            self._check_active(job.id)
-        self.store.save_statistic(
-            str(checkpoint["listing"]["key"]), records, pages, self.clock.now()
-        )
+            yield page.results, {"url": url}
 
     async def _run_lookup(
         self, job: ExportJob, listing: Listing, ctx: MappingContext, writer: _Writer
@@ -345,27 +381,35 @@ class ExportRunner:
             params["verbose"] = "true"
         return await self.client.list_all(source.endpoint, params, reason=fc.reason, cache_ttl=ttl)
 
-    def _is_lookup(self, job: ExportJob, listing: Listing) -> bool:
+    def _is_lookup(self, job: ExportJob, own: str) -> bool:
+        """Whether any listing of the job joins in the list named `own`."""
         for part in self.store.parts(job.id):
             descriptor = json.loads(part.checkpoint).get("listing", {})
-            for name in descriptor.get("lookups", []):
-                endpoint, _, query = str(name).partition("?")
-                params = {k: v for k, v in parse_qsl(query) if k != "verbose"}
-                if endpoint == listing.endpoint and params.items() <= listing.params.items():
-                    return True
+            if any(canonical(str(name)) == own for name in descriptor.get("lookups", [])):
+                return True
         return False
 
-    async def _whole_list(self, job: ExportJob, name: str, reason: str) -> list[Record]:
-        """A practice list read whole, page by page at the largest page size. Each page is
-        its own vendor call, so a pause for the quota resumes at the next page instead of
-        starting the list over (which, for a list longer than the hour's quota, never ends)."""
-        # A lookup may carry a query: "appointments?since=...&verbose=true".
-        endpoint, _, query = name.partition("?")
-        params = dict(parse_qsl(query))
-        verbose = params.get("verbose") == "true"
-        params["page_size"] = str(VERBOSE_PAGE_SIZE if verbose else PAGE_SIZE)
-        records: list[Record] = []
-        url: str | None = self.client.list_url(endpoint, params)
+    async def _fill(
+        self, job: ExportJob, spill: LookupSpill, name: str, page_size: int, reason: str
+    ) -> None:
+        """Read a practice list whole into the spill, a vendor page at a time. Each page is
+        committed with the next page's URL, so a pause for the quota or a restart resumes
+        at the next page instead of starting the list over (which, for a list longer than
+        the hour's quota, would never end)."""
+        progress = spill.progress(name)
+        if progress is not None and progress[1]:
+            return
+        endpoint, params = parse_list_name(name)
+        if not params and self.service.is_practice_list(endpoint):
+            # Doctors, offices: the practice lists the server already holds, in one piece.
+            practice = await self._vendor(job, partial(self.service.practice_list, endpoint))
+            spill.add_page(name, practice, None)
+            return
+        url: str | None
+        if progress is not None:
+            url = progress[0]
+        else:
+            url = self.client.list_url(endpoint, {**params, "page_size": str(page_size)})
         while url is not None:
             page: VendorPage = await self._vendor(
                 job,
@@ -373,12 +417,14 @@ class ExportRunner:
                     self.client.fetch_page,
                     url,
                     reason=reason,
-                    cache_ttl=self.service.limits.lookup_cache_seconds,
+                    max_wait=self.limits.max_call_wait_seconds,
                 ),
             )
-            records.extend(page.results)
+            spill.add_page(name, page.results, page.next_url)
             url = page.next_url
-        return records
+            if self.hook:
+                self.hook("lookup-page-spilled", 0, len(page.results))
+            self._check_active(job.id)
 
     # -- the vendor, with the quota ------------------------------------------------------
 
@@ -525,6 +571,12 @@ class ExportRunner:
             completed_at=now,
             expires_at=now + timedelta(seconds=self.limits.file_expiry_seconds),
         )
+
+
+def _page_size(name: str) -> int:
+    """The largest page for a lookup list named `<endpoint>?<query>`."""
+    _, params = parse_list_name(name)
+    return VERBOSE_PAGE_SIZE if params.get("verbose") == "true" else PAGE_SIZE
 
 
 def _confined(request: ExportRequest) -> bool:

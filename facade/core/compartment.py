@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from facade.core.mapping import (
     Include,
@@ -71,17 +71,34 @@ def split_fhir_id(resource_id: str) -> tuple[str, str] | None:
     return (source, vendor_id) if vendor_id else None
 
 
+class LookupTables(Protocol):
+    """The practice lists a bulk listing joins in, by name (`BulkListing.lookups`)."""
+
+    def find(self, name: str, field: str, value: object) -> list[Record]:
+        """The records of list `name` whose `field` equals `value` (compared as text)."""
+        ...
+
+    def one(self, name: str, record_id: object) -> Record | None:
+        """The record of list `name` with this id, or None."""
+        ...
+
+
+#: Attaches looked-up records to a listed one, or returns None to drop it.
+BulkJoin = Callable[[Record, LookupTables], "Record | None"]
+
+
 @dataclass(frozen=True)
 class BulkListing:
     """How a source is read practice-wide (Bulk $export): page through `endpoint` with
     `params` (the patient filter left out), at the vendor's largest page size. `lookups` are
     practice lists read whole first (e.g. lab orders, to know each lab result's patient);
-    `join` attaches them to a record, or returns None to drop it."""
+    `join` attaches them to a record, or returns None to drop it. `params` may carry the
+    endpoint's own `page_size` maximum when it is below the vendor's general one."""
 
     endpoint: str
     params: Mapping[str, str] = field(default_factory=dict)
     lookups: tuple[str, ...] = ()
-    join: Callable[[Record, Mapping[str, list[Record]]], Record | None] | None = None
+    join: BulkJoin | None = None
     #: The vendor parameter for `_since` (records updated since), or None if it has none.
     since_param: str | None = "since"
     verbose: bool = False

@@ -497,20 +497,25 @@ class FhirService:
     async def lookup_resources(
         self, mapping: ResourceMapping, ctx: MappingContext
     ) -> list[Resource]:
-        ttl = self.limits.lookup_cache_seconds
-        records = await self.client.list_all(
-            mapping.endpoint,
-            self._list_params(mapping.endpoint),
-            reason=f"practice list {mapping.endpoint}",
-            cache_ttl=ttl,
-        )
-        lookups = {
-            name: await self.client.list_all(
-                name, self._list_params(name), reason=f"practice list {name}", cache_ttl=ttl
-            )
-            for name in mapping.lookups
-        }
+        records = await self.practice_list(mapping.endpoint)
+        lookups = {name: await self.practice_list(name) for name in mapping.lookups}
         return self._map(mapping, records, lookups, ctx)
+
+    def is_practice_list(self, endpoint: str) -> bool:
+        """Whether `endpoint` is a small practice list (doctors, offices) read whole."""
+        return any(
+            isinstance(m, ResourceMapping) and m.endpoint == endpoint and m.lookup_data
+            for m in self.registry
+        )
+
+    async def practice_list(self, endpoint: str) -> list[Record]:
+        """A small practice list, whole, through the cache every reader of it shares."""
+        return await self.client.list_all(
+            endpoint,
+            self._list_params(endpoint),
+            reason=f"practice list {endpoint}",
+            cache_ttl=self.limits.lookup_cache_seconds,
+        )
 
     def _list_params(self, endpoint: str) -> dict[str, str]:
         """One canonical query per practice list, so every user of it shares one cached call."""

@@ -2,92 +2,62 @@
 $export: the whole list at the largest page size, joined with the practice lists it needs.
 A helper module: it defines no MAPPING.
 
-Joins index their lookups once per lookup list (not once per record), so a listing of n
-records joined with m lookup records costs O(n + m).
+Joins look records up by a field (`LookupTables`); the export keeps the lookup lists on disk,
+indexed on the fields asked for, so a join costs an index probe and memory does not grow
+with the practice.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from typing import Any
 from urllib.parse import urlencode
 
-from facade.core.compartment import BulkListing
+from facade.core.compartment import BulkListing, LookupTables
 from facade.core.mapping import Record
 from mappings.drchrono.fields import APPOINTMENT_PARAMS
-
-Lookups = Mapping[str, list[Record]]
 
 #: A lookup with query parameters is named `<endpoint>?<query>`. Nothing in the "no stored
 #: document" sense is an empty endpoint: the source has no practice-wide records.
 NOTHING = BulkListing("")
 APPOINTMENTS = "appointments?" + urlencode(sorted(APPOINTMENT_PARAMS.items()))
 ORDERS = "lab_orders_summary"
-_indexes: dict[tuple[int, str], dict[str, Any]] = {}
 
 
-def _index(records: list[Record], key: Callable[[Record], str], name: str) -> dict[str, Any]:
-    """An index of a lookup list, built once for the list object and reused."""
-    cache_key = (id(records), name)
-    found = _indexes.get(cache_key)
-    if found is None:
-        if len(_indexes) > 64:
-            _indexes.clear()
-        found = {}
-        for record in records:
-            found.setdefault(key(record), []).append(record)
-        _indexes[cache_key] = found
-    return found
-
-
-def _by_id(records: list[Record], name: str) -> dict[str, Record]:
-    return {k: v[0] for k, v in _index(records, lambda r: str(r["id"]), name).items()}
-
-
-def _lab_result(record: Record, lookups: Lookups) -> Record | None:
-    orders = _by_id(lookups.get(ORDERS, []), "orders")
-    tests = _by_id(lookups.get("lab_tests", []), "tests")
-    order = orders.get(str(record.get("lab_order")))
+def _lab_result(record: Record, lookups: LookupTables) -> Record | None:
+    order = lookups.one(ORDERS, record.get("lab_order"))
     if order is None:
         return None
-    return {"order": order, "test": tests.get(str(record.get("lab_test")), {}), "result": record}
+    test = lookups.one("lab_tests", record.get("lab_test")) or {}
+    return {"order": order, "test": test, "result": record}
 
 
-def _lab_test(record: Record, lookups: Lookups) -> Record | None:
-    orders = _by_id(lookups.get(ORDERS, []), "orders")
-    results = _index(lookups.get("lab_results", []), lambda r: str(r.get("lab_test")), "by-test")
-    order = orders.get(str(record.get("lab_order")))
+def _lab_test(record: Record, lookups: LookupTables) -> Record | None:
+    order = lookups.one(ORDERS, record.get("lab_order"))
     if order is None:
         return None
-    return {"order": order, "test": record, "results": results.get(str(record["id"]), [])}
+    results = lookups.find("lab_results", "lab_test", record["id"])
+    return {"order": order, "test": record, "results": results}
 
 
-def _assessment(record: Record, lookups: Lookups) -> Record | None:
-    chart = _index(
-        lookups.get("patient_risk_assessments", []), lambda r: str(r.get("patient")), "by-patient"
-    )
-    return {"assessment": record, "chart": chart.get(str(record.get("patient")), [record])}
+def _assessment(record: Record, lookups: LookupTables) -> Record | None:
+    chart = lookups.find("patient_risk_assessments", "patient", record.get("patient"))
+    return {"assessment": record, "chart": chart or [record]}
 
 
-def _note(record: Record, lookups: Lookups) -> Record | None:
-    appointments = _by_id(lookups.get(APPOINTMENTS, []), "appointments")
-    return {**record, "_appointment": appointments.get(str(record.get("appointment")))}
+def _note(record: Record, lookups: LookupTables) -> Record | None:
+    return {**record, "_appointment": lookups.one(APPOINTMENTS, record.get("appointment"))}
 
 
-def _care_team(record: Record, lookups: Lookups) -> Record | None:
+def _care_team(record: Record, lookups: LookupTables) -> Record | None:
     from mappings.drchrono.fields import text
     from mappings.valuemaps import ENCOUNTER_STATUS
 
-    by_patient = _index(
-        lookups.get(APPOINTMENTS, []), lambda r: str(r.get("patient")), "appointments-by-patient"
-    )
     doctor_ids = [str(d) for d in [record.get("doctor")] if text(d)]
-    for appointment in by_patient.get(str(record["id"]), []):
+    for appointment in lookups.find(APPOINTMENTS, "patient", record["id"]):
         seen = ENCOUNTER_STATUS.get(text(appointment.get("status"))) is not None
         doctor = text(appointment.get("doctor"))
         if seen and doctor and doctor not in doctor_ids:
             doctor_ids.append(doctor)
-    doctors = _by_id(lookups.get("doctors", []), "doctors")
+    doctors = {d: found for d in doctor_ids if (found := lookups.one("doctors", d)) is not None}
     return {**record, "_doctor_ids": doctor_ids, "_doctors": doctors}
 
 
@@ -105,9 +75,11 @@ RISK_ASSESSMENTS = BulkListing(
     join=_assessment,
     since_param=None,
 )
+#: The endpoint's page size is at most 20 ("returns 5 objects per page, and the maximum page
+#: size is 20"), so the listing asks for 20, not the verbose 50.
 CLINICAL_NOTES = BulkListing(
     "clinical_notes",
-    {"since": "1970-01-01T00:00:00"},
+    {"since": "1970-01-01T00:00:00", "page_size": "20"},
     lookups=(APPOINTMENTS,),
     join=_note,
     verbose=True,
@@ -118,12 +90,12 @@ CARE_TEAMS = BulkListing(
 )
 
 
-def _lab_request(record: Record, lookups: Lookups) -> Record | None:
+def _lab_request(record: Record, lookups: LookupTables) -> Record | None:
     joined = _lab_test(record, lookups)
     if joined is None:
         return None
-    visits = _by_id(lookups.get(APPOINTMENTS, []), "appointments")
-    return {**joined, "visit": visits.get(str(joined["order"].get("appointment")), {})}
+    visit = lookups.one(APPOINTMENTS, joined["order"].get("appointment")) or {}
+    return {**joined, "visit": visit}
 
 
 LAB_REQUESTS = BulkListing(

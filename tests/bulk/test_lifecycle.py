@@ -98,6 +98,41 @@ async def test_crash_mid_export_resumes_without_duplicates_or_gaps(fhir, runtime
     assert len(lines) == len(set(lines))
 
 
+async def test_crash_while_spilling_a_lookup_list_resumes_at_the_next_vendor_page(
+    fhir, runtime, exports
+):
+    reference = await download(fhir, await export(fhir, exports, "$export"))
+    spilled = []
+
+    def crash(point: str, part: int, records: int) -> None:
+        if point == "lookup-page-spilled":
+            spilled.append(records)
+            if len(spilled) == 3:
+                raise Crash()  # the third lookup page is committed to the spill
+
+    runtime.sandbox.request_log.clear()
+    exports.runner.hook = crash
+    job = job_id_of(await kick_off(fhir, "$export"))
+    await exports.worker.wait(job)
+    spill = exports.files.job_dir(job) / ".lookups.sqlite"
+    assert exports.store.job(job).state == "running" and spill.is_file()
+    assert spill.stat().st_mode & 0o777 == 0o600
+    assert exports.files.path(job, spill.name) is None  # never served as an export file
+    await exports.worker.stop()
+    exports.runner.hook = None
+    await exports.worker.start()
+    got = await download(fhir, await finished(fhir, exports, job))
+    assert got == reference
+    # Across the crash, every vendor page of the export was fetched once.
+    pages = [
+        (r.path, tuple(sorted(r.query.items())))
+        for r in runtime.sandbox.api_requests()
+        if r.endpoint not in ("users.current", "doctors", "offices")
+    ]
+    assert len(pages) == len(set(pages))
+    assert not spill.exists()  # scratch, gone with the finished job
+
+
 @pytest.fixture
 def settings(tmp_path) -> Settings:
     return Settings(
