@@ -8,6 +8,7 @@ handler runs. It must never answer differently from the vendor's contract
 from __future__ import annotations
 
 import asyncio
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from datetime import date
 
@@ -31,8 +32,10 @@ from facade.upstream.drchrono.sandbox.limits import retry_after, throttled_detai
 from facade.upstream.drchrono.sandbox.paging import (
     Cursor,
     InvalidCursor,
+    SortedRecords,
+    page_of,
     page_size_from,
-    select_page,
+    sort_records,
 )
 from facade.upstream.drchrono.sandbox.rendering import is_true, render_record
 from facade.upstream.drchrono.sandbox.state import Fault, RequestLogEntry, SandboxState
@@ -192,6 +195,10 @@ def _hidden_shown(rule: HiddenUnless, raw: str | None) -> bool:
 class _Handlers:
     def __init__(self, state: SandboxState) -> None:
         self.state = state
+        #: Listings being paged: the first page (no cursor) filters and sorts the endpoint;
+        #: the next pages of the same query find their place by binary search, as a database
+        #: index would, instead of filtering and sorting the whole endpoint again per page.
+        self._listings: OrderedDict[tuple[object, ...], SortedRecords] = OrderedDict()
 
     async def not_found(self, request: Request) -> Response:
         return _json(NOT_FOUND, 404)
@@ -213,12 +220,12 @@ class _Handlers:
                 {"detail": f"One of the following query parameters is required: {wanted}."}, 400
             )
         try:
-            records = self._filtered(name, spec, params)
             cursor = Cursor.decode(params["cursor"]) if params.get("cursor") else None
+            listing = self._listing(name, spec, params, fresh=cursor is None)
             verbose = is_true(params.get("verbose"))
             default, maximum = spec.page_size_bounds(self.state.limits, verbose)
             size = page_size_from(params.get("page_size"), default, maximum)
-            page = select_page(records, spec.order_by, cursor, size)
+            page = page_of(listing, cursor, size)
         except FilterError as error:
             return _json(error.body, 400)
         except InvalidCursor:
@@ -237,6 +244,21 @@ class _Handlers:
                 "results": [render_record(self.state, spec, r, params, base) for r in page.results],
             }
         )
+
+    def _listing(
+        self, name: str, spec: EndpointSpec, params: dict[str, str], *, fresh: bool
+    ) -> SortedRecords:
+        records = self.state.dataset.endpoint(name)
+        query = tuple(sorted((k, v) for k, v in params.items() if k not in ("cursor", "page_size")))
+        # The list's identity and length: a replaced or grown endpoint is filtered again.
+        key = (name, query, self.state.clock().date(), id(records), len(records))
+        found = None if fresh else self._listings.get(key)
+        if found is None:
+            found = sort_records(self._filtered(name, spec, params), spec.order_by)
+            self._listings[key] = found
+            while len(self._listings) > 16:
+                self._listings.popitem(last=False)
+        return found
 
     def _filtered(
         self, name: str, spec: EndpointSpec, params: dict[str, str]

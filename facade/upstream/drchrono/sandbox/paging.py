@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -67,26 +68,42 @@ def page_size_from(raw: str | None, default: int, maximum: int) -> int:
     return default if wanted <= 0 else min(wanted, maximum)
 
 
+@dataclass(frozen=True)
+class SortedRecords:
+    """A listing's records in page order, with their sort keys (computed once per listing)."""
+
+    keys: list[SortKey]
+    records: list[Record]
+
+
+def sort_records(records: Sequence[Record], order_by: Callable[[Record], SortKey]) -> SortedRecords:
+    keyed = sorted(((order_by(record), record) for record in records), key=lambda pair: pair[0])
+    return SortedRecords([key for key, _ in keyed], [record for _, record in keyed])
+
+
 def select_page(
     records: Sequence[Record],
     order_by: Callable[[Record], SortKey],
     cursor: Cursor | None,
     page_size: int,
 ) -> Page:
-    keyed = sorted(((order_by(record), record) for record in records), key=lambda pair: pair[0])
-    keys = [key for key, _ in keyed]
+    return page_of(sort_records(records, order_by), cursor, page_size)
+
+
+def page_of(listing: SortedRecords, cursor: Cursor | None, page_size: int) -> Page:
+    keys, total = listing.keys, len(listing.keys)
     try:
         if cursor is None:
-            start, end = 0, min(len(keyed), page_size)
+            start, end = 0, min(total, page_size)
         elif cursor.reverse:
-            end = sum(1 for key in keys if key < cursor.position)
+            end = bisect_left(keys, cursor.position)
             start = max(0, end - page_size)
         else:
-            start = sum(1 for key in keys if key <= cursor.position)
-            end = min(len(keyed), start + page_size)
+            start = bisect_right(keys, cursor.position)
+            end = min(total, start + page_size)
     except TypeError:
         raise InvalidCursor from None
-    chosen = keyed[start:end]
-    next_cursor = Cursor(chosen[-1][0]) if chosen and end < len(keyed) else None
-    previous_cursor = Cursor(chosen[0][0], reverse=True) if chosen and start > 0 else None
-    return Page([record for _, record in chosen], next_cursor, previous_cursor)
+    chosen = listing.records[start:end]
+    next_cursor = Cursor(keys[end - 1]) if chosen and end < total else None
+    previous_cursor = Cursor(keys[start], reverse=True) if chosen and start > 0 else None
+    return Page(chosen, next_cursor, previous_cursor)
