@@ -3,8 +3,8 @@
 Some listings need other practice lists to turn a record into resources (a lab result needs
 its order, for the patient; a clinical note needs its appointment). Those lists are read
 once per export, page by page, into a SQLite file in the job's directory; joins then look
-records up by a field through an index built on first use. Memory stays flat however large
-the practice, and every vendor page is fetched once: a listing that another listing also
+records up by a field through an index built on first use. No practice list is held in
+memory, and every vendor page is fetched once: a listing that another listing also
 joins in is filled into the spill, then replayed from it.
 
 Each page's records and the list's progress (the next vendor URL) are committed together, so

@@ -3,8 +3,8 @@ $export: the whole list at the largest page size, joined with the practice lists
 A helper module: it defines no MAPPING.
 
 Joins look records up by a field (`LookupTables`); the export keeps the lookup lists on disk,
-indexed on the fields asked for, so a join costs an index probe and memory does not grow
-with the practice.
+indexed on the fields asked for, so a join costs an index probe and no practice list is
+held in memory.
 """
 
 from __future__ import annotations
