@@ -30,7 +30,7 @@ FILE_NAME = ".lookups.sqlite"
 #: Field names a join may look records up by (they become index expressions).
 _FIELD = re.compile(r"^[a-z_][a-z0-9_]*$")
 #: Distinct lookups remembered between records (consecutive records share orders, patients).
-_MEMO_SIZE = 4096
+_MEMO_SIZE = 256
 
 
 def list_name(endpoint: str, params: dict[str, str] | None = None) -> str:
