@@ -15,6 +15,7 @@ from typing import Any, cast
 from authlib.common.urls import add_params_to_uri
 from authlib.oauth2.rfc6749 import OAuth2Error
 from fastapi import APIRouter, Request
+from starlette.concurrency import run_in_threadpool
 from starlette.responses import JSONResponse, RedirectResponse, Response
 
 from facade.auth.audit import AuditEntry
@@ -148,7 +149,8 @@ async def login(request: Request) -> Response:
     if not _csrf_ok(form, session):
         return auth.pages.error("This form has expired. Start again from the app.", 403)
     username = form.get("username", "").strip()
-    outcome = auth.users.check_password(username, form.get("password", ""))
+    # argon2 verification is deliberately slow: it runs off the event loop.
+    outcome = await run_in_threadpool(auth.users.check_password, username, form.get("password", ""))
     if outcome is LoginOutcome.NEEDS_TOTP:
         session.totp_pending = username
         return _with_session(_see_other("/auth/login/totp"), auth, session)

@@ -13,6 +13,7 @@ from urllib.parse import unquote, urlsplit
 
 from authlib.oauth2.rfc6749 import OAuth2Error
 from fastapi import APIRouter, Request
+from starlette.concurrency import run_in_threadpool
 from starlette.responses import JSONResponse, Response
 
 from facade.auth.audit import AuditEntry
@@ -123,7 +124,9 @@ async def token(request: Request) -> Response:
     oauth = await oauth_request(request, auth)
     if oauth is None:
         return _error("invalid_request", "Send the request as application/x-www-form-urlencoded.")
-    status, body, headers = auth.server.create_token_response(oauth)
+    # authlib is synchronous, and a client secret check is an argon2 hash (tens of ms of
+    # CPU): both run off the event loop, so token requests do not stall FHIR traffic.
+    status, body, headers = await run_in_threadpool(auth.server.create_token_response, oauth)
     answer = {**dict(headers or []), **NO_STORE, **CORS}
     # Every token request is audited: which client, which patient, granted or why not.
     request.state.audit = AuditEntry(
@@ -153,7 +156,9 @@ async def introspect(request: Request) -> Response:
         return _error("invalid_request", "Send the request as application/x-www-form-urlencoded.")
     if not _bearer_is_active(request, auth):
         try:
-            auth.server.authenticate_client(oauth, INTROSPECTION_METHODS, "introspection")
+            await run_in_threadpool(
+                auth.server.authenticate_client, oauth, INTROSPECTION_METHODS, "introspection"
+            )
         except OAuth2Error:
             denied = _error(
                 "invalid_client",
@@ -176,7 +181,9 @@ async def revoke(request: Request) -> Response:
     if oauth is None:
         return _error("invalid_request", "Send the request as application/x-www-form-urlencoded.")
     try:
-        client = auth.server.authenticate_client(oauth, REVOCATION_METHODS, "revocation")
+        client = await run_in_threadpool(
+            auth.server.authenticate_client, oauth, REVOCATION_METHODS, "revocation"
+        )
     except OAuth2Error:
         return _error("invalid_client", "The client could not be authenticated.", 401)
     presented = oauth.form.get("token", "")
@@ -236,7 +243,8 @@ async def register(request: Request) -> Response:
         return _registration_error("invalid_client_metadata", "jwks must be a JWK Set.")
     scope = metadata.get("scope") or ""
     try:
-        created = auth.clients.register(
+        created = await run_in_threadpool(  # hashes the new secret with argon2
+            auth.clients.register,
             name=str(metadata.get("client_name") or "unnamed app"),
             auth_method=method,
             redirect_uris=redirect_uris,
