@@ -148,7 +148,7 @@ class BulkExports:
     # -- answers -------------------------------------------------------------------------
 
     def _progress(self, job: ExportJob) -> str:
-        estimate = max(job.estimated_calls, 1)
+        estimate = self._estimate(job)
         percent = min(99, math.floor(100 * job.calls_spent / estimate))
         phase = "paused (vendor quota)" if job.state == "paused" else job.phase
         if job.state == "queued":
@@ -158,6 +158,20 @@ class BulkExports:
         return (
             f"{phase}: {percent}%, {job.calls_spent}/~{estimate} vendor calls, ~{minutes} min left"
         )[:99]
+
+    def _estimate(self, job: ExportJob) -> int:
+        """The job's vendor calls in all. The plan's figure comes from the last export's page
+        counts; a listing never exported before is planned at one call. Once the job has spent
+        its plan, the calls so far are extrapolated over the parts still to run."""
+        estimate = max(job.estimated_calls, 1)
+        if job.calls_spent < estimate:
+            return estimate
+        parts = self.store.parts(job.id)
+        finished = sum(1 for part in parts if part.state != "pending")
+        if not parts or finished >= len(parts):
+            return max(estimate, job.calls_spent + 1)
+        progressed = finished + 0.5  # the running part, half done
+        return max(estimate, math.ceil(job.calls_spent * len(parts) / progressed))
 
     def _seconds_for(self, calls: int) -> float:
         budget = self.client.budget

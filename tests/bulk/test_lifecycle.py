@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import re
 
 import pytest
 
@@ -131,6 +132,33 @@ async def test_crash_while_spilling_a_lookup_list_resumes_at_the_next_vendor_pag
     ]
     assert len(pages) == len(set(pages))
     assert not spill.exists()  # scratch, gone with the finished job
+
+
+async def test_a_first_export_extrapolates_its_progress_once_past_its_plan(fhir, exports):
+    # No export ran before: every listing is planned at one call, far below what it spends.
+    pages = []
+
+    def stop(point: str, part: int, count: int) -> None:
+        pages.append(part)
+        if len(set(pages)) == 6:  # the sixth part has written its first page
+            raise Crash()
+
+    exports.runner.hook = stop
+    job = job_id_of(await kick_off(fhir, "$export"))
+    await exports.worker.wait(job)
+    record = exports.store.job(job)
+    assert record.calls_spent > record.estimated_calls  # past the plan
+    poll = await fhir.get(f"/fhir/$export-status/{job}")
+    assert poll.status_code == 202
+    progress = poll.headers["x-progress"]
+    percent, spent, estimate = re.match(
+        r"exporting: (\d+)%, (\d+)/~(\d+) vendor", progress
+    ).groups()
+    assert int(spent) == record.calls_spent < int(estimate)
+    parts = exports.store.parts(job)
+    done = sum(1 for part in parts if part.state != "pending")
+    assert int(percent) == 100 * int(spent) // int(estimate) < 99
+    assert int(estimate) == -(-record.calls_spent * len(parts) * 2 // (2 * done + 1))
 
 
 @pytest.fixture
