@@ -82,6 +82,9 @@ class Listing:
 
     @property
     def page_size(self) -> int:
+        """The page size the listing asks for (kept in `params` once planned)."""
+        if self.params.get("page_size", "").isdigit():
+            return int(self.params["page_size"])
         size = VERBOSE_PAGE_SIZE if self.verbose else PAGE_SIZE
         return min(size, self.page_size_cap) if self.page_size_cap else size
 
