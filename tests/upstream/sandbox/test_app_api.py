@@ -118,6 +118,18 @@ async def test_pages_are_stable_when_records_are_added_behind_the_cursor() -> No
     assert ids(second) == [1000 + n for n in range(10, 20)]
 
 
+async def test_a_record_added_ahead_of_the_cursor_appears_on_a_later_page() -> None:
+    dataset = _many_patients(20)
+    state, _ = make_state(dataset)
+    async with sandbox_client(state) as client:
+        first = (await client.get("/api/patients?page_size=10")).json()
+        dataset.records["patients"].append(patient_record(5000, "Late", "Comer"))
+        second = (await client.get(first["next"])).json()
+        third = (await client.get(second["next"])).json()
+    assert ids(second) == [1000 + n for n in range(10, 20)]
+    assert ids(third) == [5000] and third["next"] is None
+
+
 async def test_tampered_cursor_is_invalid() -> None:
     state, _ = make_state()
     async with sandbox_client(state) as client:
