@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import traceback
 from collections.abc import AsyncGenerator, Callable
 from contextlib import aclosing
 from dataclasses import dataclass
@@ -170,6 +171,23 @@ class ExportRunner:
             except FacadeError as error:
                 log.warning("export %s failed: %s", job.id, error.code)
                 self._set(job, state="failed", failure=error.message)
+                finished = True
+            except Exception as error:
+                # A fault of this server (a full disk, a bug): the job ends failed rather than
+                # showing progress forever. The log names the error and where it happened but
+                # not its message, which may quote a record.
+                log.error(
+                    "export %s stopped on an internal error: %s at %s",
+                    job.id,
+                    type(error).__name__,
+                    where(error),
+                )
+                self._set(
+                    job,
+                    state="failed",
+                    failure=f"The export stopped on an internal error ({type(error).__name__}); "
+                    "start a new export.",
+                )
                 finished = True
             finally:
                 job.calls_spent = base_calls + meter.count
@@ -571,6 +589,12 @@ class ExportRunner:
             completed_at=now,
             expires_at=now + timedelta(seconds=self.limits.file_expiry_seconds),
         )
+
+
+def where(error: BaseException) -> str:
+    """`file:line` of the innermost frame of an exception's traceback."""
+    frames = traceback.extract_tb(error.__traceback__)
+    return f"{frames[-1].filename}:{frames[-1].lineno}" if frames else "?"
 
 
 def _page_size(name: str) -> int:

@@ -11,7 +11,7 @@ import asyncio
 import logging
 from typing import Protocol
 
-from facade.bulk.runner import ExportRunner
+from facade.bulk.runner import ExportRunner, where
 from facade.bulk.store import JobStore
 
 log = logging.getLogger("facade.bulk")
@@ -49,8 +49,13 @@ class ExportWorker:
                 await self.runner.run(job_id)
         except asyncio.CancelledError:
             raise
-        except Exception:
-            log.exception("export %s stopped unexpectedly", job_id)
+        except Exception as error:  # the message may quote a record: not logged
+            log.error(
+                "export %s stopped unexpectedly: %s at %s",
+                job_id,
+                type(error).__name__,
+                where(error),
+            )
         finally:
             self._tasks.pop(job_id, None)
 

@@ -161,6 +161,25 @@ async def test_a_first_export_extrapolates_its_progress_once_past_its_plan(fhir,
     assert int(estimate) == -(-record.calls_spent * len(parts) * 2 // (2 * done + 1))
 
 
+async def test_an_internal_error_fails_the_export_with_a_reason(fhir, exports, caplog):
+    def disk_full(point: str, part: int, count: int) -> None:
+        if point == "lookup-page-spilled":
+            raise OSError(28, "No space left on device (message that could quote a record)")
+
+    exports.runner.hook = disk_full
+    job = job_id_of(await kick_off(fhir, "$export"))
+    await exports.worker.wait(job)
+    assert exports.store.job(job).state == "failed"
+    status = await fhir.get(f"/fhir/$export-status/{job}")
+    assert status.status_code == 500
+    outcome = status.json()
+    assert outcome["resourceType"] == "OperationOutcome"
+    assert "internal error (OSError)" in outcome["issue"][0]["details"]["text"]
+    assert not (exports.files.job_dir(job) / ".lookups.sqlite").exists()
+    assert "internal error: OSError at" in caplog.text
+    assert "could quote a record" not in caplog.text  # the log names the error, not its text
+
+
 @pytest.fixture
 def settings(tmp_path) -> Settings:
     return Settings(
