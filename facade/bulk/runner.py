@@ -266,14 +266,20 @@ class ExportRunner:
         base_calls: int,
     ) -> None:
         reason = f"bulk export {listing.endpoint}"
+
+        def spent() -> None:  # a long fill shows in X-Progress as it goes
+            job.calls_spent = base_calls + meter.count
+            job.updated_at = self.clock.now()
+            self.store.save_job(job)
+
         for name in listing.lookups:
-            await self._fill(job, spill, name, _page_size(name), reason)
+            await self._fill(job, spill, name, _page_size(name), reason, spent)
         own = list_name(listing.endpoint, listing.params)
         replay = self._is_lookup(job, own) or spill.progress(own) is not None
         if replay:
             # Another listing joins this list in: it is read once, into the spill, and both
             # use that copy.
-            await self._fill(job, spill, own, listing.page_size, reason)
+            await self._fill(job, spill, own, listing.page_size, reason, spent)
         pages = int(resume.get("pages", 0))
         records = int(resume.get("records", 0))
         source = self._pages(job, spill, listing, own if replay else None, resume, reason)
@@ -408,7 +414,13 @@ class ExportRunner:
         return False
 
     async def _fill(
-        self, job: ExportJob, spill: LookupSpill, name: str, page_size: int, reason: str
+        self,
+        job: ExportJob,
+        spill: LookupSpill,
+        name: str,
+        page_size: int,
+        reason: str,
+        spent: Callable[[], None],
     ) -> None:
         """Read a practice list whole into the spill, a vendor page at a time. Each page is
         committed with the next page's URL, so a pause for the quota or a restart resumes
@@ -440,6 +452,7 @@ class ExportRunner:
             )
             spill.add_page(name, page.results, page.next_url)
             url = page.next_url
+            spent()
             if self.hook:
                 self.hook("lookup-page-spilled", 0, len(page.results))
             self._check_active(job.id)

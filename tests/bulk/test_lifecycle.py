@@ -117,6 +117,8 @@ async def test_crash_while_spilling_a_lookup_list_resumes_at_the_next_vendor_pag
     await exports.worker.wait(job)
     spill = exports.files.job_dir(job) / ".lookups.sqlite"
     assert exports.store.job(job).state == "running" and spill.is_file()
+    # Progress counts a fill's calls as they are spent, not when the listing's pages begin.
+    assert exports.store.job(job).calls_spent == len(runtime.sandbox.api_requests())
     assert spill.stat().st_mode & 0o777 == 0o600
     assert exports.files.path(job, spill.name) is None  # never served as an export file
     await exports.worker.stop()
