@@ -268,9 +268,7 @@ class ExportRunner:
         reason = f"bulk export {listing.endpoint}"
 
         def spent() -> None:  # a long fill shows in X-Progress as it goes
-            job.calls_spent = base_calls + meter.count
-            job.updated_at = self.clock.now()
-            self.store.save_job(job)
+            self._save_calls(job, meter, base_calls)
 
         for name in listing.lookups:
             await self._fill(job, spill, name, _page_size(name), reason, spent)
@@ -329,15 +327,7 @@ class ExportRunner:
             else self.client.list_url(listing.endpoint, listing.params)
         )
         while url is not None:
-            page: VendorPage = await self._vendor(
-                job,
-                partial(
-                    self.client.fetch_page,
-                    url,
-                    reason=reason,
-                    max_wait=self.limits.max_call_wait_seconds,
-                ),
-            )
+            page = await self._fetch_page(job, url, reason)
             url = page.next_url
             yield page.results, {"url": url}
 
@@ -441,15 +431,7 @@ class ExportRunner:
         else:
             url = self.client.list_url(endpoint, {**params, "page_size": str(page_size)})
         while url is not None:
-            page: VendorPage = await self._vendor(
-                job,
-                partial(
-                    self.client.fetch_page,
-                    url,
-                    reason=reason,
-                    max_wait=self.limits.max_call_wait_seconds,
-                ),
-            )
+            page = await self._fetch_page(job, url, reason)
             spill.add_page(name, page.results, page.next_url)
             url = page.next_url
             spent()
@@ -458,6 +440,14 @@ class ExportRunner:
             self._check_active(job.id)
 
     # -- the vendor, with the quota ------------------------------------------------------
+
+    async def _fetch_page(self, job: ExportJob, url: str, reason: str) -> VendorPage:
+        """One listing page, uncached (the spill keeps what is read twice)."""
+        fetch = partial(
+            self.client.fetch_page, url, reason=reason, max_wait=self.limits.max_call_wait_seconds
+        )
+        page: VendorPage = await self._vendor(job, fetch)
+        return page
 
     async def _vendor(self, job: ExportJob, call: Callable[[], Any]) -> Any:
         """Run one vendor call; when the quota is spent, park the job until it resets."""
@@ -533,8 +523,11 @@ class ExportRunner:
         checkpoint["resume"] = resume
         part.checkpoint = json.dumps(checkpoint)
         self.store.save_part(part)
-        job.calls_spent = base_calls + meter.count
         job.resources_written += writer.take_written()
+        self._save_calls(job, meter, base_calls)
+
+    def _save_calls(self, job: ExportJob, meter: Any, base_calls: int) -> None:
+        job.calls_spent = base_calls + meter.count
         job.updated_at = self.clock.now()
         self.store.save_job(job)
 

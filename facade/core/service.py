@@ -503,10 +503,7 @@ class FhirService:
 
     def is_practice_list(self, endpoint: str) -> bool:
         """Whether `endpoint` is a small practice list (doctors, offices) read whole."""
-        return any(
-            isinstance(m, ResourceMapping) and m.endpoint == endpoint and m.lookup_data
-            for m in self.registry
-        )
+        return self._practice_mapping(endpoint) is not None
 
     async def practice_list(self, endpoint: str) -> list[Record]:
         """A small practice list, whole, through the cache every reader of it shares."""
@@ -519,14 +516,18 @@ class FhirService:
 
     def _list_params(self, endpoint: str) -> dict[str, str]:
         """One canonical query per practice list, so every user of it shares one cached call."""
+        mapping = self._practice_mapping(endpoint)
+        return dict(mapping.fixed_params) if mapping is not None else {}
+
+    def _practice_mapping(self, endpoint: str) -> ResourceMapping | None:
         for mapping in self.registry:
             if (
                 isinstance(mapping, ResourceMapping)
                 and mapping.endpoint == endpoint
                 and mapping.lookup_data
             ):
-                return dict(mapping.fixed_params)
-        return {}
+                return mapping
+        return None
 
     def _map(
         self,

@@ -81,15 +81,6 @@ def sort_records(records: Sequence[Record], order_by: Callable[[Record], SortKey
     return SortedRecords([key for key, _ in keyed], [record for _, record in keyed])
 
 
-def select_page(
-    records: Sequence[Record],
-    order_by: Callable[[Record], SortKey],
-    cursor: Cursor | None,
-    page_size: int,
-) -> Page:
-    return page_of(sort_records(records, order_by), cursor, page_size)
-
-
 def page_of(listing: SortedRecords, cursor: Cursor | None, page_size: int) -> Page:
     keys, total = listing.keys, len(listing.keys)
     try:
