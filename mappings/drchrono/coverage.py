@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from facade.core.compartment import CompartmentMapping, FetchContext, Source, fhir_id
+from facade.core.compartment import CompartmentMapping, Source, fhir_id
 from facade.core.mapping import (
     ById,
     LocalFilter,
@@ -23,7 +23,7 @@ from facade.core.mapping import (
 )
 from mappings.drchrono import bulk_listings
 from mappings.drchrono.fields import meta, text
-from mappings.drchrono.payer import SLOTS, insurance, patient_detail, payer_id
+from mappings.drchrono.payer import SLOTS, insurance, patient_records, payer_id
 from mappings.valuemaps import (
     COVERAGE_CLASS,
     PAYER_TYPE,
@@ -35,7 +35,7 @@ from mappings.valuemaps import (
 )
 
 if TYPE_CHECKING:
-    from facade.core.vendor import VendorClient
+    pass
 
 PROFILE = US_CORE + "us-core-coverage"
 SOURCE_NAME = "coverage"
@@ -131,13 +131,6 @@ def transform(record: Record, ctx: MappingContext) -> list[Resource]:
     return resources
 
 
-async def fetch_patient(
-    client: VendorClient, patient_id: str, context: FetchContext
-) -> list[Record]:
-    record = await patient_detail(client, patient_id, context)
-    return [record] if record is not None else []
-
-
 MAPPING = CompartmentMapping(
     resource_type="Coverage",
     profiles=(PROFILE,),
@@ -146,8 +139,8 @@ MAPPING = CompartmentMapping(
             name=SOURCE_NAME,
             endpoint="patients",
             transform=transform,
-            fetch=fetch_patient,
-            read=fetch_patient,
+            fetch=patient_records,
+            read=patient_records,
             bulk=bulk_listings.PATIENTS_VERBOSE,
             description="the patient's primary/secondary/tertiary insurance (verbose detail)",
         ),

@@ -80,6 +80,15 @@ async def patient_detail(
     )
 
 
+async def patient_records(
+    client: VendorClient, patient_id: str, context: FetchContext
+) -> list[Record]:
+    """The verbose patient record as a source's records (Coverage and RelatedPerson share
+    this one cached vendor call)."""
+    record = await patient_detail(client, patient_id, context)
+    return [record] if record is not None else []
+
+
 async def read_payer(
     client: VendorClient, fhir_id: str, context: FetchContext
 ) -> dict[str, Any] | None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from facade.core.compartment import CompartmentMapping, FetchContext, Source, fhir_id
+from facade.core.compartment import CompartmentMapping, Source, fhir_id
 from facade.core.mapping import (
     ById,
     LocalFilter,
@@ -23,7 +23,7 @@ from facade.core.mapping import (
 )
 from mappings.drchrono import bulk_listings
 from mappings.drchrono.fields import fhir_date, meta, phone, text, us_address
-from mappings.drchrono.payer import patient_detail
+from mappings.drchrono.payer import patient_records
 from mappings.valuemaps import (
     ADMINISTRATIVE_GENDER,
     PERSONAL_RELATIONSHIP,
@@ -33,7 +33,7 @@ from mappings.valuemaps import (
 )
 
 if TYPE_CHECKING:
-    from facade.core.vendor import VendorClient
+    pass
 
 PROFILE = US_CORE + "us-core-relatedperson"
 SOURCE_NAME = "relatedperson"
@@ -179,12 +179,6 @@ def transform(record: Record, ctx: MappingContext) -> list[Resource]:
     return resources
 
 
-async def fetch_patient(client: VendorClient, patient_id: str, fc: FetchContext) -> list[Record]:
-    # The same verbose patient read as Coverage's (one cached vendor call for both).
-    record = await patient_detail(client, patient_id, fc)
-    return [record] if record is not None else []
-
-
 MAPPING = CompartmentMapping(
     resource_type="RelatedPerson",
     profiles=(PROFILE,),
@@ -193,8 +187,8 @@ MAPPING = CompartmentMapping(
             name=SOURCE_NAME,
             endpoint="patients",
             transform=transform,
-            fetch=fetch_patient,
-            read=fetch_patient,
+            fetch=patient_records,
+            read=patient_records,
             bulk=bulk_listings.PATIENTS_VERBOSE,
             description="the patient record's contacts and insurance subscribers",
         ),
