@@ -485,9 +485,32 @@ def _lab_result(
     released: str,
     group: str,
 ) -> Record:
+    def result(**value: Any) -> Record:
+        return {
+            "id": practice.next_id("lab_results", rng),
+            "lab_order": order_id,
+            "lab_test": test_id,
+            "document": document_id,
+            "status": status,
+            "test_performed": released,
+            "specimen_received": received,
+            "results_released": released,
+            "observation_code": row["code"],
+            "observation_description": row["short"],
+            "group_code": group,
+            **value,
+        }
+
     if row.get("text_value"):
-        return _text_lab_result(
-            practice, rng, row, order_id, test_id, document_id, status, received, released, group
+        # A qualitative result: DrChrono's value is text, with no unit and no numeric range.
+        return result(
+            value=row["text_value"],
+            value_is_numeric=False,
+            unit="",
+            normal_range="",
+            abnormal_status="",
+            is_abnormal=False,
+            comments="",
         )
     low, high, decimals = float(row["low"]), float(row["high"]), int(row["decimals"])
     spread = (high - low) or high
@@ -496,61 +519,15 @@ def _lab_result(
     text = f"{value:.{decimals}f}"
     shown = float(text)
     flag = "H" if shown > high else "L" if shown < low else ("N" if rng.random() < 0.5 else "")
-    return {
-        "id": practice.next_id("lab_results", rng),
-        "lab_order": order_id,
-        "lab_test": test_id,
-        "document": document_id,
-        "status": status,
-        "test_performed": released,
-        "specimen_received": received,
-        "results_released": released,
-        "observation_code": row["code"],
-        "observation_description": row["short"],
-        "group_code": group,
-        "value": text,
-        "value_is_numeric": True,
-        "unit": row["unit"],
-        "normal_range": f"{row['low']:g} {row['high']:g}",
-        "abnormal_status": flag,
-        "is_abnormal": flag in ("H", "L"),
-        "comments": "Corrected result" if status == "C" else "",
-    }
-
-
-def _text_lab_result(
-    practice: Practice,
-    rng: random.Random,
-    row: dict[str, Any],
-    order_id: int,
-    test_id: int,
-    document_id: int,
-    status: str,
-    received: str,
-    released: str,
-    group: str,
-) -> Record:
-    """A qualitative result: DrChrono's value is text, with no unit and no numeric range."""
-    return {
-        "id": practice.next_id("lab_results", rng),
-        "lab_order": order_id,
-        "lab_test": test_id,
-        "document": document_id,
-        "status": status,
-        "test_performed": released,
-        "specimen_received": received,
-        "results_released": released,
-        "observation_code": row["code"],
-        "observation_description": row["short"],
-        "group_code": group,
-        "value": row["text_value"],
-        "value_is_numeric": False,
-        "unit": "",
-        "normal_range": "",
-        "abnormal_status": "",
-        "is_abnormal": False,
-        "comments": "",
-    }
+    return result(
+        value=text,
+        value_is_numeric=True,
+        unit=row["unit"],
+        normal_range=f"{row['low']:g} {row['high']:g}",
+        abnormal_status=flag,
+        is_abnormal=flag in ("H", "L"),
+        comments="Corrected result" if status == "C" else "",
+    )
 
 
 @cache
