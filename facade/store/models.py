@@ -47,6 +47,10 @@ class OAuthClient(SQLModel, table=True):
     status: str = Field(default="active", max_length=20)
     #: Hash of the RFC 7591 registration access token, when registered dynamically.
     registration_token_hash: str = ""
+    #: Registered through /auth/register (RFC 7591): shown to users as unverified.
+    self_registered: bool = False
+    #: May introspect tokens issued to other clients (an operator's resource server).
+    resource_server: bool = False
     created_at: datetime
     updated_at: datetime
 
@@ -66,6 +70,19 @@ class UserAccount(SQLModel, table=True):
     failed_logins: int = 0
     locked_until: datetime | None = None
     created_at: datetime
+    updated_at: datetime
+
+
+class LoginThrottle(SQLModel, table=True):
+    """Failed logins per username, known or not, so that a lockout looks the same for both."""
+
+    __tablename__ = "login_throttle"
+
+    id: int | None = Field(default=None, primary_key=True)
+    #: sha256 of the normalised username (the name itself is not stored).
+    username_key: str = Field(index=True, unique=True, max_length=64)
+    failures: int = 0
+    locked_until: datetime | None = None
     updated_at: datetime
 
 
