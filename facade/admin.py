@@ -23,6 +23,7 @@ from facade.clock import Clock
 from facade.settings import Settings
 from facade.store.database import Database
 from facade.store.models import LaunchContext
+from facade.store.private_files import secure_data_dir
 from facade.store.secrets import SecretBox
 
 OPERATOR_CLIENT = "facade-operator"
@@ -89,7 +90,7 @@ class State:
     def __init__(self, settings: Settings):
         self.settings = settings
         self.clock = Clock()
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        secure_data_dir(settings.data_dir)
         self.database = Database(settings.resolved_database_url)
         self.database.migrate()
         self.box = SecretBox.from_settings(settings.secret_key, settings.data_dir)
