@@ -28,6 +28,7 @@ from facade.fhir.paging import CursorCodec
 from facade.settings import Settings
 from facade.store.connections import ConnectionStore, VendorCredentials
 from facade.store.database import Database
+from facade.store.private_files import secure_data_dir
 from facade.store.secrets import SecretBox, load_or_create_key
 from facade.upstream.budget import UpstreamBudget
 from facade.upstream.cache import ResponseCache
@@ -63,6 +64,7 @@ def insecure_http_refusal(settings: Settings, vendor_url: str) -> str | None:
 
 def stored_vendor_url(settings: Settings) -> str | None:
     """The base URL of the stored vendor connection, if there is one."""
+    secure_data_dir(settings.data_dir)
     database = Database(settings.resolved_database_url)
     try:
         database.migrate()
@@ -147,7 +149,8 @@ async def build_runtime(
     `transport` replaces the network for a stored connection (tests); `jwks_transport`
     replaces it for fetching clients' jwks_uri (tests)."""
     clock = clock or Clock()
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    # Owner-only from the first file on; a directory an older version left loose is tightened.
+    secure_data_dir(settings.data_dir)
     database = Database(settings.resolved_database_url)
     database.migrate()
     box = SecretBox.from_settings(settings.secret_key, settings.data_dir)

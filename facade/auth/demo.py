@@ -8,11 +8,12 @@ demo-accounts.json there, so they survive restarts and appear in no log.
 from __future__ import annotations
 
 import json
-import os
 import secrets
 from pathlib import Path
 
 from facade.auth.operator import Operator
+from facade.auth.passwords import password_problem
+from facade.store.private_files import open_private, private_dir
 from facade.upstream.drchrono.sandbox.state import SandboxState
 
 FILE_NAME = "demo-accounts.json"
@@ -31,11 +32,19 @@ def ensure_demo_accounts(operator: Operator, sandbox: SandboxState, data_dir: Pa
     for username, fhir_user in wanted:
         if username in known or operator.has_user(username):
             continue
-        password = secrets.token_urlsafe(12)
+        password = _demo_password(username)
         operator.add_user(username=username, password=password, fhir_user=fhir_user)
         accounts.append({"username": username, "password": password, "fhirUser": fhir_user})
-    data_dir.mkdir(parents=True, exist_ok=True)
-    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(descriptor, "w") as handle:
+    private_dir(data_dir)
+    with open_private(path, "w", encoding="utf-8") as handle:
         json.dump(accounts, handle, indent=2)
     return path
+
+
+def _demo_password(username: str) -> str:
+    """16 random URL-safe characters: 96 bits, which the password policy accepts (a random
+    draw that happened to contain the username or a run would be drawn again)."""
+    while True:
+        password = secrets.token_urlsafe(12)
+        if password_problem(password, username) is None:
+            return password

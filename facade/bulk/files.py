@@ -3,12 +3,11 @@ the job expires or is cancelled (the job record is kept). Never serves a file it
 
 from __future__ import annotations
 
-import os
 import shutil
 from collections.abc import Iterable
 from pathlib import Path
 
-from facade.bulk.writer import FILE_MODE, ensure_private_directory
+from facade.store.private_files import open_private, private_dir
 
 
 class ExportFiles:
@@ -16,7 +15,7 @@ class ExportFiles:
         self.root = root
 
     def job_dir(self, job_id: str) -> Path:
-        ensure_private_directory(self.root)
+        private_dir(self.root)
         return self.root / job_id
 
     def path(self, job_id: str, name: str) -> Path | None:
@@ -27,11 +26,9 @@ class ExportFiles:
         return path if path.is_file() else None
 
     def write_lines(self, job_id: str, name: str, lines: Iterable[bytes]) -> int:
-        directory = self.job_dir(job_id)
-        ensure_private_directory(directory)
-        fd = os.open(directory / name, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, FILE_MODE)
+        directory = private_dir(self.job_dir(job_id))
         size = 0
-        with os.fdopen(fd, "wb") as handle:
+        with open_private(directory / name, "wb") as handle:
             for line in lines:
                 handle.write(line + b"\n")
                 size += len(line) + 1

@@ -15,7 +15,6 @@ file is scratch: owner-only, never served (its name starts with a dot), deleted 
 from __future__ import annotations
 
 import functools
-import os
 import re
 import sqlite3
 from collections.abc import Iterator
@@ -25,8 +24,8 @@ from urllib.parse import parse_qsl, urlencode
 
 import orjson
 
-from facade.bulk.writer import FILE_MODE
 from facade.core.mapping import Record
+from facade.store.private_files import SQLITE_COMPANIONS, create_private, sqlite_files, tighten
 
 FILE_NAME = ".lookups.sqlite"
 #: Field names a join may look records up by (they become index expressions).
@@ -57,10 +56,12 @@ class LookupSpill:
 
     def __init__(self, directory: Path):
         self.path = directory / FILE_NAME
-        if not self.path.exists():
-            os.close(os.open(self.path, os.O_WRONLY | os.O_CREAT, FILE_MODE))
+        # Made 0600 before SQLite opens it: SQLite gives -wal and -shm the database's mode.
+        create_private(self.path)
         self._db = sqlite3.connect(self.path, isolation_level=None)
         self._db.execute("PRAGMA journal_mode=WAL")
+        for path in sqlite_files(self.path):
+            tighten(path)
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.executescript(
             """
@@ -146,7 +147,7 @@ class LookupSpill:
 
     def delete(self) -> None:
         self.close()
-        for suffix in ("", "-wal", "-shm"):
+        for suffix in ("", *SQLITE_COMPANIONS):
             Path(f"{self.path}{suffix}").unlink(missing_ok=True)
 
     # -- internals -----------------------------------------------------------------------

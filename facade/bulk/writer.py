@@ -12,26 +12,26 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import IO, Any
 
 import orjson
+
+from facade.store.private_files import DIRECTORY_MODE, FILE_MODE, open_private, private_dir
+
+__all__ = ["DIRECTORY_MODE", "FILE_MODE", "PartStreams", "StreamState", "ensure_private_directory"]
 
 #: type → [[file name, lines, bytes], ...]; the last file of a type is the one being written.
 StreamState = dict[str, list[list[Any]]]
 
-FILE_MODE = 0o600
-DIRECTORY_MODE = 0o700
-
 
 def ensure_private_directory(path: Path) -> None:
-    path.mkdir(parents=True, exist_ok=True, mode=DIRECTORY_MODE)
-    os.chmod(path, DIRECTORY_MODE)
+    private_dir(path)
 
 
 @dataclass
 class _OpenFile:
     name: str
-    handle: BinaryIO
+    handle: IO[bytes]
     lines: int
     size: int
 
@@ -54,11 +54,9 @@ class PartStreams:
         for resource_type, files in state.items():
             self._closed[resource_type] = [list(f) for f in files[:-1]]
             name, lines, size = files[-1]
-            path = self.directory / name
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT, FILE_MODE)
-            os.ftruncate(fd, size)
-            os.lseek(fd, size, os.SEEK_SET)
-            handle = os.fdopen(fd, "ab", buffering=1 << 16)
+            handle = open_private(self.directory / name, "ab", buffering=1 << 16)
+            # Appends land at the end, so cutting the file back to the checkpoint is enough.
+            os.ftruncate(handle.fileno(), size)
             self._open[resource_type] = _OpenFile(name, handle, int(lines), int(size))
 
     def write(self, resource: dict[str, Any]) -> None:
@@ -78,8 +76,8 @@ class PartStreams:
             previous.handle.close()
             files.append([previous.name, previous.lines, previous.size])
         name = f"{self.prefix}-{resource_type}-{len(files) + 1}.ndjson"
-        fd = os.open(self.directory / name, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, FILE_MODE)
-        opened = _OpenFile(name, os.fdopen(fd, "ab", buffering=1 << 16), 0, 0)
+        handle = open_private(self.directory / name, "wb", buffering=1 << 16)
+        opened = _OpenFile(name, handle, 0, 0)
         self._open[resource_type] = opened
         return opened
 

@@ -1,4 +1,9 @@
-"""The database handle: an engine for a URL, migrated to the newest schema on open."""
+"""The database handle: an engine for a URL, migrated to the newest schema on open.
+
+A SQLite database is owner-only: its file is made 0600 before SQLite opens it (SQLite gives
+the -wal, -shm and -journal files the database file's mode) and every new connection checks
+the companions again, so no umask or older version leaves them readable by others.
+"""
 
 from __future__ import annotations
 
@@ -8,8 +13,10 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, event
+from sqlalchemy import Engine, event, make_url
 from sqlmodel import Session, create_engine
+
+from facade.store.private_files import create_private, private_dir, sqlite_files, tighten
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 
@@ -17,12 +24,17 @@ MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 class Database:
     def __init__(self, url: str):
         self.url = url
-        if url.startswith("sqlite:///"):
-            Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+        self.sqlite_path = sqlite_file(url)
+        if self.sqlite_path is not None:
+            if not self.sqlite_path.parent.exists():
+                private_dir(self.sqlite_path.parent)
+            create_private(self.sqlite_path)
+            for path in sqlite_files(self.sqlite_path):
+                tighten(path)
         connect_args = {"check_same_thread": False} if url.startswith("sqlite") else {}
         self.engine: Engine = create_engine(url, connect_args=connect_args, pool_pre_ping=True)
         if url.startswith("sqlite"):
-            event.listen(self.engine, "connect", _sqlite_pragmas)
+            event.listen(self.engine, "connect", self._on_sqlite_connect)
 
     def migrate(self) -> None:
         """Bring the schema to the newest migration (idempotent)."""
@@ -41,8 +53,27 @@ class Database:
     def dispose(self) -> None:
         self.engine.dispose()
 
+    def _on_sqlite_connect(self, dbapi_connection: object, _record: object) -> None:
+        _sqlite_pragmas(dbapi_connection)
+        if self.sqlite_path is not None:
+            # Opening in WAL mode has made the -wal and -shm files by now; a file someone
+            # replaced or an older version left loose is tightened before any row is written.
+            for path in sqlite_files(self.sqlite_path):
+                tighten(path)
 
-def _sqlite_pragmas(dbapi_connection: object, _record: object) -> None:
+
+def sqlite_file(url: str) -> Path | None:
+    """The file of a SQLite URL, or None (another engine, or an in-memory database)."""
+    parsed = make_url(url)
+    if not parsed.drivername.startswith("sqlite"):
+        return None
+    name = parsed.database or ""
+    if not name or name == ":memory:" or name.startswith("file:") or parsed.query.get("uri"):
+        return None
+    return Path(name)
+
+
+def _sqlite_pragmas(dbapi_connection: object) -> None:
     cursor = dbapi_connection.cursor()  # type: ignore[attr-defined]
     cursor.execute("PRAGMA journal_mode=WAL")
     # With WAL, NORMAL is durable across application crashes and avoids an fsync per commit.

@@ -6,10 +6,11 @@ with owner-only permissions. A SecretBox never logs or returns the key.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 from cryptography.fernet import Fernet, InvalidToken
+
+from facade.store.private_files import open_private, secure_data_dir, tighten
 
 KEY_FILE_NAME = "secret.key"
 
@@ -42,16 +43,16 @@ class SecretBox:
 
 
 def load_or_create_key(data_dir: Path) -> bytes:
-    data_dir.mkdir(parents=True, exist_ok=True)
+    secure_data_dir(data_dir)
     path = data_dir / KEY_FILE_NAME
     if path.exists():
+        tighten(path)
         return path.read_bytes().strip()
     key = Fernet.generate_key()
-    # O_EXCL: two processes starting at once must not write two different keys.
+    # "x" (O_EXCL): two processes starting at once must not write two different keys.
     try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with open_private(path, "xb") as handle:
+            handle.write(key)
     except FileExistsError:
         return path.read_bytes().strip()
-    with os.fdopen(fd, "wb") as handle:
-        handle.write(key)
     return key
