@@ -5,8 +5,9 @@ The client only relies on the specifications: SMART Backend Services (discovery 
 the Bulk Data kick-off (GET, or POST with a Parameters body when patients are named), status
 polling that honours Retry-After and shows X-Progress, and downloads of every output and
 error file (gzip accepted, resumed with Range when a transfer breaks), each checked against
-the manifest's `count`. HTTP goes through an injected httpx.AsyncClient, so tests (and
-other transports) drive it in-process.
+the manifest's `count`. Files are written 0600 in a 0700 directory that holds this export
+only. HTTP goes through an injected httpx.AsyncClient, so tests (and other transports) drive
+it in-process.
 
 `facade group add|list` manages operator-defined Groups on facade's own state: members must
 be patients the vendor knows.
@@ -32,6 +33,9 @@ from typing import Any
 import httpx
 from joserfc import jwt
 from joserfc.jwk import ECKey, RSAKey
+
+from facade.bulk.export_dir import ExportDirectory, ExportDirectoryRefused, request_identity
+from facade.store.private_files import open_private
 
 ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 KICKOFF_HEADERS = {"Accept": "application/fhir+json", "Prefer": "respond-async"}
@@ -81,6 +85,10 @@ class ExportOptions:
     @property
     def base(self) -> str:
         return self.base_url.rstrip("/")
+
+    def identity(self) -> dict[str, Any]:
+        """What makes two runs the same export (the output directory remembers it)."""
+        return request_identity(self.base, self.group, self.patients, self.types, self.since)
 
     def requested_scope(self) -> str:
         if self.scope:
@@ -266,13 +274,20 @@ async def run_export(
     sleep: Sleep = asyncio.sleep,
     now: Callable[[], float] = time.time,
 ) -> ExportResult:
-    """Kick off, poll, download and verify. Raises ExportError when the export fails."""
+    """Kick off, poll, download and verify. Raises ExportError when the export fails.
+
+    The output directory is checked first (see facade.bulk.export_dir): one that holds
+    anything but an earlier run of the same export is refused before any request is sent."""
+    try:
+        directory = ExportDirectory.claim(options.out, options.identity())
+    except ExportDirectoryRefused as refused:
+        raise ExportError(str(refused)) from None
     session = Session(http, options, now)
     status_url = await _kick_off(session, options, sleep)
     manifest, polls = await _poll(session, status_url, sleep, now, progress)
     result = ExportResult(status_url, manifest, polls=polls)
-    options.out.mkdir(parents=True, exist_ok=True)
     with_token = bool(manifest.get("requiresAccessToken"))
+    planned: list[tuple[str, str, dict[str, Any], Path]] = []
     seen: dict[str, int] = {}
     for kind in ("output", "error"):
         for item in manifest.get(kind) or []:
@@ -282,18 +297,22 @@ async def run_export(
             stem = _SAFE_NAME.sub("_", resource_type)
             stem = stem if kind == "output" else f"error.{stem}"
             seen[stem] = seen.get(stem, 0) + 1
-            path = options.out / f"{stem}.{seen[stem]}.ndjson"
-            expected = item.get("count")
-            downloaded = await _download(session, item["url"], path, with_token)
-            downloaded.kind, downloaded.resource_type = kind, resource_type
-            downloaded.expected = expected if isinstance(expected, int) else None
-            result.files.append(downloaded)
+            planned.append((kind, resource_type, item, options.out / f"{stem}.{seen[stem]}.ndjson"))
+    names = [path.name for *_, path in planned]
+    directory.begin(names)
+    for kind, resource_type, item, path in planned:
+        expected = item.get("count")
+        downloaded = await _download(session, item["url"], path, with_token)
+        downloaded.kind, downloaded.resource_type = kind, resource_type
+        downloaded.expected = expected if isinstance(expected, int) else None
+        result.files.append(downloaded)
     wrong = [f for f in result.files if not f.verified]
     if wrong:
         listed = ", ".join(
             f"{f.path.name} has {f.count} lines, expected {f.expected}" for f in wrong
         )
         raise ExportError(f"downloaded files do not match the manifest: {listed}")
+    directory.complete(names, manifest.get("transactionTime"))
     return result
 
 
@@ -376,7 +395,7 @@ async def _download(session: Session, url: str, path: Path, with_token: bool) ->
     """Streams the file to `path`; a broken transfer is resumed from where it stopped."""
     written = 0
     resumed = 0
-    path.write_bytes(b"")
+    open_private(path, "wb").close()
     for _attempt in range(DOWNLOAD_ATTEMPTS):
         headers = {"Accept": "application/fhir+ndjson"}
         if written:
@@ -393,7 +412,7 @@ async def _download(session: Session, url: str, path: Path, with_token: bool) ->
                     continue
                 if written and response.status_code == 200:
                     written = 0  # the server ignored the range: start over
-                    path.write_bytes(b"")
+                    open_private(path, "wb").close()
                 elif response.status_code not in (200, 206):
                     await response.aread()
                     raise ExportError(
@@ -403,7 +422,7 @@ async def _download(session: Session, url: str, path: Path, with_token: bool) ->
                     raise ExportError(f"{url}: the server sent a range other than asked for.")
                 expected_length = _plain_length(response)
                 received = 0
-                with path.open("ab") as handle:
+                with open_private(path, "ab") as handle:
                     async for chunk in response.aiter_bytes(CHUNK):
                         handle.write(chunk)
                         received += len(chunk)
@@ -502,7 +521,12 @@ def add_parsers(commands: argparse._SubParsersAction) -> None:  # type: ignore[t
         "--type", action="append", default=[], help="a resource type (repeat or comma-separate)"
     )
     export.add_argument("--since", help="only resources changed after this FHIR instant")
-    export.add_argument("--out", type=Path, default=Path("export"), help="directory (./export)")
+    export.add_argument(
+        "--out",
+        type=Path,
+        default=Path("export"),
+        help="directory (./export), made owner-only; new, empty or this export's earlier run",
+    )
     export.add_argument("--client-id", help="the backend service's client id")
     export.add_argument("--key", type=Path, help="its private key (JWK, JWK Set or PEM)")
     export.add_argument("--kid", default="", help="key id, when the key file has none")

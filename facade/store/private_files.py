@@ -7,6 +7,7 @@ refused. It never widens a mode, and it never touches files it does not know to 
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import stat
@@ -48,10 +49,9 @@ def private_dir(path: Path) -> Path:
             break
         probe = probe.parent
     for directory in reversed(missing):
-        try:
+        # Another process may make it at the same moment; it is tightened below either way.
+        with contextlib.suppress(FileExistsError):
             os.mkdir(directory, DIRECTORY_MODE)
-        except FileExistsError:
-            pass  # another process made it at the same moment; tightened below
     if path.is_symlink() or not path.is_dir():
         raise NotPrivate(f"{path} is not a directory facade can keep owner-only")
     for directory in [*missing, path]:
@@ -104,7 +104,9 @@ def tighten(path: Path) -> bool:
     try:
         os.chmod(path, wanted)
     except PermissionError:
-        raise NotPrivate(f"{path} belongs to another user; facade cannot make it owner-only")
+        raise NotPrivate(
+            f"{path} belongs to another user; facade cannot make it owner-only"
+        ) from None
     return True
 
 

@@ -118,7 +118,8 @@ async def test_full_system_export_lands_in_the_out_directory_verified(
 
     data = runtime.sandbox.dataset
     out = tmp_path / "out"
-    assert sorted(p.name for p in out.iterdir()) == sorted(f.path.name for f in result.files)
+    written = sorted(p.name for p in out.iterdir() if p.name != ".facade-export.json")
+    assert written == sorted(f.path.name for f in result.files)
     for item in result.outputs:
         lines = read_ndjson(item.path)
         assert len(lines) == item.count == item.expected
