@@ -18,8 +18,10 @@ from urllib.parse import urlencode
 from facade.auth.audit import AuditEntry, AuditLog
 from facade.auth.keys import SigningKeys
 from facade.auth.operator import Operator
+from facade.auth.passwords import WeakPassword, check_password
 from facade.auth.tokens import TokenService
 from facade.clock import Clock
+from facade.secret_input import SecretNotGiven, SecretOption
 from facade.settings import Settings
 from facade.store.database import Database
 from facade.store.models import LaunchContext
@@ -28,6 +30,14 @@ from facade.store.secrets import SecretBox
 
 OPERATOR_CLIENT = "facade-operator"
 LAUNCH_LIFETIME = timedelta(minutes=10)
+#: A new login's password: from a file, stdin, FACADE_USER_PASSWORD or a prompt (twice).
+USER_PASSWORD = SecretOption(
+    name="password",
+    env="FACADE_USER_PASSWORD",
+    what="the password",
+    confirm=True,
+    note=" (on a terminal without either, facade asks twice)",
+)
 
 
 def add_parsers(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -35,7 +45,7 @@ def add_parsers(commands: argparse._SubParsersAction) -> None:  # type: ignore[t
     user_commands = user.add_subparsers(dest="action", required=True)
     add = user_commands.add_parser("add", help="create a patient or practitioner login")
     add.add_argument("--username", required=True)
-    add.add_argument("--password", required=True)
+    USER_PASSWORD.add_to(add)
     who = add.add_mutually_exclusive_group(required=True)
     who.add_argument("--patient", help="the Patient id this login is")
     who.add_argument("--practitioner", help="the Practitioner id this login is")
@@ -102,6 +112,14 @@ class State:
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
     settings = settings.with_overrides(data_dir=args.data_dir, database_url=args.database_url)
+    password = ""
+    if args.command == "user":
+        # Judged before any state is opened: a refused password leaves nothing behind.
+        try:
+            password = USER_PASSWORD.read(args) or ""
+            check_password(password, args.username)
+        except (SecretNotGiven, WeakPassword) as refusal:
+            return _fail(str(refusal), code=2)
     state = State(settings)
     try:
         if args.command == "user":
@@ -111,7 +129,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
             if state.operator.has_user(args.username):
                 return _fail(f"user {args.username!r} exists")
             secret = state.operator.add_user(
-                username=args.username, password=args.password, fhir_user=fhir_user, totp=args.totp
+                username=args.username, password=password, fhir_user=fhir_user, totp=args.totp
             )
             out = {"username": args.username, "fhirUser": fhir_user}
             if secret:
@@ -208,6 +226,6 @@ def _print(value: dict[str, str]) -> int:
     return 0
 
 
-def _fail(message: str) -> int:
+def _fail(message: str, code: int = 1) -> int:
     print(f"facade: {message}", file=sys.stderr)
-    return 1
+    return code

@@ -23,7 +23,24 @@ import uvicorn
 from facade import __version__
 from facade.clock import Clock
 from facade.errors import FacadeError
+from facade.secret_input import SecretNotGiven, SecretOption
 from facade.settings import Settings, setting_names
+
+#: The vendor app's client secret: from a file, stdin, the environment or a prompt. The
+#: sandbox reads the same variable, so one export serves `sandbox` and `connect` alike.
+VENDOR_CLIENT_SECRET = SecretOption(
+    name="client-secret",
+    env="FACADE_VENDOR_CLIENT_SECRET",
+    what="the client secret",
+    note=" (on a terminal without either, facade asks)",
+)
+SANDBOX_CLIENT_SECRET = SecretOption(
+    name="client-secret",
+    env="FACADE_VENDOR_CLIENT_SECRET",
+    what="the sandbox app's secret",
+    required=False,
+    note=" (default: made from the seed)",
+)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -71,14 +88,14 @@ def _parser() -> argparse.ArgumentParser:
     sandbox.add_argument("--port", type=int, default=8900)
     sandbox.add_argument("--patients", type=int, help="synthetic patients (default 50)")
     sandbox.add_argument("--seed", type=int, help="generator seed (default 1)")
-    sandbox.add_argument("--client-secret", help="the sandbox app's secret (default: from seed)")
+    SANDBOX_CLIENT_SECRET.add_to(sandbox)
     sandbox.add_argument("--hourly-limit", type=int, default=500, help="calls per hour")
 
     connect = commands.add_parser("connect", help="authorize facade at a vendor account")
     connect.add_argument("vendor", choices=["drchrono"])
     connect.add_argument("--base-url", required=True, help="e.g. https://app.drchrono.com")
     connect.add_argument("--client-id", required=True)
-    connect.add_argument("--client-secret", required=True)
+    VENDOR_CLIENT_SECRET.add_to(connect)
     connect.add_argument("--data-dir", type=Path)
     connect.add_argument("--database-url")
     connect.add_argument(
@@ -157,10 +174,15 @@ def _sandbox(args: argparse.Namespace, settings: Settings) -> int:
 
     patients = args.patients if args.patients is not None else settings.sandbox_patients
     seed = args.seed if args.seed is not None else settings.sandbox_seed
+    try:
+        client_secret = SANDBOX_CLIENT_SECRET.read(args)
+    except SecretNotGiven as refusal:
+        print(f"facade: {refusal}", file=sys.stderr)
+        return 2
     _configure_logging(settings)
     state = SandboxState.with_default_app(
         generate(patients=patients, seed=seed),
-        client_secret=args.client_secret,
+        client_secret=client_secret,
         seed=seed,
         limits=SandboxLimits(hourly_limit=args.hourly_limit),
     )
@@ -169,9 +191,10 @@ def _sandbox(args: argparse.Namespace, settings: Settings) -> int:
     print(f"DrChrono sandbox at {base} ({patients} patients, seed {seed})", flush=True)
     print(f"client id: {app.client_id}", flush=True)
     print(f"client secret: {app.client_secret}", flush=True)
+    # The secret goes in through a pipe (printf is a shell builtin), never as an argument.
     print(
-        f"connect with: facade connect drchrono --base-url {base} "
-        f"--client-id {app.client_id} --client-secret {app.client_secret}",
+        f"connect with: printf '%s' '{app.client_secret}' | facade connect drchrono "
+        f"--base-url {base} --client-id {app.client_id} --client-secret-stdin",
         flush=True,
     )
     uvicorn.run(
@@ -192,6 +215,11 @@ def _connect(args: argparse.Namespace, settings: Settings) -> int:
     from facade.upstream.drchrono.oauth import authorize_url
 
     settings = settings.with_overrides(data_dir=args.data_dir, database_url=args.database_url)
+    try:
+        client_secret = VENDOR_CLIENT_SECRET.read(args) or ""
+    except SecretNotGiven as refusal:
+        print(f"facade: {refusal}", file=sys.stderr)
+        return 2
     redirect_uri = f"http://127.0.0.1:{args.redirect_port}/drchrono/callback"
     state = secrets.token_urlsafe(16)
     url = authorize_url(args.base_url, args.client_id, redirect_uri, state)
@@ -237,7 +265,7 @@ def _connect(args: argparse.Namespace, settings: Settings) -> int:
                 http_client,
                 args.base_url,
                 args.client_id,
-                args.client_secret,
+                client_secret,
                 received["code"],
                 redirect_uri,
                 datetime.now(UTC),

@@ -270,11 +270,18 @@ def test_connect_stores_encrypted_credentials_and_serve_uses_that_account(
     sandbox_port, redirect_port, serve_port = free_port(), free_port(), free_port()
     sandbox_url = f"http://127.0.0.1:{sandbox_port}"
 
+    # The secret reaches both processes through a file, never their command lines (ps).
+    client_secret = "sandbox-secret-from-a-file"
+    secret_file = tmp_path / "client-secret"
+    secret_file.write_text(client_secret + "\n")
+    secret_file.chmod(0o600)
     sandbox = facade(
-        ["sandbox", "drchrono", "--port", str(sandbox_port), "--patients", "5", "--seed", "2"]
-    )
+        ["sandbox", "drchrono", "--port", str(sandbox_port), "--patients", "5", "--seed", "2",
+         "--client-secret-file", str(secret_file)]
+    )  # fmt: skip
     client_id = sandbox.wait_for(r"client id: (\S+)").group(1)
-    client_secret = sandbox.wait_for(r"client secret: (\S+)").group(1)
+    assert sandbox.wait_for(r"client secret: (\S+)").group(1) == client_secret
+    assert "--client-secret-stdin" in sandbox.wait_for(r"^connect with: ").string
     wait_until_listening(sandbox_port, sandbox)
 
     connect = facade(
@@ -285,8 +292,8 @@ def test_connect_stores_encrypted_credentials_and_serve_uses_that_account(
             sandbox_url,
             "--client-id",
             client_id,
-            "--client-secret",
-            client_secret,
+            "--client-secret-file",
+            str(secret_file),
             "--data-dir",
             str(data_dir),
             "--redirect-port",
@@ -305,6 +312,8 @@ def test_connect_stores_encrypted_credentials_and_serve_uses_that_account(
     assert "connected" in answer.text
     assert connect.wait_exit() == 0, connect.output
     assert "connected" in connect.output
+    assert "warning: --client-secret" not in connect.output
+    assert not any(client_secret in arg for arg in sandbox.args + connect.args)
 
     # The stored connection's secrets are Fernet tokens, and the client secret is nowhere
     # in the database files in plain text.

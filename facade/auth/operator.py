@@ -94,24 +94,13 @@ class Operator:
     def add_user(
         self, *, username: str, password: str, fhir_user: str, totp: bool = False
     ) -> str | None:
-        """Create a login; returns the TOTP secret (to enrol in an authenticator) if asked."""
-        import pyotp
+        """Create a login; returns the TOTP secret (to enrol in an authenticator) if asked.
+        Raises WeakPassword, creating nothing, when the password policy refuses it."""
+        # The registry the login pages use: one place creates users, so one policy holds.
+        from facade.auth.server.users import UserRegistry
 
-        now = self._clock.now()
-        secret = pyotp.random_base32() if totp else None
-        with self._database.session() as session:
-            session.add(
-                UserAccount(
-                    username=username,
-                    password_hash=hash_secret(password),
-                    fhir_user=fhir_user,
-                    totp_secret_enc=self._box.encrypt(secret) if secret else "",
-                    created_at=now,
-                    updated_at=now,
-                )
-            )
-            session.commit()
-        return secret
+        registry = UserRegistry(self._database, self._box, self._clock)
+        return registry.create(username, password, fhir_user, totp=totp) or None
 
     def has_user(self, username: str) -> bool:
         with self._database.session() as session:
