@@ -17,6 +17,7 @@ from facade.auth.audit import AuditLog
 from facade.auth.keys import SigningKeys
 from facade.auth.ratelimit import ClientRateLimits
 from facade.auth.server import Authority, build_authority
+from facade.auth.server.jwks import Resolver
 from facade.auth.server.patients import ServicePatientDirectory
 from facade.auth.tokens import TokenService
 from facade.bulk.exports import BulkExports, build_exports
@@ -144,10 +145,12 @@ async def build_runtime(
     sandbox: SandboxState | None = None,
     transport: httpx.AsyncBaseTransport | None = None,
     jwks_transport: httpx.AsyncBaseTransport | None = None,
+    jwks_resolver: Resolver | None = None,
 ) -> Runtime:
     """Build facade's runtime. `sandbox` forces the embedded sandbox (tests pass their own);
-    `transport` replaces the network for a stored connection (tests); `jwks_transport`
-    replaces it for fetching clients' jwks_uri (tests)."""
+    `transport` replaces the network for a stored connection (tests); `jwks_transport` and
+    `jwks_resolver` replace it and DNS for fetching clients' jwks_uri (tests); the address
+    guard applies to both."""
     clock = clock or Clock()
     # Owner-only from the first file on; a directory an older version left loose is tightened.
     secure_data_dir(settings.data_dir)
@@ -251,9 +254,11 @@ async def build_runtime(
         clock=clock,
         keys=keys,
         tokens=tokens,
-        jwks_http=httpx.AsyncClient(transport=jwks_transport),
+        jwks_transport=jwks_transport,
+        jwks_resolver=jwks_resolver,
         patients=ServicePatientDirectory(service),
-        registration_approval=settings.registration_approval,
+        registration_mode=settings.registration_mode,
+        registration_per_hour=settings.registration_per_hour,
         resource_types=list(service.registry.resource_types),
     )
     return Runtime(

@@ -12,6 +12,8 @@ from pathlib import Path
 from typing import Any
 
 ENV_PREFIX = "FACADE_"
+#: FACADE_REGISTRATION values (dynamic client registration policy).
+REGISTRATION_MODES = ("approval", "open")
 
 
 @dataclass(frozen=True)
@@ -57,13 +59,37 @@ class Settings:
     bulk_file_expiry_seconds: float = 86400.0
     #: Patient and Group exports of at most this many patients list per patient.
     bulk_per_patient_threshold: int = 10
-    #: Hold dynamically registered OAuth clients as "pending" until an operator approves them.
-    registration_approval: bool = False
+    #: Dynamic client registration (RFC 7591): "approval" (default) holds every registered
+    #: client as pending until an operator approves it; "open" lets user-facing apps with
+    #: patient-level scopes start at once (backend and user/ apps are still held).
+    registration: str = ""
+    #: Deprecated spelling of `registration`: "true" means approval, "false" means open.
+    #: Used only when FACADE_REGISTRATION is unset.
+    registration_approval: str = ""
+    #: Registrations one source address may attempt per hour (0 disables the limit); a
+    #: registration with an operator's initial access token is not counted.
+    registration_per_hour: int = 10
     #: FHIR requests per minute one client may make (0 disables the limit).
     client_requests_per_minute: int = 600
     #: "local-development" lets a non-sandbox server answer on plain HTTP; otherwise
     #: public_base_url must be https (facade behind a TLS-terminating proxy).
     allow_http: str = ""
+
+    def __post_init__(self) -> None:
+        if self.registration not in ("", *REGISTRATION_MODES):
+            raise ValueError(
+                f"setting {ENV_PREFIX}REGISTRATION: {self.registration!r} is not one of "
+                + ", ".join(REGISTRATION_MODES)
+            )
+
+    @property
+    def registration_mode(self) -> str:
+        """The registration policy, "approval" or "open": FACADE_REGISTRATION, else the
+        deprecated FACADE_REGISTRATION_APPROVAL (false → open), else approval."""
+        if self.registration:
+            return self.registration
+        legacy = str(self.registration_approval).strip().lower()
+        return "open" if legacy in ("0", "false", "no", "off") else "approval"
 
     @property
     def base_url(self) -> str:

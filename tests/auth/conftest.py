@@ -37,6 +37,27 @@ PATIENT_SCOPES = (
 )
 
 
+#: What the test resolver answers for keys.example: a public address, so the jwks_uri
+#: guard lets it through. Nothing ever connects to it: the transport is in-process.
+KEYS_EXAMPLE_ADDRESS = "93.184.215.14"
+
+
+class StaticResolver:
+    """A DNS that answers from a table and records every question; an unknown name does
+    not resolve (OSError), so a test never reaches the real DNS."""
+
+    def __init__(self, answers: dict[str, list[str]] | None = None) -> None:
+        self.answers: dict[str, list[str]] = {"keys.example": [KEYS_EXAMPLE_ADDRESS]}
+        self.answers.update(answers or {})
+        self.questions: list[str] = []
+
+    async def resolve(self, host: str, port: int) -> list[str]:
+        self.questions.append(host)
+        if host not in self.answers:
+            raise OSError(f"{host} does not resolve")
+        return list(self.answers[host])
+
+
 class JwksHost:
     """A client's key server: serves whatever JWK Set it holds, with a chosen max-age."""
 
@@ -44,9 +65,12 @@ class JwksHost:
         self.sets: dict[str, dict[str, Any]] = {}
         self.max_age = 300
         self.requests = 0
+        #: (Host header, address the request was sent to) of every request.
+        self.seen: list[tuple[str, str]] = []
 
         async def serve(request: Request) -> JSONResponse:
             self.requests += 1
+            self.seen.append((request.headers.get("host", ""), request.url.hostname or ""))
             name = request.path_params["name"]
             if name not in self.sets:
                 return JSONResponse({"error": "not found"}, status_code=404)
@@ -66,14 +90,24 @@ def jwks_host() -> JwksHost:
 
 
 @pytest.fixture
+def jwks_resolver() -> StaticResolver:
+    return StaticResolver()
+
+
+@pytest.fixture
 async def auth_runtime(
-    settings: Settings, sandbox: SandboxState, clock: FakeClock, jwks_host: JwksHost
+    settings: Settings,
+    sandbox: SandboxState,
+    clock: FakeClock,
+    jwks_host: JwksHost,
+    jwks_resolver: StaticResolver,
 ) -> AsyncIterator[Runtime]:
     built = await build_runtime(
         settings,
         sandbox=sandbox,
         clock=clock,
         jwks_transport=httpx.ASGITransport(app=jwks_host.app),
+        jwks_resolver=jwks_resolver,
     )
     yield built
     await built.aclose()

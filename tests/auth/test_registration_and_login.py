@@ -1,19 +1,17 @@
-"""Dynamic registration (with the operator approval hold), TOTP, lockout, and EHR launch
-with a practitioner (launch context → patient and encounter, patient picker otherwise)."""
+"""Dynamic registration (held for the operator's approval by default), TOTP, lockout, and
+EHR launch with a practitioner (launch context → patient and encounter, patient picker
+otherwise). The registration policy's other cases: tests/auth/test_registration_policy.py."""
 
 from __future__ import annotations
 
-from dataclasses import replace
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 import httpx
 import pyotp
 import pytest
 
-from facade.app import create_app
 from facade.auth.server import Authority
 from facade.clock import FakeClock
-from facade.runtime import Runtime
 from tests.auth.conftest import (
     PASSWORD,
     REDIRECT_URI,
@@ -26,11 +24,11 @@ from tests.auth.conftest import (
     log_in,
     pkce,
 )
-from tests.conftest import FACADE_BASE, FHIR_BASE
+from tests.conftest import FHIR_BASE
 
 
 async def test_dynamic_registration_of_a_symmetric_client(
-    http: httpx.AsyncClient, patient_user: str
+    http: httpx.AsyncClient, authority: Authority, patient_user: str
 ) -> None:
     response = await http.post(
         "/auth/register",
@@ -45,38 +43,38 @@ async def test_dynamic_registration_of_a_symmetric_client(
     assert response.status_code == 201, response.text
     body = response.json()
     assert body["client_secret"] and body["registration_access_token"]
+    assert body["facade_status"] == "pending"  # FACADE_REGISTRATION=approval, the default
+    assert authority.clients.set_status(body["client_id"], "active")  # the operator approves
     app = App(body["client_id"], body["client_secret"])
     done = await launch(http, app, patient_user, "launch/patient patient/Patient.rs")
     assert (await exchange(http, app, done)).status_code == 200
 
 
 async def test_registration_refuses_bad_metadata(http: httpx.AsyncClient) -> None:
-    cases = [
+    cases: list[dict[str, object]] = [
         {"redirect_uris": "https://x"},
         {"redirect_uris": [REDIRECT_URI], "token_endpoint_auth_method": "magic"},
         {"token_endpoint_auth_method": "private_key_jwt", "grant_types": ["client_credentials"]},
         {"redirect_uris": ["not a url"]},
     ]
     for metadata in cases:
+        metadata["client_name"] = "Bad app"
         response = await http.post("/auth/register", json=metadata)
         assert response.status_code == 400, metadata
         assert response.json()["error"] in ("invalid_client_metadata", "invalid_redirect_uri")
 
 
-@pytest.fixture
-async def approving_http(auth_runtime: Runtime) -> httpx.AsyncClient:
-    assert auth_runtime.authorization is not None
-    auth_runtime.authorization.registration_approval = True
-    app = create_app(replace(auth_runtime.settings, registration_approval=True), auth_runtime)
-    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=FACADE_BASE)
-
-
 async def test_approval_hold_keeps_new_clients_pending(
-    approving_http: httpx.AsyncClient, authority: Authority, patient_user: str
+    http: httpx.AsyncClient, authority: Authority, patient_user: str
 ) -> None:
+    approving_http = http  # FACADE_REGISTRATION=approval is the default
     response = await approving_http.post(
         "/auth/register",
-        json={"redirect_uris": [REDIRECT_URI], "token_endpoint_auth_method": "none"},
+        json={
+            "client_name": "Held app",
+            "redirect_uris": [REDIRECT_URI],
+            "token_endpoint_auth_method": "none",
+        },
     )
     body = response.json()
     assert response.status_code == 201 and body["facade_status"] == "pending"

@@ -1,7 +1,8 @@
 """The authorization server's parts, built once per runtime and handed to the routes.
 
 Everything environment-dependent comes in from outside: database, secret box, clock, the
-HTTP client used for jwks_uri, and the patient directory for the practitioner's picker.
+transport and resolver used for jwks_uri, and the patient directory for the practitioner's
+picker.
 """
 
 from __future__ import annotations
@@ -15,10 +16,12 @@ import httpx
 from facade.auth.keys import SigningKeys
 from facade.auth.server.clients import ClientRegistry
 from facade.auth.server.discovery import AuthEndpoints
-from facade.auth.server.jwks import JwksFetcher
+from facade.auth.server.initial_tokens import InitialAccessTokens
+from facade.auth.server.jwks import JwksFetcher, Resolver
 from facade.auth.server.launch import LaunchContexts
 from facade.auth.server.oauth import FacadeAuthorizationServer
 from facade.auth.server.pages import Pages
+from facade.auth.server.registration_rules import APPROVAL, AddressLimits
 from facade.auth.server.sessions import SessionCodec
 from facade.auth.server.users import UserRegistry
 from facade.auth.tokens import TokenService
@@ -52,6 +55,18 @@ class NoDirectory:
 
 
 @dataclass
+class RegistrationPolicy:
+    """How /auth/register treats a newcomer (FACADE_REGISTRATION)."""
+
+    #: "approval" (every new client waits for an operator) or "open" (see registration_rules).
+    mode: str
+    #: FACADE_REGISTRATION_PER_HOUR attempts per source address.
+    limits: AddressLimits
+    #: Operator-minted tokens that let one registration start active.
+    initial_tokens: InitialAccessTokens
+
+
+@dataclass
 class Authority:
     endpoints: AuthEndpoints
     clients: ClientRegistry
@@ -64,8 +79,7 @@ class Authority:
     server: FacadeAuthorizationServer
     pages: Pages
     patients: PatientDirectory
-    #: FACADE_REGISTRATION_APPROVAL: dynamically registered clients wait for an operator.
-    registration_approval: bool
+    registration: RegistrationPolicy
     resource_types: list[str]
 
 
@@ -76,11 +90,13 @@ def build_authority(
     box: SecretBox,
     session_key: bytes,
     clock: Clock,
-    jwks_http: httpx.AsyncClient,
+    jwks_transport: httpx.AsyncBaseTransport | None = None,
+    jwks_resolver: Resolver | None = None,
     keys: SigningKeys | None = None,
     tokens: TokenService | None = None,
     patients: PatientDirectory | None = None,
-    registration_approval: bool = False,
+    registration_mode: str = APPROVAL,
+    registration_per_hour: int = 10,
     resource_types: list[str] | None = None,
 ) -> Authority:
     endpoints = AuthEndpoints.for_fhir_base(fhir_base)
@@ -106,10 +122,21 @@ def build_authority(
         launches=LaunchContexts(database, clock, endpoints.issuer),
         sessions=SessionCodec(hashlib.sha256(session_key).digest(), clock),
         # Plain-http key URLs only when facade itself runs without TLS (local, sandbox).
-        jwks=JwksFetcher(jwks_http, clock, allow_http=fhir_base.startswith("http://")),
+        # The transport and resolver are the network's unless a test injects its own; the
+        # fetcher's address guard wraps either.
+        jwks=JwksFetcher(
+            clock,
+            allow_http=fhir_base.startswith("http://"),
+            resolver=jwks_resolver,
+            transport=jwks_transport,
+        ),
         server=server,
         pages=Pages(),
         patients=patients or NoDirectory(),
-        registration_approval=registration_approval,
+        registration=RegistrationPolicy(
+            mode=registration_mode,
+            limits=AddressLimits(clock, registration_per_hour),
+            initial_tokens=InitialAccessTokens(database, clock),
+        ),
         resource_types=resource_types or [],
     )

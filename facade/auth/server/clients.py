@@ -34,6 +34,18 @@ class ClientRegistrationError(ValueError):
     """The client's metadata is not acceptable (RFC 7591 invalid_client_metadata)."""
 
 
+def grants_for(
+    auth_method: str, redirect_uris: list[str], grant_types: list[str] | None
+) -> list[str]:
+    """The grant types a client gets: those it asked for, else client_credentials for a
+    key-holding client without redirect URIs, else authorization_code with refresh."""
+    if grant_types:
+        return grant_types
+    if auth_method == "private_key_jwt" and not redirect_uris:
+        return ["client_credentials"]
+    return ["authorization_code", "refresh_token"]
+
+
 @dataclass(frozen=True)
 class NewClient:
     """A freshly registered client; the secret is shown once and never again."""
@@ -169,15 +181,13 @@ class ClientRegistry:
         jwks_uri: str = "",
         status: str = "active",
         client_id: str = "",
+        self_registered: bool = False,
     ) -> NewClient:
-        """Store a client. Returns its secret (symmetric clients) and registration token."""
+        """Store a client. Returns its secret (symmetric clients) and registration token.
+        `self_registered`: it came through /auth/register (users see it as unverified)."""
         if auth_method not in AUTH_METHODS:
             raise ClientRegistrationError(f"token_endpoint_auth_method {auth_method!r}")
-        grants = grant_types or (
-            ["client_credentials"]
-            if auth_method == "private_key_jwt" and not redirect_uris
-            else ["authorization_code", "refresh_token"]
-        )
+        grants = grants_for(auth_method, redirect_uris, grant_types)
         if any(g not in GRANT_TYPES for g in grants):
             raise ClientRegistrationError("unsupported grant type")
         if "authorization_code" in grants and not redirect_uris:
@@ -206,6 +216,7 @@ class ClientRegistry:
             jwks_uri=jwks_uri,
             status=status,
             registration_token_hash=token_hash(registration_token),
+            self_registered=self_registered,
             created_at=now,
             updated_at=now,
         )

@@ -96,7 +96,8 @@ async def oauth_request(request: Request, auth: Authority) -> FacadeOAuth2Reques
     client_jwks = None
     client_id, kid = assertion_subject(dict(pairs))
     client = auth.clients.find(client_id) if client_id else None
-    if client is not None and client.row.jwks_uri:
+    # A held or disabled client gets invalid_client anyway: facade fetches nothing for it.
+    if client is not None and client.active and client.row.jwks_uri:
         try:
             client_jwks = await auth.jwks.get(client.row.jwks_uri)
             if kid and kid not in {k.get("kid") for k in client_jwks["keys"]}:
