@@ -1,9 +1,10 @@
 """The export body: runs one job's parts, page by page, checkpointing after each page.
 
 It knows FHIR (transforms, checks, Provenance) and the vendor client; the job's state
-machine lives in the JobStore. A vendor 429 parks the job until the quota resets; a vendor
-failure that outlasts the client's retries ends that part with an OperationOutcome in the
-error file and the export goes on. It never logs record content.
+machine lives in the JobStore. A vendor 429 parks the job for the wait the vendor named (until
+the hour turns only when facade's own hourly budget is spent); a vendor failure that outlasts
+the client's retries ends that part with an OperationOutcome in the error file and the export
+goes on. It never logs record content.
 """
 
 from __future__ import annotations
@@ -450,14 +451,17 @@ class ExportRunner:
         return page
 
     async def _vendor(self, job: ExportJob, call: Callable[[], Any]) -> Any:
-        """Run one vendor call; when the quota is spent, park the job until it resets."""
+        """Run one vendor call; when it may not go out now, park the job for as long as the
+        budget says: the vendor's stated wait after a 429, the hour's turn only when facade's
+        own hourly count is spent."""
         while True:
             try:
                 return await call()
             except UpstreamThrottled as throttled:
-                wait = max(throttled.retry_after, self.client.budget.wait_needed())
+                holding = self.client.budget.next_call()
+                wait = max(throttled.retry_after, holding.seconds)
                 self._set(job, state="paused", resume_at=self.clock.now() + timedelta(seconds=wait))
-                log.info("export %s paused for %.0f s (vendor quota)", job.id, wait)
+                log.info("export %s paused for %.0f s (%s)", job.id, wait, holding.cause)
                 await self.clock.sleep(wait)
                 self._check_active(job.id)
                 self._set(job, state="running", resume_at=None)

@@ -1,8 +1,9 @@
 """The vendor call budget: how many calls are left this hour, pacing, and who spent them.
 
-A budget never lets a call go out that it knows the vendor would refuse: when the hour's
-calls are spent or the vendor said to wait, callers wait (up to their limit) or get
-UpstreamThrottled with the exact time to wait.
+A budget never lets a call go out that it knows the vendor would refuse: when facade's own
+hourly count is spent, until the hour turns; when the vendor answered 429, until the moment
+it named (and then it asks again). Callers wait (up to their limit) or get UpstreamThrottled
+with the time they really have to wait, and a message saying whose limit it is.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from enum import StrEnum
 
 from facade.clock import Clock
 from facade.errors import UpstreamThrottled
@@ -26,6 +28,37 @@ def parse_throttle_wait(detail: str) -> float | None:
     """Seconds to wait, from DRF's 'Request was throttled. Expected available in N seconds.'"""
     match = _THROTTLE_SECONDS.search(detail)
     return float(match.group(1)) if match else None
+
+
+class WaitCause(StrEnum):
+    """Why the next vendor call cannot go out now."""
+
+    NONE = "none"
+    #: The vendor answered 429 and named a time ("Expected available in N seconds").
+    VENDOR = "vendor"
+    #: facade's own count for this hour (FACADE_UPSTREAM_HOURLY_LIMIT) is spent.
+    HOURLY_BUDGET = "hourly-budget"
+    #: Pacing below the vendor's burst limit (under a second).
+    BURST = "burst"
+
+
+@dataclass(frozen=True)
+class Wait:
+    seconds: float
+    cause: WaitCause
+
+
+_THROTTLE_MESSAGES = {
+    WaitCause.VENDOR: "The EHR asked facade to wait before calling it again; retry after {} s.",
+    WaitCause.HOURLY_BUDGET: "facade's hourly budget of EHR calls is spent; retry after {} s.",
+}
+
+
+def throttled(wait: Wait) -> UpstreamThrottled:
+    """The error for a caller that cannot wait `wait.seconds`; its message names whose limit."""
+    template = _THROTTLE_MESSAGES.get(wait.cause)
+    seconds = max(1, int(wait.seconds + 0.999))  # as UpstreamThrottled rounds its Retry-After
+    return UpstreamThrottled(wait.seconds, template.format(seconds) if template else None)
 
 
 @dataclass
@@ -100,42 +133,46 @@ class UpstreamBudget:
         reset = self._hour_start + timedelta(hours=1)
         return max(0.0, (reset - self._clock.now()).total_seconds())
 
-    def wait_needed(self) -> float:
-        """Seconds until the next call may go out (0 if now)."""
+    def next_call(self) -> Wait:
+        """How long until the next call may go out (0 if now), and whose limit holds it."""
         self._roll()
         now = self._clock.now()
+        waits = [Wait(0.0, WaitCause.NONE)]
         if self._blocked_until is not None and now < self._blocked_until:
-            return (self._blocked_until - now).total_seconds()
+            waits.append(Wait((self._blocked_until - now).total_seconds(), WaitCause.VENDOR))
         if self._used >= self.hourly_limit:
-            return self.seconds_until_reset()
+            waits.append(Wait(self.seconds_until_reset(), WaitCause.HOURLY_BUDGET))
         if self.burst_per_second:
             mono = self._clock.monotonic()
             while self._recent and mono - self._recent[0] >= 1.0:
                 self._recent.popleft()
             if len(self._recent) >= self.burst_per_second:
-                return 1.0 - (mono - self._recent[0])
-        return 0.0
+                waits.append(Wait(1.0 - (mono - self._recent[0]), WaitCause.BURST))
+        return max(waits, key=lambda wait: wait.seconds)
+
+    def wait_needed(self) -> float:
+        """Seconds until the next call may go out (0 if now)."""
+        return self.next_call().seconds
 
     async def acquire(self, max_wait: float) -> None:
         """Wait for a call slot and take it, or raise UpstreamThrottled if that is too long."""
         async with self._lock:
             while True:
-                wait = self.wait_needed()
-                if wait <= 0:
+                wait = self.next_call()
+                if wait.seconds <= 0:
                     break
-                if wait > max_wait:
-                    raise UpstreamThrottled(wait)
-                await self._clock.sleep(wait)
+                if wait.seconds > max_wait:
+                    raise throttled(wait)
+                await self._clock.sleep(wait.seconds)
             self._used += 1
             self.total_calls += 1
             if self.burst_per_second:
                 self._recent.append(self._clock.monotonic())
 
     def throttled_by_vendor(self, wait_seconds: float) -> None:
-        """The vendor answered 429: nothing goes out until it said we may call again."""
-        until = self._clock.now() + timedelta(seconds=wait_seconds)
+        """The vendor answered 429: nothing goes out until the moment it named; then facade
+        asks again. Its wait says nothing about facade's own hourly count, which stays as it
+        is: a short throttle must not turn into a refusal until the hour turns."""
+        until = self._clock.now() + timedelta(seconds=max(0.0, wait_seconds))
         if self._blocked_until is None or until > self._blocked_until:
             self._blocked_until = until
-        # The vendor's hour is spent if it asked us to wait past the burst window.
-        if wait_seconds > 1.5:
-            self._used = max(self._used, self.hourly_limit)

@@ -321,7 +321,9 @@ async def test_a_429_longer_than_max_wait_raises_throttled_with_its_retry_after(
     await c.call()
     with pytest.raises(UpstreamThrottled) as raised:
         await c.call()
-    assert raised.value.retry_after == 3600  # the fake clock stands at 12:00:00
+    # The vendor's own hour is spent: its 429 says "Expected available in 3600.0 seconds"
+    # (the fake clock stands at 12:00:00), and that is the wait facade passes on.
+    assert raised.value.retry_after == 3600
     assert raised.value.headers["Retry-After"] == "3600"
     assert c.clock.slept == []
 
@@ -331,6 +333,23 @@ async def test_a_429_longer_than_max_wait_raises_throttled_with_its_retry_after(
     assert c.api_statuses() == [200, 200, 429]
 
 
+async def test_a_short_vendor_throttle_leaves_facades_own_hourly_count_alone(
+    connect: Connect,
+) -> None:
+    c = await connect()
+    await c.call()
+    c.sandbox.throttle.hold(c.sandbox.default_app.client_id, c.clock.now(), 7)
+    with pytest.raises(UpstreamThrottled) as raised:
+        await c.call()
+    assert raised.value.retry_after == 7
+    assert "asked facade to wait" in raised.value.message
+    assert c.client.budget.remaining == 500 - 2  # two calls spent, not the hour
+
+    c.clock.advance(7)
+    await c.call()
+    assert c.api_statuses() == [200, 429, 200]
+
+
 async def test_the_budget_never_sends_a_call_past_the_hourly_limit(connect: Connect) -> None:
     c = await connect(hourly_limit=4)
     for _ in range(4):
@@ -338,6 +357,7 @@ async def test_the_budget_never_sends_a_call_past_the_hourly_limit(connect: Conn
     with pytest.raises(UpstreamThrottled) as raised:
         await c.call()
     assert raised.value.retry_after == 3600
+    assert "facade's hourly budget" in raised.value.message
     assert len(c.sandbox.api_requests()) == 4
 
     c.clock.advance(3590)  # 12:59:50: ten seconds to go is more than max_wait

@@ -11,7 +11,8 @@ import logging
 import random
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
+from email.utils import parsedate_to_datetime
 from typing import Any, Protocol, cast
 from urllib.parse import urlencode, urljoin, urlsplit
 
@@ -24,12 +25,19 @@ from facade.core.vendor import VendorPage
 from facade.errors import (
     UpstreamAuthFailed,
     UpstreamError,
-    UpstreamThrottled,
     UpstreamTimeout,
     UpstreamUnavailable,
 )
 from facade.store.connections import VendorCredentials
-from facade.upstream.budget import CallRecord, UpstreamBudget, parse_throttle_wait, record_call
+from facade.upstream.budget import (
+    CallRecord,
+    UpstreamBudget,
+    Wait,
+    WaitCause,
+    parse_throttle_wait,
+    record_call,
+    throttled,
+)
 from facade.upstream.cache import ResponseCache
 from facade.upstream.drchrono.oauth import refresh_tokens
 
@@ -41,6 +49,8 @@ Record = dict[str, Any]
 REFRESH_MARGIN = timedelta(minutes=5)
 MAX_REDIRECTS = 3
 MAX_THROTTLE_ROUNDS = 5
+#: A 429 that names no wait at all is waited out this long before facade asks again.
+UNSTATED_THROTTLE_SECONDS = 60.0
 
 
 class CredentialKeeper(Protocol):
@@ -262,11 +272,13 @@ class DrChronoClient:
             if status in (401, 403):
                 raise UpstreamAuthFailed()
             if status == 429:
+                # Wait what the vendor said, then ask again (budget.acquire sleeps it when
+                # it is within this caller's limit); never until the hour turns on a guess.
                 throttles += 1
-                wait = _throttle_wait(response)
+                wait = _throttle_wait(response, self._clock.now())
                 self.budget.throttled_by_vendor(wait)
                 if wait > wait_limit or throttles > MAX_THROTTLE_ROUNDS:
-                    raise UpstreamThrottled(wait)
+                    raise throttled(Wait(wait, WaitCause.VENDOR))
                 continue
             if status >= 500:
                 failures += 1
@@ -341,15 +353,29 @@ def _endpoint_of(url: str) -> str:
     return path.removeprefix("/api/") if path.startswith("/api/") else path
 
 
-def _throttle_wait(response: httpx.Response) -> float:
+def _throttle_wait(response: httpx.Response, now: datetime) -> float:
+    """Seconds the vendor asked for: DRF's "Expected available in N seconds" in the body, or
+    Retry-After (seconds or an HTTP date); the longer when both are given, a minute if none."""
     try:
         detail = str(response.json().get("detail", ""))
     except (ValueError, AttributeError):
         detail = ""
-    wait = parse_throttle_wait(detail)
-    if wait is None:
-        try:
-            wait = float(response.headers.get("retry-after", "60"))
-        except ValueError:
-            wait = 60.0
-    return wait
+    waits = [w for w in (parse_throttle_wait(detail), _retry_after(response, now)) if w is not None]
+    return max(waits) if waits else UNSTATED_THROTTLE_SECONDS
+
+
+def _retry_after(response: httpx.Response, now: datetime) -> float | None:
+    value = response.headers.get("retry-after", "").strip()
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        moment = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return max(0.0, (moment - now).total_seconds())

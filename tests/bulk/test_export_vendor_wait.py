@@ -1,0 +1,61 @@
+"""A parked export waits as long as it must, and no longer: the vendor's stated wait after a
+429, the top of the hour only when facade's own hourly budget is spent."""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime
+
+import pytest
+
+from facade.bulk.exports import BulkExports
+from facade.clock import FakeClock
+from facade.runtime import Runtime
+from facade.upstream.drchrono.sandbox.state import DEFAULT_CLIENT_ID
+from tests.bulk.conftest import download, export
+
+#: 33 minutes before the hour turns, as in the issue's reproduction.
+TWELVE_TWENTY_SEVEN = datetime(2026, 6, 1, 12, 27, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock(TWELVE_TWENTY_SEVEN)
+
+
+async def test_a_vendor_throttle_parks_the_export_for_the_vendors_wait_only(
+    fhir, runtime: Runtime, exports: BulkExports, clock: FakeClock, caplog
+) -> None:
+    assert runtime.sandbox is not None
+    await runtime.service.context()
+    seen = len(runtime.sandbox.api_requests())
+    runtime.sandbox.throttle.hold(DEFAULT_CLIENT_ID, clock.now(), 30)
+
+    with caplog.at_level(logging.INFO, logger="facade.bulk"):
+        manifest = await export(fhir, exports, "$export", params={"_type": "Patient"})
+
+    assert 30.0 in clock.slept, "parked for the 30 s the vendor asked for"
+    assert max(clock.slept) < 60, f"parked longer than the vendor asked: {max(clock.slept)} s"
+    statuses = [e.status for e in runtime.sandbox.api_requests()[seen:]]
+    assert statuses[0] == 429 and set(statuses[1:]) == {200}
+    assert any("paused for 30 s (vendor)" in r.getMessage() for r in caplog.records)
+    patients = (await download(fhir, manifest))["Patient"]
+    assert len(patients) == len(runtime.sandbox.dataset.endpoint("patients"))
+
+
+async def test_facades_own_hourly_budget_parks_the_export_until_the_hour_turns(
+    fhir, runtime: Runtime, exports: BulkExports, clock: FakeClock, caplog
+) -> None:
+    assert runtime.sandbox is not None
+    await runtime.service.context()
+    budget = runtime.client.budget
+    budget.hourly_limit = budget.hourly_limit - budget.remaining  # nothing left this hour
+    seen = len(runtime.sandbox.api_requests())
+
+    with caplog.at_level(logging.INFO, logger="facade.bulk"):
+        manifest = await export(fhir, exports, "$export", params={"_type": "Patient"})
+
+    assert clock.slept[0] == 33 * 60, "until 13:00, when facade's own count frees a call"
+    assert all(e.status == 200 for e in runtime.sandbox.api_requests()[seen:])  # never a 429
+    assert any("(hourly-budget)" in r.getMessage() for r in caplog.records)
+    assert manifest["output"]
