@@ -13,6 +13,7 @@ Practice-wide lookup types are always listed whole (one cached call) and filtere
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any, Protocol
 
 from facade.core.compartment import CompartmentMapping, Source
@@ -27,7 +28,7 @@ from facade.core.mapping import (
 )
 from facade.errors import InvalidParameterValue, InvalidRequest, UnknownParameter
 from facade.fhir.definitions import SearchParamDefinition
-from facade.fhir.matching import SUPPORTED_MODIFIERS, clause_matches, parse_date_value
+from facade.fhir.matching import SUPPORTED_MODIFIERS, ClauseMatcher, parse_date_value
 from facade.fhir.query import SearchClause, SearchQuery
 
 
@@ -36,8 +37,14 @@ class LocalCheck:
     definition: SearchParamDefinition
     clause: SearchClause
 
+    @cached_property
+    def matcher(self) -> ClauseMatcher:
+        """Built on first use: the clause's values are parsed once per search, not per
+        resource."""
+        return ClauseMatcher(self.definition, self.clause)
+
     def matches(self, resource: dict[str, Any]) -> bool:
-        return clause_matches(self.definition, self.clause, resource)
+        return self.matcher.matches(resource)
 
 
 class Check(Protocol):

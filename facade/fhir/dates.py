@@ -2,14 +2,17 @@
 
 A value of any precision (2024, 2024-03, 2024-03-05, 2024-03-05T10:00:00Z) stands for the
 range it covers. Comparisons follow the FHIR R4 search rules for ranges; values without a
-time zone are read as UTC.
+time zone are read as UTC. Bounds are integers on one UTC timeline, never datetime
+arithmetic, so no valid value (9999-12-31, 0001-01-01T00:00+14:00) can overflow.
 """
 
 from __future__ import annotations
 
+import calendar
+import math
 import re
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 
 _DATE_RE = re.compile(
     r"^(?P<y>\d{4})(?:-(?P<m>\d{2})(?:-(?P<d>\d{2})"
@@ -19,11 +22,54 @@ _DATE_RE = re.compile(
 
 PREFIXES = ("eq", "ne", "gt", "lt", "ge", "le", "sa", "eb", "ap")
 
+_US_PER_SECOND = 1_000_000
+_US_PER_DAY = 86_400 * _US_PER_SECOND
+#: The ends of what a Python datetime holds; `low`/`high` are clamped to them.
+EARLIEST = datetime.min.replace(tzinfo=UTC)
+LATEST = datetime.max.replace(tzinfo=UTC)
+_LATEST_US = (LATEST - EARLIEST) // timedelta(microseconds=1)
+
 
 @dataclass(frozen=True)
 class DateRange:
-    low: datetime
-    high: datetime  # exclusive
+    """[start, end) in microseconds since 0001-01-01T00:00:00Z. A value near either end of
+    the calendar may lie past what datetime holds (its bounds stay exact here); an open
+    Period end is -inf or inf."""
+
+    start: float
+    end: float  # exclusive
+
+    @classmethod
+    def spanning(cls, first: DateRange | None, last: DateRange | None) -> DateRange:
+        """A Period: from the start of `first` to the end of `last`; open where missing."""
+        return cls(first.start if first else -math.inf, last.end if last else math.inf)
+
+    @property
+    def low(self) -> datetime:
+        """The start as an aware UTC datetime, clamped to what datetime can hold."""
+        return _moment(self.start)
+
+    @property
+    def high(self) -> datetime:
+        """The exclusive end as an aware UTC datetime, clamped to what datetime can hold."""
+        return _moment(self.end)
+
+
+def instant(moment: datetime) -> int:
+    """An aware datetime on the DateRange timeline."""
+    return (moment - EARLIEST) // timedelta(microseconds=1)
+
+
+def _moment(position: float) -> datetime:
+    if position <= 0:
+        return EARLIEST
+    if position >= _LATEST_US:
+        return LATEST
+    return EARLIEST + timedelta(microseconds=int(position))
+
+
+def _day_start(day: date) -> int:
+    return (day.toordinal() - 1) * _US_PER_DAY
 
 
 def parse_date_range(text: str) -> DateRange:
@@ -32,45 +78,36 @@ def parse_date_range(text: str) -> DateRange:
     if not match:
         raise ValueError(f"not a FHIR date: {text!r}")
     year = int(match["y"])
+    month = int(match["m"] or 1)
+    first = date(year, month, int(match["d"] or 1))  # ValueError for year 0, month 13, 02-30
+    start = _day_start(first)
     if match["m"] is None:
-        low = datetime(year, 1, 1, tzinfo=UTC)
-        return DateRange(low, low.replace(year=year + 1))
-    month = int(match["m"])
+        return DateRange(start, _day_start(date(year, 12, 31)) + _US_PER_DAY)
     if match["d"] is None:
-        low = datetime(year, month, 1, tzinfo=UTC)
-        high = low.replace(year=year + 1, month=1) if month == 12 else low.replace(month=month + 1)
-        return DateRange(low, high)
-    day = int(match["d"])
+        last = date(year, month, calendar.monthrange(year, month)[1])
+        return DateRange(start, _day_start(last) + _US_PER_DAY)
     if match["H"] is None:
-        low = datetime(year, month, day, tzinfo=UTC)
-        return DateRange(low, low + timedelta(days=1))
-    tz: timezone = UTC
+        return DateRange(start, start + _US_PER_DAY)
+    hour, minute, second = int(match["H"]), int(match["M"]), int(match["S"] or 0)
+    if hour > 23 or minute > 59 or second > 59:
+        raise ValueError(f"not a FHIR time: {text!r}")
+    offset_minutes = 0
     if match["tz"] and match["tz"] != "Z":
-        sign = 1 if match["tz"][0] == "+" else -1
-        hours, minutes = match["tz"][1:].split(":")
-        tz = _offset(sign * (int(hours) * 60 + int(minutes)))
-    seconds_given = match["S"] is not None
-    low = datetime(
-        year,
-        month,
-        day,
-        int(match["H"]),
-        int(match["M"]),
-        int(match["S"] or 0),
-        int(float(match["f"] or 0) * 1_000_000),
-        tzinfo=tz,
-    ).astimezone(UTC)
-    if match["f"]:
-        step = timedelta(microseconds=1)
-    elif seconds_given:
-        step = timedelta(seconds=1)
+        hours, minutes = int(match["tz"][1:3]), int(match["tz"][4:6])
+        if hours > 23 or minutes > 59:
+            raise ValueError(f"not a time zone offset: {text!r}")
+        offset_minutes = (1 if match["tz"][0] == "+" else -1) * (hours * 60 + minutes)
+    fraction = match["f"]
+    micro = int(fraction[1:7].ljust(6, "0")) if fraction else 0
+    seconds = hour * 3600 + minute * 60 + second - offset_minutes * 60
+    low = start + seconds * _US_PER_SECOND + micro
+    if fraction:
+        step = 1
+    elif match["S"] is not None:
+        step = _US_PER_SECOND
     else:
-        step = timedelta(minutes=1)
+        step = 60 * _US_PER_SECOND
     return DateRange(low, low + step)
-
-
-def _offset(minutes: int) -> timezone:
-    return timezone(timedelta(minutes=minutes))
 
 
 def split_prefix(text: str) -> tuple[str, str]:
@@ -81,24 +118,25 @@ def split_prefix(text: str) -> tuple[str, str]:
 
 
 def range_matches(prefix: str, search: DateRange, target: DateRange) -> bool:
-    contained = search.low <= target.low and target.high <= search.high
+    contained = search.start <= target.start and target.end <= search.end
     if prefix == "eq":
         return contained
     if prefix == "ne":
         return not contained
     if prefix == "gt":
-        return target.high > search.high
+        return target.end > search.end
     if prefix == "lt":
-        return target.low < search.low
+        return target.start < search.start
     if prefix == "ge":
-        return target.high > search.high or contained
+        return target.end > search.end or contained
     if prefix == "le":
-        return target.low < search.low or contained
+        return target.start < search.start or contained
     if prefix == "sa":
-        return target.low >= search.high
+        return target.start >= search.end
     if prefix == "eb":
-        return target.high <= search.low
+        return target.end <= search.start
     if prefix == "ap":
-        slack = max(timedelta(days=1), abs(datetime.now(UTC) - search.low) / 10)
-        return target.low < search.high + slack and target.high > search.low - slack
+        now = instant(datetime.now(UTC))
+        slack = max(_US_PER_DAY, abs(now - search.start) // 10)
+        return target.start < search.end + slack and target.end > search.start - slack
     raise ValueError(f"unknown prefix {prefix}")

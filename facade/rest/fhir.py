@@ -30,6 +30,7 @@ from facade.errors import (
     UnknownParameter,
     UnsupportedMediaType,
 )
+from facade.fhir.dates import parse_date_range
 from facade.fhir.query import SearchQuery, parse_query
 from facade.rest.access import authenticate
 from facade.rest.responses import FhirResponse
@@ -96,9 +97,8 @@ async def audit_events(request: Request) -> Response:
     try:
         count = min(int(query.get("_count", "100")), 1000)
         offset = int(query.get("_offset", "0"))
-        since = (
-            datetime.fromisoformat(query["date"].removeprefix("ge")) if "date" in query else None
-        )
+        # A FHIR date's start, clamped to what datetime holds (0001-01-01T00:00+14:00).
+        since = parse_date_range(query["date"].removeprefix("ge")).low if "date" in query else None
     except ValueError:
         raise InvalidParameterValue(
             "_count, _offset and date must be numbers and a date."
@@ -107,7 +107,7 @@ async def audit_events(request: Request) -> Response:
     records = runtime.audit.query(
         patient_id=(query.get("patient") or "").removeprefix("Patient/") or None,
         client_id=query.get("agent"),
-        since=since.replace(tzinfo=since.tzinfo or UTC) if since else None,
+        since=since,
         limit=count + 1,
         offset=offset,
     )

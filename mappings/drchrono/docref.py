@@ -201,6 +201,10 @@ def _vendor_range(start: date | None, end: date | None, today: date) -> str | No
         return None
     low = start or date(1900, 1, 1)
     high = end or today
+    if low > high:  # the vendor refuses an inverted range (start 9999-12-31, end 0001-01-01)
+        raise InvalidParameterValue(
+            "$docref covers no dates: start (default 1900-01-01) is after end (default today)."
+        )
     if high - low > timedelta(days=VENDOR_MAX_RANGE_DAYS) and high >= today:
         return None  # refused by the vendor; the whole record is a superset
     return f"{low.isoformat()}/{high.isoformat()}"

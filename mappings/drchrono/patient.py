@@ -324,13 +324,13 @@ def _gender_pushdown(value: str, modifier: str | None) -> dict[str, str] | None:
 def _since_pushdown(value: str, modifier: str | None) -> dict[str, str] | None:
     prefix, text_value = split_prefix(value)
     if modifier is None and prefix in ("gt", "ge"):
-        try:
-            low = parse_date_range(text_value).low
-        except ValueError:
-            return None
         # `since` compares the vendor's local time; a day earlier covers every time zone,
         # and the local filter keeps the answer exact.
-        return {"since": (low - timedelta(days=1)).date().isoformat()}
+        try:
+            day_before = parse_date_range(text_value).low - timedelta(days=1)
+        except (ValueError, OverflowError):  # not a date, or year 1: nothing to push down
+            return None
+        return {"since": day_before.date().isoformat()}
     return None
 
 
