@@ -54,7 +54,7 @@ class ExportDirectory:
         """Check the directory may take this export and make it owner-only (0700).
 
         Raises ExportDirectoryRefused, having written nothing, when it holds other files."""
-        if path.exists() and (path.is_symlink() or not path.is_dir()):
+        if path.exists() and not path.is_dir():
             raise ExportDirectoryRefused(f"{path} exists and is not a directory.")
         entries = sorted(p.name for p in path.iterdir()) if path.is_dir() else []
         previous: list[str] = []

@@ -8,6 +8,7 @@ refused. It never widens a mode, and it never touches files it does not know to 
 from __future__ import annotations
 
 import contextlib
+import errno
 import logging
 import os
 import stat
@@ -40,7 +41,11 @@ class NotPrivate(OSError):
 def private_dir(path: Path) -> Path:
     """Create `path` (and any missing parents) 0700; an existing `path` is tightened to 0700.
 
-    Existing parents are left alone: they are not facade's (think of /tmp or a home)."""
+    Existing parents are left alone: they are not facade's (think of /tmp or a home). `path`
+    itself may be the operator's symlink to a directory (a data dir on another volume): the
+    directory it names is the one made private."""
+    if path.is_symlink() and path.is_dir():
+        path = path.resolve()
     missing: list[Path] = []
     probe = path
     while not probe.exists() and not probe.is_symlink():
@@ -61,7 +66,14 @@ def private_dir(path: Path) -> Path:
 
 def private_descriptor(path: Path, flags: int) -> int:
     """os.open with mode 0600, no symlink as the last component, then the mode enforced."""
-    fd = os.open(path, flags | os.O_NOFOLLOW | os.O_CLOEXEC, FILE_MODE)
+    try:
+        fd = os.open(path, flags | os.O_NOFOLLOW | os.O_CLOEXEC, FILE_MODE)
+    except OSError as error:
+        if error.errno == errno.ELOOP:
+            raise NotPrivate(
+                f"{path} is a symlink; facade writes its files only as plain files"
+            ) from None
+        raise
     try:
         if stat.S_IMODE(os.fstat(fd).st_mode) != FILE_MODE:
             # O_CREAT's mode applies only to a file it creates (and the umask may cut it).

@@ -168,12 +168,20 @@ def test_a_symlink_planted_for_a_state_file_is_refused(tmp_path: Path) -> None:
     elsewhere = tmp_path / "elsewhere.json"
     elsewhere.write_text("untouched")
     (directory / DEMO_FILE).symlink_to(elsewhere)
-    with pytest.raises(OSError):
+    with pytest.raises(NotPrivate):
         open_private(directory / DEMO_FILE, "w")
     assert elsewhere.read_text() == "untouched"
-    (tmp_path / "linked-dir").symlink_to(directory)
-    with pytest.raises(NotPrivate):
-        private_dir(tmp_path / "linked-dir")
+
+
+def test_a_data_dir_the_operator_symlinked_to_another_volume_is_made_private(
+    tmp_path: Path,
+) -> None:
+    volume = tmp_path / "volume"
+    volume.mkdir(mode=0o755)
+    os.chmod(volume, 0o755)
+    (tmp_path / "data").symlink_to(volume)
+    private_dir(tmp_path / "data")
+    assert stat.S_IMODE(volume.stat().st_mode) == 0o700
 
 
 def test_an_existing_loose_file_is_made_0600_when_facade_writes_it(
