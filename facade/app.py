@@ -32,6 +32,7 @@ from facade.errors import (
     operation_outcome,
 )
 from facade.rest.fhir import router as fhir_router
+from facade.rest.limits import RequestLimits
 from facade.rest.responses import FhirResponse
 from facade.runtime import Runtime, build_runtime
 from facade.settings import Settings
@@ -82,6 +83,12 @@ def create_app(
     app.include_router(bulk_router, prefix="/fhir")  # before the FHIR routes: $export, Group
     app.include_router(fhir_router, prefix="/fhir")
 
+    # Added first, so it runs inside AccessLog: refusals are logged like any answer.
+    app.add_middleware(
+        RequestLimits,
+        max_body_bytes=settings.max_body_bytes,
+        max_query_bytes=settings.max_query_bytes,
+    )
     app.add_middleware(AccessLog)
 
     @app.exception_handler(FacadeError)

@@ -11,6 +11,8 @@
     │   ├── ResourceNotFound          404 not-found      unknown type or id (or outside the grant)
     │   ├── MethodNotAllowed          405 not-supported  an interaction facade does not offer
     │   ├── NotAcceptable             406 not-supported  a format facade does not produce
+    │   ├── PayloadTooLarge           413 too-long       a body over the size limit, left unread
+    │   ├── UriTooLong                414 too-long       a path or query string over the size limit
     │   ├── UnsupportedMediaType      415 not-supported  a body format facade does not read
     │   └── RateLimited               429 throttled      this client sent too many requests
     └── UpstreamError                 5xx                the vendor failed (vendor clients raise)
@@ -119,6 +121,32 @@ class NotAcceptable(RequestError):
     issue_type = "not-supported"
     code = "format-not-supported"
     default_message = "facade only produces application/fhir+json."
+
+
+class PayloadTooLarge(RequestError):
+    status = 413
+    issue_type = "too-long"
+    code = "request-too-large"
+    default_message = "The request body is larger than this server accepts."
+
+    def __init__(self, limit: int):
+        # Connection: close, as the unread rest of the body is not wanted on this connection.
+        super().__init__(
+            f"The request body is larger than {limit} bytes, the most this server accepts.",
+            headers={"Connection": "close"},
+        )
+
+
+class UriTooLong(RequestError):
+    status = 414
+    issue_type = "too-long"
+    code = "uri-too-long"
+    default_message = "The request URL is longer than this server accepts."
+
+    def __init__(self, part: str, limit: int):
+        super().__init__(
+            f"The request's {part} is longer than {limit} bytes, the most this server accepts."
+        )
 
 
 class UnsupportedMediaType(RequestError):

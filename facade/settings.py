@@ -47,6 +47,12 @@ class Settings:
     # FHIR search.
     default_page_size: int = 50
     max_page_size: int = 250
+    # Request limits on every route, checked before anything is parsed (413 / 414).
+    #: Largest request body: 2 MiB holds a Group of 20,000 members (1.6 MB pretty-printed)
+    #: or a $export Parameters naming 20,000 patients (1.4 MB compact).
+    max_body_bytes: int = 2 * 1024 * 1024
+    #: Longest query string, and longest path (the common 8 KiB request-line limit of proxies).
+    max_query_bytes: int = 8 * 1024
     log_level: str = "info"
     # Bulk $export (files live in data_dir/exports).
     #: Exports queued or running at once; one more kick-off gets 429 with Retry-After.

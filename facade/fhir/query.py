@@ -1,5 +1,6 @@
 """A FHIR search request as data: parameter clauses (name, modifier, OR-values) and the
-result-control parameters (_count, paging cursor). Parsing only; no meaning is checked here.
+result-control parameters (_count, paging cursor). Parsing only; no meaning is checked here,
+but sizes are: a search's matching work grows with its values, so they are bounded.
 """
 
 from __future__ import annotations
@@ -7,8 +8,26 @@ from __future__ import annotations
 from dataclasses import dataclass
 from urllib.parse import urlencode
 
+from facade.errors import InvalidParameterValue
+
 #: Parameters that steer the result rather than select resources.
 CONTROL_PARAMETERS = frozenset({"_count", "_cursor", "_format", "_include", "_revinclude"})
+
+# Bounds on one search, so that the local matching of a page stays cheap whatever is sent
+# (a POST body may be far longer than any URL). Generous for real use: US Core searches
+# name a few parameters, an OR-list of ids or codes rarely tens of values.
+#: Parameters (clauses, _include and _revinclude) in one search.
+MAX_PARAMETERS = 50
+#: Characters of a parameter name with its modifier.
+MAX_NAME_LENGTH = 128
+#: Comma-separated OR-values of one parameter.
+MAX_OR_VALUES = 100
+#: OR-values over all parameters of one search.
+MAX_TOTAL_VALUES = 500
+#: Characters of one value (a long token system|code or an absolute reference fits).
+MAX_VALUE_LENGTH = 1024
+#: Characters of a paging cursor (facade's own are a few hundred).
+MAX_CURSOR_LENGTH = 4096
 
 
 @dataclass(frozen=True)
@@ -49,6 +68,8 @@ class SearchQuery:
 
 
 def split_or_values(raw: str) -> tuple[str, ...]:
+    if "\\" not in raw:
+        return tuple(raw.split(","))
     values: list[str] = []
     current: list[str] = []
     escaped = False
@@ -70,11 +91,25 @@ def split_or_values(raw: str) -> tuple[str, ...]:
 
 
 def parse_query(pairs: list[tuple[str, str]]) -> SearchQuery:
+    """The search the pairs ask for; 400 invalid-parameter-value when it is larger than the
+    bounds above (messages name the parameter, never its value)."""
+    if len(pairs) > MAX_PARAMETERS:
+        raise InvalidParameterValue(
+            f"A search takes at most {MAX_PARAMETERS} parameters; this one has {len(pairs)}."
+        )
     clauses: list[SearchClause] = []
     controls: dict[str, str] = {}
     includes: list[str] = []
     revincludes: list[str] = []
+    total_values = 0
     for key, raw in pairs:
+        if len(key) > MAX_NAME_LENGTH:
+            raise InvalidParameterValue(
+                f"A search parameter name is longer than {MAX_NAME_LENGTH} characters."
+            )
+        longest = MAX_CURSOR_LENGTH if key == "_cursor" else MAX_VALUE_LENGTH
+        if key in CONTROL_PARAMETERS and len(raw) > longest:
+            raise InvalidParameterValue(f"{key} is longer than {longest} characters.")
         if key == "_include":
             includes.append(raw)
             continue
@@ -85,13 +120,14 @@ def parse_query(pairs: list[tuple[str, str]]) -> SearchQuery:
             controls[key] = raw
             continue
         name, _, modifier = key.partition(":")
-        clauses.append(
-            SearchClause(
-                name=name,
-                modifier=modifier or None,
-                values=split_or_values(raw),
-                raw_value=raw,
+        values = _bounded_values(key, raw)
+        total_values += len(values)
+        if total_values > MAX_TOTAL_VALUES:
+            raise InvalidParameterValue(
+                f"A search takes at most {MAX_TOTAL_VALUES} values over all its parameters."
             )
+        clauses.append(
+            SearchClause(name=name, modifier=modifier or None, values=values, raw_value=raw)
         )
     return SearchQuery(
         clauses=tuple(clauses),
@@ -101,3 +137,19 @@ def parse_query(pairs: list[tuple[str, str]]) -> SearchQuery:
         includes=tuple(includes),
         revincludes=tuple(revincludes),
     )
+
+
+def _bounded_values(key: str, raw: str) -> tuple[str, ...]:
+    # Refused before splitting when no split could fit: a 10 MB value costs no more work.
+    if len(raw) > MAX_OR_VALUES * (MAX_VALUE_LENGTH + 2):
+        raise InvalidParameterValue(f"The value of {key!r} is too long.")
+    values = split_or_values(raw)
+    if len(values) > MAX_OR_VALUES:
+        raise InvalidParameterValue(
+            f"{key!r} has {len(values)} values; a parameter takes at most {MAX_OR_VALUES}."
+        )
+    if any(len(value) > MAX_VALUE_LENGTH for value in values):
+        raise InvalidParameterValue(
+            f"A value of {key!r} is longer than {MAX_VALUE_LENGTH} characters."
+        )
+    return values
