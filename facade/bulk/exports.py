@@ -13,8 +13,9 @@ from pathlib import Path
 from typing import Any
 
 from facade.auth.grant import Grant
+from facade.auth.scopes import READ
 from facade.bulk.files import ExportFiles
-from facade.bulk.groups import GroupDirectory
+from facade.bulk.groups import GroupDirectory, may_see_groups
 from facade.bulk.models import ExportJob
 from facade.bulk.request import ExportRequest, build_request
 from facade.bulk.runner import ExportLimits, ExportRunner, build_plan
@@ -73,6 +74,9 @@ class BulkExports:
     ) -> ExportJob:
         if not grant.backend:
             raise Forbidden("Bulk export is for backend services (client credentials) only.")
+        if level == "group" and not may_see_groups(grant, READ):
+            # Exporting a group discloses its members, as reading it would.
+            raise Forbidden("A Group export needs a scope that grants read on Group.")
         self.expire()
         request = build_request(
             level, parameters, self.service.registry, grant, group_id=group_id, from_post=from_post

@@ -1,6 +1,7 @@
 """Groups a Group export can name: the vendor's own structure (each doctor's panel, each
 office's patients) and operator-defined lists (e.g. a payer's attribution list). Members
 are vendor patient ids; an operator list may only name patients the vendor knows.
+Groups are practice data: who may see them is `may_see_groups`, never a patient's token.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from facade.auth.grant import Grant
 from facade.bulk.models import BulkGroup
 from facade.bulk.store import GroupStore
 from facade.core.planner import patient_id_of
@@ -19,6 +21,25 @@ from facade.errors import InvalidParameterValue, ResourceNotFound
 _OPERATOR_ID = re.compile(r"^[A-Za-z0-9\-.]{1,64}$")
 #: Up to this many members are checked one by one; more are checked against the full list.
 CHECK_ONE_BY_ONE = 20
+
+
+def may_see_groups(grant: Grant, permission: str) -> bool:
+    """Whether `grant` may read (`r`) or search (`s`) Groups, and so learn their members.
+
+    A Group lists patients of the whole practice, so it is never in a patient's compartment:
+    patient/ scopes grant no Group, and neither does any scope of a patient's login (an
+    older or operator-made token of a patient user may carry user/ ones). A backend service
+    needs system/Group. A practitioner's login (fhirUser Practitioner/<id>) with user/Group
+    sees every group, its own panel and the others alike: user/ tokens see the practice's
+    patients in this deployment (Patient?general-practitioner=… lists any doctor's panel to
+    them), so hiding other panels would protect nothing and differ from how Patient is
+    served. A user/ token with no practitioner behind it (no fhirUser) sees none.
+    """
+    if grant.backend:
+        return bool(grant.scopes.granting("system", "Group", permission))
+    if not (grant.fhir_user or "").startswith("Practitioner/"):
+        return False
+    return bool(grant.scopes.granting("user", "Group", permission))
 
 
 class UnknownMembers(InvalidParameterValue):

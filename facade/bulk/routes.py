@@ -18,9 +18,10 @@ from starlette.responses import FileResponse, JSONResponse, Response, StreamingR
 
 from facade.auth.audit import AuditEntry
 from facade.auth.grant import Grant
+from facade.auth.scopes import READ, SEARCH
 from facade.auth.tokens import TokenRejected
 from facade.bulk.exports import BulkExports
-from facade.bulk.groups import group_resource
+from facade.bulk.groups import group_resource, may_see_groups
 from facade.errors import Forbidden, InvalidRequest, Unauthorized
 from facade.rest.access import authenticate
 from facade.rest.responses import FhirResponse
@@ -65,6 +66,8 @@ def _grant_unmetered(request: Request, interaction: str) -> Grant:
 async def _kick_off(request: Request, level: str, group_id: str = "") -> Response:
     _check_kickoff_headers(request)
     grant = authenticate(request, "export", "Group" if level == "group" else "")
+    if level == "group":
+        _group_access(grant, READ)
     exports = _exports(request)
     body = None
     if request.method == "POST":
@@ -171,16 +174,19 @@ async def _gzipped(path: Path) -> AsyncIterator[bytes]:
 
 
 def _group_access(grant: Grant, permission: str) -> None:
-    if grant.access("Group", permission) is None and not grant.scopes.granting(
-        "system", "Group", permission
-    ):
-        raise Forbidden(f"The access token does not grant {permission} on Group.")
+    """Decided before any vendor call: a patient's token never learns a Group exists."""
+    if not may_see_groups(grant, permission):
+        verb = "read" if permission == READ else "search"
+        raise Forbidden(
+            f"The access token does not grant {verb} on Group: groups are practice data, for"
+            " backend services (system/Group) and practitioners (user/Group)."
+        )
 
 
 @router.get("/Group")
 async def group_search(request: Request) -> Response:
     grant = authenticate(request, "search", "Group")
-    _group_access(grant, "s")
+    _group_access(grant, SEARCH)
     exports = _exports(request)
     groups = await exports.groups.all()
     base = exports.service.base_url
@@ -204,7 +210,7 @@ async def group_search(request: Request) -> Response:
 @router.get("/Group/{group_id}")
 async def group_read(request: Request, group_id: str) -> Response:
     grant = authenticate(request, "read", "Group")
-    _group_access(grant, "r")
+    _group_access(grant, READ)
     info = await _exports(request).groups.get(group_id)
     return FhirResponse(group_resource(info))
 
