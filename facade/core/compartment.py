@@ -3,8 +3,9 @@ sources (one FHIR type often comes from more than one endpoint: Observation from
 lab results and assessments). Nothing here does I/O; sources name what to call.
 
 FHIR ids of these resources are `<source name>-<vendor record id>[-<part>]`, so a read knows
-which source and which vendor record to fetch. Vendor ids with `_` (recurring appointments)
-are written with `.` in FHIR ids.
+which source and which vendor record to fetch (and, for sources read from the patient record,
+whose compartment the id is in before fetching anything). Vendor ids with `_` (recurring
+appointments) are written with `.` in FHIR ids.
 """
 
 from __future__ import annotations
@@ -181,3 +182,19 @@ class CompartmentMapping:
     @property
     def profile(self) -> str:
         return self.profiles[0]
+
+
+def patient_named_by(
+    mapping: CompartmentMapping, resource_id: str, patient_endpoint: str
+) -> str | None:
+    """The vendor patient a resource id names by itself, without a vendor call, or None.
+
+    A source that reads the patient record itself (its endpoint is the Patient endpoint:
+    a care team, coverage, related persons, the C-CDA) has that record's id, the patient id,
+    as the vendor id in its resources' ids. Any other id names a record of some endpoint,
+    whose patient only the vendor knows."""
+    located = split_fhir_id(resource_id)
+    source = mapping.source(located[0]) if located else None
+    if located is None or source is None or source.endpoint != patient_endpoint:
+        return None
+    return located[1]

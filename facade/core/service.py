@@ -22,6 +22,7 @@ from facade.core.compartment import (
     Source,
     split_fhir_id,
 )
+from facade.core.confinement import confine_query, patient_of_id
 from facade.core.mapping import (
     Include,
     MappingContext,
@@ -109,12 +110,18 @@ class FhirService:
     # -- read --------------------------------------------------------------------------------
 
     async def read(self, resource_type: str, resource_id: str, *, grant: Grant) -> Resource:
-        """One resource, if the grant allows reading it; outside the grant it does not exist."""
+        """One resource, if the grant allows reading it; outside the grant it does not exist.
+
+        For a patient-confined grant, an id that names its patient (Patient/<id>, and ids of
+        sources read from the patient record) is refused before any vendor call. Any other
+        id names a record only the vendor can place: it is fetched (the call is counted like
+        every other) and checked, and answers the same 404 as an id that does not exist."""
         access = _require(grant, resource_type, READ)
         patient_id = access.patient_id if self._in_compartment(resource_type) else None
-        if patient_id is not None and resource_type == "Patient" and resource_id != patient_id:
-            # Decided before any vendor call: another patient's record is simply not there.
-            raise ResourceNotFound(f"Patient/{resource_id} is not known.")
+        if patient_id is not None:
+            named = patient_of_id(self.registry, resource_type, resource_id)
+            if named is not None and named != patient_id:
+                raise ResourceNotFound(f"{resource_type}/{resource_id} is not known.")
         if resource_type == "Provenance":
             return await self._read_provenance(resource_id, grant)
         resource = await self._read_unchecked(resource_type, resource_id)
@@ -192,16 +199,21 @@ class FhirService:
         mapping = self.registry.get(resource_type)
         includes = self._includes(mapping, query, lenient)
         revinclude = self._revinclude(query, lenient)
-        ctx = await self.context()
         count = self._count(query.count)
         confined = access.patient_id if self._in_compartment(resource_type) else None
+        # Values naming other patients are cut before planning, so no vendor call names them;
+        # a query left naming only others is still planned (and refused if malformed), then
+        # answered empty without a vendor call.
+        elsewhere = False
+        if confined is not None:
+            query, elsewhere = confine_query(self.registry, mapping, query, confined)
         imposed = _imposed_clauses(mapping, confined, access)
         planned = replace(query, clauses=query.clauses + tuple(imposed))
         plan: SearchPlan | ChartPlan
         if isinstance(mapping, CompartmentMapping):
             plan = plan_chart(mapping, planned, lenient=lenient)
         else:
-            plan = plan_search(mapping, planned, ctx, lenient=lenient)
+            plan = plan_search(mapping, planned, await self.context(), lenient=lenient)
         if access.filters is not None and not _filters_imposed(access):
             plan.local.append(GrantFilter(mapping, access.filters))
         applied_query = query.encode(
@@ -212,18 +224,14 @@ class FhirService:
         binding = CursorCodec.binding(resource_type, applied_query, count)
         position = self._cursors.decode(query.cursor, binding) if query.cursor else {}
 
-        if isinstance(plan, ChartPlan):
-            matches = await self._chart_matches(plan, ctx)
-            resources, next_position = _slice(matches, int(position.get("o", 0)), count)
-        elif plan.mapping.lookup_data:
-            resources, next_position = await self._search_lookup(plan, ctx, count, position)
-        elif plan.ids is not None:
-            resources, next_position = await self._search_by_id(plan, ctx, count, position)
-        else:
-            resources, next_position = await self._search_listing(plan, ctx, count, position)
+        resources: list[Resource] = []
+        next_position: dict[str, Any] | None = None
+        if not elsewhere:
+            resources, next_position = await self._page(plan, count, position)
 
         included = await self._included(resources, includes, grant)
-        if revinclude and grant.access("Provenance", READ) is not None:
+        if resources and revinclude and grant.access("Provenance", READ) is not None:
+            ctx = await self.context()
             included += [self._provenance(r, ctx) for r in resources]
 
         base_query = (applied_query + "&" if applied_query else "") + f"_count={count}"
@@ -237,18 +245,44 @@ class FhirService:
         bundle = searchset(self.base_url, resource_type, resources, self_url, next_url, included)
         return SearchResult(bundle=bundle, plan=plan)
 
+    async def _page(
+        self, plan: SearchPlan | ChartPlan, count: int, position: dict[str, Any]
+    ) -> tuple[list[Resource], dict[str, Any] | None]:
+        """One page of a planned search, from the vendor (or its cached pages)."""
+        ctx = await self.context()
+        if isinstance(plan, ChartPlan):
+            matches = await self._chart_matches(plan, ctx)
+            return _slice(matches, int(position.get("o", 0)), count)
+        if plan.mapping.lookup_data:
+            return await self._search_lookup(plan, ctx, count, position)
+        if plan.ids is not None:
+            return await self._search_by_id(plan, ctx, count, position)
+        return await self._search_listing(plan, ctx, count, position)
+
     async def binary(self, binary_id: str, *, grant: Grant) -> BinaryContent:
         """The file behind an attachment (`Binary/<source>-<vendor id>`), if the grant allows
-        Binary reads and, for a patient grant, the file is that patient's."""
+        Binary reads and, for a patient grant, the file is that patient's.
+
+        For a patient grant the attachment's own resource (same id, same source) is read and
+        checked first, so another patient's file is never downloaded; the file reader then
+        finds that record in the client's cache."""
         access = _require(grant, "Binary", READ)
         located = split_fhir_id(binary_id)
         reader = None
+        owner: CompartmentMapping | None = None
         if located is not None:
             for mapping in self.registry:
                 if isinstance(mapping, CompartmentMapping) and located[0] in mapping.binaries:
-                    reader = mapping.binaries[located[0]]
-        if located is None or reader is None:
+                    reader, owner = mapping.binaries[located[0]], mapping
+        if located is None or reader is None or owner is None:
             raise ResourceNotFound(f"Binary/{binary_id} is not known.")
+        if access.patient_id is not None:
+            try:
+                resource = await self._read_chart(owner, binary_id)
+            except ResourceNotFound:
+                resource = None
+            if resource is None or _patient_of(owner, resource) != access.patient_id:
+                raise ResourceNotFound(f"Binary/{binary_id} is not known.")
         ctx = await self.context()
         content = await reader(self.client, located[1], self._fetch_context(ctx, "read Binary"))
         if content is None or (
@@ -367,6 +401,9 @@ class FhirService:
         if plan.ids is not None:
             candidates: list[Resource] = []
             for resource_id in dict.fromkeys(plan.ids):
+                named = patient_of_id(self.registry, plan.mapping.resource_type, resource_id)
+                if plan.patient_ids is not None and named not in (None, *plan.patient_ids):
+                    continue  # the id names a patient the search excludes: not read
                 try:
                     candidates.append(await self._read_chart(plan.mapping, resource_id))
                 except ResourceNotFound:
