@@ -8,6 +8,7 @@ Passwords and client secrets are printed once, at creation, and never stored in 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import secrets
 import sys
@@ -17,8 +18,9 @@ from urllib.parse import urlencode
 
 from facade.auth.audit import AuditEntry, AuditLog
 from facade.auth.keys import SigningKeys
-from facade.auth.operator import Operator
+from facade.auth.operator import Operator, describe_client
 from facade.auth.passwords import WeakPassword, check_password
+from facade.auth.server.initial_tokens import DEFAULT_LIFETIME as DEFAULT_INITIAL_TOKEN_LIFETIME
 from facade.auth.tokens import TokenService
 from facade.clock import Clock
 from facade.secret_input import SecretNotGiven, SecretOption
@@ -59,14 +61,35 @@ def add_parsers(commands: argparse._SubParsersAction) -> None:  # type: ignore[t
     create.add_argument("--redirect-uri", action="append", default=[])
     create.add_argument("--public", action="store_true", help="no secret: PKCE only")
     keys = create.add_mutually_exclusive_group()
-    keys.add_argument("--jwks-uri", help="asymmetric client: where its public keys are")
+    keys.add_argument(
+        "--jwks-uri", help="asymmetric client: where its public keys are (https, public host)"
+    )
     keys.add_argument("--jwks", type=Path, help="asymmetric client: a JWK Set file")
     create.add_argument("--scope", default="", help="the most this client may be granted")
+    create.add_argument(
+        "--resource-server",
+        action="store_true",
+        help="may introspect tokens issued to other clients",
+    )
     _state_options(create)
-    for action in ("disable", "enable", "approve"):
+    for action in ("disable", "enable", "approve", "show"):
         change = client_commands.add_parser(action, help=f"{action} a client")
         change.add_argument("client_id")
         _state_options(change)
+    listing = client_commands.add_parser("list", help="list clients, one JSON line each")
+    listing.add_argument("--status", choices=["active", "pending", "disabled"])
+    _state_options(listing)
+    initial = client_commands.add_parser(
+        "initial-token",
+        help="mint a single-use initial access token for POST /auth/register (RFC 7591)",
+    )
+    initial.add_argument(
+        "--expires-in",
+        type=int,
+        default=int(DEFAULT_INITIAL_TOKEN_LIFETIME.total_seconds()),
+        help="seconds until it expires (default a day, at most 30 days)",
+    )
+    _state_options(initial)
 
     token = commands.add_parser("token", help="mint an access token for a tool")
     token.add_argument("--scope", default="system/*.rs")
@@ -138,25 +161,8 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
                     f"otpauth://totp/facade:{args.username}?secret={secret}&issuer=facade"
                 )
             return _print(out)
-        if args.command == "client" and args.action == "add":
-            jwks = args.jwks.read_text() if args.jwks else ""
-            registered = state.operator.add_client(
-                name=args.name,
-                redirect_uris=args.redirect_uri,
-                public=args.public,
-                jwks=jwks,
-                jwks_uri=args.jwks_uri or "",
-                scope=args.scope,
-            )
-            out = {"client_id": registered.client_id}
-            if registered.client_secret:
-                out["client_secret"] = registered.client_secret
-            return _print(out)
         if args.command == "client":
-            status = {"disable": "disabled", "enable": "active", "approve": "active"}[args.action]
-            if not state.operator.set_client_status(args.client_id, status):
-                return _fail(f"no client {args.client_id!r}")
-            return _print({"client_id": args.client_id, "status": status})
+            return _client_command(args, state)
         if args.command == "token":
             if args.client_id == OPERATOR_CLIENT and not _client_exists(state, OPERATOR_CLIENT):
                 state.operator.add_client(
@@ -209,6 +215,72 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     finally:
         state.database.dispose()
     return _fail("unknown command")
+
+
+def _client_command(args: argparse.Namespace, state: State) -> int:
+    """facade client add|list|show|approve|enable|disable|initial-token."""
+    if args.action == "add":
+        jwks = args.jwks.read_text() if args.jwks else ""
+        refusal = _key_refusal(jwks, args.jwks_uri or "", state.settings)
+        if refusal:
+            return _fail(refusal, code=2)
+        registered = state.operator.add_client(
+            name=args.name,
+            redirect_uris=args.redirect_uri,
+            public=args.public,
+            jwks=jwks,
+            jwks_uri=args.jwks_uri or "",
+            scope=args.scope,
+            resource_server=args.resource_server,
+        )
+        out = {"client_id": registered.client_id}
+        if registered.client_secret:
+            out["client_secret"] = registered.client_secret
+        return _print(out)
+    if args.action == "list":
+        for row in state.operator.clients(args.status):
+            print(json.dumps(describe_client(row)), flush=True)
+        return 0
+    if args.action == "show":
+        found = state.operator.client(args.client_id)
+        if found is None:
+            return _fail(f"no client {args.client_id!r}")
+        print(json.dumps(describe_client(found, full=True)), flush=True)
+        return 0
+    if args.action == "initial-token":
+        try:
+            token, expires_at = state.operator.mint_initial_access_token(
+                timedelta(seconds=args.expires_in)
+            )
+        except ValueError as exc:
+            return _fail(str(exc), code=2)
+        return _print(
+            {"initial_access_token": token, "expires_at": expires_at.isoformat(), "uses": "1"}
+        )
+    status = {"disable": "disabled", "enable": "active", "approve": "active"}[args.action]
+    if not state.operator.set_client_status(args.client_id, status):
+        return _fail(f"no client {args.client_id!r}")
+    return _print({"client_id": args.client_id, "status": status})
+
+
+def _key_refusal(jwks: str, jwks_uri: str, settings: Settings) -> str | None:
+    """Why `client add --jwks/--jwks-uri` is refused: the same rules as registration (public
+    keys of RS384/ES384; a jwks_uri on a public https host, http only for a plain-http
+    facade), so the operator learns now rather than at the client's first token request."""
+    from facade.auth.server.jwks import SystemResolver, jwks_uri_refusal
+    from facade.auth.server.registration_rules import MetadataRefused, check_jwks
+
+    if jwks:
+        try:
+            check_jwks(json.loads(jwks))
+        except ValueError as exc:  # MetadataRefused is one, and so is a JSON error
+            return f"--jwks: {exc}" if isinstance(exc, MetadataRefused) else "--jwks: not JSON"
+    if jwks_uri:
+        allow_http = settings.base_url.startswith("http://")
+        reason = asyncio.run(jwks_uri_refusal(jwks_uri, SystemResolver(), allow_http=allow_http))
+        if reason:
+            return f"--jwks-uri: {reason}"
+    return None
 
 
 def _client_exists(state: State, client_id: str) -> bool:

@@ -1,5 +1,6 @@
-"""Operator actions that need no HTTP: registering clients, creating users, minting a token
-for a tool, disabling a client. Used by the CLI and by the sandbox's demo set-up.
+"""Operator actions that need no HTTP: registering, listing, approving and disabling
+clients, minting initial access tokens for registration, creating users, minting a token
+for a tool. Used by the CLI and by the sandbox's demo set-up.
 """
 
 from __future__ import annotations
@@ -7,10 +8,13 @@ from __future__ import annotations
 import json
 import secrets
 from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
 
 from argon2 import PasswordHasher
 from sqlmodel import select
 
+from facade.auth.server.initial_tokens import InitialAccessTokens
 from facade.auth.tokens import TokenService
 from facade.clock import Clock
 from facade.store.database import Database
@@ -28,6 +32,30 @@ def hash_secret(secret: str) -> str:
 class RegisteredClient:
     client_id: str
     client_secret: str | None
+
+
+def describe_client(row: OAuthClient, *, full: bool = False) -> dict[str, Any]:
+    """A client as the operator sees it. Never its secret's or registration token's hash."""
+    summary: dict[str, Any] = {
+        "client_id": row.client_id,
+        "name": row.name,
+        "status": row.status,
+        "auth_method": row.auth_method,
+        "scope": row.scope,
+        "self_registered": row.self_registered,
+        "resource_server": row.resource_server,
+    }
+    if not full:
+        return summary
+    return {
+        **summary,
+        "redirect_uris": row.redirect_uris.split(),
+        "grant_types": row.grant_types.split(),
+        "jwks_uri": row.jwks_uri,
+        "jwks": json.loads(row.jwks) if row.jwks else None,
+        "created_at": row.created_at.isoformat(),
+        "updated_at": row.updated_at.isoformat(),
+    }
 
 
 class Operator:
@@ -48,7 +76,10 @@ class Operator:
         scope: str = "",
         client_id: str | None = None,
         grant_types: tuple[str, ...] = ("authorization_code", "refresh_token"),
+        resource_server: bool = False,
     ) -> RegisteredClient:
+        """An operator-registered client: active at once, not self-registered.
+        `resource_server`: it may introspect tokens issued to other clients."""
         now = self._clock.now()
         asymmetric = bool(jwks or jwks_uri)
         secret = None if public or asymmetric else secrets.token_urlsafe(32)
@@ -68,6 +99,7 @@ class Operator:
             jwks=jwks,
             jwks_uri=jwks_uri,
             status="active",
+            resource_server=resource_server,
             created_at=now,
             updated_at=now,
         )
@@ -75,6 +107,24 @@ class Operator:
             session.add(row)
             session.commit()
         return RegisteredClient(row.client_id, secret)
+
+    def clients(self, status: str | None = None) -> list[OAuthClient]:
+        """Every client (or those with one status), oldest first."""
+        query = select(OAuthClient).order_by(OAuthClient.id)  # type: ignore[arg-type]
+        if status:
+            query = query.where(OAuthClient.status == status)
+        with self._database.session() as session:
+            return list(session.exec(query).all())
+
+    def client(self, client_id: str) -> OAuthClient | None:
+        with self._database.session() as session:
+            return session.exec(
+                select(OAuthClient).where(OAuthClient.client_id == client_id)
+            ).first()
+
+    def mint_initial_access_token(self, lifetime: timedelta) -> tuple[str, datetime]:
+        """A single-use RFC 7591 initial access token and when it expires."""
+        return InitialAccessTokens(self._database, self._clock).mint(lifetime)
 
     def set_client_status(self, client_id: str, status: str) -> bool:
         with self._database.session() as session:

@@ -70,7 +70,8 @@ class JwksHost:
 
         async def serve(request: Request) -> JSONResponse:
             self.requests += 1
-            self.seen.append((request.headers.get("host", ""), request.url.hostname or ""))
+            server = request.scope.get("server") or ("", 0)
+            self.seen.append((request.headers.get("host", ""), str(server[0])))
             name = request.path_params["name"]
             if name not in self.sets:
                 return JSONResponse({"error": "not found"}, status_code=404)

@@ -44,6 +44,9 @@ _LOCAL_NAMES = ("localhost", "metadata", "metadata.google.internal", "instance-d
 _LOCAL_SUFFIXES = (".localhost", ".internal", ".local", ".home.arpa")
 #: NAT64 prefixes: an IPv6 address in them reaches the IPv4 address in its last 32 bits.
 _NAT64 = (ipaddress.ip_network("64:ff9b::/96"), ipaddress.ip_network("64:ff9b:1::/48"))
+#: Not globally reachable (RFC 6890) although older Pythons' ipaddress calls them global:
+#: 192.0.0.0/24 holds Oracle Cloud's metadata service (192.0.0.192).
+_NOT_GLOBAL = (ipaddress.ip_network("192.0.0.0/24"), ipaddress.ip_network("64:ff9b:1::/48"))
 #: A last label that is all digits (or hex) is an IPv4 address in a form ipaddress does not
 #: read but getaddrinfo does (`2130706433`, `0x7f.1`): refused rather than guessed at.
 _NUMERIC_LABEL = re.compile(r"(?:0x[0-9a-f]*|[0-9]+)", re.IGNORECASE)
@@ -105,7 +108,7 @@ def address_refusal(address: str) -> str | None:
         return f"{ip} is the unspecified address"
     if ip.is_private:
         return f"{ip} is a private address"
-    if not ip.is_global:
+    if not ip.is_global or any(ip in net for net in _NOT_GLOBAL if net.version == ip.version):
         # CGNAT (100.64/10, where some clouds keep metadata), reserved, benchmarking, ...
         return f"{ip} is not a public address"
     return None
