@@ -12,6 +12,7 @@ import logging
 from dataclasses import dataclass, field
 
 import httpx
+from argon2 import PasswordHasher
 
 from facade.auth.audit import AuditLog
 from facade.auth.keys import SigningKeys
@@ -146,11 +147,13 @@ async def build_runtime(
     transport: httpx.AsyncBaseTransport | None = None,
     jwks_transport: httpx.AsyncBaseTransport | None = None,
     jwks_resolver: Resolver | None = None,
+    password_hasher: PasswordHasher | None = None,
 ) -> Runtime:
     """Build facade's runtime. `sandbox` forces the embedded sandbox (tests pass their own);
     `transport` replaces the network for a stored connection (tests); `jwks_transport` and
     `jwks_resolver` replace it and DNS for fetching clients' jwks_uri (tests); the address
-    guard applies to both."""
+    guard applies to both; `password_hasher` replaces argon2's default one (tests count
+    its verifications)."""
     clock = clock or Clock()
     # Owner-only from the first file on; a directory an older version left loose is tightened.
     secure_data_dir(settings.data_dir)
@@ -260,6 +263,7 @@ async def build_runtime(
         registration_mode=settings.registration_mode,
         registration_per_hour=settings.registration_per_hour,
         resource_types=list(service.registry.resource_types),
+        password_hasher=password_hasher,
     )
     return Runtime(
         settings=settings,

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 import httpx
+from argon2 import PasswordHasher
 
 from facade.auth.keys import SigningKeys
 from facade.auth.server.clients import ClientRegistry
@@ -98,12 +99,13 @@ def build_authority(
     registration_mode: str = APPROVAL,
     registration_per_hour: int = 10,
     resource_types: list[str] | None = None,
+    password_hasher: PasswordHasher | None = None,
 ) -> Authority:
     endpoints = AuthEndpoints.for_fhir_base(fhir_base)
     keys = keys or SigningKeys(database, box, clock)
     tokens = tokens or TokenService(database, keys, clock, endpoints.issuer)
     clients = ClientRegistry(database, clock)
-    users = UserRegistry(database, box, clock)
+    users = UserRegistry(database, box, clock, hasher=password_hasher)
     server = FacadeAuthorizationServer(
         database=database,
         clients=clients,
