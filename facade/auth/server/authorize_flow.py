@@ -22,6 +22,7 @@ from facade.auth.audit import AuditEntry
 from facade.auth.scopes import ScopeSet
 from facade.auth.server import consent
 from facade.auth.server.authority import Authority
+from facade.auth.server.lockout import LOCKOUT
 from facade.auth.server.oauth import FacadeOAuth2Request, Principal
 from facade.auth.server.sessions import COOKIE_NAME, Session
 from facade.auth.server.token_endpoints import authority
@@ -141,6 +142,21 @@ async def login_page(request: Request) -> Response:
     return _with_session(page, auth, session)
 
 
+#: One answer for every refused login, whether or not the username has an account.
+_WRONG_LOGIN = "The username or password is not right."
+_WRONG_CODE = "That code is not right."
+_LOCKED = (
+    "Too many failed attempts with this username. "
+    f"Try again in {int(LOCKOUT.total_seconds()) // 60} minutes."
+)
+
+
+def _refusal(outcome: LoginOutcome, wrong: str) -> tuple[int, str]:
+    """Status and message of a refused login: 401 for a wrong secret, 403 while locked. An
+    unknown username gets exactly these too, lockout included (users.py counts it)."""
+    return (403, _LOCKED) if outcome is LoginOutcome.LOCKED else (401, wrong)
+
+
 @router.post("/auth/login")
 async def login(request: Request) -> Response:
     auth = authority(request)
@@ -156,14 +172,10 @@ async def login(request: Request) -> Response:
         return _with_session(_see_other("/auth/login/totp"), auth, session)
     if outcome is LoginOutcome.OK:
         return _logged_in(auth, session, username)
-    message = (
-        "Too many failed attempts: this account is locked for 15 minutes."
-        if outcome is LoginOutcome.LOCKED
-        else "The username or password is not right."
-    )
+    status, message = _refusal(outcome, _WRONG_LOGIN)
     page = auth.pages.render(
         "login.html",
-        status=403 if outcome is LoginOutcome.LOCKED else 401,
+        status=status,
         title="Log in",
         action="/auth/login",
         csrf=session.csrf,
@@ -193,20 +205,17 @@ async def totp(request: Request) -> Response:
     if not _csrf_ok(form, session) or not session.totp_pending:
         return auth.pages.error("This form has expired. Start again from the app.", 403)
     username = session.totp_pending
-    outcome = auth.users.check_totp(username, form.get("code", ""))
+    # The code counts on the same lockout as the password (a database write): off the loop.
+    outcome = await run_in_threadpool(auth.users.check_totp, username, form.get("code", ""))
     if outcome is LoginOutcome.OK:
         session.totp_pending = ""
         return _logged_in(auth, session, username)
     if outcome is LoginOutcome.LOCKED:
         session.totp_pending = ""
-    message = (
-        "Too many failed attempts: this account is locked for 15 minutes."
-        if outcome is LoginOutcome.LOCKED
-        else "That code is not right."
-    )
+    status, message = _refusal(outcome, _WRONG_CODE)
     page = auth.pages.render(
         "totp.html",
-        status=403 if outcome is LoginOutcome.LOCKED else 401,
+        status=status,
         title="Verify it is you",
         action="/auth/login/totp",
         csrf=session.csrf,
