@@ -130,10 +130,10 @@ class PayloadTooLarge(RequestError):
     default_message = "The request body is larger than this server accepts."
 
     def __init__(self, limit: int):
-        # Connection: close, as the unread rest of the body is not wanted on this connection.
+        # No `Connection: close`: the server then discards the unread rest of the body itself
+        # and the client, still uploading, can read this answer instead of a reset connection.
         super().__init__(
-            f"The request body is larger than {limit} bytes, the most this server accepts.",
-            headers={"Connection": "close"},
+            f"The request body is larger than {limit} bytes, the most this server accepts."
         )
 
 

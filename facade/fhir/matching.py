@@ -158,11 +158,17 @@ def _string_parts(element: Any) -> Iterable[str]:
                     yield part
 
 
+#: Joins a resource's string parts for :contains, so each value is one substring search.
+_PART_SEPARATOR = "\x00"
+
+
 class _StringTest:
     def __init__(self, values: tuple[str, ...], modifier: str | None):
         self.modifier = modifier
         self.exact = frozenset(values)
         self.wanted = tuple(normalize_text(value) for value in values)
+        # A value holding the separator could match across two parts: test part by part.
+        self.joinable = not any(_PART_SEPARATOR in wanted for wanted in self.wanted)
 
     def __call__(self, elements: list[Any]) -> bool:
         parts = [part for element in elements for part in _string_parts(element)]
@@ -170,6 +176,9 @@ class _StringTest:
             return any(part in self.exact for part in parts)
         normalized = [normalize_text(part) for part in parts]
         if self.modifier == "contains":
+            if self.joinable:
+                text = _PART_SEPARATOR.join(normalized)
+                return any(wanted in text for wanted in self.wanted)
             return any(wanted in part for part in normalized for wanted in self.wanted)
         return any(part.startswith(self.wanted) for part in normalized)
 

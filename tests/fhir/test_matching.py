@@ -130,3 +130,19 @@ def test_extension_selection_by_url() -> None:
         ]
     }
     assert extract(patient, race) == ["2106-3"]
+
+
+@pytest.mark.parametrize(
+    "query,expected",
+    [
+        ("name:contains=uinn", True),
+        ("name:contains=xx,yy,ülle", True),
+        ("name:contains=doejane", False),  # never across two parts of a name
+        ("name:contains=doe%00jane", False),
+        ("name:contains=e%00j", False),
+    ],
+)
+def test_contains_matches_within_one_part(query: str, expected: bool) -> None:
+    name, _, value = query.partition("=")
+    clause = parse_query([(name, value.replace("%00", "\x00"))]).clauses[0]
+    assert clause_matches(definition("us-core-patient-name"), clause, PATIENT) is expected

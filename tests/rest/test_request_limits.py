@@ -76,7 +76,6 @@ async def test_a_10_mb_form_search_is_413_before_its_body_is_read(
     elapsed = time.perf_counter() - started
     assert_outcome(response, 413, "request-too-large")
     assert str(runtime.settings.max_body_bytes) in response.json()["issue"][0]["details"]["text"]
-    assert response.headers["connection"] == "close"
     assert body.sent <= CHUNK, "the declared length alone refused it"
     assert elapsed < 5, f"took {elapsed:.1f} s"
 
