@@ -1,16 +1,18 @@
-"""The patient compartment, decided without the vendor: which patient an id or a search
-value names by itself, and a search cut to one patient's values before it is planned.
-Pure functions over the mapping declarations; nothing here calls the vendor.
+"""The patient compartment, decided before the vendor is asked: which patient an id or a
+search value names by itself, a search cut to one patient's values before it is planned, and
+a vendor client that stops a confined read at the first record of another patient.
 """
 
 from __future__ import annotations
 
+from collections.abc import Collection, Mapping
 from dataclasses import replace
 
 from facade.core.compartment import CompartmentMapping, patient_named_by
-from facade.core.mapping import ById, PatientParam, ResourceMapping
+from facade.core.mapping import ById, PatientParam, Record, ResourceMapping
 from facade.core.planner import patient_id_of
 from facade.core.registry import AnyMapping, MappingRegistry
+from facade.core.vendor import VendorClient, VendorPage
 from facade.errors import ResourceNotFound
 from facade.fhir.query import SearchClause, SearchQuery
 
@@ -78,3 +80,84 @@ def _named_by_value(
     if name == "_id":
         return value  # a Patient's id IS the patient
     return serve.vendor_id(value)  # e.g. an identifier in the system of vendor patient ids
+
+
+class OutsideCompartment(Exception):
+    """A confined read met a record of a patient outside its confinement."""
+
+
+class ConfinedClient:
+    """The vendor client as one read confined to some patients sees it: a record that names
+    another patient in `field` (the source's patient parameter, which vendors also use as
+    the record's field) ends the read at once, and a list asked for another patient is never
+    requested. A join that would go on to fetch that patient's other records (a lab order's
+    tests and results, an assessment's chart, a note's visit) stops after the first one.
+    The read's own compartment check still follows; this only stops it fetching further."""
+
+    def __init__(self, client: VendorClient, patients: Collection[str], field: str):
+        self._client = client
+        self._patients = frozenset(patients)
+        self._field = field
+        self.vendor = client.vendor
+
+    def _check(self, record: Record | None) -> None:
+        named = record.get(self._field) if isinstance(record, dict) else None
+        if named not in (None, "") and str(named) not in self._patients:
+            raise OutsideCompartment()
+
+    def _check_params(self, params: Mapping[str, str] | None) -> None:
+        named = (params or {}).get(self._field)
+        if named is not None and named not in self._patients:
+            raise OutsideCompartment()
+
+    def list_url(self, endpoint: str, params: dict[str, str]) -> str:
+        return self._client.list_url(endpoint, params)
+
+    async def fetch_page(
+        self, url: str, *, reason: str, cache_ttl: float = 0.0, max_wait: float | None = None
+    ) -> VendorPage:
+        page = await self._client.fetch_page(
+            url, reason=reason, cache_ttl=cache_ttl, max_wait=max_wait
+        )
+        for record in page.results:
+            self._check(record)
+        return page
+
+    async def list_all(
+        self, endpoint: str, params: dict[str, str], *, reason: str, cache_ttl: float = 0.0
+    ) -> list[Record]:
+        self._check_params(params)
+        records = await self._client.list_all(endpoint, params, reason=reason, cache_ttl=cache_ttl)
+        for record in records:
+            self._check(record)
+        return records
+
+    async def get_record(
+        self,
+        endpoint: str,
+        record_id: str,
+        params: dict[str, str] | None = None,
+        *,
+        reason: str,
+        cache_ttl: float = 0.0,
+    ) -> Record | None:
+        self._check_params(params)
+        record = await self._client.get_record(
+            endpoint, record_id, params, reason=reason, cache_ttl=cache_ttl
+        )
+        self._check(record)
+        return record
+
+    async def get_document(
+        self,
+        path: str,
+        params: dict[str, str] | None = None,
+        *,
+        reason: str,
+        cache_ttl: float = 0.0,
+    ) -> bytes | None:
+        self._check_params(params)
+        return await self._client.get_document(path, params, reason=reason, cache_ttl=cache_ttl)
+
+    async def fetch_file(self, url: str, **limits: int) -> tuple[str, bytes]:
+        return await self._client.fetch_file(url, **limits)

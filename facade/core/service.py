@@ -22,7 +22,12 @@ from facade.core.compartment import (
     Source,
     split_fhir_id,
 )
-from facade.core.confinement import confine_query, patient_of_id
+from facade.core.confinement import (
+    ConfinedClient,
+    OutsideCompartment,
+    confine_query,
+    patient_of_id,
+)
 from facade.core.mapping import (
     Include,
     MappingContext,
@@ -124,7 +129,7 @@ class FhirService:
                 raise ResourceNotFound(f"{resource_type}/{resource_id} is not known.")
         if resource_type == "Provenance":
             return await self._read_provenance(resource_id, grant)
-        resource = await self._read_unchecked(resource_type, resource_id)
+        resource = await self._read_unchecked(resource_type, resource_id, patient_id)
         if not self._within(resource, access, patient_id):
             raise ResourceNotFound(f"{resource_type}/{resource_id} is not known.")
         return resource
@@ -150,14 +155,17 @@ class FhirService:
         mapping = self.registry.get(resource["resourceType"])
         return any(_matches_filter(mapping, pairs, resource) for pairs in access.filters)
 
-    async def _read_unchecked(self, resource_type: str, resource_id: str) -> Resource:
+    async def _read_unchecked(
+        self, resource_type: str, resource_id: str, patient_id: str | None = None
+    ) -> Resource:
         if resource_type == "Provenance":
             return await self._read_provenance(resource_id, INTERNAL)
         if resource_type == "Device" and resource_id == TRANSMITTER_DEVICE_ID:
             return transmitter_device(await self.context())
         mapping = self.registry.get(resource_type)
         if isinstance(mapping, CompartmentMapping):
-            return await self._read_chart(mapping, resource_id)
+            patients = [patient_id] if patient_id is not None else None
+            return await self._read_chart(mapping, resource_id, patients)
         if mapping.read_other is not None:
             ctx = await self.context()
             other = await mapping.read_other(
@@ -278,7 +286,7 @@ class FhirService:
             raise ResourceNotFound(f"Binary/{binary_id} is not known.")
         if access.patient_id is not None:
             try:
-                resource = await self._read_chart(owner, binary_id)
+                resource = await self._read_chart(owner, binary_id, [access.patient_id])
             except ResourceNotFound:
                 resource = None
             if resource is None or _patient_of(owner, resource) != access.patient_id:
@@ -405,7 +413,9 @@ class FhirService:
                 if plan.patient_ids is not None and named not in (None, *plan.patient_ids):
                     continue  # the id names a patient the search excludes: not read
                 try:
-                    candidates.append(await self._read_chart(plan.mapping, resource_id))
+                    candidates.append(
+                        await self._read_chart(plan.mapping, resource_id, plan.patient_ids)
+                    )
                 except ResourceNotFound:
                     continue
             return [r for r in candidates if _passes(plan.local, r)]
@@ -418,35 +428,53 @@ class FhirService:
                             matches.append(resource)
         return matches
 
-    async def _read_chart(self, mapping: CompartmentMapping, resource_id: str) -> Resource:
+    async def _read_chart(
+        self, mapping: CompartmentMapping, resource_id: str, patients: list[str] | None = None
+    ) -> Resource:
+        """The resource behind a compartment id. With `patients`, the read stops at the first
+        vendor record of anyone else (one call, never that patient's joined records)."""
         located = split_fhir_id(resource_id)
         source = mapping.source(located[0]) if located else None
         if located is None or source is None:
             raise ResourceNotFound(f"{mapping.resource_type}/{resource_id} is not known.")
         ctx = await self.context()
         vendor_id = located[1]
-        if source.read is not None:
-            records = await source.read(
-                self.client, vendor_id, self._fetch_context(ctx, f"read {mapping.resource_type}")
-            )
-        else:
-            params = dict(source.fixed_params)
-            params.pop("since", None)
-            if source.needs_verbose(ctx):
-                params["verbose"] = "true"
-            record = await self.client.get_record(
-                source.endpoint,
-                vendor_id,
-                params,
-                reason=f"read {mapping.resource_type}",
-                cache_ttl=self.limits.page_cache_seconds,
-            )
-            records = [record] if record is not None else []
+        client: VendorClient = self.client
+        if patients is not None:
+            client = ConfinedClient(self.client, patients, source.patient_param)
+        try:
+            records = await self._chart_records(client, source, vendor_id, mapping, ctx)
+        except OutsideCompartment:
+            records = []
         for record in records:
             for resource in source.transform(record, ctx):
                 if resource["id"] == resource_id:
                     return resource
         raise ResourceNotFound(f"{mapping.resource_type}/{resource_id} is not known.")
+
+    async def _chart_records(
+        self,
+        client: VendorClient,
+        source: Source,
+        vendor_id: str,
+        mapping: CompartmentMapping,
+        ctx: MappingContext,
+    ) -> list[Record]:
+        reason = f"read {mapping.resource_type}"
+        if source.read is not None:
+            return await source.read(client, vendor_id, self._fetch_context(ctx, reason))
+        params = dict(source.fixed_params)
+        params.pop("since", None)
+        if source.needs_verbose(ctx):
+            params["verbose"] = "true"
+        record = await client.get_record(
+            source.endpoint,
+            vendor_id,
+            params,
+            reason=reason,
+            cache_ttl=self.limits.page_cache_seconds,
+        )
+        return [record] if record is not None else []
 
     def _count(self, raw: str | None) -> int:
         if raw is None:

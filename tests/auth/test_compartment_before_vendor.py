@@ -156,6 +156,42 @@ async def test_a_binary_of_another_patient_is_refused_before_its_file_is_downloa
     assert served.headers["X-Upstream-Calls"] == "1", "the check costs no call of its own"
 
 
+COMPARTMENT = [m.resource_type for m in REGISTRY if isinstance(m, CompartmentMapping)]
+
+
+@pytest.mark.parametrize("resource_type", COMPARTMENT)
+async def test_reading_another_patients_record_stops_at_that_record(
+    anonymous: httpx.AsyncClient,
+    runtime: Runtime,
+    sandbox: SandboxState,
+    pair: tuple[str, str],
+    as_mine: dict[str, str],
+    resource_type: str,
+) -> None:
+    """Of every source: the read asks for single records only, up to the first that names
+    the other patient (a lab result's order), and never lists that patient's chart (the
+    order's tests and results, the assessments around one). Each call is counted."""
+    _, theirs = pair
+    system = {"Authorization": f"Bearer {token(runtime)}"}
+    theirs_by_source: dict[str, str] = {}
+    for resource in await all_pages(
+        anonymous, f"/fhir/{resource_type}?patient={theirs}", headers=system
+    ):
+        theirs_by_source.setdefault(resource["id"].split("-")[0], resource["id"])
+    assert theirs_by_source, f"patient {theirs} needs {resource_type} data for this test"
+    runtime.service.client.cache.clear()  # what the search fetched must not hide a read's calls
+    for resource_id in theirs_by_source.values():
+        before = len(sandbox.request_log)
+        read = await anonymous.get(f"/fhir/{resource_type}/{resource_id}", headers=as_mine)
+        calls = sandbox.request_log[before:]
+        assert read.status_code == 404, resource_id
+        assert read.headers["X-Upstream-Calls"] == str(len(calls)), resource_id
+        assert len(calls) <= 2, (resource_id, [c.path for c in calls])
+        for call in calls:
+            assert call.path.rstrip("/").split("/")[-1].isdigit(), (resource_id, call.path)
+            assert theirs not in call.query.values(), (resource_id, call.path)
+
+
 @pytest.mark.parametrize(
     "mapping,source", PATIENT_KEYED, ids=[f"{m.resource_type}-{s.name}" for m, s in PATIENT_KEYED]
 )
