@@ -57,6 +57,23 @@ AUTHORIZE_PARAMETERS: dict[str, Schema] = {
     "nonce": STRING,
 }
 LOGIN_FORM: dict[str, Schema] = {"csrf_token": STRING, "username": STRING, "password": STRING}
+#: The other pages of a login session: each a GET page and a POST of its form, whose CSRF
+#: token is bound to the session cookie (without the cookie, every POST is refused).
+SESSION_PAGES: dict[str, tuple[str, dict[str, Schema]]] = {
+    "/auth/login/totp": ("The one-time code of a two-factor login", {"code": STRING}),
+    "/auth/consent": (
+        "The consent page: which of the requested scopes the user allows",
+        {
+            "decision": {"type": "string", "enum": ["allow", "deny"]},
+            "scope": {"type": "array", "items": STRING},
+        },
+    ),
+    "/auth/patient": ("The patient picker of a practitioner's launch", {"patient": STRING}),
+    "/auth/launch": (
+        "A practitioner mints an EHR launch context for an app",
+        {"patient": STRING, "encounter": STRING, "launch_uri": {"type": "string", "format": "uri"}},
+    ),
+}
 
 
 def auth_paths(resource_types: list[str]) -> dict[str, Schema]:
@@ -94,6 +111,21 @@ def auth_paths(resource_types: list[str]) -> dict[str, Schema]:
 
     def page(op_id: str, summary: str, parameters: list[Schema], answers: Schema) -> Schema:
         return operation(op_id, summary, parameters, answers, secured=False, tag="Authorization")
+
+    def session_page(path: str, summary: str, form: dict[str, Schema]) -> Schema:
+        name = "".join(part.title() for part in path.split("/")[2:])
+        refused = {
+            **redirect,
+            **html_answer("400", "an error page"),
+            **html_answer("403", "the form expired"),
+        }
+        return {
+            "get": page(f"{name[0].lower()}{name[1:]}Page", summary, [], html_answer("200", "")),
+            "post": {
+                **page(f"{name[0].lower()}{name[1:]}", summary, [], refused),
+                "requestBody": form_body({"csrf_token": STRING, **form}),
+            },
+        }
 
     return {
         "/fhir/.well-known/smart-configuration": {
@@ -180,4 +212,5 @@ def auth_paths(resource_types: list[str]) -> dict[str, Schema]:
                 "requestBody": form_body(LOGIN_FORM),
             },
         },
+        **{path: session_page(path, *page_form) for path, page_form in SESSION_PAGES.items()},
     }
