@@ -144,6 +144,14 @@ def auth_paths(resource_types: list[str]) -> dict[str, Schema]:
                 json_answer("200", "the OpenID configuration", {"type": "object"}),
             )
         },
+        "/auth/smart-style.json": {
+            "get": page(
+                "smartStyle",
+                "The style a SMART app may follow (context-style)",
+                [],
+                json_answer("200", "the style", {"type": "object"}),
+            )
+        },
         "/auth/jwks": {
             "get": page("jwks", "The token signing keys", [], json_answer("200", "JWKS", {}))
         },
