@@ -11,7 +11,8 @@ import base64
 import json
 from urllib.parse import quote, urlencode
 
-from hypothesis import HealthCheck, Phase, given, settings
+import pytest
+from hypothesis import HealthCheck, Phase, example, given, settings
 from hypothesis import strategies as st
 
 from facade.core.mapping import Unsupported
@@ -21,7 +22,7 @@ from tests.fuzz.harness import TOKEN_KINDS, FuzzTarget
 from tests.tokens import TEST_CLIENT
 
 FUZZ = settings(
-    max_examples=150,
+    max_examples=200,
     derandomize=True,
     database=None,
     deadline=None,
@@ -70,10 +71,13 @@ numbers = st.one_of(
     st.floats(allow_nan=True, allow_infinity=True).map(str),
     st.sampled_from(["9" * 400, "1e999", "-0", "0x10", "1_000", "NaN", "١٢٣"]),
 )
+#: Item 5 bounds a search value at 1,024 characters and 100 OR-values: most long values stay
+#: within (they reach the matcher), some go past (they must be refused with 400, not choke).
 texts = st.one_of(
     st.text(max_size=40),
-    st.text(alphabet=st.characters(codec="utf-8"), min_size=500, max_size=2500),
-    st.integers(1000, 3000).map(lambda n: "a" * n),
+    st.text(alphabet=st.characters(codec="utf-8"), min_size=200, max_size=1024),
+    st.integers(900, 1024).map(lambda n: "a" * n),
+    st.integers(1025, 3000).map(lambda n: "a" * n),
 )
 systems = st.sampled_from(["", "http://loinc.org", "http://snomed.info/sct", "urn:oid:1.2.3"])
 tokens = st.builds(lambda s, c: f"{s}|{c}" if s else c, systems, st.text(max_size=30))
@@ -88,7 +92,8 @@ single_values = st.one_of(
 )
 values = st.one_of(
     single_values,
-    st.lists(single_values, min_size=2, max_size=300).map(",".join),
+    st.lists(single_values, min_size=2, max_size=100).map(",".join),
+    st.lists(st.sampled_from(["a", "ge2000", "1"]), min_size=90, max_size=130).map(",".join),
     st.lists(st.text(max_size=5), max_size=20).map("\\,".join).map(lambda v: v + "\\"),
 )
 modifiers = st.one_of(
@@ -153,7 +158,7 @@ def _send(
 # -- searches -------------------------------------------------------------------------------
 
 
-@settings(FUZZ, max_examples=400)
+@settings(FUZZ, max_examples=500)
 @given(data=st.data(), kind=kinds, post=st.booleans(), lenient=st.booleans())
 def test_random_search_parameters(
     target: FuzzTarget, data: st.DataObject, kind: str, post: bool, lenient: bool
@@ -177,6 +182,35 @@ def test_raw_search_form_bodies(
 ) -> None:
     """Bytes that are not a well-formed form (bad escapes, invalid UTF-8, stray '&=')."""
     _send(target, "POST", f"/fhir/{resource_type}/_search", kind, headers=FORM, body=body)
+
+
+#: The inputs issue 10 reported as 500s (OverflowError in date handling).
+CALENDAR_EDGES = [
+    ("Patient", [("birthdate", "9999-12-31")]),
+    ("Patient", [("birthdate", "gt9999-12-31")]),
+    ("Patient", [("_lastUpdated", "9999-12-31")]),
+    ("Patient", [("birthdate", "0001-01-01T00:00:00+14:00")]),
+    ("Patient", [("birthdate", "lt0001-01-01T00:00:00-14:00")]),
+    ("Observation", [("patient", "{patient}"), ("date", "9999-12-31T23:59:59Z")]),
+    (
+        "Condition",
+        [("patient", "{patient}"), ("onset-date", "sa9999-12-31T23:59:59.999999999-14:00")],
+    ),  # fmt: skip
+]
+
+
+@pytest.mark.parametrize(("resource_type", "pairs"), CALENDAR_EDGES)
+@pytest.mark.parametrize("kind", ["system", "patient"])
+def test_calendar_edges(
+    target: FuzzTarget, resource_type: str, pairs: list[tuple[str, str]], kind: str
+) -> None:
+    params = [(name, value.format(patient=target.own_patient)) for name, value in pairs]
+    _send(target, "GET", f"/fhir/{resource_type}", kind, params=params)
+
+
+def test_export_since_the_end_of_time(target: FuzzTarget) -> None:
+    params = [("_since", "9999-12-31T23:59:59Z")]
+    _send(target, "GET", "/fhir/$export", "system", params=params, headers=JSON_HEADERS)
 
 
 #: Bodies up to this size are within item 5's body limit (about 1 MiB), so they reach the
@@ -304,6 +338,22 @@ basic_credentials = st.one_of(
     kind=kinds,
     bearer=st.booleans(),
 )
+@example(  # credentials that are not UTF-8
+    endpoint="/auth/introspect",
+    fields={"token": "x"},
+    repeated=[],
+    basic="Basic " + base64.b64encode(b"\xff:x").decode(),
+    kind="none",
+    bearer=False,
+)
+@example(  # a scheme and no credentials (NBSP is obs-text, so HTTP servers keep it)
+    endpoint="/auth/revoke",
+    fields={"token": "x"},
+    repeated=[],
+    basic="Basic \xa0",
+    kind="none",
+    bearer=False,
+)
 def test_random_oauth_forms(
     target: FuzzTarget,
     endpoint: str,
@@ -333,6 +383,7 @@ def test_random_oauth_forms(
          "application/json", "multipart/form-data; boundary=x", "text/plain", ""]
     ),
 )  # fmt: skip
+@example(endpoint="/auth/login", body=b"csrf_token=%C2%80", content_type=FORM["Content-Type"])
 def test_raw_oauth_bodies(
     target: FuzzTarget, endpoint: str, body: bytes, content_type: str
 ) -> None:
@@ -412,6 +463,8 @@ JSON_HEADERS = {
 
 @FUZZ
 @given(body=st.one_of(groups, groups, groups, json_values), kind=backend_mostly)
+@example(body={"resourceType": "Group", "member": True}, kind="system")
+@example(body={"resourceType": "Group", "member": [{"entity": "x"}]}, kind="system")
 def test_random_group_bodies(target: FuzzTarget, body: object, kind: str) -> None:
     _send(target, "POST", "/fhir/Group", kind, headers=JSON_HEADERS, body=json.dumps(body).encode())
 
@@ -422,6 +475,13 @@ def test_random_group_bodies(target: FuzzTarget, body: object, kind: str) -> Non
     body=st.one_of(parameters, parameters, parameters, json_values),
     kind=backend_mostly,
     raw=st.one_of(st.none(), st.none(), st.none(), st.binary(max_size=200)),
+)
+@example(endpoint="/fhir/$export", body=[], kind="system", raw=None)
+@example(
+    endpoint="/fhir/Patient/$export",
+    body={"resourceType": "Parameters", "parameter": True},
+    kind="system",
+    raw=None,
 )
 def test_random_export_parameters(
     target: FuzzTarget, endpoint: str, body: object, kind: str, raw: bytes | None
