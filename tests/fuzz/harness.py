@@ -140,7 +140,9 @@ class FuzzTarget:
                 fhir_user=f"Patient/{self.own_patient}",
             ),
             "user": token(
-                self.runtime, "openid fhirUser user/*.rs", fhir_user=f"Practitioner/{doctors[0]}"
+                self.runtime,
+                "openid fhirUser user/*.rs",
+                fhir_user=f"Practitioner/{self.practitioner}",
             ),
         }
 

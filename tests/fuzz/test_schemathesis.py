@@ -114,6 +114,7 @@ def test_operation_answers_without_server_error(
             for k, v in kwargs.get("headers", {}).items()
             if str(k).lower() not in DROPPED_HEADERS
         }
+        shown = tuple(headers.items())
         headers.update(target.authorization(kind))
         params = _pairs(kwargs.get("params"))
         body = _body(kwargs)
@@ -121,7 +122,7 @@ def test_operation_answers_without_server_error(
         answer = target.send(
             kwargs["method"], url.path, params=params, headers=headers, content=body or None
         )
-        sent = Sent(kwargs["method"], url.path, urlencode(params), body, kind)
+        sent = Sent(kwargs["method"], url.path, urlencode(params), body, kind, shown)
         check_answer(sent, answer)
         if answer.response is not None:  # schemathesis' own check, with its replay command
             case.validate_response(answer.response, checks=[not_a_server_error])
