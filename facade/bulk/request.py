@@ -77,9 +77,12 @@ def parse_parameters(
     """Parameter name → values, from the query string (GET) or a Parameters body (POST)."""
     values: dict[str, list[str]] = {}
     if body is not None:
-        if body.get("resourceType") != "Parameters":
+        if not isinstance(body, dict) or body.get("resourceType") != "Parameters":
             raise InvalidRequest("A POST kick-off takes a FHIR Parameters resource.")
-        for item in body.get("parameter", []) or []:
+        parameters = body.get("parameter") or []
+        if not isinstance(parameters, list):
+            raise InvalidRequest("Parameters.parameter must be a list.")
+        for item in parameters:
             if not isinstance(item, dict) or not isinstance(item.get("name"), str):
                 raise InvalidRequest("Every Parameters.parameter needs a name.")
             value = next((v for k, v in item.items() if k.startswith("value")), None)

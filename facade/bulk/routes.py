@@ -227,11 +227,12 @@ async def group_create(request: Request) -> Response:
     if not isinstance(body, dict) or body.get("resourceType") != "Group":
         raise InvalidRequest("POST /Group takes a Group resource.")
     group_id = str(body.get("id") or body.get("name") or "").strip().replace(" ", "-")
-    references = [
-        str((m.get("entity") or {}).get("reference", ""))
-        for m in body.get("member", []) or []
-        if isinstance(m, dict)
-    ]
+    members = body.get("member") or []
+    if not isinstance(members, list) or not all(
+        isinstance(m, dict) and isinstance(m.get("entity"), dict) for m in members
+    ):
+        raise InvalidRequest("Group.member takes a list of members, each with an entity Reference.")
+    references = [str(m["entity"].get("reference", "")) for m in members]
     exports = _exports(request)
     info = await exports.groups.define(
         group_id,
