@@ -2,14 +2,15 @@
 
 A Grant answers one question per interaction: may this token do `r` or `s` on this type,
 and if so, confined to which patient and narrowed by which granular filters. Deny by
-default: no matching scope means no access.
+default: no matching scope means no access. A token issued to a patient's login never
+reaches beyond that patient, whatever scopes it carries.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from facade.auth.scopes import READ, SEARCH, ScopeSet
+from facade.auth.scopes import PATIENT_USER, READ, SEARCH, ScopeSet
 
 
 @dataclass(frozen=True)
@@ -34,19 +35,25 @@ class Grant:
     token_id: str = ""
     #: True for tokens from the client_credentials grant (the only ones system/ scopes work for).
     backend: bool = False
+    #: Who logged in: PATIENT_USER, PRACTITIONER_USER, or "" (a backend or an operator's tool).
+    user_kind: str = ""
 
     def access(self, resource_type: str, permission: str) -> Access | None:
         """How `permission` (READ or SEARCH) on `resource_type` is allowed, or None."""
         assert permission in (READ, SEARCH)
         unconfined: list[tuple[tuple[str, str], ...]] = []
         confined: list[tuple[tuple[str, str], ...]] = []
+        # A patient's login is granted only patient/ scopes, but an older or operator-made
+        # token may carry user/ or system/ ones: user/ is held to the patient, system/ is void.
+        patient_login = self.user_kind == PATIENT_USER
         for context in ("system", "user", "patient"):
-            if context == "system" and not self.backend:
+            if context == "system" and (not self.backend or patient_login):
                 continue
-            if context == "patient" and self.patient_id is None:
+            confine = context == "patient" or patient_login
+            if confine and self.patient_id is None:
                 continue
             for scope in self.scopes.granting(context, resource_type, permission):
-                (confined if context == "patient" else unconfined).append(scope.filters)
+                (confined if confine else unconfined).append(scope.filters)
         if () in unconfined:
             return Access(patient_id=None, filters=None)
         if not unconfined and not confined:

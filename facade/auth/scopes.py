@@ -8,11 +8,14 @@
     openid fhirUser launch launch/patient launch/encounter offline_access online_access
 
 Parsing never raises on unknown scopes: they are kept as "other" and grant nothing.
+Which scopes a login may hold is decided here too (`holdable`): patient/ for a patient's
+own record, user/ only for practitioners, system/ never through a user's authorization.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from urllib.parse import parse_qsl
 
@@ -23,6 +26,20 @@ _RESOURCE_SCOPE = re.compile(
 _V2_ACCESS = re.compile(r"^c?r?u?d?s?$")
 #: The letters of v2 access, as the interactions they allow. Only r and s exist server-side.
 READ, SEARCH = "r", "s"
+#: Scopes that carry identity or launch context, not data: they grant no resource on their own.
+CONTEXT_SCOPES = frozenset(
+    {
+        "openid",
+        "fhirUser",
+        "launch",
+        "launch/patient",
+        "launch/encounter",
+        "offline_access",
+        "online_access",
+    }
+)
+#: The kinds of people who log in (UserAccount.fhir_user "Patient/…" or "Practitioner/…").
+PATIENT_USER, PRACTITIONER_USER = "patient", "practitioner"
 
 
 @dataclass(frozen=True)
@@ -92,3 +109,51 @@ class ScopeSet:
     def restricted_to(self, allowed: ScopeSet) -> ScopeSet:
         """Only the scopes of this set that `allowed` also names (for narrowing a grant)."""
         return ScopeSet.parse(" ".join(s for s in self.scopes if s in allowed.scopes))
+
+
+# -- binding scopes to who logged in ------------------------------------------------------------
+
+
+def user_kind(fhir_user: str) -> str:
+    """PATIENT_USER for "Patient/<id>", PRACTITIONER_USER for "Practitioner/<id>", else ""."""
+    if fhir_user.startswith("Patient/"):
+        return PATIENT_USER
+    if fhir_user.startswith("Practitioner/"):
+        return PRACTITIONER_USER
+    return ""
+
+
+def holdable(scope: str, kind: str, *, patient_context: bool) -> bool:
+    """Whether a login of `kind` may hold `scope` through an authorization-code grant.
+
+    patient/ scopes need a patient in context (a patient's own, or the one a practitioner
+    chose); user/ scopes reach every record the user may see, so only practitioners hold
+    them; system/ scopes belong to backend services (client_credentials) and are never held
+    by a login. Unknown scopes grant nothing and are dropped."""
+    if scope in CONTEXT_SCOPES:
+        return True
+    parsed = parse_scope(scope)
+    if parsed is None:
+        return False
+    if parsed.context == "patient":
+        return kind in (PATIENT_USER, PRACTITIONER_USER) and patient_context
+    if parsed.context == "user":
+        return kind == PRACTITIONER_USER
+    return False
+
+
+def bind_to_user(scopes: Iterable[str], kind: str, *, patient_context: bool) -> list[str]:
+    """The scopes of `scopes` a login of `kind` may hold, in order, without duplicates."""
+    return [s for s in dict.fromkeys(scopes) if holdable(s, kind, patient_context=patient_context)]
+
+
+def bound_to_login(scope: str, fhir_user: str, patient_id: str) -> str:
+    """The part of `scope` (space-separated) the login `fhir_user` may hold, when the
+    authorization carries `patient_id` (or no patient, "")."""
+    kind = user_kind(fhir_user)
+    return " ".join(bind_to_user(scope.split(), kind, patient_context=bool(patient_id)))
+
+
+def grants_data(scopes: Iterable[str]) -> bool:
+    """True when at least one scope is a resource scope (launch, openid and the like are not)."""
+    return any(parse_scope(s) is not None for s in scopes)

@@ -20,16 +20,18 @@ from sqlmodel import select
 
 from facade.auth.grant import Grant
 from facade.auth.keys import ALGORITHM, SigningKeys
-from facade.auth.scopes import ScopeSet
+from facade.auth.scopes import PATIENT_USER, ScopeSet, user_kind
 from facade.clock import Clock
 from facade.store.database import Database
-from facade.store.models import IssuedToken, OAuthClient, RefreshTokenRecord
+from facade.store.models import IssuedToken, OAuthClient, RefreshTokenRecord, UserAccount
 
 USER_TOKEN_LIFETIME = timedelta(hours=1)
 BACKEND_TOKEN_LIFETIME = timedelta(minutes=5)
 #: SMART/ONC: refresh tokens for offline access last at least three months, renewed on use.
 OFFLINE_REFRESH_LIFETIME = timedelta(days=90)
 ONLINE_REFRESH_LIFETIME = timedelta(hours=12)
+#: The claim recording who logged in: "patient", "practitioner", or "" (no user, a tool).
+USER_KIND_CLAIM = "user_kind"
 
 
 class TokenRejected(Exception):
@@ -81,7 +83,10 @@ class TokenService:
         fhir_user: str = "",
         family: str = "",
         backend: bool = False,
+        kind: str | None = None,
     ) -> IssuedAccess:
+        """`kind` is who logged in (PATIENT_USER, PRACTITIONER_USER); by default it is read
+        from `fhir_user`. It is recorded in the token so a patient's token stays confined."""
         now = self._clock.now()
         lifetime = BACKEND_TOKEN_LIFETIME if backend else USER_TOKEN_LIFETIME
         jti = secrets.token_hex(16)
@@ -103,6 +108,7 @@ class TokenService:
             claims["fhirUser"] = fhir_user
         if backend:
             claims["backend"] = True
+        claims[USER_KIND_CLAIM] = user_kind(fhir_user) if kind is None else kind
         key = self._keys.current()
         token = jwt.encode({"alg": ALGORITHM, "kid": key.kid, "typ": "JWT"}, claims, key)
         with self._database.session() as session:
@@ -148,6 +154,8 @@ class TokenService:
 
     def grant_of(self, token: str) -> Grant:
         claims = self.claims_of(token)
+        kind = self._kind_of(claims)
+        patient_login = kind == PATIENT_USER
         return Grant(
             client_id=str(claims["client_id"]),
             scopes=ScopeSet.parse(str(claims.get("scope", ""))),
@@ -156,8 +164,27 @@ class TokenService:
             fhir_user=claims.get("fhirUser"),
             username=str(claims.get("sub")) if not claims.get("backend") else None,
             token_id=str(claims["jti"]),
-            backend=bool(claims.get("backend")),
+            # A patient's token is never a backend service's, whatever it says.
+            backend=bool(claims.get("backend")) and not patient_login,
+            user_kind=kind,
         )
+
+    def _kind_of(self, claims: dict[str, Any]) -> str:
+        """Who the token was issued to. Tokens minted before the kind was recorded carry
+        none: when such a token names a patient, its subject's account decides."""
+        recorded = claims.get(USER_KIND_CLAIM)
+        if isinstance(recorded, str):
+            return recorded
+        fhir_user = str(claims.get("fhirUser") or "")
+        if fhir_user or claims.get("backend") or not claims.get("patient"):
+            return user_kind(fhir_user)
+        with self._database.session() as session:
+            account = session.exec(
+                select(UserAccount.fhir_user).where(
+                    UserAccount.username == str(claims.get("sub", ""))
+                )
+            ).first()
+        return user_kind(account or "")
 
     def issue_id_token(
         self, *, client_id: str, subject: str, fhir_user: str, nonce: str, auth_time: datetime

@@ -2,8 +2,9 @@
 picker and EHR launch. Server-rendered forms, each with a CSRF token bound to the session.
 
 An unknown client or a redirect_uri that is not exactly registered gets an error page and
-never a redirect. Every other refusal (bad aud, no PKCE S256, bad launch) redirects with an
-`error` and never with a code.
+never a redirect. Every other refusal (bad aud, no PKCE S256, bad launch, no scope the user
+may hold) redirects with an `error` and never with a code. Scopes are bound to who logged in
+(scopes.holdable): consent offers, and the code holds, nothing that user may not hold.
 """
 
 from __future__ import annotations
@@ -19,11 +20,19 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import JSONResponse, RedirectResponse, Response
 
 from facade.auth.audit import AuditEntry
-from facade.auth.scopes import ScopeSet
+from facade.auth.scopes import (
+    PRACTITIONER_USER,
+    ScopeSet,
+    bind_to_user,
+    bound_to_login,
+    grants_data,
+    user_kind,
+)
 from facade.auth.server import consent
 from facade.auth.server.authority import Authority
 from facade.auth.server.lockout import LOCKOUT
 from facade.auth.server.oauth import FacadeOAuth2Request, Principal
+from facade.auth.server.pages import ClientLabel
 from facade.auth.server.sessions import COOKIE_NAME, Session
 from facade.auth.server.token_endpoints import authority
 from facade.auth.server.users import LoginOutcome, User
@@ -112,20 +121,32 @@ async def authorize(request: Request) -> Response:
         return _error_redirect(params, "invalid_request", "aud must be this server's FHIR base.")
     if params.get("launch") and auth.launches.resolve(params["launch"]) is None:
         return _error_redirect(params, "invalid_request", "The launch is unknown or expired.")
-    if not params.get("scope", "").split():
-        return _error_redirect(params, "invalid_scope", "Request at least one scope.")
+    # Before anyone logs in, refuse what no login could hold: system/ scopes, and scopes the
+    # app is not registered for. Who logs in narrows it further at consent.
+    reachable = bind_to_user(
+        [s for s in params.get("scope", "").split() if client.allows(s)],
+        PRACTITIONER_USER,
+        patient_context=True,
+    )
+    if not grants_data(reachable):
+        return _error_redirect(params, "invalid_scope", _NO_DATA_SCOPE)
     session = _session(request, auth)
     session.request = {k: params[k] for k in _KEPT if params.get(k)}
     next_page = "/auth/consent" if session.username else "/auth/login"
     return _with_session(_see_other(next_page), auth, session)
 
 
+_NO_DATA_SCOPE = (
+    "Request at least one patient/ or user/ scope that this app is registered for and "
+    "the user may hold; launch, openid, fhirUser and offline_access alone grant no data."
+)
+
+
 # -- login ------------------------------------------------------------------------------------
 
 
-def _client_name(auth: Authority, session: Session) -> str:
-    client = auth.clients.find(session.request.get("client_id", ""))
-    return client.row.name if client is not None else "An app"
+def _client_name(auth: Authority, session: Session) -> ClientLabel:
+    return ClientLabel.of(auth.clients.find(session.request.get("client_id", "")))
 
 
 @router.get("/auth/login")
@@ -246,6 +267,33 @@ def _pending(auth: Authority, session: Session) -> tuple[User, dict[str, str]] |
     return user, session.request
 
 
+def _patient_in_context(auth: Authority, user: User, params: dict[str, str], scopes: str) -> bool:
+    """Whether the authorization will carry a patient: a patient's own, an EHR launch's, or
+    one a practitioner picks (standalone, when launch/patient is asked for)."""
+    if user.is_patient:
+        return True
+    launch = auth.launches.resolve(params.get("launch", ""))
+    return (launch is not None and bool(launch.patient_id)) or "launch/patient" in scopes.split()
+
+
+def _offered(auth: Authority, user: User, params: dict[str, str]) -> list[str]:
+    """The requested scopes the app is registered for and this user may hold."""
+    client = auth.clients.find(params.get("client_id", ""))
+    if client is None:
+        return []
+    asked = [s for s in params.get("scope", "").split() if client.allows(s)]
+    context = _patient_in_context(auth, user, params, " ".join(asked))
+    return bind_to_user(asked, user_kind(user.fhir_user), patient_context=context)
+
+
+def _refuse(
+    auth: Authority, session: Session, params: dict[str, str], error: str, description: str
+) -> Response:
+    """End the authorization in progress with an error redirect to the app."""
+    session.request = {}
+    return _with_session(_error_redirect(params, error, description), auth, session)
+
+
 @router.get("/auth/consent")
 async def consent_page(request: Request) -> Response:
     auth = authority(request)
@@ -253,19 +301,25 @@ async def consent_page(request: Request) -> Response:
     pending = _pending(auth, session)
     if pending is None:
         return auth.pages.error("There is no authorization in progress. Start again from the app.")
-    _user, params = pending
+    user, params = pending
     client = auth.clients.find(params["client_id"])
     if client is None:
         return auth.pages.error("This app is not registered with this server.")
-    requested = [s for s in params.get("scope", "").split() if client.allows(s)]
+    offered = _offered(auth, user, params)
+    if not grants_data(offered):
+        return _refuse(auth, session, params, "invalid_scope", _NO_DATA_SCOPE)
+    kind = user_kind(user.fhir_user)
     page = auth.pages.render(
         "consent.html",
         title="Allow access?",
         action="/auth/consent",
         csrf=session.csrf,
-        client_name=client.row.name,
-        scopes=consent.choices(requested),
-        offline="offline_access" in requested,
+        client_name=ClientLabel.of(client),
+        username=user.username,
+        user_kind=consent.KIND_LABELS.get(kind, "user"),
+        is_patient=user.is_patient,
+        scopes=consent.choices(offered, kind),
+        offline="offline_access" in offered,
     )
     return _with_session(page, auth, session)
 
@@ -281,13 +335,17 @@ async def decide(request: Request) -> Response:
         return auth.pages.error("This form has expired. Start again from the app.", 403)
     user, params = pending
     if fields.get("decision") != "allow":
-        session.request = {}
-        redirect = _error_redirect(params, "access_denied", "The user did not allow access.")
-        return _with_session(redirect, auth, session)
-    client = auth.clients.find(params["client_id"])
-    requested = [s for s in params.get("scope", "").split() if client and client.allows(s)]
+        return _refuse(auth, session, params, "access_denied", "The user did not allow access.")
+    offered = _offered(auth, user, params)
+    if not grants_data(offered):
+        return _refuse(auth, session, params, "invalid_scope", _NO_DATA_SCOPE)
     ticked = [v for v in form.getlist("scope") if isinstance(v, str)]
-    granted = consent.granted(requested, ticked)
+    chosen = consent.granted(offered, ticked)
+    # Unticking launch/patient leaves a practitioner's patient/ scopes without a patient.
+    context = _patient_in_context(auth, user, params, " ".join(chosen))
+    granted = bind_to_user(chosen, user_kind(user.fhir_user), patient_context=context)
+    if not grants_data(granted):
+        return _refuse(auth, session, params, "access_denied", "The user allowed no data.")
     session.request = {**params, "scope": " ".join(granted)}
     launch = auth.launches.resolve(params.get("launch", ""))
     needs_picker = (
@@ -353,8 +411,7 @@ def _finish(
     request: Request, auth: Authority, session: Session, user: User, *, patient_id: str
 ) -> Response:
     """Issue the code through authlib (which validates the request once more) and redirect."""
-    params = session.request
-    launch = auth.launches.resolve(params.get("launch", ""))
+    launch = auth.launches.resolve(session.request.get("launch", ""))
     encounter_id = ""
     if user.is_patient:
         patient_id = user.patient_id
@@ -365,9 +422,14 @@ def _finish(
         fhir_user=user.fhir_user,
         patient_id=patient_id,
         encounter_id=encounter_id,
-        nonce=params.get("nonce", ""),
+        nonce=session.request.get("nonce", ""),
         auth_time=_moment(session.auth_time),
     )
+    # The final word on scope, now that the patient in context is known.
+    scope = bound_to_login(session.request.get("scope", ""), user.fhir_user, patient_id)
+    if not grants_data(scope.split()):
+        return _refuse(auth, session, session.request, "invalid_scope", _NO_DATA_SCOPE)
+    params = {**session.request, "scope": scope}
     oauth = FacadeOAuth2Request("GET", str(request.url), request.headers, list(params.items()))
     try:
         grant = auth.server.get_authorization_grant(oauth)

@@ -1,14 +1,15 @@
 """What the consent page offers and what a user's ticks amount to.
 
-The user may untick any requested scope, and may narrow Observation and Condition access to
-some categories (SMART v2 granular scopes). The result never exceeds what was requested.
+Only scopes the logged-in user may hold are offered (scopes.holdable), each worded for that
+kind of user. The user may untick any of them, and may narrow Observation and Condition
+access to some categories (SMART v2 granular scopes). The result never exceeds the offer.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from facade.auth.scopes import parse_scope
+from facade.auth.scopes import PATIENT_USER, PRACTITIONER_USER, parse_scope
 
 _OBSERVATION = "http://terminology.hl7.org/CodeSystem/observation-category"
 _CONDITION = "http://terminology.hl7.org/CodeSystem/condition-category"
@@ -43,7 +44,20 @@ _CONTEXT_LABELS = {
     "offline_access": "Keep access when you are not using the app (long-term access)",
     "online_access": "Keep access while you are logged in",
 }
-_WHO = {"patient": "your", "user": "any record you can see:", "system": "all"}
+#: Whose data a resource scope reaches, worded for who is reading the page: (kind, context).
+_WHOSE = {
+    (PATIENT_USER, "patient"): "your {what}",
+    (PRACTITIONER_USER, "patient"): "the chosen patient's {what}",
+    (PRACTITIONER_USER, "user"): "{what} of every patient you are allowed to see",
+}
+#: Never offered to a login (scopes.holdable); worded plainly should it ever be shown.
+_WHOSE_FALLBACK = {
+    "patient": "one patient's {what}",
+    "user": "{what} of every patient the user may see",
+    "system": "{what} of every patient in the practice",
+}
+#: How the page names the person who logged in.
+KIND_LABELS = {PATIENT_USER: "patient", PRACTITIONER_USER: "practitioner"}
 _ACCESS = {"r": "read", "s": "search", "c": "create", "u": "update", "d": "delete"}
 
 
@@ -62,21 +76,24 @@ class ScopeChoice:
     categories: tuple[CategoryChoice, ...]
 
 
-def describe(scope: str) -> str:
+def describe(scope: str, kind: str) -> str:
+    """The consent page's words for `scope`, as the user of `kind` who logged in reads them:
+    a patient's patient/ scope is "your" data, a practitioner's is the chosen patient's."""
     if scope in _CONTEXT_LABELS:
         return _CONTEXT_LABELS[scope]
     parsed = parse_scope(scope)
     if parsed is None:
         return scope
-    kinds = "all data" if parsed.resource_type == "*" else parsed.resource_type
-    verbs = ", ".join(_ACCESS[p] for p in "rscud" if p in parsed.permissions)
-    text = f"{verbs.capitalize()} {_WHO[parsed.context]} {kinds}"
+    what = "data of every type" if parsed.resource_type == "*" else f"{parsed.resource_type} data"
+    whose = _WHOSE.get((kind, parsed.context), _WHOSE_FALLBACK[parsed.context])
+    verbs = " and ".join(_ACCESS[p] for p in "rscud" if p in parsed.permissions)
+    text = f"{verbs.capitalize()} {whose.format(what=what)}"
     if parsed.filters:
         text += " (only " + ", ".join(f"{k} {v}" for k, v in parsed.filters) + ")"
     return f"{text} — {scope}"
 
 
-def choices(requested: list[str]) -> list[ScopeChoice]:
+def choices(requested: list[str], kind: str) -> list[ScopeChoice]:
     offered = []
     for index, scope in enumerate(requested):
         parsed = parse_scope(scope)
@@ -87,7 +104,9 @@ def choices(requested: list[str]) -> list[ScopeChoice]:
                 for token, label in CATEGORIES[parsed.resource_type]
             )
         type_label = parsed.resource_type if parsed is not None else ""
-        offered.append(ScopeChoice(scope, describe(scope), f"c{index}", type_label, categories))
+        offered.append(
+            ScopeChoice(scope, describe(scope, kind), f"c{index}", type_label, categories)
+        )
     return offered
 
 

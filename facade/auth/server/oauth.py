@@ -5,7 +5,9 @@ authlib validates authorize requests, issues and redeems codes (PKCE S256 requir
 every client), rotates refresh tokens and runs client_credentials. facade adds what authlib
 does not know: SMART context (patient, encounter, fhirUser), JWT access tokens from the
 TokenService, and private_key_jwt assertions restricted to RS384/ES384 with jti replay and
-a five-minute lifetime. It never logs a code, a token or a secret.
+a five-minute lifetime. Every code and token a login gets holds only the scopes that kind of
+user may hold (scopes.holdable), re-applied on refresh. It never logs a code, a token or a
+secret.
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ from joserfc.errors import JoseError
 from joserfc.jwk import KeySet
 from sqlmodel import select
 
-from facade.auth.scopes import ScopeSet
+from facade.auth.scopes import ScopeSet, bound_to_login, grants_data, user_kind
 from facade.auth.server.clients import ClientRegistry, RegisteredClient
 from facade.auth.server.users import UserRegistry
 from facade.auth.tokens import RefreshGrant, TokenService, token_hash
@@ -175,13 +177,15 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
         principal: Principal = request.user
         now = self.server.clock.now()
         data = request.payload.data
+        # The consent flow has bound the scope already; a code must never hold more.
+        scope = bound_to_login(data.get("scope", ""), principal.fhir_user, principal.patient_id)
         with self.server.database.session() as session:
             session.add(
                 AuthorizationCodeRecord(
                     code_hash=token_hash(code),
                     client_id=request.client.client_id,
                     redirect_uri=data.get("redirect_uri", ""),
-                    scope=data.get("scope", ""),
+                    scope=scope,
                     username=principal.username,
                     patient_id=principal.patient_id,
                     encounter_id=principal.encounter_id,
@@ -243,13 +247,19 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):
         presented = self.request.form.get("refresh_token")
         if not presented:
             raise InvalidRequestError("Missing 'refresh_token' in request.")
-        # A scope may only narrow. Checked before the token is spent, so a bad request does
-        # not cost the app its offline access.
+        # A scope may only narrow, and must leave data the user may still hold. Checked
+        # before the token is spent, so a bad request does not cost the app its offline access.
         requested = cast(Any, self.request).payload.scope
-        if requested:
-            original = self.server.refresh_scope(presented)
-            if original is not None and not set(requested.split()) <= set(original.split()):
+        record = self.server.refresh_record(presented)
+        if record is not None and record.client_id == client.client_id:
+            if requested and not set(requested.split()) <= set(record.scope.split()):
                 raise InvalidScopeError()
+            user = self.server.users.find(record.username)
+            asked = requested or record.scope
+            if user is not None and not grants_data(
+                bound_to_login(asked, user.fhir_user, record.patient_id).split()
+            ):
+                raise InvalidScopeError(NOTHING_GRANTABLE)
         grant = self.server.tokens.use_refresh_token(presented, client.client_id)
         if grant is None:
             raise InvalidGrantError()
@@ -441,14 +451,13 @@ class FacadeAuthorizationServer(AuthorizationServer):
 
     # -- tokens -------------------------------------------------------------------------------
 
-    def refresh_scope(self, presented: str) -> str | None:
+    def refresh_record(self, presented: str) -> RefreshTokenRecord | None:
         with self.database.session() as session:
-            record = session.exec(
+            return session.exec(
                 select(RefreshTokenRecord).where(
                     RefreshTokenRecord.token_hash == token_hash(presented)
                 )
             ).first()
-        return record.scope if record is not None else None
 
     def _generate_token(
         self,
@@ -470,6 +479,11 @@ class FacadeAuthorizationServer(AuthorizationServer):
                 "expires_in": issued.expires_in,
                 "scope": scope,
             }
+        # Codes and refresh tokens from before scopes were bound to the login are bound here,
+        # so neither an old code nor a refresh ever widens what the user may hold.
+        scope = bound_to_login(scope, user.fhir_user, user.patient_id)
+        if not grants_data(scope.split()):
+            raise InvalidScopeError(NOTHING_GRANTABLE)
         scopes = ScopeSet.parse(scope)
         fhir_user = user.fhir_user if "fhirUser" in scopes or "openid" in scopes else ""
         issued = self.tokens.issue_access_token(
@@ -480,6 +494,7 @@ class FacadeAuthorizationServer(AuthorizationServer):
             encounter_id=user.encounter_id,
             fhir_user=fhir_user,
             family=user.family,
+            kind=user_kind(user.fhir_user),
         )
         token: dict[str, Any] = {
             "access_token": issued.access_token,
@@ -522,6 +537,9 @@ class FacadeAuthorizationServer(AuthorizationServer):
                 )
             )
         return token
+
+
+NOTHING_GRANTABLE = "None of the requested scopes grants data this user may hold."
 
 
 def _aware(moment: datetime) -> datetime:
