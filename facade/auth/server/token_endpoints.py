@@ -18,6 +18,7 @@ from starlette.responses import JSONResponse, Response
 
 from facade.auth.audit import AuditEntry
 from facade.auth.server.authority import Authority
+from facade.auth.server.clients import RegisteredClient
 from facade.auth.server.discovery import SMART_STYLE, openid_configuration, smart_configuration
 from facade.auth.server.jwks import JwksUnavailable
 from facade.auth.server.oauth import FacadeOAuth2Request, assertion_subject
@@ -149,14 +150,20 @@ async def token(request: Request) -> Response:
 @router.post("/auth/introspect")
 async def introspect(request: Request) -> Response:
     """RFC 7662. The caller is a confidential client (secret or private_key_jwt) or presents
-    an active facade access token as a Bearer. Anything not active: exactly {"active": false}."""
+    an active facade access token as a Bearer. Anything not active: exactly {"active": false}.
+
+    A token is active only to the client it was issued to (a Bearer counts as its own
+    client), or to a client the operator marked as a resource server: no other app learns
+    whose token it holds (RFC 7662 §4: introspection must not be a token-scanning oracle)."""
     auth = authority(request)
     oauth = await oauth_request(request, auth)
     if oauth is None:
         return _error("invalid_request", "Send the request as application/x-www-form-urlencoded.")
-    if not _bearer_is_active(request, auth):
+    caller = _bearer_client(request, auth)
+    resource_server = False
+    if not caller:
         try:
-            await run_in_threadpool(
+            client = await run_in_threadpool(
                 auth.server.authenticate_client, oauth, INTROSPECTION_METHODS, "introspection"
             )
         except OAuth2Error:
@@ -167,10 +174,14 @@ async def introspect(request: Request) -> Response:
             )
             denied.headers["WWW-Authenticate"] = 'Basic realm="facade", Bearer realm="facade"'
             return denied
+        caller = client.get_client_id()
+        # Only an authenticated client can be a resource server, never a Bearer's holder.
+        resource_server = isinstance(client, RegisteredClient) and client.row.resource_server
     presented = oauth.form.get("token", "")
-    return _json(
-        auth.tokens.introspect(presented) if presented else {"active": False}, headers=NO_STORE
-    )
+    answer = auth.tokens.introspect(presented) if presented else {"active": False}
+    if answer.get("client_id") != caller and not resource_server:
+        answer = {"active": False}
+    return _json(answer, headers=NO_STORE)
 
 
 @router.post("/auth/revoke")
@@ -193,15 +204,16 @@ async def revoke(request: Request) -> Response:
     return Response(status_code=200, headers={**NO_STORE, **CORS})
 
 
-def _bearer_is_active(request: Request, auth: Authority) -> bool:
+def _bearer_client(request: Request, auth: Authority) -> str:
+    """The client of an active facade access token sent as a Bearer, or ""."""
     scheme, _, credentials = request.headers.get("authorization", "").partition(" ")
     if scheme.lower() != "bearer" or not credentials.strip():
-        return False
+        return ""
     try:
-        auth.tokens.claims_of(credentials.strip())
+        claims = auth.tokens.claims_of(credentials.strip())
     except TokenRejected:
-        return False
-    return True
+        return ""
+    return str(claims.get("client_id") or "")
 
 
 def _basic_client_id(request: Request) -> str:
