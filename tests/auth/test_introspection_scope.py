@@ -110,3 +110,15 @@ async def test_a_bearer_sees_its_own_clients_tokens_and_no_one_elses(
     second = await login_token(http, confidential_app, patient_user, PATIENT_SCOPES)
     same_app = await _introspect(http, mine, {"Authorization": f"Bearer {second['access_token']}"})
     assert same_app["active"] is True
+
+
+@pytest.mark.parametrize("authorization", ["Basic /zp4", "Basic ", "Basic !!!"])
+async def test_malformed_basic_credentials_are_401_not_500(
+    http: httpx.AsyncClient, authorization: str
+) -> None:
+    for path in ("/auth/introspect", "/auth/revoke"):
+        response = await http.post(
+            path, data={"token": "x"}, headers={"Authorization": authorization}
+        )
+        assert response.status_code == 401, (path, response.text)
+        assert response.json()["error"] == "invalid_client"

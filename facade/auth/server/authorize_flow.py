@@ -84,7 +84,8 @@ async def _form(request: Request) -> dict[str, str]:
 
 
 def _csrf_ok(form: dict[str, str], session: Session) -> bool:
-    return hmac.compare_digest(form.get("csrf_token", ""), session.csrf)
+    # As bytes: compare_digest refuses str with non-ASCII characters (a 500, not a 403).
+    return hmac.compare_digest(form.get("csrf_token", "").encode(), session.csrf.encode())
 
 
 def _error_redirect(params: dict[str, str], error: str, description: str) -> RedirectResponse:

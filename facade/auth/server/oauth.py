@@ -434,6 +434,14 @@ class FacadeAuthorizationServer(AuthorizationServer):
     def query_client(self, client_id: str) -> Any:
         return self.clients.find(client_id)
 
+    def authenticate_client(self, request: Any, methods: Any, endpoint: str = "token") -> Any:
+        try:
+            return super().authenticate_client(request, methods, endpoint)
+        except ValueError:
+            # authlib lets a malformed Authorization header ("Basic " with nothing after it,
+            # credentials that are not UTF-8) escape as a 500: the client failed to authenticate.
+            raise InvalidClientError(description="The client credentials are malformed.") from None
+
     def save_token(self, token: dict[str, Any], request: Any) -> None:
         """TokenService has recorded the access token (jti) and refresh token (hash)."""
 
