@@ -27,17 +27,17 @@ _V2_ACCESS = re.compile(r"^c?r?u?d?s?$")
 #: The letters of v2 access, as the interactions they allow. Only r and s exist server-side.
 READ, SEARCH = "r", "s"
 #: Scopes that carry identity or launch context, not data: they grant no resource on their own.
-CONTEXT_SCOPES = frozenset(
-    {
-        "openid",
-        "fhirUser",
-        "launch",
-        "launch/patient",
-        "launch/encounter",
-        "offline_access",
-        "online_access",
-    }
+#: In the order discovery lists them.
+CONTEXT_SCOPE_ORDER = (
+    "openid",
+    "fhirUser",
+    "launch",
+    "launch/patient",
+    "launch/encounter",
+    "offline_access",
+    "online_access",
 )
+CONTEXT_SCOPES = frozenset(CONTEXT_SCOPE_ORDER)
 #: The kinds of people who log in (UserAccount.fhir_user "Patient/…" or "Practitioner/…").
 PATIENT_USER, PRACTITIONER_USER = "patient", "practitioner"
 

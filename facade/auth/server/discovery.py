@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from facade.auth.scopes import CONTEXT_SCOPE_ORDER
+
 CAPABILITIES = [
     "launch-ehr",
     "launch-standalone",
@@ -31,15 +33,6 @@ CAPABILITIES = [
 ]
 AUTH_METHODS = ["client_secret_basic", "client_secret_post", "private_key_jwt", "none"]
 ASSERTION_ALGORITHMS = ["RS384", "ES384"]
-CONTEXT_SCOPES = [
-    "openid",
-    "fhirUser",
-    "launch",
-    "launch/patient",
-    "launch/encounter",
-    "offline_access",
-    "online_access",
-]
 
 
 @dataclass(frozen=True)
@@ -89,7 +82,7 @@ class AuthEndpoints:
 
 
 def supported_scopes(resource_types: list[str]) -> list[str]:
-    scopes = list(CONTEXT_SCOPES)
+    scopes = list(CONTEXT_SCOPE_ORDER)
     for context in ("patient", "user"):
         scopes += [f"{context}/*.rs", f"{context}/*.read"]
         scopes += [f"{context}/{t}.rs" for t in resource_types]

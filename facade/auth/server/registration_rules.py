@@ -18,6 +18,7 @@ from typing import Any
 from joserfc.errors import JoseError
 from joserfc.jwk import ECKey, RSAKey
 
+from facade.auth.scopes import CONTEXT_SCOPES as GRANTABLE_CONTEXT_SCOPES
 from facade.auth.scopes import parse_scope
 from facade.clock import Clock
 
@@ -42,19 +43,9 @@ _PRIVATE_MEMBERS = frozenset({"d", "p", "q", "dp", "dq", "qi", "oth", "k"})
 _NAME_CATEGORIES = ("L", "M", "N", "P", "S")
 #: Characters that could start markup in a page or a log line.
 _MARKUP = frozenset("<>")
-#: Scopes that carry identity or launch context and grant no data: fine for any app.
-CONTEXT_SCOPES = frozenset(
-    {
-        "openid",
-        "fhirUser",
-        "profile",
-        "launch",
-        "launch/patient",
-        "launch/encounter",
-        "offline_access",
-        "online_access",
-    }
-)
+#: Scopes that carry identity or launch context and grant no data: fine for any app. OpenID's
+#: `profile` is accepted at registration too (apps send it by habit); facade grants no claim for it.
+CONTEXT_SCOPES = GRANTABLE_CONTEXT_SCOPES | {"profile"}
 WINDOW_SECONDS = 3600.0
 #: The most source addresses the limiter remembers; the oldest are forgotten first.
 MAX_TRACKED_ADDRESSES = 10_000
