@@ -24,6 +24,7 @@ from facade.bulk.worker import ExportWorker
 from facade.clock import Clock
 from facade.core.service import FhirService
 from facade.errors import Forbidden, RateLimited, ResourceNotFound
+from facade.upstream.budget import WaitCause
 from facade.upstream.drchrono.client import DrChronoClient
 
 #: Retry-After while the quota allows calls: polls this often are cheap and timely.
@@ -154,7 +155,7 @@ class BulkExports:
     def _progress(self, job: ExportJob) -> str:
         estimate = self._estimate(job)
         percent = min(99, math.floor(100 * job.calls_spent / estimate))
-        phase = "paused (vendor quota)" if job.state == "paused" else job.phase
+        phase = self._pause_phase() if job.state == "paused" else job.phase
         if job.state == "queued":
             phase = "queued"
         remaining = max(estimate - job.calls_spent, 0)
@@ -162,6 +163,16 @@ class BulkExports:
         return (
             f"{phase}: {percent}%, {job.calls_spent}/~{estimate} vendor calls, ~{minutes} min left"
         )[:99]
+
+    def _pause_phase(self) -> str:
+        """Whose limit holds a paused export: the EHR's stated wait after a 429, or facade's
+        own hourly budget (which turns with the hour)."""
+        cause = self.client.budget.next_call().cause
+        if cause is WaitCause.VENDOR:
+            return "paused (the EHR asked to wait)"
+        if cause is WaitCause.HOURLY_BUDGET:
+            return "paused (hourly vendor budget spent)"
+        return "paused"
 
     def _estimate(self, job: ExportJob) -> int:
         """The job's vendor calls in all. The plan's figure comes from the last export's page
