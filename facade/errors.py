@@ -38,10 +38,18 @@ class FacadeError(Exception):
     code = "internal-error"
     default_message = "The server failed to handle the request."
 
-    def __init__(self, message: str | None = None, *, headers: dict[str, str] | None = None):
+    def __init__(
+        self,
+        message: str | None = None,
+        *,
+        headers: dict[str, str] | None = None,
+        expression: list[str] | None = None,
+    ):
         super().__init__(message or self.default_message)
         self.message = message or self.default_message
         self.headers = dict(headers or {})
+        #: FHIRPath of the request elements at fault (OperationOutcome.issue.expression).
+        self.expression = list(expression or [])
 
 
 class RequestError(FacadeError):
@@ -213,4 +221,6 @@ def operation_outcome(
     }
     if diagnostics:
         issue["diagnostics"] = diagnostics
+    if error.expression:
+        issue["expression"] = error.expression
     return {"resourceType": "OperationOutcome", "issue": [issue]}

@@ -20,6 +20,7 @@ from facade.core.registry import MappingRegistry
 from facade.core.service import GrantFilter
 from facade.errors import Forbidden, InvalidParameterValue, InvalidRequest, UnknownParameter
 from facade.fhir.dates import EARLIEST, instant, parse_date_range
+from facade.fhir.parameters import read_parameters
 from facade.fhir.query import parse_query
 
 OUTPUT_FORMATS = frozenset({"application/fhir+ndjson", "application/ndjson", "ndjson"})
@@ -77,23 +78,19 @@ def parse_parameters(
     """Parameter name → values, from the query string (GET) or a Parameters body (POST)."""
     values: dict[str, list[str]] = {}
     if body is not None:
-        if not isinstance(body, dict) or body.get("resourceType") != "Parameters":
-            raise InvalidRequest("A POST kick-off takes a FHIR Parameters resource.")
-        parameters = body.get("parameter") or []
-        if not isinstance(parameters, list):
-            raise InvalidRequest("Parameters.parameter must be a list.")
-        for item in parameters:
-            if not isinstance(item, dict) or not isinstance(item.get("name"), str):
-                raise InvalidRequest("Every Parameters.parameter needs a name.")
-            value = next((v for k, v in item.items() if k.startswith("value")), None)
-            if item["name"] == "patient":
-                reference = value.get("reference") if isinstance(value, dict) else None
-                if not isinstance(reference, str):
-                    raise InvalidParameterValue("patient takes a valueReference to a Patient.")
-                value = reference
-            if not isinstance(value, str | bool):
-                raise InvalidParameterValue(f"Parameter {item['name']!r} has no usable value.")
-            values.setdefault(item["name"], []).append(str(value))
+        for parameter in read_parameters(body):
+            if parameter.name == "patient" and parameter.kind != "valueReference":
+                raise InvalidParameterValue(
+                    f"{parameter.path}.valueReference is required: patient takes a Reference "
+                    "to a Patient.",
+                    expression=[f"{parameter.path}.valueReference"],
+                )
+            if parameter.value is None:
+                raise InvalidParameterValue(
+                    f"{parameter.path} ({parameter.name}) has no value[x].",
+                    expression=[parameter.path],
+                )
+            values.setdefault(parameter.name, []).append(parameter.value)
     for key, value in query_pairs:
         values.setdefault(key, []).append(value)
     return values

@@ -31,6 +31,7 @@ from facade.errors import (
     UnsupportedMediaType,
 )
 from facade.fhir.dates import parse_date_range
+from facade.fhir.parameters import read_parameters
 from facade.fhir.query import SearchQuery, parse_query
 from facade.rest.access import authenticate
 from facade.rest.responses import FhirResponse
@@ -195,7 +196,8 @@ def _patient_reference(resource: dict[str, Any]) -> str | None:
 
 
 async def _form_pairs(request: Request) -> list[tuple[str, str]]:
-    """A POST body as parameters: a form, or a FHIR Parameters resource of simple values."""
+    """A POST body as parameters: a form, or a FHIR Parameters resource (validated; a
+    Reference, Coding or Identifier value reads as its search token)."""
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     body = await request.body()
     if content_type == "application/x-www-form-urlencoded":
@@ -210,20 +212,14 @@ async def _form_pairs(request: Request) -> list[tuple[str, str]]:
             parameters = orjson.loads(body)
         except orjson.JSONDecodeError:
             raise InvalidRequest("The body is not valid JSON.") from None
-        if not isinstance(parameters, dict) or parameters.get("resourceType") != "Parameters":
-            raise InvalidRequest("The body must be a FHIR Parameters resource.")
         pairs: list[tuple[str, str]] = []
-        for parameter in parameters.get("parameter", []):
-            name = parameter.get("name") if isinstance(parameter, dict) else None
-            values = [v for k, v in parameter.items() if k.startswith("value")] if name else []
-            if not name or len(values) != 1 or isinstance(values[0], dict | list):
-                raise InvalidRequest("Each parameter needs a name and one simple value[x].")
-            pairs.append(
-                (
-                    str(name),
-                    str(values[0]).lower() if isinstance(values[0], bool) else str(values[0]),
+        for parameter in read_parameters(parameters):
+            if parameter.value is None:
+                raise InvalidParameterValue(
+                    f"{parameter.path} ({parameter.name}) has no value[x].",
+                    expression=[parameter.path],
                 )
-            )
+            pairs.append((parameter.name, parameter.value))
         return pairs
     raise UnsupportedMediaType("Send a form or a FHIR Parameters resource.")
 

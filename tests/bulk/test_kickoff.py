@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from facade.runtime import Runtime
@@ -82,6 +84,60 @@ async def test_post_with_parameters_body(fhir, runtime, exports):
     manifest = await export(fhir, exports, "Patient/$export", body=body)
     assert {o["type"] for o in manifest["output"]} <= {"Patient", "AllergyIntolerance"}
     assert manifest["requiresAccessToken"] is True
+
+
+def _parameters(*parameter: dict[str, Any]) -> dict[str, Any]:
+    return {"resourceType": "Parameters", "parameter": list(parameter)}
+
+
+@pytest.mark.parametrize(
+    ("body", "element", "says"),
+    [
+        (
+            _parameters({"name": "_since", "valueInstant": "yesterday"}),
+            "Parameters.parameter[0].valueInstant",
+            "is not a valid FHIR instant",
+        ),
+        (
+            _parameters(
+                {"name": "_type", "valueString": "Patient"},
+                {"name": "_type", "valueString": "Patient", "valueCode": "Patient"},
+            ),
+            "Parameters.parameter[1]",
+            "has more than one value[x]",
+        ),
+        (
+            _parameters({"name": "_type", "valueStrin": "Patient"}),
+            "Parameters.parameter[0].valueStrin",
+            "is not an element",
+        ),
+        (
+            _parameters({"valueString": "Patient"}),
+            "Parameters.parameter[0].name",
+            "is required",
+        ),
+        (
+            _parameters({"name": "patient", "valueReference": "Patient/1"}),
+            "Parameters.parameter[0].valueReference",
+            "must be a JSON object",
+        ),
+        (
+            _parameters({"name": "patient", "valueString": "Patient/1"}),
+            "Parameters.parameter[0].valueReference",
+            "patient takes a Reference",
+        ),
+        ({"resourceType": "Parameters", "parameter": True}, "Parameters.parameter", "a list"),
+    ],
+)
+async def test_a_malformed_parameters_body_is_400_naming_the_element(
+    fhir, exports, body, element, says
+):
+    response = await kick_off(fhir, "Patient/$export", body=body)
+    assert response.status_code == 400, response.text
+    issue = response.json()["issue"][0]
+    assert issue["expression"][0] == element
+    assert element in issue["details"]["text"] and says in issue["details"]["text"]
+    assert issue["code"] in ("invalid", "value")
 
 
 async def test_without_token_401(runtime, exports):

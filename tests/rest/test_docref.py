@@ -59,7 +59,7 @@ async def test_docref_passes_a_date_window_and_takes_post_forms(
         "resourceType": "Parameters",
         "parameter": [
             {"name": "patient", "valueId": str(patient["id"])},
-            {"name": "type", "valueCoding": "http://loinc.org|34133-9"},
+            {"name": "type", "valueCoding": {"system": "http://loinc.org", "code": "34133-9"}},
         ],
     }
     response = await warm_fhir.post(
@@ -88,3 +88,30 @@ async def test_docref_other_types_and_errors(
     assert bad.status_code == 400
     unknown = await warm_fhir.get("/fhir/DocumentReference/$docref?patient=999999999")
     assert unknown.status_code == 200 and unknown.json().get("entry", []) == []
+
+
+async def test_a_malformed_docref_parameters_body_is_400_naming_the_element(
+    warm_fhir: httpx.AsyncClient, dataset: SandboxDataset, sandbox: SandboxState
+) -> None:
+    patient = str(dataset.endpoint("patients")[0]["id"])
+    before = len(sandbox.api_requests())
+    for parameter, element in [
+        ({"name": "start", "valueDate": "2024-13-01"}, "Parameters.parameter[1].valueDate"),
+        ({"name": "type", "valueCoding": "34133-9"}, "Parameters.parameter[1].valueCoding"),
+        ({"name": "on-demand", "valueBoolean": "maybe"}, "Parameters.parameter[1].valueBoolean"),
+        ({"name": "type", "valueCodeableConcept": {}}, "Parameters.parameter[1]"),
+    ]:
+        body = {
+            "resourceType": "Parameters",
+            "parameter": [{"name": "patient", "valueId": patient}, parameter],
+        }
+        response = await warm_fhir.post(
+            "/fhir/DocumentReference/$docref",
+            json=body,
+            headers={"content-type": "application/fhir+json"},
+        )
+        assert response.status_code == 400, response.text
+        issue = response.json()["issue"][0]
+        assert issue["expression"][0].startswith(element), issue
+        assert element in issue["details"]["text"]
+    assert sandbox.api_requests()[before:] == []
