@@ -1,7 +1,8 @@
-"""Rewrites the README's support matrix from the declarations: `python -m capability.readme`.
+"""Rewrites the README's generated blocks: `python -m capability.readme`.
 
-The README's block between the support-matrix markers is generated, never edited by hand;
-tests/test_readme.py fails when it is out of date.
+The support matrix comes from the mapping declarations, the settings table from the settings
+class (facade/settings.py). The blocks between their markers are never edited by hand;
+tests/test_readme.py fails when either is out of date.
 """
 
 from __future__ import annotations
@@ -10,22 +11,38 @@ import sys
 from pathlib import Path
 
 from capability.statement import support_matrix
+from facade.settings import settings_table
 from mappings.drchrono import REGISTRY
 
 START = "<!-- support-matrix:start -->"
 END = "<!-- support-matrix:end -->"
+SETTINGS_START = "<!-- settings:start -->"
+SETTINGS_END = "<!-- settings:end -->"
+
+
+def generated_block(readme: str, start: str, end: str) -> str:
+    """The text between two markers, as the tests compare it."""
+    return readme.split(start, 1)[1].split(end, 1)[0].strip()
+
+
+def _with_block(readme: str, start: str, end: str, content: str) -> str:
+    head, rest = readme.split(start, 1)
+    _, tail = rest.split(end, 1)
+    return f"{head}{start}\n{content}\n{end}{tail}"
 
 
 def with_matrix(readme: str) -> str:
-    head, rest = readme.split(START, 1)
-    _, tail = rest.split(END, 1)
-    return f"{head}{START}\n{support_matrix(REGISTRY)}\n{END}{tail}"
+    return _with_block(readme, START, END, support_matrix(REGISTRY))
+
+
+def with_settings(readme: str) -> str:
+    return _with_block(readme, SETTINGS_START, SETTINGS_END, settings_table())
 
 
 def main() -> int:
     path = Path(sys.argv[1]) if len(sys.argv) > 1 else Path("README.md")
-    path.write_text(with_matrix(path.read_text()))
-    print(f"updated the support matrix in {path}")
+    path.write_text(with_settings(with_matrix(path.read_text())))
+    print(f"updated the support matrix and the settings table in {path}")
     return 0
 
 

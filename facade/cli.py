@@ -24,7 +24,7 @@ from facade import __version__
 from facade.clock import Clock
 from facade.errors import FacadeError
 from facade.secret_input import SecretNotGiven, SecretOption
-from facade.settings import Settings, setting_names
+from facade.settings import Settings, SettingsError, setting_names
 
 #: The vendor app's client secret: from a file, stdin, the environment or a prompt. The
 #: sandbox reads the same variable, so one export serves `sandbox` and `connect` alike.
@@ -50,10 +50,13 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 2
     try:
-        settings = Settings.from_env()
-    except ValueError as exc:
+        return _run(args, Settings.from_env())
+    except SettingsError as exc:  # from the environment, or an option of the same name
         print(f"facade: {exc}", file=sys.stderr)
         return 2
+
+
+def _run(args: argparse.Namespace, settings: Settings) -> int:
     if args.command in ("user", "client", "token", "launch", "audit"):
         from facade import admin
 

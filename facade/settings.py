@@ -1,92 +1,202 @@
 """facade's configuration: one immutable object, read from FACADE_* environment variables.
 
-Every command-line option has an environment variable of the same name. Nothing else in
-facade reads the environment; the settings object is passed to whatever needs it.
+Every setting is declared once, below, with its type, default and description; pydantic-settings
+reads the environment, and the README's settings table is generated from these declarations
+(`python -m capability.readme`). A value of the wrong type stops facade at start with a message
+naming the variable. Nothing else in facade reads the environment: the settings object is
+passed to whatever needs it. `Settings(...)` takes only what it is given (tests and embedding
+code are not affected by the environment); `Settings.from_env()` reads it.
 """
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field, fields, replace
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, get_args
+
+from cryptography.fernet import Fernet
+from pydantic import Field, ValidationError, field_validator
+from pydantic.config import JsonDict
+from pydantic.fields import FieldInfo
+from pydantic_settings import (
+    BaseSettings,
+    EnvSettingsSource,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
 
 ENV_PREFIX = "FACADE_"
-#: FACADE_REGISTRATION values (dynamic client registration policy).
-REGISTRATION_MODES = ("approval", "open")
+LogLevel = Literal["critical", "error", "warning", "info", "debug"]
+LOG_LEVELS: tuple[str, ...] = get_args(LogLevel)
+#: Settings whose values are never repeated in an error message.
+SECRET_SETTINGS = frozenset({"secret_key"})
 
 
-@dataclass(frozen=True)
-class Settings:
+def _setting(default: Any, description: str, *, shown: str | None = None, **rules: Any) -> Any:
+    """A declared setting: its default, the README's description of it, and what the README
+    shows as its default when the value itself would mislead (an empty string that means
+    "derived from other settings")."""
+    extra: JsonDict | None = {"shown_default": shown} if shown is not None else None
+    return Field(default, description=description, json_schema_extra=extra, **rules)
+
+
+class SettingsError(ValueError):
+    """A setting with a value facade cannot use; the message names the variable."""
+
+
+class Settings(BaseSettings):
     """What an operator can set. Defaults give a zero-set-up server on the embedded sandbox."""
 
-    host: str = "127.0.0.1"
-    port: int = 8080
-    #: Where the SQLite database, the secret key file and (later) export files live.
-    data_dir: Path = field(default_factory=lambda: Path(".facade"))
-    #: SQLAlchemy URL; empty means a SQLite file in data_dir.
-    database_url: str = ""
-    vendor: str = "drchrono"
-    #: Public base URL of the FHIR endpoint; empty means http://HOST:PORT/fhir.
-    public_base_url: str = ""
-    #: Fernet key (urlsafe base64 of 32 bytes) for secrets at rest; empty: a key file in data_dir.
-    secret_key: str = ""
-    # Embedded sandbox (used when no vendor connection is stored).
-    sandbox_patients: int = 50
-    sandbox_seed: int = 1
-    # Upstream client behaviour.
-    upstream_hourly_limit: int = 500
-    upstream_burst_per_second: int = 10
-    upstream_timeout_seconds: float = 20.0
-    upstream_retries: int = 3
-    #: The longest an interactive request waits for the vendor's rate limit before giving up.
-    upstream_max_wait_seconds: float = 5.0
-    #: How long a fetched vendor page may be reused (seconds); practice-wide lookups live longer.
-    upstream_page_cache_seconds: float = 120.0
-    upstream_lookup_cache_seconds: float = 900.0
-    # FHIR search.
-    default_page_size: int = 50
-    max_page_size: int = 250
-    # Request limits on every route, checked before anything is parsed (413 / 414).
-    #: Largest request body: 2 MiB holds a Group of 20,000 members (1.6 MB pretty-printed)
-    #: or a $export Parameters naming 20,000 patients (1.4 MB compact).
-    max_body_bytes: int = 2 * 1024 * 1024
-    #: Longest query string, and longest path (the common 8 KiB request-line limit of proxies).
-    max_query_bytes: int = 8 * 1024
-    log_level: str = "info"
-    # Bulk $export (files live in data_dir/exports).
-    #: Exports queued or running at once; one more kick-off gets 429 with Retry-After.
-    bulk_max_running_exports: int = 4
-    #: Jobs the in-process worker runs at the same time.
-    bulk_worker_concurrency: int = 2
-    #: An NDJSON output file is closed and the next one started beyond this many bytes.
-    bulk_file_size_bytes: int = 64 * 1024 * 1024
-    #: Output files are deleted this long after the export completed (the job is kept).
-    bulk_file_expiry_seconds: float = 86400.0
-    #: Patient and Group exports of at most this many patients list per patient.
-    bulk_per_patient_threshold: int = 10
-    #: Dynamic client registration (RFC 7591): "approval" (default) holds every registered
-    #: client as pending until an operator approves it; "open" lets user-facing apps with
-    #: patient-level scopes start at once (backend and user/ apps are still held).
-    registration: str = ""
-    #: Deprecated spelling of `registration`: "true" means approval, "false" means open.
-    #: Used only when FACADE_REGISTRATION is unset.
-    registration_approval: str = ""
-    #: Registrations one source address may attempt per hour (0 disables the limit); a
-    #: registration with an operator's initial access token is not counted.
-    registration_per_hour: int = 10
-    #: FHIR requests per minute one client may make (0 disables the limit).
-    client_requests_per_minute: int = 600
-    #: "local-development" lets a non-sandbox server answer on plain HTTP; otherwise
-    #: public_base_url must be https (facade behind a TLS-terminating proxy).
-    allow_http: str = ""
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX, env_ignore_empty=True, frozen=True, extra="forbid"
+    )
 
-    def __post_init__(self) -> None:
-        if self.registration not in ("", *REGISTRATION_MODES):
-            raise ValueError(
-                f"setting {ENV_PREFIX}REGISTRATION: {self.registration!r} is not one of "
-                + ", ".join(REGISTRATION_MODES)
-            )
+    host: str = _setting("127.0.0.1", "address to listen on")
+    port: int = _setting(8080, "port", ge=0, le=65535)
+    data_dir: Path = _setting(
+        Path(".facade"),
+        "state directory (0700, every file in it 0600): SQLite database, secret key file, "
+        "export files",
+    )
+    database_url: str = _setting(
+        "",
+        "SQLAlchemy URL, e.g. `postgresql+psycopg://user@host/db`",
+        shown="SQLite in the data dir",
+    )
+    vendor: str = _setting("drchrono", "the EHR vendor")
+    public_base_url: str = _setting(
+        "",
+        "the FHIR base URL clients see (set it behind a proxy)",
+        shown="`http://HOST:PORT/fhir`",
+    )
+    #: Fernet key (urlsafe base64 of 32 bytes); empty: a key file in data_dir.
+    secret_key: str = _setting(
+        "",
+        "Fernet key for secrets at rest and paging cursors",
+        shown="key file in the data dir",
+    )
+    # Embedded sandbox (used when no vendor connection is stored).
+    sandbox_patients: int = _setting(50, "synthetic patients in the embedded sandbox", ge=1)
+    sandbox_seed: int = _setting(1, "seed of the sandbox generator")
+    # Upstream client behaviour.
+    upstream_hourly_limit: int = _setting(500, "vendor calls per hour facade allows itself", ge=1)
+    upstream_burst_per_second: int = _setting(
+        10, "vendor calls per second (`0` disables pacing)", ge=0
+    )
+    upstream_timeout_seconds: float = _setting(20.0, "time limit of one vendor call", gt=0)
+    upstream_retries: int = _setting(3, "retries after a vendor 5xx or timeout", ge=0)
+    upstream_max_wait_seconds: float = _setting(
+        5.0, "the longest a request waits for the vendor's rate limit", ge=0
+    )
+    upstream_page_cache_seconds: float = _setting(
+        120.0, "how long a fetched vendor page may be reused", ge=0
+    )
+    upstream_lookup_cache_seconds: float = _setting(
+        900.0, "how long practice lists (doctors, offices) are reused", ge=0
+    )
+    # FHIR search.
+    default_page_size: int = _setting(50, "`_count` when none is given", ge=1)
+    max_page_size: int = _setting(250, "largest `_count`", ge=1)
+    # Request limits on every route, checked before anything is parsed (413 / 414).
+    # 2 MiB holds a Group of 20,000 members (1.6 MB pretty-printed) or a $export Parameters
+    # naming 20,000 patients (1.4 MB compact); 8 KiB is the common request-line limit of proxies.
+    max_body_bytes: int = _setting(
+        2 * 1024 * 1024,
+        "largest request body on any route (2 MiB: a Group of 20,000 members fits); larger: "
+        "413 before the body is read",
+        ge=1,
+    )
+    max_query_bytes: int = _setting(
+        8 * 1024,
+        "longest query string, and longest path, on any route; longer: 414 (send long "
+        "searches as `POST _search`)",
+        ge=1,
+    )
+    log_level: LogLevel = _setting(
+        "info", "log level: " + ", ".join(f"`{level}`" for level in LOG_LEVELS)
+    )
+    # Bulk $export (files live in data_dir/exports).
+    bulk_max_running_exports: int = _setting(
+        4, "running exports at once; a new kick-off beyond it gets 429 with `Retry-After`", ge=1
+    )
+    bulk_worker_concurrency: int = _setting(
+        2, "exports the in-process worker runs in parallel", ge=1
+    )
+    bulk_file_size_bytes: int = _setting(
+        64 * 1024 * 1024, "NDJSON output files are split at this size", ge=1
+    )
+    bulk_file_expiry_seconds: float = _setting(
+        86400.0,
+        "export files are deleted this long after the export completes (job records are kept)",
+        ge=0,
+    )
+    bulk_per_patient_threshold: int = _setting(
+        10,
+        "Patient/Group exports of at most this many patients call per patient instead of "
+        "listing practice-wide",
+        ge=0,
+    )
+    registration: Literal["", "approval", "open"] = _setting(
+        "",
+        "dynamic client registration: `approval` holds every registered app until "
+        "`facade client approve ID`; `open` starts user-facing apps with patient-level scopes "
+        "at once (backend and `user/` apps still wait)",
+        shown="`approval`",
+    )
+    registration_approval: str = _setting(
+        "",
+        "deprecated: `true` means `FACADE_REGISTRATION=approval`, `false` means `open`; "
+        "ignored when `FACADE_REGISTRATION` is set",
+    )
+    registration_per_hour: int = _setting(
+        10,
+        "registration attempts per source address per hour (`0`: no limit); over it: 429 with "
+        "`Retry-After`; registrations with an initial access token are not counted",
+        ge=0,
+    )
+    client_requests_per_minute: int = _setting(
+        600,
+        "FHIR requests per minute one client may make (`0`: no limit); over it: 429 with "
+        "`Retry-After`",
+        ge=0,
+    )
+    allow_http: Literal["", "local-development"] = _setting(
+        "",
+        "`local-development` lets a server with a real vendor connection answer on plain "
+        "HTTP; otherwise its public base URL must be https",
+    )
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _lower_case_level(cls, value: Any) -> Any:
+        return value.strip().lower() if isinstance(value, str) else value
+
+    @field_validator("secret_key")
+    @classmethod
+    def _fernet_key(cls, value: str) -> str:
+        if value:
+            try:
+                Fernet(value.encode())
+            except ValueError:
+                raise ValueError(
+                    "must be a Fernet key, 32 url-safe base64-encoded bytes (make one with "
+                    "`python -c 'from cryptography.fernet import Fernet; "
+                    "print(Fernet.generate_key().decode())'`)"
+                ) from None
+        return value
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # Only what the constructor is given: the environment is read by from_env alone.
+        return (init_settings,)
 
     @property
     def registration_mode(self) -> str:
@@ -112,46 +222,87 @@ class Settings:
     def with_overrides(self, **overrides: Any) -> Settings:
         """A copy with the given fields replaced; None values are ignored (unset CLI options)."""
         given = {k: v for k, v in overrides.items() if v is not None}
-        return replace(self, **_coerce_all(given))
+        return _validated(type(self), {**self.model_dump(), **given})
 
     @classmethod
-    def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
-        env = os.environ if environ is None else environ
-        values: dict[str, Any] = {}
-        for f in fields(cls):
-            raw = env.get(ENV_PREFIX + f.name.upper())
-            if raw is not None and raw != "":
-                values[f.name] = raw
-        return cls(**_coerce_all(values))
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        """The settings the environment (or the given mapping) declares; SettingsError naming
+        every variable whose value facade cannot use."""
+        source = _Environment(cls, os.environ if environ is None else environ)
+        return _validated(cls, source())
 
 
-def _coerce_all(values: dict[str, Any]) -> dict[str, Any]:
-    kinds = {f.name: f.type for f in fields(Settings)}
-    coerced: dict[str, Any] = {}
-    for name, value in values.items():
-        if name not in kinds:
-            raise ValueError(f"unknown setting {name!r}")
-        kind = str(kinds[name])
-        try:
-            if kind == "bool":
-                coerced[name] = (
-                    value
-                    if isinstance(value, bool)
-                    else str(value).strip().lower() in ("1", "true", "yes", "on")
-                )
-            elif kind == "int":
-                coerced[name] = int(value)
-            elif kind == "float":
-                coerced[name] = float(value)
-            elif kind == "Path":
-                coerced[name] = Path(value)
-            else:
-                coerced[name] = str(value)
-        except ValueError as exc:
-            raise ValueError(f"setting {ENV_PREFIX}{name.upper()}: {exc}") from exc
-    return coerced
+class _Environment(EnvSettingsSource):
+    """pydantic-settings' environment source over a given mapping, so tests can pass one."""
+
+    def __init__(self, settings_cls: type[BaseSettings], environ: Mapping[str, str]):
+        super().__init__(settings_cls)
+        # The names as the source expects them: case-insensitive, empty means unset.
+        self.env_vars = {key.lower(): value for key, value in environ.items() if value != ""}
+
+
+def _validated(cls: type[Settings], values: dict[str, Any]) -> Settings:
+    try:
+        return cls(**values)
+    except ValidationError as exc:
+        raise SettingsError(_explain(exc)) from None
+
+
+def _explain(exc: ValidationError) -> str:
+    problems = []
+    for error in exc.errors(include_url=False):
+        name = str(error["loc"][0]) if error["loc"] else ""
+        variable = ENV_PREFIX + name.upper()
+        if name not in Settings.model_fields:
+            problems.append(f"unknown setting {name!r}")
+            continue
+        message = error["msg"]
+        if name not in SECRET_SETTINGS:
+            message += f" (got {error['input']!r})"
+        problems.append(f"setting {variable}: {message}")
+    return "; ".join(problems)
 
 
 def setting_names() -> list[str]:
     """Every environment variable facade reads, for the README and `facade --help`."""
-    return [ENV_PREFIX + f.name.upper() for f in fields(Settings)]
+    return [ENV_PREFIX + name.upper() for name in Settings.model_fields]
+
+
+def settings_table() -> str:
+    """The README's settings table, from the declarations above."""
+    rows = ["| variable | type | default | meaning |", "| --- | --- | --- | --- |"]
+    for name, info in Settings.model_fields.items():
+        rows.append(
+            f"| `{ENV_PREFIX}{name.upper()}` | {_kind(info)} | {_shown_default(info)} "
+            f"| {info.description} |"
+        )
+    return "\n".join(rows)
+
+
+def _kind(info: FieldInfo) -> str:
+    """What a value must be, as an operator reads it: "integer ≥ 0", "one of `a`, `b`"."""
+    choices = [c for c in get_args(info.annotation) if c != ""]
+    if choices:
+        return "one of " + ", ".join(f"`{c}`" for c in choices)
+    kinds: dict[object, str] = {int: "integer", float: "number", Path: "path"}
+    kind = kinds.get(info.annotation, "text")
+    bounds = {k: getattr(r, k) for r in info.metadata for k in ("ge", "gt", "le") if hasattr(r, k)}
+    if "ge" in bounds and "le" in bounds:
+        return f"{kind} {bounds['ge']}–{bounds['le']}"
+    if "ge" in bounds:
+        kind += f" ≥ {bounds['ge']}"
+    if "gt" in bounds:
+        kind += f" > {bounds['gt']}"
+    return kind
+
+
+def _shown_default(info: FieldInfo) -> str:
+    extra = info.json_schema_extra
+    if isinstance(extra, dict) and isinstance(extra.get("shown_default"), str):
+        return str(extra["shown_default"])
+    default = info.default
+    if default == "":
+        return "empty"
+    if isinstance(default, float) and default.is_integer():
+        default = int(default)
+    return f"`{default}`"

@@ -23,6 +23,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from facade.settings import Settings, SettingsError
+
 STARTUP_SECONDS = 30.0
 
 FACADE = shutil.which("facade", path=str(Path(sys.executable).parent)) or str(
@@ -373,17 +375,48 @@ def test_help_lists_every_environment_variable() -> None:
         assert name in result.stdout
 
 
+@pytest.mark.parametrize(
+    ("variable", "value", "says"),
+    [
+        ("FACADE_PORT", "abc", "valid integer"),
+        ("FACADE_PORT", "80000", "less than or equal to 65535"),
+        ("FACADE_LOG_LEVEL", "loud", "'info'"),
+        ("FACADE_ALLOW_HTTP", "yes", "'local-development'"),
+        ("FACADE_UPSTREAM_TIMEOUT_SECONDS", "-1", "greater than 0"),
+        ("FACADE_SANDBOX_PATIENTS", "0", "greater than or equal to 1"),
+        ("FACADE_REGISTRATION", "wide-open", "'approval' or 'open'"),
+    ],
+)
 def test_a_bad_environment_value_exits_2_with_a_message_and_no_traceback(
-    tmp_path: Path,
+    tmp_path: Path, variable: str, value: str, says: str
 ) -> None:
     result = subprocess.run(
         [FACADE, "serve", "--data-dir", str(tmp_path)],
-        env=clean_env(FACADE_PORT="abc"),
+        env=clean_env(**{variable: value}),
         capture_output=True,
         text=True,
         timeout=30,
     )
     assert result.returncode == 2
-    assert "FACADE_PORT" in result.stderr
-    assert "abc" in result.stderr
+    assert result.stderr.startswith(f"facade: setting {variable}: "), result.stderr
+    assert says in result.stderr and repr(value) in result.stderr
     assert "Traceback" not in result.stderr + result.stdout
+
+
+def test_a_bad_option_value_is_refused_like_its_variable(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [FACADE, "serve", "--data-dir", str(tmp_path), "--patients", "0"],
+        env=clean_env(),
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert result.returncode == 2
+    assert "FACADE_SANDBOX_PATIENTS" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_a_secret_setting_is_checked_but_never_echoed() -> None:
+    with pytest.raises(SettingsError, match="FACADE_SECRET_KEY: .*must be a Fernet key") as refused:
+        Settings.from_env({"FACADE_SECRET_KEY": "s3cret-value"})
+    assert "s3cret" not in str(refused.value)
+    assert Settings.from_env({"FACADE_PORT": "", "FACADE_LOG_LEVEL": "DEBUG"}).log_level == "debug"

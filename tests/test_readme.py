@@ -6,7 +6,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from capability import support_matrix
-from facade.settings import setting_names
+from capability.readme import SETTINGS_END, SETTINGS_START, generated_block
+from facade.settings import setting_names, settings_table
 from mappings.drchrono import REGISTRY
 
 README = (Path(__file__).resolve().parents[1] / "README.md").read_text()
@@ -20,9 +21,12 @@ def test_support_matrix_is_the_one_the_declarations_generate() -> None:
     )
 
 
-def test_every_setting_is_documented() -> None:
+def test_the_settings_table_is_the_one_the_settings_class_generates() -> None:
+    assert generated_block(README, SETTINGS_START, SETTINGS_END) == settings_table(), (
+        "the README is out of date: run .venv/bin/python -m capability.readme"
+    )
     for name in setting_names():
-        assert f"`{name}`" in README, name
+        assert f"| `{name}` |" in README, name
 
 
 def test_the_two_commands_exist_and_are_executable() -> None:

@@ -9,7 +9,6 @@ import secrets
 import time
 import warnings
 from collections.abc import AsyncIterator
-from dataclasses import replace
 from typing import Any
 from urllib.parse import urlencode
 
@@ -184,7 +183,7 @@ async def open_runtime(
     jwks_resolver: StaticResolver,
 ) -> AsyncIterator[Runtime]:
     built = await build_runtime(
-        replace(settings, registration="open"),
+        settings.with_overrides(registration="open"),
         sandbox=sandbox,
         clock=clock,
         jwks_transport=httpx.ASGITransport(app=jwks_host.app),

@@ -8,7 +8,6 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import AsyncIterator
-from dataclasses import replace
 from urllib.parse import urlencode
 
 import httpx
@@ -100,7 +99,7 @@ async def test_a_body_within_the_limit_is_read(fhir: httpx.AsyncClient) -> None:
 async def small_limits(runtime: Runtime) -> AsyncIterator[httpx.AsyncClient]:
     """facade with 1,000-byte body and 200-byte query limits (FACADE_MAX_BODY_BYTES=1000,
     FACADE_MAX_QUERY_BYTES=200)."""
-    settings = replace(runtime.settings, max_body_bytes=1000, max_query_bytes=200)
+    settings = runtime.settings.with_overrides(max_body_bytes=1000, max_query_bytes=200)
     app = create_app(settings, runtime)
     async with httpx.AsyncClient(
         transport=httpx.ASGITransport(app=app), base_url=FACADE_BASE, auth=FreshToken(runtime)
