@@ -8,6 +8,7 @@ from typing import Any
 
 from facade.runtime import Runtime
 from tests.bulk.conftest import download, export
+from tests.fhir_models import assert_fhir_resources
 
 
 def patient_of(resource: dict[str, Any]) -> str | None:
@@ -42,6 +43,9 @@ async def test_system_export_counts_equal_the_sandbox_records(fhir, runtime: Run
         if t not in ("Provenance", "Practitioner", "PractitionerRole", "Organization", "Location")
     )
     assert len(targets) == compartment and exported > compartment
+    assert assert_fhir_resources(r for lines in got.values() for r in lines) == exported + len(
+        targets
+    )
 
 
 async def test_system_export_reads_each_listing_once_at_the_largest_page(fhir, runtime, exports):

@@ -16,6 +16,7 @@ import pytest
 from facade.core.compartment import CompartmentMapping
 from facade.core.mapping import MappingContext
 from mappings.drchrono import REGISTRY
+from tests.fhir_models import assert_fhir_resources
 
 GOLDEN_DIR = Path(__file__).parent / "golden" / "drchrono"
 UPDATE = os.environ.get("FACADE_UPDATE_GOLDEN") == "1"
@@ -62,6 +63,12 @@ def test_transform_matches_golden(path: Path) -> None:
         data["expected"] = produced
         path.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n")
     assert produced == data["expected"]
+
+
+@pytest.mark.parametrize("path", golden_files(), ids=lambda p: f"{p.parent.name}/{p.stem}")
+def test_golden_output_parses_as_fhir_resources(path: Path) -> None:
+    expected = json.loads(path.read_text())["expected"]
+    assert_fhir_resources(expected if isinstance(expected, list) else [expected])
 
 
 @pytest.mark.parametrize("path", golden_files(), ids=lambda p: f"{p.parent.name}/{p.stem}")

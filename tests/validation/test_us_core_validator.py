@@ -14,6 +14,7 @@ from facade.core.compartment import CompartmentMapping
 from mappings.drchrono import REGISTRY
 from tests.chart import every_resource
 from tests.conftest import all_pages
+from tests.fhir_models import assert_fhir_resources
 
 
 async def test_every_served_resource_validates_against_us_core(
@@ -24,7 +25,7 @@ async def test_every_served_resource_validates_against_us_core(
     patients = [r["id"] for r in await all_pages(sandbox_fhir, "/fhir/Patient?_count=250")]
     for resource_type in REGISTRY.resource_types:
         resources = await every_resource(sandbox_fhir, resource_type, patients)
-        counts[resource_type] = len(resources)
+        counts[resource_type] = assert_fhir_resources(resources)
         path = tmp_path / f"{resource_type}.ndjson"
         path.write_text("\n".join(json.dumps(r) for r in resources) + "\n")
         files.append(path)
@@ -38,12 +39,15 @@ async def test_every_served_resource_validates_against_us_core(
                 f"/fhir/{resource_type}?{scope}_count=5&_revinclude=Provenance:target"
             )
         ).json()
+        assert_fhir_resources([first_page])
         bundle_path = tmp_path / f"{resource_type}-bundle.json"
         bundle_path.write_text(json.dumps(first_page))
         files.append(bundle_path)
     assert all(counts.values()), counts
     metadata = tmp_path / "metadata.json"
-    metadata.write_text(json.dumps((await sandbox_fhir.get("/fhir/metadata")).json()))
+    statement = (await sandbox_fhir.get("/fhir/metadata")).json()
+    assert_fhir_resources([statement])
+    metadata.write_text(json.dumps(statement))
     files.append(metadata)
 
     validator = shared_dir / "tools" / "validator" / "validate.sh"
