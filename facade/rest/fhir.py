@@ -14,6 +14,7 @@ from urllib.parse import parse_qsl, urlencode
 
 import orjson
 from fastapi import APIRouter, Request
+from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
 from capability import capability_statement
@@ -213,7 +214,8 @@ async def _form_pairs(request: Request) -> list[tuple[str, str]]:
         except orjson.JSONDecodeError:
             raise InvalidRequest("The body is not valid JSON.") from None
         pairs: list[tuple[str, str]] = []
-        for parameter in read_parameters(parameters):
+        # Off the event loop, like a $export kick-off's (fhir.resources takes ~75 µs a parameter).
+        for parameter in await run_in_threadpool(read_parameters, parameters):
             if parameter.value is None:
                 raise InvalidParameterValue(
                     f"{parameter.path} ({parameter.name}) has no value[x].",
