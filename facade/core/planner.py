@@ -29,7 +29,7 @@ from facade.core.mapping import (
 from facade.errors import InvalidParameterValue, InvalidRequest, UnknownParameter
 from facade.fhir.definitions import SearchParamDefinition
 from facade.fhir.matching import SUPPORTED_MODIFIERS, ClauseMatcher, parse_date_value
-from facade.fhir.query import SearchClause, SearchQuery
+from facade.fhir.query import FHIR_ID, SearchClause, SearchQuery
 
 
 @dataclass(frozen=True)
@@ -149,13 +149,33 @@ def _describe(params: dict[str, str]) -> str:
 
 
 def _validate_values(definition: SearchParamDefinition, clause: SearchClause) -> None:
+    """Each value has its parameter's type: a date, a reference to one of the parameter's
+    target types. The same for GET and POST `_search`; cheap enough for
+    every search (a regular expression per value, no resource model)."""
     if any(value == "" for value in clause.values):
         raise InvalidParameterValue(f"Search parameter {clause.name!r} has an empty value.")
+    if definition.type == "reference" and clause.modifier is None:
+        for value in clause.values:
+            _check_reference(definition, clause.name, value)
     if definition.type == "date":
         for value in clause.values:
             prefix, _ = parse_date_value(value)
             if definition.comparators and prefix != "eq" and prefix not in definition.comparators:
                 raise InvalidParameterValue(f"Prefix {prefix!r} is not allowed on {clause.name!r}.")
+
+
+def _check_reference(definition: SearchParamDefinition, name: str, value: str) -> None:
+    """`id`, `Type/id` or an absolute URL ending in `Type/id` (optionally `/_history/v`)."""
+    parts = value.rstrip("/").split("/")
+    if len(parts) >= 4 and parts[-2] == "_history":
+        parts = parts[:-2]
+    if not FHIR_ID.fullmatch(parts[-1]):
+        raise InvalidParameterValue(f"A value of {name!r} does not end in a valid FHIR id.")
+    if len(parts) > 1 and definition.targets and parts[-2] not in definition.targets:
+        raise InvalidParameterValue(
+            f"{name!r} takes a reference to {' or '.join(definition.targets)}, "
+            f"not to {parts[-2][:64]!r}."
+        )
 
 
 # -- patient-compartment types -------------------------------------------------------------

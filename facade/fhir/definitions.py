@@ -25,6 +25,8 @@ class SearchParamDefinition:
     comparators: tuple[str, ...]
     modifiers: tuple[str, ...]
     multiple_or: bool
+    #: Resource types a reference parameter may point at (SearchParameter.target).
+    targets: tuple[str, ...] = ()
 
 
 _BASE: dict[str, SearchParamDefinition] = {
@@ -69,4 +71,5 @@ def definition(definition_id: str) -> SearchParamDefinition:
         comparators=tuple(data.get("comparator", ())),
         modifiers=tuple(data.get("modifier", ())),
         multiple_or=bool(data.get("multipleOr", False)),
+        targets=tuple(data.get("target", ())),
     )

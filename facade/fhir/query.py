@@ -5,11 +5,14 @@ but sizes are: a search's matching work grows with its values, so they are bound
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from urllib.parse import urlencode
 
 from facade.errors import InvalidParameterValue
 
+#: A FHIR resource id (R4 `id` datatype).
+FHIR_ID = re.compile(r"[A-Za-z0-9\-.]{1,64}")
 #: Parameters that steer the result rather than select resources.
 CONTROL_PARAMETERS = frozenset({"_count", "_cursor", "_format", "_include", "_revinclude"})
 

@@ -33,13 +33,12 @@ from facade.errors import (
 )
 from facade.fhir.dates import parse_date_range
 from facade.fhir.parameters import read_parameters
-from facade.fhir.query import SearchQuery, parse_query
+from facade.fhir.query import FHIR_ID, SearchQuery, parse_query
 from facade.rest.access import authenticate
 from facade.rest.responses import FhirResponse
 
 router = APIRouter()
 
-_ID = re.compile(r"^[A-Za-z0-9\-.]{1,64}$")
 _TYPE = re.compile(r"^[A-Z][A-Za-z]{1,63}$")
 _JSON_FORMATS = {"json", "application/json", "application/fhir+json"}
 
@@ -141,7 +140,7 @@ async def audit_events(request: Request) -> Response:
 async def binary(binary_id: str, request: Request) -> Response:
     """A file behind an attachment: raw bytes, or a FHIR Binary when JSON is asked for."""
     grant = authenticate(request, "read", "Binary")
-    if not _ID.match(binary_id):
+    if not FHIR_ID.fullmatch(binary_id):
         raise InvalidRequest(f"{binary_id!r} is not a valid FHIR id.")
     request.state.audit.resource_id = binary_id
     content = await _service(request).binary(binary_id, grant=grant)
@@ -266,7 +265,7 @@ async def read(resource_type: str, resource_id: str, request: Request) -> Respon
     grant = authenticate(request, "read", resource_type)
     _check_type(resource_type)
     _check_accept(request)
-    if not _ID.match(resource_id):
+    if not FHIR_ID.fullmatch(resource_id):
         raise InvalidRequest(f"{resource_id!r} is not a valid FHIR id.")
     request.state.audit.resource_id = resource_id
     resource = await _service(request).read(resource_type, resource_id, grant=grant)

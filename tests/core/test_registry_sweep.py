@@ -12,6 +12,7 @@ import pytest
 
 from facade.core.compartment import CompartmentMapping
 from facade.core.mapping import ById, Pushdown, ResourceMapping, Unsupported
+from facade.fhir.definitions import SearchParamDefinition
 from facade.fhir.matching import extract
 from facade.upstream.drchrono.sandbox.dataset import SandboxDataset
 from facade.upstream.drchrono.sandbox.state import SandboxState
@@ -65,6 +66,13 @@ NO_MATCH = {
 }
 
 
+def no_match(definition: SearchParamDefinition) -> str:
+    """A value of the parameter's type that no sandbox resource has."""
+    if definition.type == "reference":  # a reference of the type the parameter points at
+        return f"{(definition.targets or ('Patient',))[0]}/1"
+    return NO_MATCH[definition.type]
+
+
 @pytest.mark.parametrize("resource_type,code", CASES)
 async def test_parameter_finds_its_resource_and_drops_the_rest(
     warm_fhir: httpx.AsyncClient,
@@ -115,6 +123,6 @@ async def test_parameter_finds_its_resource_and_drops_the_rest(
         assert any(c.path.endswith(f"/{serve.vendor_id(value)}") for c in calls)
 
     nothing = await all_pages(
-        warm_fhir, f"/fhir/{resource_type}?{scope}{code}={quote(NO_MATCH[definition.type])}"
+        warm_fhir, f"/fhir/{resource_type}?{scope}{code}={quote(no_match(definition))}"
     )
     assert nothing == [], (code, [r["id"] for r in nothing])

@@ -67,6 +67,38 @@ async def test_values_of_the_wrong_type_are_refused(fhir: httpx.AsyncClient, que
     assert_outcome(await fhir.get(f"/fhir/Patient?{query}"), 400, "invalid-parameter-value")
 
 
+@pytest.mark.parametrize(
+    ("path", "form", "says"),
+    [
+        ("Observation", "patient=Practitioner/1&category=laboratory", "reference to Patient"),
+        ("Encounter", "patient=Patient/a$b", "valid FHIR id"),
+        ("Condition", "patient=1&encounter=Location/2", "reference to Encounter"),
+        ("Patient", "birthdate=yesterday", "is not a FHIR date"),
+        ("Patient", "_count=many", "_count"),
+    ],
+)
+async def test_a_search_form_value_of_the_wrong_type_is_400_like_the_same_get(
+    warm_fhir: httpx.AsyncClient, sandbox: SandboxState, path: str, form: str, says: str
+) -> None:
+    fhir = warm_fhir
+    before = len(sandbox.api_requests())
+    posted = await fhir.post(
+        f"/fhir/{path}/_search",
+        content=form.encode(),
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+    )
+    body = assert_outcome(posted, 400, "invalid-parameter-value")
+    assert says in body["issue"][0]["details"]["text"]
+    assert (await fhir.get(f"/fhir/{path}?{form}")).json() == body
+    assert sandbox.api_requests()[before:] == [], "refused before any vendor call"
+
+
+async def test_references_in_every_accepted_form_are_searched(fhir: httpx.AsyncClient) -> None:
+    for value in ("1", "Patient/1", "http://elsewhere.test/fhir/Patient/1/_history/2"):
+        response = await fhir.get(f"/fhir/Condition?patient={value}")
+        assert response.status_code == 200, (value, response.text)
+
+
 @pytest.mark.parametrize("count", ["abc", "0", "-5", "1.5"])
 async def test_bad_count_is_refused(fhir: httpx.AsyncClient, count: str) -> None:
     assert_outcome(await fhir.get(f"/fhir/Patient?_count={count}"), 400, "invalid-parameter-value")
