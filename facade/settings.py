@@ -75,6 +75,7 @@ class Settings(BaseSettings):
         "",
         "Fernet key for secrets at rest and paging cursors",
         shown="key file in the data dir",
+        repr=False,
     )
     # Embedded sandbox (used when no vendor connection is stored).
     sandbox_patients: int = _setting(50, "synthetic patients in the embedded sandbox", ge=1)

@@ -419,4 +419,6 @@ def test_a_secret_setting_is_checked_but_never_echoed() -> None:
     with pytest.raises(SettingsError, match="FACADE_SECRET_KEY: .*must be a Fernet key") as refused:
         Settings.from_env({"FACADE_SECRET_KEY": "s3cret-value"})
     assert "s3cret" not in str(refused.value)
+    key = "A" * 43 + "="
+    assert key not in repr(Settings.from_env({"FACADE_SECRET_KEY": key}))
     assert Settings.from_env({"FACADE_PORT": "", "FACADE_LOG_LEVEL": "DEBUG"}).log_level == "debug"
