@@ -28,7 +28,6 @@ from pydantic_settings import (
 
 ENV_PREFIX = "FACADE_"
 LogLevel = Literal["critical", "error", "warning", "info", "debug"]
-LOG_LEVELS: tuple[str, ...] = get_args(LogLevel)
 #: Settings whose values are never repeated in an error message.
 SECRET_SETTINGS = frozenset({"secret_key"})
 
@@ -114,9 +113,7 @@ class Settings(BaseSettings):
         "searches as `POST _search`)",
         ge=1,
     )
-    log_level: LogLevel = _setting(
-        "info", "log level: " + ", ".join(f"`{level}`" for level in LOG_LEVELS)
-    )
+    log_level: LogLevel = _setting("info", "log level")
     # Bulk $export (files live in data_dir/exports).
     bulk_max_running_exports: int = _setting(
         4, "running exports at once; a new kick-off beyond it gets 429 with `Retry-After`", ge=1
