@@ -31,6 +31,7 @@ from facade.errors import (
     ResourceNotFound,
     operation_outcome,
 )
+from facade.rest.cors import CorsPolicy
 from facade.rest.fhir import router as fhir_router
 from facade.rest.limits import RequestLimits
 from facade.rest.responses import FhirResponse
@@ -90,6 +91,8 @@ def create_app(
         max_query_bytes=settings.max_query_bytes,
     )
     app.add_middleware(AccessLog)
+    # Outermost: refusals (401, 413, 429) carry CORS headers too, so a browser app can read why.
+    app.add_middleware(CorsPolicy, origins=settings.cors_origin_list)
 
     @app.exception_handler(FacadeError)
     async def facade_error(request: Request, exc: FacadeError) -> Response:
