@@ -33,8 +33,10 @@ from facade.errors import (
 )
 from facade.rest.cors import CorsPolicy
 from facade.rest.fhir import router as fhir_router
+from facade.rest.health import router as health_router
 from facade.rest.limits import RequestLimits
 from facade.rest.responses import FhirResponse
+from facade.rest.site import router as site_router
 from facade.runtime import Runtime, build_runtime
 from facade.settings import Settings
 from facade.upstream.budget import metered
@@ -80,6 +82,8 @@ def create_app(
     app.state.started_at = datetime.now(UTC).isoformat(timespec="seconds")
     if runtime is not None:
         app.state.runtime = runtime
+    app.include_router(site_router)  # /, the bare FHIR base, /openapi.json, /docs
+    app.include_router(health_router)
     app.include_router(auth_router)  # before the FHIR routes: it serves /fhir/.well-known/*
     app.include_router(bulk_router, prefix="/fhir")  # before the FHIR routes: $export, Group
     app.include_router(fhir_router, prefix="/fhir")

@@ -27,6 +27,7 @@ from facade.core.mapping import MappingContext
 from facade.core.registry import registry_for
 from facade.core.service import FhirService, ServiceLimits
 from facade.fhir.paging import CursorCodec
+from facade.readiness import Readiness
 from facade.settings import Settings
 from facade.store.connections import ConnectionStore, VendorCredentials
 from facade.store.database import Database
@@ -121,6 +122,8 @@ class Runtime:
     rate_limits: ClientRateLimits
     #: One line saying what facade is connected to (printed at start-up).
     upstream_description: str
+    #: What /health/ready checks: the database, and the vendor (probed sparingly).
+    readiness: Readiness
     sandbox: SandboxState | None = None
     #: The SMART authorization server (token checks: `authorization.tokens`).
     authorization: Authority | None = None
@@ -277,6 +280,16 @@ async def build_runtime(
         audit=AuditLog(database, clock),
         rate_limits=ClientRateLimits(clock, settings.client_requests_per_minute),
         upstream_description=description,
+        readiness=Readiness(
+            database,
+            # One doctor: a single call (users/current redirects: two) that proves the
+            # stored authorization still reads the practice.
+            lambda: client.fetch_page(
+                client.list_url("doctors", {"page_size": "1"}), reason="readiness probe"
+            ),
+            budget,
+            clock,
+        ),
         sandbox=sandbox,
         authorization=authorization,
         exports=build_exports(settings, database, service, client, clock),
