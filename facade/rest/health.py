@@ -12,13 +12,13 @@ import orjson
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
+from capability.openapi import HEALTH_JSON
 from facade import __version__
 from facade.readiness import Check
 from facade.runtime import Runtime
 
 router = APIRouter()
 
-HEALTH_JSON = "application/health+json"
 #: An orchestrator must see the state of now, never a cached one.
 NO_STORE = {"Cache-Control": "no-store"}
 
