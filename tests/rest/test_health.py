@@ -12,6 +12,7 @@ from facade.readiness import VENDOR_PROBE_SECONDS
 from facade.runtime import Runtime
 from facade.store.database import Database
 from facade.upstream.drchrono.sandbox.state import SandboxState
+from tests.store.test_database import POSTGRES_SERVER_URL
 
 #: A database that really is down: nothing listens on port 1. The password must not leak.
 DOWN_DATABASE = "postgresql+psycopg://facade:hunter2-db-password@127.0.0.1:1/facade"
@@ -110,6 +111,21 @@ async def test_a_database_that_is_down_is_not_ready_and_not_named(
         runtime.readiness.database.dispose()
         runtime.readiness.database = working
     assert (await anonymous.get("/health/ready")).status_code == 200
+
+
+@pytest.mark.postgres
+async def test_a_postgresql_database_that_answers_is_ready(
+    anonymous: httpx.AsyncClient, runtime: Runtime
+) -> None:
+    working = runtime.readiness.database
+    runtime.readiness.database = Database(POSTGRES_SERVER_URL)
+    try:
+        answer = await anonymous.get("/health/ready")
+    finally:
+        runtime.readiness.database.dispose()
+        runtime.readiness.database = working
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["checks"]["database"]["status"] == "pass"
 
 
 async def test_a_spent_hourly_budget_warns_but_stays_ready(
