@@ -92,11 +92,17 @@ async def fhir_base(request: Request) -> Response:
     CapabilityStatement names no system search): a browser is sent to the landing page, a
     FHIR client gets a 400 that says where to go instead (as HAPI FHIR does)."""
     if _wants_html(request) and not request.url.query:
-        return RedirectResponse("/", status_code=303)
+        return RedirectResponse(f"{_site_root(request)}/", status_code=303)
     raise InvalidRequest(
         "This is the FHIR base: facade offers no search across all resource types. Read "
         "[base]/metadata for what it serves, or search one type, e.g. [base]/Patient."
     )
+
+
+def _site_root(request: Request) -> str:
+    """Where facade's own routes are, as clients see them: the public FHIR base without
+    /fhir (a proxy may serve facade under a path of its own)."""
+    return _runtime(request).settings.base_url.removesuffix("/fhir")
 
 
 def _wants_html(request: Request) -> bool:
@@ -109,9 +115,8 @@ async def openapi(request: Request) -> Response:
     """capability/openapi.py's document, built once per process (the registry is fixed)."""
     built: bytes | None = getattr(request.app.state, "openapi", None)
     if built is None:
-        runtime = _runtime(request)
-        origin = runtime.settings.base_url.removesuffix("/fhir")
-        built = orjson.dumps(openapi_document(runtime.service.registry, server_url=origin))
+        registry = _runtime(request).service.registry
+        built = orjson.dumps(openapi_document(registry, server_url=_site_root(request)))
         request.app.state.openapi = built
     return Response(built, media_type="application/json")
 

@@ -60,7 +60,7 @@ async def test_a_browser_at_the_fhir_base_is_sent_to_the_landing_page(
     for path in ("/fhir", "/fhir/"):
         answer = await anonymous.get(path, headers={"Accept": BROWSER_ACCEPT})
         assert answer.status_code == 303
-        assert answer.headers["location"] == "/"
+        assert answer.headers["location"] == f"{FACADE_BASE}/"
 
 
 @pytest.mark.parametrize(
