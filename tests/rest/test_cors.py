@@ -105,6 +105,34 @@ async def test_an_export_kickoff_exposes_its_status_url(fhir: httpx.AsyncClient)
     assert "content-location" in response.headers["access-control-expose-headers"].lower()
 
 
+async def test_export_status_and_files_are_readable_cross_origin(
+    fhir: httpx.AsyncClient, runtime: Runtime
+) -> None:
+    assert runtime.exports is not None
+    await runtime.exports.worker.start()
+    try:
+        kickoff = await fhir.get(
+            "/fhir/Patient/$export",
+            headers={
+                "Origin": APP_ORIGIN,
+                "Accept": "application/fhir+json",
+                "Prefer": "respond-async",
+            },
+        )
+        job_id = kickoff.headers["content-location"].rsplit("/", 1)[1]
+        await runtime.exports.worker.wait(job_id)
+        status = await fhir.get(f"/fhir/$export-status/{job_id}", headers={"Origin": APP_ORIGIN})
+        assert status.status_code == 200
+        assert status.headers["access-control-allow-origin"] == "*"
+        first = status.json()["output"][0]["url"]
+        file = await fhir.get(first, headers={"Origin": APP_ORIGIN})
+        assert file.status_code == 200 and file.content
+        assert file.headers["access-control-allow-origin"] == "*"
+        assert file.headers["vary"].lower() == "accept-encoding, origin"
+    finally:
+        await runtime.exports.worker.stop()
+
+
 @pytest.mark.parametrize(
     "path", ["/auth/login", "/auth/consent", "/auth/authorize", "/auth/patient"]
 )
