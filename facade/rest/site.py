@@ -9,6 +9,7 @@ from __future__ import annotations
 import importlib.util
 from functools import cache
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import orjson
 from fastapi import APIRouter, Request
@@ -47,13 +48,14 @@ LANDING_HEADERS = {
     "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; "
     "frame-ancestors 'none'; base-uri 'none'; form-action 'none'",
 }
-#: Swagger UI runs facade's own scripts only, and talks to facade only ("Try it out").
-DOCS_HEADERS = {
-    **_PAGE_SECURITY,
-    "Content-Security-Policy": "default-src 'none'; script-src 'self'; "
-    "style-src 'self' 'unsafe-inline'; img-src 'self' data:; connect-src 'self'; "
-    "frame-ancestors 'none'; base-uri 'none'; form-action 'none'",
-}
+#: Swagger UI runs facade's own scripts only, and talks to facade only ("Try it out" calls
+#: the document's server: the public base URL's origin, which may differ from the address
+#: the page was opened at, e.g. behind a proxy); {origin} is that origin.
+DOCS_POLICY = (
+    "default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
+    "img-src 'self' data:; connect-src 'self' {origin}; frame-ancestors 'none'; "
+    "base-uri 'none'; form-action 'none'"
+)
 
 
 @cache
@@ -122,8 +124,13 @@ async def openapi(request: Request) -> Response:
 
 
 @router.get("/docs")
-async def docs() -> Response:
-    return HTMLResponse(_templates().get_template("docs.html").render(), headers=DOCS_HEADERS)
+async def docs(request: Request) -> Response:
+    public = urlsplit(_site_root(request))
+    policy = DOCS_POLICY.format(origin=f"{public.scheme}://{public.netloc}")
+    return HTMLResponse(
+        _templates().get_template("docs.html").render(),
+        headers={**_PAGE_SECURITY, "Content-Security-Policy": policy},
+    )
 
 
 @router.get("/docs/{asset}")
