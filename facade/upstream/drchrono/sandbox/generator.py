@@ -260,5 +260,5 @@ def generate(patients: int = 50, seed: int = 1) -> SandboxDataset:
         write_visits(practice, chart, records)
         write_chart(practice, chart, records)
         charts.append(chart)
-    write_reports(practice, charts, records, seed)
+    write_reports(charts, records, seed)
     return dataset
