@@ -22,9 +22,9 @@ from typing import TYPE_CHECKING, Any
 
 from facade.core.compartment import BulkListing, FetchContext, LookupTables, fhir_id
 from facade.core.mapping import MappingContext, Record, Resource
+from mappings.drchrono import observation_exam
 from mappings.drchrono.document_reference import DOCUMENT_SOURCE, document_type
 from mappings.drchrono.fields import fhir_date, instant, meta, reference, text
-from mappings.drchrono import observation_exam
 from mappings.valuemaps import REPORT_CATEGORY, US_CORE
 
 if TYPE_CHECKING:
@@ -41,7 +41,10 @@ EXAMS = observation_exam.ENDPOINT
 
 def report_category(document: Record) -> dict[str, str] | None:
     """The US Core report category of a document, or None when it is not a report."""
-    return REPORT_CATEGORY.get(document_type(document)["coding"][0]["code"])
+    category: dict[str, str] | None = REPORT_CATEGORY.get(
+        document_type(document)["coding"][0]["code"]
+    )
+    return category
 
 
 def _needs_exams(documents: list[Record]) -> bool:
@@ -69,9 +72,7 @@ async def read(client: VendorClient, vendor_id: str, fc: FetchContext) -> list[R
     )
     if document is None or text(document.get("patient")) is None:
         return []
-    exams = (
-        await _exams(client, str(document["patient"]), fc) if _needs_exams([document]) else []
-    )
+    exams = await _exams(client, str(document["patient"]), fc) if _needs_exams([document]) else []
     return [{"document": document, "exams": exams}]
 
 
@@ -113,8 +114,7 @@ def transform(record: Record, ctx: MappingContext) -> list[Resource]:
         findings = [
             {"reference": f"Observation/{observation['id']}"}
             for exam in record.get("exams") or []
-            if str(exam.get("patient")) == patient
-            and fhir_date(exam.get("effective_time")) == day
+            if str(exam.get("patient")) == patient and fhir_date(exam.get("effective_time")) == day
             for observation in observation_exam.transform(exam, ctx)
         ]
         if findings:
