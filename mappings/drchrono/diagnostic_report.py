@@ -118,4 +118,8 @@ MAPPING = CompartmentMapping(
         (("patient", "status"), "SHOULD"),
         (("patient", "code", "date"), "SHOULD"),
     ),
+    notes="Lab reports (us-core-diagnosticreport-lab) from lab tests; imaging, EKG and pathology"
+    " reports (us-core-diagnosticreport-note) from scanned documents, their PDF at the same"
+    " Binary URL as the document's DocumentReference. Clinical (visit) notes have no report"
+    " category: they are DocumentReferences only.",
 )
