@@ -36,6 +36,10 @@ VENDOR_HAS_NO_SOURCE: dict[str, dict[str, str]] = {
     "us-core-practitionerrole": {
         "endpoint": "DrChrono holds no Direct address or other electronic endpoint per doctor",
     },
+    "us-core-diagnosticreport-note": {
+        "encounter": "DrChrono documents (the reports' source) carry a date, doctor and patient"
+        " but no appointment",
+    },
     "us-core-condition-encounter-diagnosis": {
         "abatementDateTime": "appointments' icd10_codes carry no abatement; joining the problem"
         " list would cost a second vendor call per category=encounter-diagnosis search",
