@@ -514,8 +514,9 @@ def _procedure(
     procedure_type: str,
     code: str,
     description: str,
+    rng: random.Random | None = None,
 ) -> Record:
-    rng = chart.rng
+    rng = rng or chart.rng
     return {
         "id": practice.next_id("procedures", rng),
         "appointment": int(appointment["id"]),
@@ -603,21 +604,22 @@ def _device_choices(chart: Chart) -> list[int]:
 
 
 def _implant_devices(practice: Practice, chart: Chart, records: dict[str, list[Record]]) -> None:
-    rng = chart.rng
     if not chart.visits:
         return
     for device_index in _device_choices(chart):
         table, code, brand, company, gmdn, model = DEVICES[device_index]
+        # Tissue draws from its own stream, so adding it left the rest of the chart as it was.
+        tissue = code in TISSUE_DEVICES
+        rng = random.Random(f"{chart.patient_id}:tissue") if tissue else chart.rng
         visit = rng.choice(chart.visits[1:] or chart.visits)
         procedure_type = "C" if table == "cpt" else "H"
-        procedure = _procedure(
-            practice, chart, visit, procedure_type, code, load_table(table).row(code)["display"]
-        )
+        description = load_table(table).row(code)["display"]
+        procedure = _procedure(practice, chart, visit, procedure_type, code, description, rng)
         records["procedures"].append(procedure)
         implanted = date.fromisoformat(procedure["date"])
         made = implanted - timedelta(days=rng.randint(60, 400))
         expires = made + timedelta(days=rng.choice((730, 1095, 1825)))
-        if code in TISSUE_DEVICES:
+        if tissue:
             lot, serial, udi = _isbt128_label(rng, made, expires)
         else:
             body = f"0{rng.randint(10**11, 10**12 - 1)}"
