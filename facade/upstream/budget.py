@@ -38,7 +38,7 @@ class WaitCause(StrEnum):
     VENDOR = "vendor"
     #: facade's own count for this hour (FACADE_UPSTREAM_HOURLY_LIMIT) is spent.
     HOURLY_BUDGET = "hourly-budget"
-    #: Pacing below the vendor's burst limit (under two seconds).
+    #: Pacing below the vendor's burst limit (at most 1.25 s).
     BURST = "burst"
 
 
