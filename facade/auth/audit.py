@@ -2,11 +2,16 @@
 
 Records hold who (client, user), which patient, what (type, interaction, id), how many
 results and vendor calls, and the outcome. Never names, values or tokens. Operators read
-them with `facade audit` or as FHIR AuditEvent with a system scope.
+them with `facade audit` or as FHIR AuditEvent with a system scope. The server writes them
+in batches off the request path (AuditWriter) and refuses to serve when it cannot.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
+import threading
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -15,8 +20,11 @@ from sqlalchemy import insert
 from sqlmodel import col, select
 
 from facade.clock import Clock
+from facade.errors import AuditUnavailable
 from facade.store.database import Database
 from facade.store.models import AuditRecord
+
+log = logging.getLogger("facade.audit")
 
 
 @dataclass
@@ -33,17 +41,19 @@ class AuditEntry:
 
 
 class AuditLog:
+    """The audit table: rows written and read synchronously (operator commands use it as is;
+    the server writes through an AuditWriter, off the request path)."""
+
     def __init__(self, database: Database, clock: Clock):
         self._database = database
         self._clock = clock
 
-    def record(
+    def rows(
         self, entry: AuditEntry, *, outcome: str, vendor_calls: int, source_ip: str = ""
-    ) -> None:
-        # One row per patient touched, so `facade audit --patient X` finds every access to X;
-        # written in one executemany (a 100-patient page is one statement, not 100 objects).
+    ) -> list[dict[str, Any]]:
+        """One row per patient touched, so `facade audit --patient X` finds every access to X."""
         now = self._clock.now()
-        rows = [
+        return [
             {
                 "recorded_at": now,
                 "interaction": entry.interaction,
@@ -59,8 +69,18 @@ class AuditLog:
             }
             for patient in entry.patient_ids or [""]
         ]
+
+    def write(self, rows: list[dict[str, Any]]) -> None:
+        # One executemany in one transaction: a 100-patient page is one statement.
         with self._database.engine.begin() as connection:
             connection.execute(insert(AuditRecord), rows)
+
+    def record(
+        self, entry: AuditEntry, *, outcome: str, vendor_calls: int, source_ip: str = ""
+    ) -> None:
+        self.write(
+            self.rows(entry, outcome=outcome, vendor_calls=vendor_calls, source_ip=source_ip)
+        )
 
     def query(
         self,
@@ -81,6 +101,197 @@ class AuditLog:
         statement = statement.order_by(col(AuditRecord.id)).offset(offset).limit(limit)
         with self._database.session() as session:
             return list(session.exec(statement).all())
+
+
+#: Rows wait at most this long before they are written (and `facade audit`, another process,
+#: sees them); a request's own answer never waits for its audit row.
+FLUSH_SECONDS = 0.2
+#: Written at once when this many rows wait (a 100-patient page is 100 rows).
+BATCH_ROWS = 1000
+#: The most rows kept waiting: beyond it a request waits for the writer (backpressure), it
+#: never drops a row.
+MAX_PENDING_ROWS = 20_000
+#: Consecutive failed writes after which the audit store counts as failing: FHIR requests
+#: are then refused (503 audit-unavailable) until a write succeeds again.
+FAIL_CLOSED_AFTER = 3
+#: Waits between retries of a failed write: doubling from the first to the last.
+RETRY_SECONDS = (0.05, 2.0)
+
+
+class AuditWriter:
+    """Writes the server's audit rows off the request path, batched, and never loses one.
+
+    A request appends its rows to a bounded queue and answers; a background task writes the
+    queue every FLUSH_SECONDS (sooner when BATCH_ROWS wait) in one transaction, in a worker
+    thread so a slow database does not stall the event loop. Rows leave the queue only once
+    written: a failed write keeps them, is logged as an error (exception class only: a
+    database message may quote row values) and retried with backoff. After FAIL_CLOSED_AFTER
+    failures in a row facade fails closed: `refuse_if_failing` turns FHIR requests away
+    with 503 rather than serve data it cannot record. Reads (`query`) write what waits
+    first, and the app's shutdown drains the queue.
+    """
+
+    def __init__(
+        self,
+        log: AuditLog,
+        *,
+        flush_seconds: float = FLUSH_SECONDS,
+        batch_rows: int = BATCH_ROWS,
+        max_pending_rows: int = MAX_PENDING_ROWS,
+    ):
+        self.log = log
+        self.flush_seconds = flush_seconds
+        self.batch_rows = batch_rows
+        self.max_pending_rows = max_pending_rows
+        #: Consecutive failed writes (0: the store is healthy).
+        self.failures = 0
+        self._pending: list[dict[str, Any]] = []
+        self._pending_lock = threading.Lock()
+        #: Held while rows are written: one writer at a time, so rows keep their order.
+        self._write_lock = threading.Lock()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._wake = asyncio.Event()
+        self._space = asyncio.Event()
+        self._closed = False
+
+    @property
+    def pending(self) -> int:
+        return len(self._pending)
+
+    def refuse_if_failing(self) -> None:
+        """Fail closed: no patient data is served while accesses cannot be recorded."""
+        if self.failures >= FAIL_CLOSED_AFTER:
+            raise AuditUnavailable(self._retry_delay())
+
+    async def record(
+        self, entry: AuditEntry, *, outcome: str, vendor_calls: int, source_ip: str = ""
+    ) -> None:
+        """Queue a request's rows; waits (never drops) while the queue is full."""
+        rows = self.log.rows(entry, outcome=outcome, vendor_calls=vendor_calls, source_ip=source_ip)
+        if self._closed:  # a request finishing during shutdown: write it now
+            await asyncio.to_thread(self._write_now, rows)
+            return
+        self._ensure_running()
+        while self._pending and len(self._pending) + len(rows) > self.max_pending_rows:
+            self._space.clear()
+            self._wake.set()
+            await self._space.wait()
+        with self._pending_lock:
+            self._pending.extend(rows)
+        if len(self._pending) >= self.batch_rows:
+            self._wake.set()
+
+    def flush(self) -> None:
+        """Write every waiting row now (from any thread); AuditUnavailable if that fails."""
+        try:
+            self._drain()
+        except Exception as exc:
+            self._failed(exc)
+            raise AuditUnavailable(self._retry_delay()) from None
+        self._succeeded()
+
+    def query(self, **criteria: Any) -> list[AuditRecord]:
+        """Audit records, after writing what waits: a read sees every access made so far."""
+        self.flush()
+        return self.log.query(**criteria)
+
+    async def drain(self, attempts: int = 5) -> None:
+        """Write every waiting row, retrying a failing store a few times (at shutdown); what
+        still cannot be written is reported as critical, with its count."""
+        for attempt in range(attempts):
+            try:
+                await asyncio.to_thread(self._drain)
+            except Exception as exc:
+                self._failed(exc)
+                if attempt + 1 < attempts:
+                    await asyncio.sleep(self._retry_delay())
+            else:
+                self._succeeded()
+                return
+        log.critical("audit: %d rows could not be written to the audit log", self.pending)
+
+    async def aclose(self) -> None:
+        """Stop the background writer and write what waits."""
+        self._closed = True
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        if self._pending:
+            await self.drain()
+
+    # -- the background writer -------------------------------------------------------------
+
+    def _ensure_running(self) -> None:
+        loop = asyncio.get_running_loop()
+        if self._loop is not loop:  # first use, or a new event loop (tests run several)
+            self._loop = loop
+            self._wake = asyncio.Event()
+            self._space = asyncio.Event()
+            self._task = None
+        if self._task is None or self._task.done():
+            self._task = loop.create_task(self._run(), name="facade audit writer")
+
+    async def _run(self) -> None:
+        while True:
+            if self.failures:
+                await asyncio.sleep(self._retry_delay())
+            else:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), self.flush_seconds)
+            self._wake.clear()
+            if self._pending:
+                try:
+                    await asyncio.to_thread(self._drain)
+                except Exception as exc:
+                    self._failed(exc)
+                else:
+                    self._succeeded()
+            self._space.set()
+
+    def _drain(self) -> None:
+        with self._write_lock:
+            while True:
+                with self._pending_lock:
+                    batch = self._pending[: self.batch_rows]
+                if not batch:
+                    return
+                self.log.write(batch)
+                # Only the holder of the write lock removes rows, always from the front.
+                with self._pending_lock:
+                    del self._pending[: len(batch)]
+
+    def _write_now(self, rows: list[dict[str, Any]]) -> None:
+        with self._pending_lock:
+            self._pending.extend(rows)
+        self.flush()
+
+    def _failed(self, exc: Exception) -> None:
+        self.failures += 1
+        cause = getattr(exc, "orig", None)
+        log.error(
+            "audit: writing the audit log failed (%s%s), attempt %d; %d rows kept and retried"
+            " in %.2f s%s",
+            type(exc).__name__,
+            f" / {type(cause).__name__}" if cause is not None else "",
+            self.failures,
+            self.pending,
+            self._retry_delay(),
+            "; FHIR requests are refused (503) until it works"
+            if self.failures >= FAIL_CLOSED_AFTER
+            else "",
+        )
+
+    def _succeeded(self) -> None:
+        if self.failures:
+            log.warning("audit: the audit log is written again after %d failures", self.failures)
+        self.failures = 0
+
+    def _retry_delay(self) -> float:
+        first, most = RETRY_SECONDS
+        return min(most, first * 2.0 ** max(0, self.failures - 1))
 
 
 _ACTION = {"read": "R", "search": "E", "operation": "E", "export": "E"}
