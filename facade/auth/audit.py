@@ -9,7 +9,6 @@ in batches off the request path (AuditWriter) and refuses to serve when it canno
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import threading
 from dataclasses import dataclass, field
@@ -145,6 +144,8 @@ class AuditWriter:
         self.max_pending_rows = max_pending_rows
         #: Consecutive failed writes (0: the store is healthy).
         self.failures = 0
+        #: Times a request waited for room in a full queue (backpressure at work).
+        self.waited = 0
         self._pending: list[dict[str, Any]] = []
         self._pending_lock = threading.Lock()
         #: Held while rows are written: one writer at a time, so rows keep their order.
@@ -169,17 +170,18 @@ class AuditWriter:
     ) -> None:
         """Queue a request's rows; waits (never drops) while the queue is full."""
         rows = self.log.rows(entry, outcome=outcome, vendor_calls=vendor_calls, source_ip=source_ip)
-        if self._closed:  # a request finishing during shutdown: write it now
-            await asyncio.to_thread(self._write_now, rows)
-            return
-        self._ensure_running()
-        while self._pending and len(self._pending) + len(rows) > self.max_pending_rows:
+        if not self._closed:
+            self._ensure_running()
+        while not self._closed and self._pending and self._full_with(rows):
+            self.waited += 1
             self._space.clear()
             self._wake.set()
             await self._space.wait()
         with self._pending_lock:
             self._pending.extend(rows)
-        if len(self._pending) >= self.batch_rows:
+        if self._closed:  # a request finishing during shutdown: its rows are written now
+            await asyncio.to_thread(self.flush)
+        elif len(self._pending) >= self.batch_rows and not self.failures:
             self._wake.set()
 
     def flush(self) -> None:
@@ -214,15 +216,19 @@ class AuditWriter:
     async def aclose(self) -> None:
         """Stop the background writer and write what waits."""
         self._closed = True
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        task, self._task = self._task, None
+        if task is not None and self._loop is asyncio.get_running_loop():
+            # Told to stop rather than cancelled: a write under way finishes first.
+            self._wake.set()
+            self._space.set()
+            await task
         if self._pending:
             await self.drain()
 
     # -- the background writer -------------------------------------------------------------
+
+    def _full_with(self, rows: list[dict[str, Any]]) -> bool:
+        return len(self._pending) + len(rows) > self.max_pending_rows
 
     def _ensure_running(self) -> None:
         loop = asyncio.get_running_loop()
@@ -235,12 +241,14 @@ class AuditWriter:
             self._task = loop.create_task(self._run(), name="facade audit writer")
 
     async def _run(self) -> None:
-        while True:
-            if self.failures:
-                await asyncio.sleep(self._retry_delay())
-            else:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), self.flush_seconds)
+        loop = asyncio.get_running_loop()
+        while not self._closed:
+            # A timer sets the same event a full batch or a close does: no wait_for, whose
+            # cancellation races (Python < 3.12) could leave this loop running after close.
+            delay = self._retry_delay() if self.failures else self.flush_seconds
+            timer = loop.call_later(delay, self._wake.set)
+            await self._wake.wait()
+            timer.cancel()
             self._wake.clear()
             if self._pending:
                 try:
@@ -263,19 +271,12 @@ class AuditWriter:
                 with self._pending_lock:
                     del self._pending[: len(batch)]
 
-    def _write_now(self, rows: list[dict[str, Any]]) -> None:
-        with self._pending_lock:
-            self._pending.extend(rows)
-        self.flush()
-
     def _failed(self, exc: Exception) -> None:
         self.failures += 1
-        cause = getattr(exc, "orig", None)
         log.error(
-            "audit: writing the audit log failed (%s%s), attempt %d; %d rows kept and retried"
+            "audit: writing the audit log failed (%s), attempt %d; %d rows kept and retried"
             " in %.2f s%s",
-            type(exc).__name__,
-            f" / {type(cause).__name__}" if cause is not None else "",
+            _failure_kind(exc),
             self.failures,
             self.pending,
             self._retry_delay(),
@@ -292,6 +293,16 @@ class AuditWriter:
     def _retry_delay(self) -> float:
         first, most = RETRY_SECONDS
         return min(most, first * 2.0 ** max(0, self.failures - 1))
+
+
+def _failure_kind(exc: Exception) -> str:
+    """What failed, without the database's message (it may quote row values): the exception
+    classes and the driver's error code (SQLite's name, PostgreSQL's SQLSTATE)."""
+    cause = getattr(exc, "orig", None)
+    if cause is None:
+        return type(exc).__name__
+    code = getattr(cause, "sqlite_errorname", None) or getattr(cause, "sqlstate", None)
+    return f"{type(exc).__name__} / {type(cause).__name__}" + (f" {code}" if code else "")
 
 
 _ACTION = {"read": "R", "search": "E", "operation": "E", "export": "E"}

@@ -144,6 +144,11 @@ class TokenService:
             session.commit()
         return IssuedAccess(token, int(lifetime.total_seconds()), jti)
 
+    @property
+    def cached_tokens(self) -> int:
+        """How many verified tokens this process remembers."""
+        return len(self._cache)
+
     def claims_of(self, token: str) -> dict[str, Any]:
         """The verified claims of an access token facade issued and has not revoked."""
         return dict(self._verified(token).claims)
