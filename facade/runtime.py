@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 import httpx
 from argon2 import PasswordHasher
 
-from facade.auth.audit import AuditLog, AuditWriter
+from facade.auth.audit import SPILL_FILE, AuditLog, AuditWriter
 from facade.auth.keys import SigningKeys
 from facade.auth.ratelimit import ClientRateLimits
 from facade.auth.server import Authority, build_authority
@@ -247,6 +247,8 @@ async def build_runtime(
         ),
         clock,
     )
+    audit = AuditWriter(AuditLog(database, clock), spill=settings.data_dir / SPILL_FILE)
+    audit.recover()  # rows the last run could not write, before this one serves anything
     keys = SigningKeys(database, box, clock)
     # One token service: the authorization server issues with it, FHIR requests verify with it.
     tokens = TokenService(database, keys, clock, settings.base_url)
@@ -275,7 +277,7 @@ async def build_runtime(
         box=box,
         keys=keys,
         tokens=tokens,
-        audit=AuditWriter(AuditLog(database, clock)),
+        audit=audit,
         rate_limits=ClientRateLimits(clock, settings.client_requests_per_minute),
         upstream_description=description,
         sandbox=sandbox,

@@ -9,10 +9,13 @@ in batches off the request path (AuditWriter) and refuses to serve when it canno
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
+import os
 import threading
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import insert
@@ -22,6 +25,7 @@ from facade.clock import Clock
 from facade.errors import AuditUnavailable
 from facade.store.database import Database
 from facade.store.models import AuditRecord
+from facade.store.private_files import open_private
 
 log = logging.getLogger("facade.audit")
 
@@ -115,6 +119,8 @@ MAX_PENDING_ROWS = 20_000
 FAIL_CLOSED_AFTER = 3
 #: Waits between retries of a failed write: doubling from the first to the last.
 RETRY_SECONDS = (0.05, 2.0)
+#: In the data directory: rows the audit store refused until shutdown, written at next start.
+SPILL_FILE = "audit-unwritten.jsonl"
 
 
 class AuditWriter:
@@ -127,7 +133,8 @@ class AuditWriter:
     database message may quote row values) and retried with backoff. After FAIL_CLOSED_AFTER
     failures in a row facade fails closed: `refuse_if_failing` turns FHIR requests away
     with 503 rather than serve data it cannot record. Reads (`query`) write what waits
-    first, and the app's shutdown drains the queue.
+    first, and the app's shutdown drains the queue; rows the store still refuses then are
+    kept in the `spill` file (owner-only, ids only) and written at the next start.
     """
 
     def __init__(
@@ -137,8 +144,10 @@ class AuditWriter:
         flush_seconds: float = FLUSH_SECONDS,
         batch_rows: int = BATCH_ROWS,
         max_pending_rows: int = MAX_PENDING_ROWS,
+        spill: Path | None = None,
     ):
         self.log = log
+        self.spill = spill
         self.flush_seconds = flush_seconds
         self.batch_rows = batch_rows
         self.max_pending_rows = max_pending_rows
@@ -211,7 +220,28 @@ class AuditWriter:
             else:
                 self._succeeded()
                 return
-        log.critical("audit: %d rows could not be written to the audit log", self.pending)
+        self._keep_for_next_start()
+
+    def recover(self) -> int:
+        """Write the rows a previous run kept in the spill file (at start-up); how many."""
+        if self.spill is None:
+            return 0
+        claimed = self.spill.with_name(f"{self.spill.name}.{os.getpid()}")
+        try:
+            self.spill.rename(claimed)  # one process imports it, even with several starting
+        except FileNotFoundError:
+            return 0
+        rows = [json.loads(line) for line in claimed.read_text().splitlines() if line]
+        for row in rows:
+            row["recorded_at"] = datetime.fromisoformat(row["recorded_at"])
+        try:
+            self.log.write(rows)
+        except Exception:
+            claimed.rename(self.spill)
+            raise
+        claimed.unlink()
+        log.warning("audit: %d rows a previous run could not write are now written", len(rows))
+        return len(rows)
 
     async def aclose(self) -> None:
         """Stop the background writer and write what waits."""
@@ -270,6 +300,25 @@ class AuditWriter:
                 # Only the holder of the write lock removes rows, always from the front.
                 with self._pending_lock:
                     del self._pending[: len(batch)]
+
+    def _keep_for_next_start(self) -> None:
+        with self._pending_lock:
+            rows, self._pending = self._pending, []
+        if not rows:
+            return
+        if self.spill is None:
+            log.critical("audit: %d rows could not be written to the audit log", len(rows))
+            return
+        with open_private(self.spill, "a", encoding="utf-8") as spill:
+            for row in rows:
+                spill.write(json.dumps({**row, "recorded_at": row["recorded_at"].isoformat()}))
+                spill.write("\n")
+        log.critical(
+            "audit: %d rows could not be written to the audit log; kept in %s and written at"
+            " the next start",
+            len(rows),
+            self.spill.name,
+        )
 
     def _failed(self, exc: Exception) -> None:
         self.failures += 1

@@ -1,7 +1,8 @@
 """The audit log is written off the request path and loses nothing: an answer does not wait
 for its row, rows are written in batches and at shutdown, a full queue makes requests wait
-rather than drop rows, reads see every access made so far, and while the audit store fails
-facade says so loudly and refuses patient data (503) instead of serving it unrecorded.
+rather than drop rows, reads see every access made so far, while the audit store fails
+facade says so loudly and refuses patient data (503) instead of serving it unrecorded, and
+rows it still refuses at shutdown are kept for the next start.
 
 Every case runs on SQLite and on PostgreSQL (FACADE_TEST_POSTGRES_URL), through the app.
 """
@@ -9,7 +10,9 @@ Every case runs on SQLite and on PostgreSQL (FACADE_TEST_POSTGRES_URL), through 
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
+import stat
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
 
@@ -19,10 +22,11 @@ from fastapi import FastAPI
 from sqlalchemy import MetaData, create_engine, text
 
 from facade.app import create_app
-from facade.auth.audit import FAIL_CLOSED_AFTER
-from facade.runtime import Runtime
+from facade.auth.audit import FAIL_CLOSED_AFTER, SPILL_FILE
+from facade.runtime import Runtime, build_runtime
 from facade.settings import Settings
 from facade.upstream.drchrono.sandbox.dataset import SandboxDataset
+from facade.upstream.drchrono.sandbox.state import SandboxState
 from tests.conftest import FACADE_BASE
 from tests.store.test_database import postgres_database  # noqa: F401  (a fixture)
 from tests.tokens import TEST_CLIENT, token
@@ -161,3 +165,35 @@ async def test_a_burst_waits_for_the_writer_and_loses_no_row(
     assert runtime.audit.pending <= runtime.audit.max_pending_rows
     written = runtime.audit.query(client_id=TEST_CLIENT, limit=10_000)
     assert len(written) == served
+
+
+async def test_rows_the_store_refuses_at_shutdown_are_kept_and_written_at_the_next_start(
+    runtime: Runtime, fhir: httpx.AsyncClient, dataset: SandboxDataset, sandbox: SandboxState
+) -> None:
+    runtime.audit.flush_seconds = 3600
+    patient = first_patient(dataset)
+    assert (await fhir.get(f"/fhir/Patient/{patient['id']}")).status_code == 200
+    rename_audit_table(runtime, "audit_record", "audit_record_away")
+    await runtime.audit.aclose()  # shutdown: the store refuses every attempt
+    spill = runtime.settings.data_dir / SPILL_FILE
+    assert stat.S_IMODE(spill.stat().st_mode) == 0o600
+    [kept] = [json.loads(line) for line in spill.read_text().splitlines()]
+    assert (kept["patient_id"], kept["interaction"], kept["client_id"]) == (
+        str(patient["id"]),
+        "read",
+        TEST_CLIENT,
+    )
+    assert str(patient["last_name"]) not in spill.read_text()
+
+    rename_audit_table(runtime, "audit_record_away", "audit_record")
+    restarted = await build_runtime(runtime.settings, sandbox=sandbox)
+    try:
+        assert not spill.exists()
+        [row] = restarted.audit.query(client_id=TEST_CLIENT)
+        assert (row.patient_id, row.interaction, row.outcome) == (
+            kept["patient_id"],
+            "read",
+            "success",
+        )
+    finally:
+        await restarted.aclose()
