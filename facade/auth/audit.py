@@ -129,12 +129,13 @@ class AuditWriter:
     A request appends its rows to a bounded queue and answers; a background task writes the
     queue every FLUSH_SECONDS (sooner when BATCH_ROWS wait) in one transaction, in a worker
     thread so a slow database does not stall the event loop. Rows leave the queue only once
-    written: a failed write keeps them, is logged as an error (exception class only: a
-    database message may quote row values) and retried with backoff. After FAIL_CLOSED_AFTER
-    failures in a row facade fails closed: `refuse_if_failing` turns FHIR requests away
-    with 503 rather than serve data it cannot record. Reads (`query`) write what waits
-    first, and the app's shutdown drains the queue; rows the store still refuses then are
-    kept in the `spill` file (owner-only, ids only) and written at the next start.
+    written: a failed write keeps them, is logged as an error (exception class and driver
+    error code only: a database message may quote row values) and retried with backoff.
+    After FAIL_CLOSED_AFTER failures in a row facade fails closed: `refuse_if_failing` turns
+    FHIR requests away with 503 rather than serve data it cannot record. Reads (`query`)
+    write what waits first, and the app's shutdown drains the queue; rows the store still
+    refuses then are kept in the `spill` file (owner-only, ids only) and written at the next
+    start.
     """
 
     def __init__(
@@ -184,14 +185,14 @@ class AuditWriter:
         while not self._closed and self._pending and self._full_with(rows):
             self.waited += 1
             self._space.clear()
-            self._wake.set()
+            self._write_soon()
             await self._space.wait()
         with self._pending_lock:
             self._pending.extend(rows)
         if self._closed:  # a request finishing during shutdown: its rows are written now
-            await asyncio.to_thread(self.flush)
-        elif len(self._pending) >= self.batch_rows and not self.failures:
-            self._wake.set()
+            await self.drain(attempts=1)
+        elif len(self._pending) >= self.batch_rows:
+            self._write_soon()
 
     def flush(self) -> None:
         """Write every waiting row now (from any thread); AuditUnavailable if that fails."""
@@ -209,7 +210,7 @@ class AuditWriter:
 
     async def drain(self, attempts: int = 5) -> None:
         """Write every waiting row, retrying a failing store a few times (at shutdown); what
-        still cannot be written is reported as critical, with its count."""
+        still cannot be written goes to the spill file, reported as critical."""
         for attempt in range(attempts):
             try:
                 await asyncio.to_thread(self._drain)
@@ -257,6 +258,11 @@ class AuditWriter:
 
     # -- the background writer -------------------------------------------------------------
 
+    def _write_soon(self) -> None:
+        # Not while failing: the retries keep their backoff rather than follow the requests.
+        if not self.failures:
+            self._wake.set()
+
     def _full_with(self, rows: list[dict[str, Any]]) -> bool:
         return len(self._pending) + len(rows) > self.max_pending_rows
 
@@ -302,7 +308,7 @@ class AuditWriter:
                     del self._pending[: len(batch)]
 
     def _keep_for_next_start(self) -> None:
-        with self._pending_lock:
+        with self._write_lock, self._pending_lock:
             rows, self._pending = self._pending, []
         if not rows:
             return
