@@ -209,11 +209,13 @@ class TokenService:
             raise TokenRejected("client disabled")
 
     def _keep(self, key: bytes, verified: _Verified, now: float) -> None:
+        # Safe beside another thread doing the same (list() copies the items in one step).
         if len(self._cache) >= VERIFIED_TOKENS_KEPT:
-            for old in [k for k, v in self._cache.items() if v.expires <= now]:
-                del self._cache[old]
-            while len(self._cache) >= VERIFIED_TOKENS_KEPT:
-                del self._cache[next(iter(self._cache))]  # the oldest verified
+            for old, kept in list(self._cache.items()):
+                if kept.expires <= now:
+                    self._cache.pop(old, None)
+            for old in list(self._cache)[: len(self._cache) - VERIFIED_TOKENS_KEPT + 1]:
+                self._cache.pop(old, None)  # the oldest verified
         self._cache[key] = verified
 
     def _grant(self, claims: dict[str, Any]) -> Grant:
