@@ -14,38 +14,21 @@ import json
 import logging
 import stat
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 
 import httpx
 import pytest
 from fastapi import FastAPI
-from sqlalchemy import MetaData, create_engine, text
+from sqlalchemy import text
 
 from facade.app import create_app
 from facade.auth.audit import FAIL_CLOSED_AFTER, SPILL_FILE
 from facade.runtime import Runtime, build_runtime
-from facade.settings import Settings
 from facade.upstream.drchrono.sandbox.dataset import SandboxDataset
 from facade.upstream.drchrono.sandbox.state import SandboxState
 from tests.conftest import FACADE_BASE
-from tests.store.test_database import postgres_database  # noqa: F401  (a fixture)
+from tests.databases import postgres_database, settings  # noqa: F401  (fixtures)
 from tests.tokens import TEST_CLIENT, token
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-def settings(request: pytest.FixtureRequest, settings: Settings) -> Iterator[Settings]:
-    """The suite's settings, on SQLite (in the data dir) or on a PostgreSQL database."""
-    if request.param == "sqlite":
-        yield settings
-        return
-    url: str = request.getfixturevalue("postgres_database")
-    yield settings.with_overrides(database_url=url)
-    # The PostgreSQL database lives for the session: leave it empty for the next test.
-    engine = create_engine(url)
-    tables = MetaData()
-    tables.reflect(engine)
-    tables.drop_all(engine)
-    engine.dispose()
 
 
 def client_of(app: FastAPI, runtime: Runtime) -> httpx.AsyncClient:

@@ -1,7 +1,8 @@
 """A verified access token is remembered (by its hash) until it expires, so a request does
 not verify its signature again, yet revoking it still works on the very next request:
 from this process, from another process's `facade client disable`, or by revoking its whole
-family (what a replayed refresh token or `facade user disable` does); and it stops at expiry."""
+family (what a replayed refresh token or `facade user disable` does); and it stops at expiry.
+On SQLite and on PostgreSQL."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from facade.clock import FakeClock
 from facade.runtime import Runtime
 from facade.upstream.drchrono.sandbox.dataset import SandboxDataset
 from tests.conftest import FACADE_BASE
+from tests.databases import postgres_database, settings  # noqa: F401  (fixtures)
 from tests.tokens import TEST_CLIENT, ensure_client, token
 
 
@@ -64,7 +66,8 @@ async def test_a_client_disabled_by_another_process_is_refused_on_the_next_reque
     environment = {k: v for k, v in os.environ.items() if not k.startswith("FACADE_")}
     disabled = subprocess.run(
         [sys.executable, "-c", "from facade.cli import main; raise SystemExit(main())"]
-        + ["client", "disable", TEST_CLIENT, "--data-dir", str(runtime.settings.data_dir)],
+        + ["client", "disable", TEST_CLIENT, "--data-dir", str(runtime.settings.data_dir)]
+        + ["--database-url", runtime.settings.resolved_database_url],
         env=environment,
         capture_output=True,
         text=True,
