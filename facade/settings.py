@@ -11,6 +11,7 @@ code are not affected by the environment); `Settings.from_env()` reads it.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal, get_args
@@ -30,6 +31,8 @@ ENV_PREFIX = "FACADE_"
 LogLevel = Literal["critical", "error", "warning", "info", "debug"]
 #: Settings whose values are never repeated in an error message.
 SECRET_SETTINGS = frozenset({"secret_key"})
+#: An origin as browsers send it: scheme, host, optional port; no path, no trailing slash.
+_ORIGIN = re.compile(r"https?://[a-z0-9.\-]+(:[0-9]{1,5})?|https?://\[[0-9a-f:.]+\](:[0-9]{1,5})?")
 
 
 def _setting(default: Any, description: str, *, shown: str | None = None, **rules: Any) -> Any:
@@ -82,7 +85,10 @@ class Settings(BaseSettings):
     # Upstream client behaviour.
     upstream_hourly_limit: int = _setting(500, "vendor calls per hour facade allows itself", ge=1)
     upstream_burst_per_second: int = _setting(
-        10, "vendor calls per second (`0` disables pacing)", ge=0
+        10,
+        "the vendor's declared burst limit (calls in one second); facade sends 80% of it, at "
+        "most this many calls in any 1.25 s (`0` disables pacing)",
+        ge=0,
     )
     upstream_timeout_seconds: float = _setting(20.0, "time limit of one vendor call", gt=0)
     upstream_retries: int = _setting(3, "retries after a vendor 5xx or timeout", ge=0)
@@ -122,7 +128,10 @@ class Settings(BaseSettings):
         2, "exports the in-process worker runs in parallel", ge=1
     )
     bulk_file_size_bytes: int = _setting(
-        64 * 1024 * 1024, "NDJSON output files are split at this size", ge=1
+        64 * 1024 * 1024,
+        "each resource type's lines go to one NDJSON file until it would pass this size "
+        "(64 MiB), then to the next",
+        ge=1,
     )
     bulk_file_expiry_seconds: float = _setting(
         86400.0,
@@ -165,6 +174,27 @@ class Settings(BaseSettings):
         "HTTP; otherwise its public base URL must be https",
     )
 
+    cors_origins: str = _setting(
+        "*",
+        "origins whose browser apps may call the FHIR, discovery and token routes: `*` for "
+        "any, or a comma-separated list of `scheme://host[:port]`; never with cookies (see "
+        "Browser apps)",
+    )
+
+    def __init__(self, **values: Any) -> None:
+        """The settings given (defaults for the rest); SettingsError naming the variable of
+        every value facade cannot use, however the settings are made."""
+        try:
+            super().__init__(**values)
+        except ValidationError as exc:
+            raise SettingsError(_explain(exc)) from None
+
+    @field_validator("cors_origins")
+    @classmethod
+    def _origins(cls, value: str) -> str:
+        cors_origins(value)  # a malformed origin stops start-up, not a request
+        return value
+
     @field_validator("log_level", mode="before")
     @classmethod
     def _lower_case_level(cls, value: Any) -> Any:
@@ -206,6 +236,11 @@ class Settings(BaseSettings):
         return "open" if legacy in ("0", "false", "no", "off") else "approval"
 
     @property
+    def cors_origin_list(self) -> tuple[str, ...]:
+        """The origins CORS allows, or ("*",) for any."""
+        return cors_origins(self.cors_origins)
+
+    @property
     def base_url(self) -> str:
         if self.public_base_url:
             return self.public_base_url.rstrip("/")
@@ -220,14 +255,14 @@ class Settings(BaseSettings):
     def with_overrides(self, **overrides: Any) -> Settings:
         """A copy with the given fields replaced; None values are ignored (unset CLI options)."""
         given = {k: v for k, v in overrides.items() if v is not None}
-        return _validated(type(self), {**self.model_dump(), **given})
+        return type(self)(**{**self.model_dump(), **given})
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
         """The settings the environment (or the given mapping) declares; SettingsError naming
         every variable whose value facade cannot use."""
         source = _Environment(cls, os.environ if environ is None else environ)
-        return _validated(cls, source())
+        return cls(**source())
 
 
 class _Environment(EnvSettingsSource):
@@ -239,11 +274,21 @@ class _Environment(EnvSettingsSource):
         self.env_vars = {key.lower(): value for key, value in environ.items() if value != ""}
 
 
-def _validated(cls: type[Settings], values: dict[str, Any]) -> Settings:
-    try:
-        return cls(**values)
-    except ValidationError as exc:
-        raise SettingsError(_explain(exc)) from None
+def cors_origins(value: str) -> tuple[str, ...]:
+    """FACADE_CORS_ORIGINS as origins (scheme://host[:port], lower case, as browsers send
+    them), or ("*",) when it is empty or names "*"."""
+    names = [part.strip() for part in value.replace(" ", ",").split(",") if part.strip()]
+    if not names or "*" in names:
+        return ("*",)
+    origins = []
+    for name in names:
+        origin = name.rstrip("/").lower()
+        if not _ORIGIN.fullmatch(origin):
+            raise ValueError(
+                f"{name!r} is not an origin (scheme://host[:port], without a path) nor '*'"
+            )
+        origins.append(origin)
+    return tuple(origins)
 
 
 def _explain(exc: ValidationError) -> str:
@@ -254,8 +299,8 @@ def _explain(exc: ValidationError) -> str:
         if name not in Settings.model_fields:
             problems.append(f"unknown setting {name!r}")
             continue
-        message = error["msg"]
-        if name not in SECRET_SETTINGS:
+        message = error["msg"].removeprefix("Value error, ")
+        if name not in SECRET_SETTINGS and repr(error["input"]) not in message:
             message += f" (got {error['input']!r})"
         problems.append(f"setting {variable}: {message}")
     return "; ".join(problems)
