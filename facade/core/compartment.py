@@ -130,6 +130,10 @@ class Source:
     #: How Bulk $export lists this source practice-wide; None means `endpoint` with
     #: `fixed_params` (and verbose when needed). Sources with a custom `fetch` must set it.
     bulk: BulkListing | None = None
+    #: Resources of practice types that only this source's records can build (the payer
+    #: Organizations a patient's insurance names): exports write them beside the resources
+    #: that reference them.
+    companions: ManyTransform | None = None
     description: str = ""
 
     def could_match(self, code: str, values: tuple[str, ...]) -> bool:

@@ -23,7 +23,13 @@ from facade.core.mapping import (
 )
 from mappings.drchrono import bulk_listings
 from mappings.drchrono.fields import meta, text
-from mappings.drchrono.payer import SLOTS, insurance, patient_records, payer_id
+from mappings.drchrono.payer import (
+    SLOTS,
+    insurance,
+    patient_records,
+    payer_id,
+    payer_organizations,
+)
 from mappings.valuemaps import (
     COVERAGE_CLASS,
     PAYER_TYPE,
@@ -142,6 +148,7 @@ MAPPING = CompartmentMapping(
             fetch=patient_records,
             read=patient_records,
             bulk=bulk_listings.PATIENTS_VERBOSE,
+            companions=payer_organizations,
             description="the patient's primary/secondary/tertiary insurance (verbose detail)",
         ),
     ),

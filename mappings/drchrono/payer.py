@@ -13,7 +13,7 @@ import re
 from typing import TYPE_CHECKING, Any
 
 from facade.core.compartment import FetchContext
-from facade.core.mapping import Record, Resource
+from facade.core.mapping import MappingContext, Record, Resource
 from mappings.drchrono.fields import text
 from mappings.valuemaps import PAYER_ID_SYSTEM, US_CORE
 
@@ -66,6 +66,15 @@ def payer_organization(patient_id: object, order: int, plan: dict[str, Any]) -> 
     ]
     resource["name"] = text(plan.get("insurance_company")) or "Unnamed payer"
     return resource
+
+
+def payer_organizations(record: Record, _ctx: MappingContext) -> list[Resource]:
+    """The payer Organizations of a verbose patient record's insurance (Coverage.payor)."""
+    return [
+        payer_organization(record["id"], order, plan)
+        for order in SLOTS
+        if (plan := insurance(record, order)) is not None
+    ]
 
 
 async def patient_detail(
