@@ -53,18 +53,16 @@ class Consumer:
 
     def transform(self, record: Record, ctx: MappingContext) -> list[Record]:
         if self.source is not None:
-            return self.source.transform(record, ctx)
+            return self.source.resources(record, ctx)
         assert self.mapping is not None
-        return [self.mapping.transform(record, ctx)]
+        return [self.mapping.resource(record, ctx)]
 
     @property
     def has_companions(self) -> bool:
         return self.source is not None and self.source.companions is not None
 
     def companions(self, record: Record, ctx: MappingContext) -> list[Record]:
-        if self.source is None or self.source.companions is None:
-            return []
-        return self.source.companions(record, ctx)
+        return self.source.companion_resources(record, ctx) if self.source is not None else []
 
     @property
     def in_compartment(self) -> bool:

@@ -423,7 +423,7 @@ class FhirService:
         for patient_id in dict.fromkeys(plan.patient_ids or []):
             for source in plan.sources:
                 for record in await self._source_records(source, patient_id, ctx):
-                    for resource in source.transform(record, ctx):
+                    for resource in source.resources(record, ctx):
                         if _passes(plan.local, resource):
                             matches.append(resource)
         return matches
@@ -447,7 +447,7 @@ class FhirService:
         except OutsideCompartment:
             records = []
         for record in records:
-            for resource in source.transform(record, ctx):
+            for resource in source.resources(record, ctx):
                 if resource["id"] == resource_id:
                     return resource
         raise ResourceNotFound(f"{mapping.resource_type}/{resource_id} is not known.")
@@ -608,7 +608,7 @@ class FhirService:
             if mapping.lookups and not lookups:
                 raise RuntimeError(f"{mapping.resource_type} needs its lookups to map records")
             records = mapping.derive(records, lookups, ctx)
-        return [mapping.transform(record, ctx) for record in records]
+        return [mapping.resource(record, ctx) for record in records]
 
     @staticmethod
     def _passes(plan: SearchPlan, resource: Resource) -> bool:

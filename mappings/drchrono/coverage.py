@@ -22,7 +22,7 @@ from facade.core.mapping import (
     SearchParam,
 )
 from mappings.drchrono import bulk_listings
-from mappings.drchrono.fields import meta, text
+from mappings.drchrono.fields import PATIENT_RECORD_CHANGED, meta, text
 from mappings.drchrono.payer import (
     SLOTS,
     insurance,
@@ -143,6 +143,7 @@ MAPPING = CompartmentMapping(
     sources=(
         Source(
             name=SOURCE_NAME,
+            last_updated=PATIENT_RECORD_CHANGED,
             endpoint="patients",
             transform=transform,
             fetch=patient_records,

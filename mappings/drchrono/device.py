@@ -23,7 +23,7 @@ from facade.core.mapping import (
     Resource,
     SearchParam,
 )
-from mappings.drchrono.fields import fhir_date, meta, text
+from mappings.drchrono.fields import UPDATED, fhir_date, meta, text
 from mappings.valuemaps import SNOMED, US_CORE
 
 PROFILE = US_CORE + "us-core-implantable-device"
@@ -128,6 +128,7 @@ MAPPING = CompartmentMapping(
     sources=(
         Source(
             name=SOURCE_NAME,
+            last_updated=UPDATED,
             endpoint="implantable_devices",
             transform=transform,
             description="implantable devices",

@@ -32,7 +32,7 @@ from mappings.drchrono import (
     observation_lab,
     observation_vitals,
 )
-from mappings.drchrono.fields import APPOINTMENT_PARAMS
+from mappings.drchrono.fields import APPOINTMENT_PARAMS, LAB_RESULT_UNCHANGED, changed
 
 MAPPING = CompartmentMapping(
     resource_type="Observation",
@@ -44,6 +44,7 @@ MAPPING = CompartmentMapping(
     sources=(
         Source(
             name=observation_vitals.SOURCE_NAME,
+            last_updated=changed("extended_updated_at", "updated_at", "created_at"),
             endpoint="appointments",
             transform=observation_vitals.transform,
             fixed_params=APPOINTMENT_PARAMS,
@@ -55,6 +56,7 @@ MAPPING = CompartmentMapping(
         ),
         Source(
             name=observation_lab.SOURCE_NAME,
+            last_updated=LAB_RESULT_UNCHANGED,
             endpoint="lab_results",
             transform=observation_lab.transform,
             produces={"category": frozenset({"laboratory"})},
@@ -68,6 +70,7 @@ MAPPING = CompartmentMapping(
         ),
         Source(
             name=observation_assessments.SOURCE_NAME,
+            last_updated=changed("assessment.updated_at", "assessment.created_at"),
             endpoint=observation_assessments.ENDPOINT,
             transform=observation_assessments.transform,
             produces={
