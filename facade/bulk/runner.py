@@ -224,10 +224,9 @@ class ExportRunner:
         )
         streams.open(resume.get("streams", {}))
         members = set(request.patients) if _confined(request) else None
-        transaction = job.transaction_time.isoformat(timespec="seconds")
         since = parse_date_range(request.since).low if request.since else None
         tracked = referenced_in(request, self.service)
-        writer = _Writer(streams, ctx, members, transaction, since, selections, tracked)
+        writer = _Writer(streams, ctx, members, since, selections, tracked)
         writer.references.update(resume.get("references", []))
         try:
             if listing.mode == "practice":
@@ -661,7 +660,6 @@ class _Writer:
         streams: PartStreams,
         ctx: MappingContext,
         members: set[str] | None,
-        transaction_time: str,
         since: datetime | None,
         selections: dict[str, TypeSelection],
         tracked: frozenset[str],
@@ -669,7 +667,6 @@ class _Writer:
         self.streams = streams
         self.ctx = ctx
         self.members = members
-        self.transaction_time = transaction_time
         self.since = since
         self.selections = selections
         #: The practice types whose references written lines make are noted (for the
@@ -703,9 +700,7 @@ class _Writer:
             self._write(resource)
             written.append(resource)
             if consumer.provenance:
-                self._write(
-                    provenance_for(resource, consumer.author_paths, self.ctx, self.transaction_time)
-                )
+                self._write(provenance_for(resource, consumer.author_paths, self.ctx))
         return written
 
     def _companions(self, companions: list[Record], written: list[Record]) -> None:

@@ -370,8 +370,7 @@ class FhirService:
 
     def _provenance(self, resource: Resource, ctx: MappingContext) -> Resource:
         mapping = self.registry.get(resource["resourceType"])
-        recorded = self._clock.now().isoformat(timespec="seconds")
-        return provenance_for(resource, mapping.author_paths, ctx, recorded)
+        return provenance_for(resource, mapping.author_paths, ctx)
 
     async def _read_provenance(self, provenance_id: str, grant: Grant) -> Resource:
         target = target_of(provenance_id)
