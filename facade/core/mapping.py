@@ -89,6 +89,9 @@ def with_last_updated(
         return resources
     stamped: list[Resource] = []
     for resource in resources:
+        if resource.get("meta", {}).get("lastUpdated") == moment:
+            stamped.append(resource)  # the transform wrote it already
+            continue
         meta = {**resource.get("meta", {}), "lastUpdated": moment}
         if "meta" in resource:
             stamped.append({**resource, "meta": meta})
