@@ -19,6 +19,9 @@ if TYPE_CHECKING:
 
 #: The listing mode of the part that writes the referenced resources (always the last part).
 REFERENCES = "references"
+#: Practice types that come with the exported resources they point at, though no line
+#: references them: a Practitioner's roles (where and for whom the practitioner works).
+COMPANION_PATHS = {"PractitionerRole": "practitioner"}
 
 
 def reference_types(registry: MappingRegistry) -> tuple[str, ...]:
@@ -71,22 +74,47 @@ async def write_referenced(
     holds (a doctor since removed at the vendor) is left unresolved rather than guessed."""
     by_type = {c.resource_type: c for c in consumers}
     loaded: dict[str, dict[str, Resource]] = {}
+
+    async def practice_list(consumer: Consumer) -> dict[str, Resource]:
+        if consumer.resource_type not in loaded and consumer.mapping is not None:
+            found = await load(consumer.mapping)
+            loaded[consumer.resource_type] = {str(r["id"]): r for r in found}
+        return loaded.get(consumer.resource_type, {})
+
     done: set[str] = set()
     pending = sorted(set(wanted))
+    written: list[Resource] = []
     while pending:
-        reference = pending.pop(0)
-        if reference in done:
+        for reference in pending:
+            if reference in done:
+                continue
+            done.add(reference)
+            resource_type, _, resource_id = reference.partition("/")
+            consumer = by_type.get(resource_type)
+            resource = (await practice_list(consumer)).get(resource_id) if consumer else None
+            if consumer is not None and resource is not None:
+                written += writer.consume(consumer, [resource])
+        pending = sorted(writer.references - done)
+        if not pending:
+            pending = await _companions(by_type, practice_list, written, done)
+
+
+async def _companions(
+    by_type: dict[str, Consumer],
+    practice_list: Callable[[Consumer], Awaitable[dict[str, Resource]]],
+    written: list[Resource],
+    done: set[str],
+) -> list[str]:
+    """The COMPANION_PATHS resources that point at a written one, not yet considered."""
+    exported = {local_reference(r) for r in written}
+    found: list[str] = []
+    for companion_type, path in COMPANION_PATHS.items():
+        consumer = by_type.get(companion_type)
+        if consumer is None:
             continue
-        done.add(reference)
-        resource_type, _, resource_id = reference.partition("/")
-        consumer = by_type.get(resource_type)
-        if consumer is None or consumer.mapping is None:
-            continue
-        if resource_type not in loaded:
-            loaded[resource_type] = {str(r["id"]): r for r in await load(consumer.mapping)}
-        resource = loaded[resource_type].get(resource_id)
-        if resource is None:
-            continue
-        before = set(writer.references)
-        writer.consume(consumer, [resource])
-        pending.extend(sorted(writer.references - before - done))
+        for resource in (await practice_list(consumer)).values():
+            target = resource.get(path)
+            pointed = target.get("reference") if isinstance(target, dict) else None
+            if pointed in exported and local_reference(resource) not in done:
+                found.append(local_reference(resource))
+    return sorted(found)

@@ -69,7 +69,8 @@ def assert_every_practice_reference_resolves(
     assert sorted(made - set(exported)) == []
     practice = {k: n for k, n in exported.items() if k.split("/")[0] in PRACTICE_TYPES}
     assert all(n == 1 for n in practice.values()), "each is written once per export"
-    # Only what is referenced: not the whole practice list.
+    # Only what is referenced (and the referenced Practitioners' roles): not the whole
+    # practice list.
     assert set(practice) <= made | {p for p in practice if p.startswith("PractitionerRole/")}
 
 
@@ -85,6 +86,9 @@ async def test_every_practice_reference_in_the_export_resolves_to_a_line(
         manifest = await export(fhir, exports, "Patient/$export", body=first_patients(runtime))
     got = await download(fhir, manifest)
     assert_every_practice_reference_resolves(got)
+    # The exported Practitioners' roles come with them (where and for whom they work).
+    roles = {r["practitioner"]["reference"] for r in got.get("PractitionerRole", [])}
+    assert roles and roles <= {f"Practitioner/{p['id']}" for p in got["Practitioner"]}
     # Payer Organizations (Coverage.payor) come with the Coverage that names them.
     payors = {p["reference"] for c in got["Coverage"] for p in c["payor"]}
     organizations = {o["id"]: o for o in got["Organization"]}
