@@ -170,6 +170,8 @@ async def test_a_crashed_patient_export_resumes_with_its_references(fhir, runtim
     job = job_id_of(await kick_off(fhir, "Patient/$export"))
     await exports.worker.wait(job)
     assert exports.store.job(job).state == "running"  # died mid-export
+    states = [part.state for part in exports.store.parts(job)]
+    assert "done" in states and states[-1] == "pending"  # after parts that noted references
     await exports.worker.stop()
     exports.runner.hook = None
     await exports.worker.start()
