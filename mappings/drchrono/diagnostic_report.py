@@ -25,7 +25,7 @@ from facade.core.mapping import (
     SearchParam,
 )
 from mappings.drchrono import bulk_listings, labs
-from mappings.drchrono.fields import LAB_RESULT_UNCHANGED, instant, text
+from mappings.drchrono.fields import LAB_ORDER_CHANGED, instant, text
 from mappings.valuemaps import LAB_STATUS, US_CORE, V2_0074
 
 PROFILE = US_CORE + "us-core-diagnosticreport-lab"
@@ -78,7 +78,7 @@ MAPPING = CompartmentMapping(
     sources=(
         Source(
             name=SOURCE_NAME,
-            last_updated=LAB_RESULT_UNCHANGED,
+            last_updated=LAB_ORDER_CHANGED,
             endpoint="lab_tests",
             transform=transform,
             produces={"category": frozenset({"LAB"})},

@@ -117,11 +117,10 @@ PATIENT_RECORD_CHANGED = UPDATED
 PRACTICE_LIST_UNCHANGED = no_change_time(
     "DrChrono doctors and offices carry no update or creation time."
 )
-#: Lab tests and results carry collection and result times, no update time (their order's
-#: update time need not move when a result arrives).
-LAB_RESULT_UNCHANGED = no_change_time(
-    "DrChrono lab tests and results carry no update time (only collection and result times)."
-)
+#: Lab orders, tests, results and specimens: the lab order's update time. Tests and results
+#: keep no time of their own (only collection and result times), and DrChrono updates the
+#: order when its results arrive.
+LAB_ORDER_CHANGED = changed("order.updated_at", "order.created_at")
 
 
 def meta(profile: str, updated_at: Any, ctx: MappingContext) -> dict[str, Any]:

@@ -32,7 +32,7 @@ from mappings.drchrono import (
     observation_lab,
     observation_vitals,
 )
-from mappings.drchrono.fields import APPOINTMENT_PARAMS, LAB_RESULT_UNCHANGED, changed
+from mappings.drchrono.fields import APPOINTMENT_PARAMS, LAB_ORDER_CHANGED, changed
 
 MAPPING = CompartmentMapping(
     resource_type="Observation",
@@ -56,7 +56,7 @@ MAPPING = CompartmentMapping(
         ),
         Source(
             name=observation_lab.SOURCE_NAME,
-            last_updated=LAB_RESULT_UNCHANGED,
+            last_updated=LAB_ORDER_CHANGED,
             endpoint="lab_results",
             transform=observation_lab.transform,
             produces={"category": frozenset({"laboratory"})},
