@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 REFERENCES = "references"
 #: Practice types that come with the exported resources they point at, though no line
 #: references them: a Practitioner's roles (where and for whom the practitioner works).
-COMPANION_PATHS = {"PractitionerRole": "practitioner"}
+COMES_WITH = {"PractitionerRole": "practitioner"}
 
 
 def reference_types(registry: MappingRegistry) -> tuple[str, ...]:
@@ -96,19 +96,19 @@ async def write_referenced(
                 written += writer.consume(consumer, [resource])
         pending = sorted(writer.references - done)
         if not pending:
-            pending = await _companions(by_type, practice_list, written, done)
+            pending = await _coming_with(by_type, practice_list, written, done)
 
 
-async def _companions(
+async def _coming_with(
     by_type: dict[str, Consumer],
     practice_list: Callable[[Consumer], Awaitable[dict[str, Resource]]],
     written: list[Resource],
     done: set[str],
 ) -> list[str]:
-    """The COMPANION_PATHS resources that point at a written one, not yet considered."""
+    """The COMES_WITH resources that point at a written one and were not considered yet."""
     exported = {local_reference(r) for r in written}
     found: list[str] = []
-    for companion_type, path in COMPANION_PATHS.items():
+    for companion_type, path in COMES_WITH.items():
         consumer = by_type.get(companion_type)
         if consumer is None:
             continue
