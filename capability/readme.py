@@ -1,8 +1,8 @@
 """Rewrites the README's generated blocks: `python -m capability.readme`.
 
-The support matrix comes from the mapping declarations, the settings table from the settings
-class (facade/settings.py). The blocks between their markers are never edited by hand;
-tests/test_readme.py fails when either is out of date.
+The support matrix and the export `_since` note come from the mapping declarations, the
+settings table from the settings class (facade/settings.py). The blocks between their markers
+are never edited by hand; tests/test_readme.py fails when one is out of date.
 """
 
 from __future__ import annotations
@@ -10,12 +10,14 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from capability.statement import support_matrix
+from capability.statement import export_since_note, support_matrix
 from facade.settings import settings_table
 from mappings.drchrono import REGISTRY
 
 START = "<!-- support-matrix:start -->"
 END = "<!-- support-matrix:end -->"
+SINCE_START = "<!-- export-since:start -->"
+SINCE_END = "<!-- export-since:end -->"
 SETTINGS_START = "<!-- settings:start -->"
 SETTINGS_END = "<!-- settings:end -->"
 
@@ -32,7 +34,8 @@ def _with_block(readme: str, start: str, end: str, content: str) -> str:
 
 
 def with_matrix(readme: str) -> str:
-    return _with_block(readme, START, END, support_matrix(REGISTRY))
+    readme = _with_block(readme, START, END, support_matrix(REGISTRY))
+    return _with_block(readme, SINCE_START, SINCE_END, export_since_note(REGISTRY))
 
 
 def with_settings(readme: str) -> str:
@@ -42,7 +45,7 @@ def with_settings(readme: str) -> str:
 def main() -> int:
     path = Path(sys.argv[1]) if len(sys.argv) > 1 else Path("README.md")
     path.write_text(with_settings(with_matrix(path.read_text())))
-    print(f"updated the support matrix and the settings table in {path}")
+    print(f"updated the generated blocks (support matrix, export _since, settings) in {path}")
     return 0
 
 

@@ -292,6 +292,7 @@ async def build_runtime(
             ),
             budget,
             clock,
+            audit,
         ),
         sandbox=sandbox,
         authorization=authorization,
