@@ -13,6 +13,7 @@ import pytest
 
 from capability import support_matrix
 from facade.core.compartment import CompartmentMapping
+from facade.fhir.definitions import definition
 from facade.upstream.drchrono.sandbox.dataset import SandboxDataset
 from mappings.drchrono import REGISTRY
 
@@ -34,6 +35,15 @@ def samples(dataset: SandboxDataset) -> dict[str, str]:
         "number": "5",
         "reference": f"Patient/{dataset.endpoint('patients')[0]['id']}",
     }
+
+
+def sample_for(param: dict, values: dict[str, str]) -> str:
+    """A value of the claimed parameter's type; a reference names one of its target types,
+    the sample Patient where the parameter may point at one."""
+    if param["type"] != "reference":
+        return values[param["type"]]
+    targets = definition(param["definition"].rsplit("/", 1)[1]).targets
+    return values["reference"] if "Patient" in targets else f"{targets[0]}/1"
 
 
 async def test_metadata_matches_the_snapshot(fhir: httpx.AsyncClient) -> None:
@@ -74,7 +84,9 @@ async def test_claimed_search_parameters_are_exactly_the_accepted_ones(
     scope = scope_for(resource_type, dataset)
     values = samples(dataset)
     for name, param in claimed.items():
-        response = await fhir.get(f"/fhir/{resource_type}?{scope}{name}={values[param['type']]}")
+        response = await fhir.get(
+            f"/fhir/{resource_type}?{scope}{name}={sample_for(param, values)}"
+        )
         assert response.status_code == 200, (name, response.text)
         assert param["definition"].startswith("http://hl7.org/fhir/")
     for unclaimed in ("telecom", "address-country", "_sort", "_summary"):
@@ -99,11 +111,11 @@ async def test_claimed_combinations_are_served(
     for entry in statement["rest"][0]["resource"]:
         if entry["type"] not in REGISTRY.resource_types:
             continue  # Provenance, Group and Binary have their own tests
-        claimed = {p["name"]: p["type"] for p in entry["searchParam"]}
+        claimed = {p["name"]: p for p in entry["searchParam"]}
         for combination in entry.get("extension", []):
             codes = [e["valueString"] for e in combination["extension"] if e["url"] == "required"]
             assert set(codes) <= set(claimed)
-            query = "&".join(f"{c}={values[claimed[c]]}" for c in codes)
+            query = "&".join(f"{c}={sample_for(claimed[c], values)}" for c in codes)
             if "patient" not in codes:
                 query = scope_for(entry["type"], dataset) + query
             response = await fhir.get(f"/fhir/{entry['type']}?{query}")
