@@ -26,6 +26,7 @@ from facade.clock import Clock
 from facade.core.mapping import MappingContext
 from facade.core.registry import registry_for
 from facade.core.service import FhirService, ServiceLimits
+from facade.errors import FacadeError
 from facade.fhir.paging import CursorCodec
 from facade.settings import Settings
 from facade.store.connections import ConnectionStore, VendorCredentials
@@ -127,6 +128,15 @@ class Runtime:
     #: Bulk $export: jobs, worker, files, groups (the app starts and stops its worker).
     exports: BulkExports | None = None
     _closed: bool = field(default=False, repr=False)
+
+    async def upstream_problem(self) -> str | None:
+        """Why the vendor cannot serve now, or None. Loads the practice context, which the
+        first FHIR request would load anyway (4 calls, kept an hour): no extra vendor call."""
+        try:
+            await self.service.context()
+        except FacadeError as exc:
+            return exc.message
+        return None
 
     async def aclose(self) -> None:
         if not self._closed:

@@ -14,6 +14,8 @@ from typing import Any
 ENV_PREFIX = "FACADE_"
 #: FACADE_REGISTRATION values (dynamic client registration policy).
 REGISTRATION_MODES = ("approval", "open")
+#: Bind addresses meaning "every interface": never advertised as the public base URL.
+WILDCARD_HOSTS = ("0.0.0.0", "::", "")
 
 
 @dataclass(frozen=True)
@@ -99,9 +101,20 @@ class Settings:
 
     @property
     def base_url(self) -> str:
+        """The FHIR base clients see. A wildcard bind address (0.0.0.0 in a container) is
+        no address a client can use: without FACADE_PUBLIC_BASE_URL it is advertised as
+        localhost, and `facade serve` warns (see `binds_wildcard`)."""
         if self.public_base_url:
             return self.public_base_url.rstrip("/")
-        return f"http://{self.host}:{self.port}/fhir"
+        host = "localhost" if self.binds_wildcard else self.host
+        if ":" in host:  # an IPv6 literal
+            host = f"[{host}]"
+        return f"http://{host}:{self.port}/fhir"
+
+    @property
+    def binds_wildcard(self) -> bool:
+        """Listening on every interface, so the bind address says nothing of the public one."""
+        return self.host.strip("[]") in WILDCARD_HOSTS
 
     @property
     def resolved_database_url(self) -> str:

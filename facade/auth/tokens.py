@@ -35,7 +35,9 @@ USER_KIND_CLAIM = "user_kind"
 
 
 class TokenRejected(Exception):
-    """The token is not one facade issued, or it expired, or it was revoked."""
+    """The token is not one facade issued, or it expired, or it was revoked. The message
+    says which, for the client (the 401's error_description): it names no secret, only
+    what the token itself claims and this server's own base URL."""
 
 
 def token_hash(token: str) -> str:
@@ -130,13 +132,30 @@ class TokenService:
                     token, self._keys.verification_keys(fresh=True), algorithms=[ALGORITHM]
                 )
             except (JoseError, ValueError):
-                raise TokenRejected("not a token facade issued") from None
+                if token.count(".") != 2:
+                    raise TokenRejected("The token is not a JWT.") from None
+                raise TokenRejected(
+                    "The token's signature does not verify with this server's keys: "
+                    "it was not issued here, or was altered."
+                ) from None
         claims = dict(decoded.claims)
         now = self._clock.now().timestamp()
-        if claims.get("iss") != self.issuer or claims.get("aud") != self.issuer:
-            raise TokenRejected("token for another server")
+        if claims.get("aud") != self.issuer:
+            raise TokenRejected(
+                f"The token's audience is {claims.get('aud')}; this server is {self.issuer}."
+            )
+        if claims.get("iss") != self.issuer:
+            raise TokenRejected(
+                f"The token's issuer is {claims.get('iss')}; this server is {self.issuer}."
+            )
         if not isinstance(claims.get("exp"), int) or claims["exp"] <= now:
-            raise TokenRejected("token expired")
+            expired = claims.get("exp")
+            when = (
+                datetime.fromtimestamp(expired, UTC).isoformat(timespec="seconds")
+                if isinstance(expired, int)
+                else "an unknown time"
+            )
+            raise TokenRejected(f"The token expired at {when}.")
         # One indexed lookup per request: the token must be recorded, not revoked, and its
         # client still active (disabling a client stops its tokens at once).
         with self._database.session() as session:
@@ -147,9 +166,9 @@ class TokenService:
                 .where(IssuedToken.client_id == str(claims.get("client_id")))
             ).first()
         if row is None or row[0]:
-            raise TokenRejected("token revoked or unknown")
+            raise TokenRejected("The token was revoked.")
         if row[1] != "active":
-            raise TokenRejected("client disabled")
+            raise TokenRejected("The token's client is disabled.")
         return claims
 
     def grant_of(self, token: str) -> Grant:

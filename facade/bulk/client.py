@@ -511,7 +511,18 @@ def add_parsers(commands: argparse._SubParsersAction) -> None:  # type: ignore[t
     export = commands.add_parser(
         "export", help="run a Bulk Data $export against a FHIR server and download it"
     )
-    export.add_argument("url", help="the FHIR base URL, e.g. http://127.0.0.1:8080/fhir")
+    export.add_argument(
+        "url",
+        nargs="?",
+        help="the FHIR base URL, e.g. https://ehr.example/fhir (default: the running "
+        "`facade serve` of --data-dir)",
+    )
+    export.add_argument(
+        "--data-dir",
+        type=Path,
+        help="without a URL: the data directory of the facade to export from "
+        "(FACADE_DATA_DIR, default .facade)",
+    )
     who = export.add_mutually_exclusive_group()
     who.add_argument("--group", help="export this Group's patients (Group/[id]/$export)")
     who.add_argument(
@@ -622,6 +633,10 @@ def _export_command(args: argparse.Namespace, settings: Any) -> int:
             return await run_export(options, http, progress=bar)
 
     try:
+        if not args.url:
+            from facade.store.served_base import served_base_url
+
+            args.url = served_base_url(settings.with_overrides(data_dir=args.data_dir))
         options = options_from_args(args)
         result = asyncio.run(go())
     except (ExportError, OSError) as exc:

@@ -23,6 +23,13 @@ from facade.clock import Clock
 from facade.store.database import Database
 from facade.store.models import OAuthClient
 
+
+def new_client_id() -> str:
+    """A client id nobody can guess, in letters and digits only: an id starting with "-"
+    (as token_urlsafe's can) reads as an option to `facade client show ID`."""
+    return secrets.token_hex(16)
+
+
 SYMMETRIC_METHODS = ("client_secret_basic", "client_secret_post")
 AUTH_METHODS = (*SYMMETRIC_METHODS, "private_key_jwt", "none")
 GRANT_TYPES = ("authorization_code", "refresh_token", "client_credentials")
@@ -205,7 +212,7 @@ class ClientRegistry:
         registration_token = secrets.token_urlsafe(32)
         now = self._clock.now()
         row = OAuthClient(
-            client_id=client_id or secrets.token_urlsafe(16),
+            client_id=client_id or new_client_id(),
             name=name[:200],
             secret_hash=_hasher.hash(client_secret) if client_secret else "",
             auth_method=auth_method,
