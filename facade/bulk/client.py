@@ -548,15 +548,15 @@ def add_parsers(commands: argparse._SubParsersAction) -> None:  # type: ignore[t
     group = commands.add_parser("group", help="manage operator-defined Groups for $export")
     group_commands = group.add_subparsers(dest="action", required=True)
     add = group_commands.add_parser("add", help="create or replace a Group of patients")
-    add.add_argument("--name", required=True)
+    add.add_argument("--name", required=True, help="the Group's name")
     add.add_argument("--id", dest="group_id", help="the Group id (default: from the name)")
     add.add_argument(
         "--member", action="append", required=True, help="a patient id (repeat for each)"
     )
     listing = group_commands.add_parser("list", help="list operator and vendor Groups")
     for sub in (add, listing):
-        sub.add_argument("--data-dir", type=Path)
-        sub.add_argument("--database-url")
+        sub.add_argument("--data-dir", type=Path, help="facade's state directory (FACADE_DATA_DIR)")
+        sub.add_argument("--database-url", help="SQLAlchemy URL (FACADE_DATABASE_URL)")
     group.set_defaults(bulk_command=_group_command)
 
 
