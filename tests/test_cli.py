@@ -47,11 +47,12 @@ def clean_env(**extra: str) -> dict[str, str]:
 class Running:
     """A facade process whose merged stdout/stderr is read line by line on a thread."""
 
-    def __init__(self, args: list[str], env: dict[str, str]):
+    def __init__(self, args: list[str], env: dict[str, str], cwd: Path | None = None):
         self.args = args
         self.process = subprocess.Popen(
             [FACADE, *args],
             env=env,
+            cwd=cwd,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,

@@ -1,13 +1,20 @@
 """The README is part of the product: its support matrix and settings table are generated
-from, and checked against, the code."""
+from, and checked against, the code, and its walkthroughs (the tour, the SMART standalone
+launch, the backend-service key) are run as written against a real server
+(tests/readme_shell.py)."""
 
 from __future__ import annotations
 
+import json
+from collections.abc import Iterator
 from pathlib import Path
+
+import pytest
 
 from capability import support_matrix
 from facade.settings import setting_names
 from mappings.drchrono import REGISTRY
+from tests.readme_shell import Scratch, Walkthrough
 
 README = (Path(__file__).resolve().parents[1] / "README.md").read_text()
 
@@ -31,3 +38,59 @@ def test_the_two_commands_exist_and_are_executable() -> None:
         assert f"./{script}" in README or script == ".ci/run"
         path = root / script
         assert path.exists() and path.stat().st_mode & 0o111, script
+
+
+# -- the walkthroughs, run as written -------------------------------------------------------
+
+
+@pytest.fixture
+def scratch(tmp_path: Path) -> Iterator[Scratch]:
+    made = Scratch(tmp_path)
+    yield made
+    made.stop()
+
+
+def test_the_tour_runs_as_written_on_any_port(scratch: Scratch) -> None:
+    tour = Walkthrough.of("A 30-second tour")
+    assert tour.server_args == ["--patients", "100", "--seed", "1"]
+    assert scratch.port != 8080
+    scratch.serve(tour.server_args, tuple(tour.expected_output))
+
+    result = scratch.run(tour.script)
+
+    assert result.returncode == 0, result.stderr + result.stdout
+    assert '"Patient"' in result.stdout and '"match"' in result.stdout
+    assert "HTTP/1.1 400" in result.stdout and "favourite-colour" in result.stdout
+    assert "HTTP/1.1 401" in result.stdout
+
+
+def test_the_smart_standalone_launch_runs_as_written(scratch: Scratch) -> None:
+    walk = Walkthrough.of("SMART standalone launch, step by step")
+    scratch.serve(["--patients", "10"], ("connected to",))
+
+    result = scratch.run(walk.script)
+
+    assert result.returncode == 0, result.stderr + result.stdout
+    out = result.stdout
+    assert "http://localhost:9000/callback?code=" in out
+    token = json.loads((scratch.directory / "token.json").read_text())
+    accounts = json.loads((scratch.directory / ".facade" / "demo-accounts.json").read_text())
+    maria = next(a for a in accounts if a["username"] == "maria.garcia")
+    assert f"Patient/{token['patient']}" == maria["fhirUser"]
+    assert "patient/*.rs" in token["scope"]
+    assert out.rstrip().endswith("403")
+
+
+def test_the_backend_key_walkthrough_runs_as_written(scratch: Scratch) -> None:
+    walk = Walkthrough.of("Backend services: a key and a Bulk export, step by step")
+    scratch.serve(["--patients", "10"], ("connected to",))
+
+    result = scratch.run(walk.script)
+
+    assert result.returncode == 0, result.stderr + result.stdout
+    assert "-rw------- backend-key.json" in result.stdout
+    assert '"alg": "ES384"' in result.stdout
+    assert "counts verified" in result.stdout
+    files = sorted(p.name for p in (scratch.directory / "nightly").glob("*.ndjson"))
+    assert any(name.startswith("Patient") for name in files)
+    assert any(name.startswith("Condition") for name in files)
