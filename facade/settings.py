@@ -29,7 +29,8 @@ class Settings:
     #: SQLAlchemy URL; empty means a SQLite file in data_dir.
     database_url: str = ""
     vendor: str = "drchrono"
-    #: Public base URL of the FHIR endpoint; empty means http://HOST:PORT/fhir.
+    #: Public base URL of the FHIR endpoint; empty means http://HOST:PORT/fhir, with a
+    #: wildcard HOST (0.0.0.0, ::) advertised as localhost (serve warns: set this instead).
     public_base_url: str = ""
     #: Fernet key (urlsafe base64 of 32 bytes) for secrets at rest; empty: a key file in data_dir.
     secret_key: str = ""

@@ -5,6 +5,7 @@ launch, the backend-service key) are run as written against a real server
 
 from __future__ import annotations
 
+import importlib
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -12,9 +13,10 @@ from pathlib import Path
 import pytest
 
 from capability import support_matrix
+from facade.errors import FacadeError
 from facade.settings import setting_names
 from mappings.drchrono import REGISTRY
-from tests.readme_shell import Scratch, Walkthrough
+from tests.readme_shell import Scratch, Walkthrough, section
 
 README = (Path(__file__).resolve().parents[1] / "README.md").read_text()
 
@@ -30,6 +32,27 @@ def test_support_matrix_is_the_one_the_declarations_generate() -> None:
 def test_every_setting_is_documented() -> None:
     for name in setting_names():
         assert f"`{name}`" in README, name
+
+
+def test_every_error_code_facade_emits_is_in_the_errors_table() -> None:
+    importlib.import_module("facade.app")  # every route's module, so every error class
+    table = section("Errors", README)
+    codes = {cls.code for cls in _subclasses(FacadeError)} | {FacadeError.code}
+    for code in sorted(codes):
+        row = next((line for line in table.splitlines() if f"| `{code}` |" in line), None)
+        assert row is not None, f"the README's error table lacks {code}"
+    for code, status in (
+        ("unauthorized", 401),
+        ("forbidden", 403),
+        ("rate-limited", 429),
+        ("internal-error", 500),
+    ):
+        assert f"| {status} | `{code}` |" in table
+
+
+def _subclasses(cls: type) -> set[type]:
+    found = set(cls.__subclasses__())
+    return found.union(*(_subclasses(sub) for sub in found))
 
 
 def test_the_two_commands_exist_and_are_executable() -> None:
