@@ -368,7 +368,7 @@ def test_serve_says_not_connected_when_the_vendor_does_not_answer(tmp_path: Path
 
         server = Running(
             ["serve", "--data-dir", str(data_dir), "--port", str(serve_port)],
-            clean_env(FACADE_ALLOW_HTTP="local-development", FACADE_UPSTREAM_RETRIES="0"),
+            clean_env(FACADE_ALLOW_HTTP="local-development", FACADE_UPSTREAM_TIMEOUT_SECONDS="2"),
         )
         line = server.wait_for(r"connected to ", timeout=60)
         assert "NOT connected to DrChrono at" in line.string
