@@ -196,18 +196,7 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
 
     async def announce(runtime: Runtime) -> None:
         print(f"facade {__version__}: FHIR base URL {settings.base_url}", flush=True)
-        problem = await runtime.upstream_problem()
-        if problem is not None:
-            print(
-                f"facade: NOT connected to {runtime.upstream_description}: {problem} FHIR "
-                "requests answer 503 until the EHR answers"
-                + ("" if runtime.sandbox else "; `facade connect` renews the authorization")
-                + ".",
-                file=sys.stderr,
-                flush=True,
-            )
-        else:
-            print(f"connected to {runtime.upstream_description}", flush=True)
+        # First, so `facade token` fits this server even while the EHR is being asked.
         record_served_base(
             settings.data_dir,
             ServedBase(
@@ -217,6 +206,18 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
                 sandbox_seed=settings.sandbox_seed if runtime.sandbox else 0,
             ),
         )
+        problem = await runtime.upstream_problem()
+        if problem is not None:
+            print(
+                f"facade: NOT connected to {runtime.upstream_description}: {problem} FHIR "
+                "requests get a 5xx OperationOutcome (upstream-…) until the EHR answers"
+                + ("" if runtime.sandbox else "; `facade connect` renews the authorization")
+                + ".",
+                file=sys.stderr,
+                flush=True,
+            )
+        else:
+            print(f"connected to {runtime.upstream_description}", flush=True)
         if runtime.sandbox is not None:
             from facade.auth.demo import ensure_demo_accounts
             from facade.auth.operator import Operator

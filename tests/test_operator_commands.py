@@ -23,6 +23,12 @@ from facade.auth.server.clients import new_client_id
 from facade.bulk.client import client_assertion, load_credentials
 from facade.cli import _parser
 from facade.settings import Settings
+from facade.store.served_base import (
+    ServedBase,
+    read_served_base,
+    record_served_base,
+    served_base_url,
+)
 from tests.test_cli import (
     FACADE,
     Running,
@@ -330,6 +336,17 @@ def test_a_wildcard_bind_is_advertised_as_localhost_with_a_warning(tmp_path: Pat
         assert "0.0.0.0" not in smart.text
     finally:
         server.stop()
+    # A server that stopped leaves no record: commands fall back to the settings' base.
+    assert not (tmp_path / "d" / "served-base.json").exists()
+
+
+def test_a_record_left_by_a_dead_server_is_ignored(tmp_path: Path) -> None:
+    settings = Settings(data_dir=tmp_path, port=8123)
+    # Above Linux's largest pid (2**22): no process has it.
+    record_served_base(tmp_path, ServedBase(base_url="http://old:1/fhir", pid=2**22 + 12345))
+    assert read_served_base(tmp_path) is None
+    assert served_base_url(settings) == "http://127.0.0.1:8123/fhir"
+    assert served_base_url(settings, "https://given/fhir/") == "https://given/fhir"
 
 
 def test_a_public_base_url_wins_over_a_wildcard_bind_without_warning() -> None:
@@ -372,7 +389,8 @@ def test_serve_says_not_connected_when_the_vendor_does_not_answer(tmp_path: Path
         )
         line = server.wait_for(r"connected to ", timeout=60)
         assert "NOT connected to DrChrono at" in line.string
-        assert "503" in line.string
+        assert "The EHR is unavailable" in line.string or "did not answer" in line.string
+        assert "until the EHR answers" in line.string
     finally:
         sandbox.stop()
         if server is not None:
