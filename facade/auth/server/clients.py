@@ -23,18 +23,17 @@ from facade.clock import Clock
 from facade.store.database import Database
 from facade.store.models import OAuthClient
 
-
-def new_client_id() -> str:
-    """A client id nobody can guess, in letters and digits only: an id starting with "-"
-    (as token_urlsafe's can) reads as an option to `facade client show ID`."""
-    return secrets.token_hex(16)
-
-
 SYMMETRIC_METHODS = ("client_secret_basic", "client_secret_post")
 AUTH_METHODS = (*SYMMETRIC_METHODS, "private_key_jwt", "none")
 GRANT_TYPES = ("authorization_code", "refresh_token", "client_credentials")
 
 _hasher = PasswordHasher()
+
+
+def new_client_id() -> str:
+    """A client id nobody can guess, in letters and digits only: an id starting with "-"
+    (as token_urlsafe's can) reads as an option to `facade client show ID`."""
+    return secrets.token_hex(16)
 
 
 class ClientRegistrationError(ValueError):
