@@ -5,8 +5,9 @@ A section's ```sh blocks run in one bash process (`set -euo pipefail`, so a fail
 a jq that finds nothing fails the test) in a scratch directory that holds a `.venv` link to
 this checkout's, as a clone would. A line that starts the server (`./scripts/serve.sh …`,
 `facade serve …`) is started here instead, on a free loopback port, and the `# …` lines
-right after it are output it must print. Port 8080 in the text becomes the free port; no
-other word of the README is changed.
+right after it are output it must print. Port 8080 in the text becomes the free port (and
+a test may map another, such as an app's redirect port); no other word of the README is
+changed.
 """
 
 from __future__ import annotations
@@ -86,13 +87,15 @@ class Scratch:
     def __init__(self, directory: Path):
         self.directory = directory
         self.port = free_port()
+        #: Other ports of the README's text and the ones they become here (an app's redirect).
+        self.ports = {README_PORT: str(self.port)}
         (directory / ".venv").symlink_to(ROOT / ".venv")
         self.server: Running | None = None
 
     def localized(self, text: str) -> str:
-        return text.replace(f":{README_PORT}", f":{self.port}").replace(
-            f"%3A{README_PORT}", f"%3A{self.port}"
-        )
+        for written, used in self.ports.items():
+            text = text.replace(f":{written}", f":{used}").replace(f"%3A{written}", f"%3A{used}")
+        return text
 
     def serve(self, args: list[str], expected_output: tuple[str, ...] = ()) -> Running:
         """`facade serve ARGS` in the scratch directory on the free port; checks that it

@@ -17,7 +17,15 @@ from capability import support_matrix
 from facade.errors import FacadeError
 from facade.settings import setting_names
 from mappings.drchrono import REGISTRY
-from tests.readme_shell import Scratch, Walkthrough, section
+from tests.auth.test_browser_launch import (  # noqa: F401 (browser, chromium: fixtures)
+    Browser,
+    RedirectCatcher,
+    browser,
+    chromium,
+)
+from tests.readme_shell import Scratch, Walkthrough, section, shell_blocks
+
+SMART_WALKTHROUGH = "SMART standalone launch, step by step"
 
 README = (Path(__file__).resolve().parents[1] / "README.md").read_text()
 
@@ -89,7 +97,7 @@ def test_the_tour_runs_as_written_on_any_port(scratch: Scratch) -> None:
 
 
 def test_the_smart_standalone_launch_runs_as_written(scratch: Scratch) -> None:
-    walk = Walkthrough.of("SMART standalone launch, step by step")
+    walk = Walkthrough.of(SMART_WALKTHROUGH)
     scratch.serve(["--patients", "10"], ("connected to",))
 
     result = scratch.run(walk.script)
@@ -103,6 +111,48 @@ def test_the_smart_standalone_launch_runs_as_written(scratch: Scratch) -> None:
     assert f"Patient/{token['patient']}" == maria["fhirUser"]
     assert "patient/*.rs" in token["scope"]
     assert out.rstrip().endswith("403")
+
+
+def test_the_smart_launch_browser_step_in_chromium(
+    scratch: Scratch, request: pytest.FixtureRequest
+) -> None:
+    """Step 3 as a person does it: the printed URL opened in a real (headless) browser, the
+    demo patient logged in and Allow pressed; the app's redirect URI receives the code,
+    and steps 4 and 5 run with it."""
+    web: Browser = request.getfixturevalue("browser")  # test_browser_launch's fixture
+    steps = shell_blocks(section(SMART_WALKTHROUGH))
+    assert len(steps) == 5, "steps 1, 2, 3 (curl), 4 and 5"
+    with RedirectCatcher() as app:
+        scratch.ports["9000"] = app.url.rsplit(":", 1)[1].split("/")[0]
+        scratch.serve(["--patients", "10"], ("connected to",))
+        keep = "declare -p FHIR REDIRECT CLIENT_ID TOKEN_URL VERIFIER STATE URL > vars.sh"
+        prepared = scratch.run([*steps[0].splitlines(), *steps[1].splitlines(), keep])
+        assert prepared.returncode == 0, prepared.stderr
+        url = prepared.stdout.strip().splitlines()[-1]
+        accounts = json.loads((scratch.directory / ".facade" / "demo-accounts.json").read_text())
+        maria = next(a for a in accounts if a["username"] == "maria.garcia")
+
+        web.open(url)
+        web.wait_for("!!document.getElementById('password')", "the login page")
+        web.evaluate(
+            "document.getElementById('username').value = 'maria.garcia';"
+            f"document.getElementById('password').value = {json.dumps(maria['password'])};"
+            "document.getElementById('login').click();"
+        )
+        web.wait_for("!!document.getElementById('allow')", "the consent page")
+        assert "Read and search your health records" in web.evaluate("document.body.innerText")
+        web.evaluate("document.getElementById('allow').click()")
+        web.wait_for("!!document.getElementById('done')", "the app's redirect URI")
+
+    [received] = app.queries
+    code = received["code"][0]
+    finished = scratch.run(
+        ["source vars.sh", f"CODE={code}", *steps[3].splitlines(), *steps[4].splitlines()]
+    )
+    assert finished.returncode == 0, finished.stderr + finished.stdout
+    token = json.loads((scratch.directory / "token.json").read_text())
+    assert f"Patient/{token['patient']}" == maria["fhirUser"]
+    assert finished.stdout.rstrip().endswith("403")
 
 
 def test_the_backend_key_walkthrough_runs_as_written(scratch: Scratch) -> None:
