@@ -10,6 +10,7 @@ import json
 import re
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
@@ -145,6 +146,7 @@ def test_the_smart_launch_browser_step_in_chromium(
         web.wait_for("!!document.getElementById('done')", "the app's redirect URI")
 
     [received] = app.queries
+    assert received["state"] == parse_qs(urlsplit(url).query)["state"]
     code = received["code"][0]
     finished = scratch.run(
         ["source vars.sh", f"CODE={code}", *steps[3].splitlines(), *steps[4].splitlines()]
