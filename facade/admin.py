@@ -227,9 +227,21 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
             check_password(password, args.username)
         except (SecretNotGiven, WeakPassword) as refused:
             return _fail(str(refused), code=2)
-    refusal = _usage_refusal(args, settings)
+    refusal = _usage_refusal(args)
     if refusal:
         return _fail(refusal, code=2)
+    vendor_calls = 0
+    if (args.command == "user" and args.action == "add" and args.patient) or (
+        args.command == "launch"
+    ):
+        # A login or launch for a patient the EHR does not hold would fail only later, at
+        # the first FHIR request: ask the EHR now (one call).
+        try:
+            vendor_calls = check_patient(
+                settings, read_served_base(settings.data_dir), args.patient
+            )
+        except PatientUnknown as unknown:
+            return _fail(f"--patient: {unknown}", code=2)
     state = State(settings, served_base_url(settings, getattr(args, "base", None)))
     try:
         if args.command == "user":
@@ -252,7 +264,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
             )
             return _print({"access_token": minted, "token_type": "Bearer", "scope": args.scope})
         if args.command == "launch":
-            return _launch_command(args, state)
+            return _launch_command(args, state, vendor_calls)
         if args.command == "audit":
             since = _instant(args.since) if args.since else None
             for record in state.audit.query(
@@ -267,9 +279,9 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     return _fail("unknown command")
 
 
-def _usage_refusal(args: argparse.Namespace, settings: Settings) -> str | None:
+def _usage_refusal(args: argparse.Namespace) -> str | None:
     """Why the command's options cannot be used, found before any state is written: a
-    --since that is no time, key options that do not fit, a patient the EHR does not have."""
+    --since that is no time, key options that do not fit."""
     if args.command == "audit" and args.since and _instant(args.since) is None:
         return (
             f"--since {args.since!r} is not an ISO 8601 date or time "
@@ -277,12 +289,6 @@ def _usage_refusal(args: argparse.Namespace, settings: Settings) -> str | None:
         )
     if args.command == "client" and args.action == "add":
         return _key_options_refusal(args)
-    adding_user = args.command == "user" and args.action == "add"
-    if (adding_user and args.patient) or args.command == "launch":
-        try:
-            check_patient(settings, read_served_base(settings.data_dir), args.patient)
-        except PatientUnknown as unknown:
-            return f"--patient: {unknown}"
     return None
 
 
@@ -318,7 +324,7 @@ def _user_command(args: argparse.Namespace, state: State, password: str) -> int:
     return _print(out)
 
 
-def _launch_command(args: argparse.Namespace, state: State) -> int:
+def _launch_command(args: argparse.Namespace, state: State, vendor_calls: int) -> int:
     value = secrets.token_urlsafe(24)
     with state.database.session() as session:
         session.add(
@@ -334,7 +340,7 @@ def _launch_command(args: argparse.Namespace, state: State) -> int:
     state.audit.record(
         AuditEntry(interaction="launch", username="operator", patient_ids=[args.patient]),
         outcome="success",
-        vendor_calls=1,
+        vendor_calls=vendor_calls,
     )
     out = {"launch": value, "iss": state.base_url}
     if args.app_launch_uri:

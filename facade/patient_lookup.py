@@ -13,6 +13,7 @@ import re
 from facade.errors import FacadeError
 from facade.settings import Settings
 from facade.store.served_base import ServedBase
+from facade.upstream.budget import metered
 
 #: A FHIR id (R4 `id` datatype); anything else is refused before any vendor call.
 _FHIR_ID = re.compile(r"^[A-Za-z0-9\-.]{1,64}$")
@@ -23,8 +24,9 @@ class PatientUnknown(Exception):
     which, for the operator."""
 
 
-def check_patient(settings: Settings, served: ServedBase | None, patient_id: str) -> None:
-    """Raises PatientUnknown unless the vendor holds a patient with this id."""
+def check_patient(settings: Settings, served: ServedBase | None, patient_id: str) -> int:
+    """The vendor calls spent (one) finding that the vendor holds a patient with this id;
+    raises PatientUnknown when it does not."""
     if not _FHIR_ID.match(patient_id):
         raise PatientUnknown(f"{patient_id!r} is not a patient id")
     if served is not None:
@@ -38,7 +40,7 @@ def check_patient(settings: Settings, served: ServedBase | None, patient_id: str
     from facade.runtime import InsecureConfiguration
 
     try:
-        found = asyncio.run(_vendor_has_patient(settings, patient_id))
+        found, calls = asyncio.run(_vendor_has_patient(settings, patient_id))
     except FacadeError as exc:
         raise PatientUnknown(
             f"could not ask the EHR about Patient/{patient_id}: {exc.message}"
@@ -47,16 +49,18 @@ def check_patient(settings: Settings, served: ServedBase | None, patient_id: str
         raise PatientUnknown(str(exc)) from None
     if not found:
         raise PatientUnknown(f"the EHR has no patient with id {patient_id!r}")
+    return calls
 
 
-async def _vendor_has_patient(settings: Settings, patient_id: str) -> bool:
+async def _vendor_has_patient(settings: Settings, patient_id: str) -> tuple[bool, int]:
     from facade.runtime import build_runtime
 
     runtime = await build_runtime(settings)
     try:
-        record = await runtime.client.get_record(
-            "patients", patient_id, reason="operator command: does the patient exist"
-        )
+        with metered() as meter:
+            record = await runtime.client.get_record(
+                "patients", patient_id, reason="operator command: does the patient exist"
+            )
     finally:
         await runtime.aclose()
-    return record is not None
+    return record is not None, meter.count

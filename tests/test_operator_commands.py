@@ -134,6 +134,19 @@ def test_launch_prints_the_running_servers_iss_for_a_patient_that_exists(
 # -- patients that do not exist ----------------------------------------------------------------
 
 
+def test_a_launch_costs_one_vendor_call_and_the_audit_says_so(
+    served: Served, patient_id: str
+) -> None:
+    launched = served.run("launch", "--patient", patient_id)
+    assert launched.returncode == 0, launched.stderr
+
+    audit = served.run("audit", "--patient", patient_id)
+
+    launches = [json.loads(line) for line in audit.stdout.splitlines()]
+    launches = [r for r in launches if r["interaction"] == "launch"]
+    assert launches and all(r["vendor_calls"] == 1 for r in launches)
+
+
 def test_launch_refuses_a_patient_the_ehr_does_not_have(served: Served) -> None:
     result = served.run("launch", "--patient", "999")
 
