@@ -1,4 +1,4 @@
-"""An OpenAPI 3.1 description of facade's HTTP surface (FHIR and SMART authorization routes),
+"""An OpenAPI 3.1 description of facade's HTTP surface (FHIR, SMART authorization, health),
 built from the mapping registry like the CapabilityStatement, so it never drifts from what is
 served. It is data for fuzzers and docs; nothing here serves a route or touches a vendor.
 """
@@ -11,11 +11,14 @@ from typing import Any
 from capability.openapi_auth import auth_paths
 from capability.openapi_parts import (
     FHIR_JSON,
+    STRING,
     Schema,
     components,
     fhir_answer,
     fhir_errors,
     form_body,
+    html_answer,
+    json_answer,
     operation,
     query_parameters,
     ref,
@@ -31,6 +34,8 @@ from facade.fhir.matching import SUPPORTED_MODIFIERS
 
 #: The FHIR id rule (R4 `id` datatype), which facade's routes enforce before any lookup.
 FHIR_ID = r"^[A-Za-z0-9\-.]{1,64}$"
+#: The media type of /health answers (the IETF health-check draft).
+HEALTH_JSON = "application/health+json"
 #: `_format` values facade answers; anything else is 406.
 FORMATS = ["json", "application/json", "application/fhir+json"]
 
@@ -343,6 +348,41 @@ def _practice_paths() -> dict[str, Schema]:
     }
 
 
+def _service_paths() -> dict[str, Schema]:
+    """facade/rest/site.py and health.py: the pages and probes that need no token."""
+    health: Schema = {
+        "type": "object",
+        "required": ["status"],
+        "properties": {
+            "status": {"type": "string", "enum": ["pass", "warn", "fail"]},
+            "output": STRING,
+            "checks": {"type": "object"},
+        },
+    }
+
+    def probe(op_id: str, summary: str, answers: dict[str, Schema]) -> Schema:
+        return {"get": operation(op_id, summary, [], answers, secured=False, tag="Service")}
+
+    def health_json(status: str, description: str) -> dict[str, Schema]:
+        return {status: {"description": description, "content": {HEALTH_JSON: {"schema": health}}}}
+
+    readiness = {**health_json("200", "ready"), **health_json("503", "what is not ready")}
+    return {
+        "/": probe("landing", "What this server is, with links", html_answer("200", "a page")),
+        "/docs": probe("docs", "This document in Swagger UI", html_answer("200", "a page")),
+        "/openapi.json": probe(
+            "openapi", "This document", json_answer("200", "OpenAPI 3.1", {"type": "object"})
+        ),
+        "/health/live": probe("live", "The process answers (no I/O)", health_json("200", "up")),
+        "/health/ready": probe(
+            "ready",
+            "The database and the EHR answer (the EHR probed at most once per 5 minutes)",
+            readiness,
+        ),
+        "/health": probe("health", "Readiness with version and EHR call budget", readiness),
+    }
+
+
 def openapi_document(registry: MappingRegistry, server_url: str = "/") -> dict[str, Any]:
     """The OpenAPI 3.1 document of facade's FHIR and authorization routes. `server_url` is
     the origin facade is served at (paths carry their /fhir and /auth prefixes)."""
@@ -352,6 +392,7 @@ def openapi_document(registry: MappingRegistry, server_url: str = "/") -> dict[s
     paths.update(_practice_paths())
     paths.update(_export_paths(registry))
     paths.update(auth_paths(registry.resource_types))
+    paths.update(_service_paths())
     return {
         "openapi": "3.1.0",
         "info": {

@@ -32,9 +32,12 @@ from facade.errors import (
     ResourceNotFound,
     operation_outcome,
 )
+from facade.rest.cors import CorsPolicy
 from facade.rest.fhir import router as fhir_router
+from facade.rest.health import router as health_router
 from facade.rest.limits import RequestLimits
 from facade.rest.responses import FhirResponse
+from facade.rest.site import router as site_router
 from facade.runtime import Runtime, build_runtime
 from facade.settings import Settings
 from facade.upstream.budget import metered
@@ -71,6 +74,8 @@ def create_app(
                 on_stop()
             if exports is not None:
                 await exports.worker.stop()
+            # Every access served is in the audit log before the server is gone.
+            await app.state.runtime.audit.drain()
             if owned:
                 await app.state.runtime.aclose()
 
@@ -86,6 +91,8 @@ def create_app(
     app.state.started_at = datetime.now(UTC).isoformat(timespec="seconds")
     if runtime is not None:
         app.state.runtime = runtime
+    app.include_router(site_router)  # /, the bare FHIR base, /openapi.json, /docs
+    app.include_router(health_router)
     app.include_router(auth_router)  # before the FHIR routes: it serves /fhir/.well-known/*
     app.include_router(bulk_router, prefix="/fhir")  # before the FHIR routes: $export, Group
     app.include_router(fhir_router, prefix="/fhir")
@@ -97,6 +104,8 @@ def create_app(
         max_query_bytes=settings.max_query_bytes,
     )
     app.add_middleware(AccessLog)
+    # Outermost: refusals (401, 413, 429) carry CORS headers too, so a browser app can read why.
+    app.add_middleware(CorsPolicy, origins=settings.cors_origin_list)
 
     @app.exception_handler(FacadeError)
     async def facade_error(request: Request, exc: FacadeError) -> Response:
@@ -129,7 +138,8 @@ def create_app(
 class AccessLog:
     """Counts the vendor calls of each request (X-Upstream-Calls), logs one line for it
     (route template, status, time, vendor calls, error code; never the query or the body)
-    and writes the request's audit record when the route opened one."""
+    and queues the request's audit record when the route opened one (written in batches by
+    the runtime's AuditWriter; the answer does not wait for the database)."""
 
     def __init__(self, app: ASGIApp):
         self.app = app
@@ -158,7 +168,7 @@ class AccessLog:
                 if audit is not None:
                     outcome = "success" if status < 400 else (error or f"http-{status}")
                     client = scope.get("client")
-                    scope["app"].state.runtime.audit.record(
+                    await scope["app"].state.runtime.audit.record(
                         audit,
                         outcome=outcome,
                         vendor_calls=meter.count,

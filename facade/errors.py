@@ -15,6 +15,7 @@
     │   ├── UriTooLong                414 too-long       a path or query string over the size limit
     │   ├── UnsupportedMediaType      415 not-supported  a body format facade does not read
     │   └── RateLimited               429 throttled      this client sent too many requests
+    ├── AuditUnavailable              503 transient      audit log not writable: fail closed
     └── UpstreamError                 5xx                the vendor failed (vendor clients raise)
         ├── UpstreamUnavailable       502 transient      5xx or bad answers, after retries
         ├── UpstreamTimeout           504 timeout        no answer in time, after retries
@@ -171,6 +172,26 @@ class UnsupportedMediaType(RequestError):
     issue_type = "not-supported"
     code = "media-type-not-supported"
     default_message = "Unsupported request body format."
+
+
+class AuditUnavailable(FacadeError):
+    """facade fails closed: while the audit log cannot be written, no patient data is served
+    (an access that could not be recorded must not happen)."""
+
+    status = 503
+    issue_type = "transient"
+    code = "audit-unavailable"
+    default_message = (
+        "facade cannot record accesses in its audit log right now, so it serves no patient "
+        "data; try again later."
+    )
+
+    def __init__(self, retry_after: float):
+        seconds = max(1, int(retry_after + 0.999))
+        super().__init__(
+            f"{self.default_message} Retry after {seconds} s.",
+            headers={"Retry-After": str(seconds)},
+        )
 
 
 class UpstreamError(FacadeError):

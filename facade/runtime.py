@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 import httpx
 from argon2 import PasswordHasher
 
-from facade.auth.audit import AuditLog
+from facade.auth.audit import SPILL_FILE, AuditLog, AuditWriter
 from facade.auth.keys import SigningKeys
 from facade.auth.ratelimit import ClientRateLimits
 from facade.auth.server import Authority, build_authority
@@ -29,6 +29,7 @@ from facade.core.registry import registry_for
 from facade.core.service import FhirService, ServiceLimits
 from facade.errors import FacadeError
 from facade.fhir.paging import CursorCodec
+from facade.readiness import Readiness
 from facade.settings import Settings
 from facade.store.connections import ConnectionStore, VendorCredentials
 from facade.store.database import Database
@@ -119,10 +120,12 @@ class Runtime:
     box: SecretBox
     keys: SigningKeys
     tokens: TokenService
-    audit: AuditLog
+    audit: AuditWriter
     rate_limits: ClientRateLimits
     #: One line saying what facade is connected to (printed at start-up).
     upstream_description: str
+    #: What /health/ready checks: the database, and the vendor (probed sparingly).
+    readiness: Readiness
     sandbox: SandboxState | None = None
     #: The SMART authorization server (token checks: `authorization.tokens`).
     authorization: Authority | None = None
@@ -149,6 +152,7 @@ class Runtime:
             self._closed = True
             if self.exports is not None:
                 await self.exports.worker.stop()
+            await self.audit.aclose()  # before the database goes: waiting rows are written
             await self.http.aclose()
             if self.authorization is not None:
                 await self.authorization.jwks.aclose()
@@ -262,6 +266,8 @@ async def build_runtime(
         ),
         clock,
     )
+    audit = AuditWriter(AuditLog(database, clock), spill=settings.data_dir / SPILL_FILE)
+    audit.recover()  # rows the last run could not write, before this one serves anything
     keys = SigningKeys(database, box, clock)
     # One token service: the authorization server issues with it, FHIR requests verify with it.
     tokens = TokenService(database, keys, clock, settings.base_url)
@@ -290,9 +296,19 @@ async def build_runtime(
         box=box,
         keys=keys,
         tokens=tokens,
-        audit=AuditLog(database, clock),
+        audit=audit,
         rate_limits=ClientRateLimits(clock, settings.client_requests_per_minute),
         upstream_description=description,
+        readiness=Readiness(
+            database,
+            # One doctor: a single call (users/current redirects: two) that proves the
+            # stored authorization still reads the practice.
+            lambda: client.fetch_page(
+                client.list_url("doctors", {"page_size": "1"}), reason="readiness probe"
+            ),
+            budget,
+            clock,
+        ),
         sandbox=sandbox,
         authorization=authorization,
         exports=build_exports(settings, database, service, client, clock),

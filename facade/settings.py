@@ -7,6 +7,7 @@ facade reads the environment; the settings object is passed to whatever needs it
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,8 @@ ENV_PREFIX = "FACADE_"
 REGISTRATION_MODES = ("approval", "open")
 #: Bind addresses meaning "every interface": never advertised as the public base URL.
 WILDCARD_HOSTS = ("0.0.0.0", "::", "")
+#: An origin as browsers send it: scheme, host, optional port; no path, no trailing slash.
+_ORIGIN = re.compile(r"https?://[a-z0-9.\-]+(:[0-9]{1,5})?|https?://\[[0-9a-f:.]+\](:[0-9]{1,5})?")
 
 
 @dataclass(frozen=True)
@@ -83,8 +86,14 @@ class Settings:
     #: "local-development" lets a non-sandbox server answer on plain HTTP; otherwise
     #: public_base_url must be https (facade behind a TLS-terminating proxy).
     allow_http: str = ""
+    #: Origins whose browser apps may call the FHIR, discovery and token routes (CORS):
+    #: "*" (default) for any, or a comma-separated list such as
+    #: "https://app.example,http://localhost:3000". Never with cookies: tokens travel in
+    #: the Authorization header.
+    cors_origins: str = "*"
 
     def __post_init__(self) -> None:
+        cors_origins(self.cors_origins)  # a malformed origin stops start-up, not a request
         if self.registration not in ("", *REGISTRATION_MODES):
             raise ValueError(
                 f"setting {ENV_PREFIX}REGISTRATION: {self.registration!r} is not one of "
@@ -99,6 +108,11 @@ class Settings:
             return self.registration
         legacy = str(self.registration_approval).strip().lower()
         return "open" if legacy in ("0", "false", "no", "off") else "approval"
+
+    @property
+    def cors_origin_list(self) -> tuple[str, ...]:
+        """The origins CORS allows, or ("*",) for any."""
+        return cors_origins(self.cors_origins)
 
     @property
     def base_url(self) -> str:
@@ -137,6 +151,24 @@ class Settings:
             if raw is not None and raw != "":
                 values[f.name] = raw
         return cls(**_coerce_all(values))
+
+
+def cors_origins(value: str) -> tuple[str, ...]:
+    """FACADE_CORS_ORIGINS as origins (scheme://host[:port], lower case, as browsers send
+    them), or ("*",) when it is empty or names "*"."""
+    names = [part.strip() for part in value.replace(" ", ",").split(",") if part.strip()]
+    if not names or "*" in names:
+        return ("*",)
+    origins = []
+    for name in names:
+        origin = name.rstrip("/").lower()
+        if not _ORIGIN.fullmatch(origin):
+            raise ValueError(
+                f"setting {ENV_PREFIX}CORS_ORIGINS: {name!r} is not an origin "
+                "(scheme://host[:port], without a path) nor '*'"
+            )
+        origins.append(origin)
+    return tuple(origins)
 
 
 def _coerce_all(values: dict[str, Any]) -> dict[str, Any]:

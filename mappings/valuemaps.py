@@ -486,8 +486,23 @@ DOCUMENT_TYPE = ValueMap(
         "laboratory report": _loinc("11502-2", "Laboratory report"),
         "pathology study": _loinc("11526-1", "Pathology study"),
         "referral note": _loinc("57133-1", "Referral note"),
+        "ekg study": _loinc("11524-6", "EKG study"),
     },
     fallback={"system": DATA_ABSENT_REASON_CODES, "code": "unknown", "display": "Unknown"},
+)
+
+#: A report's LOINC document type → its US Core DiagnosticReport category (LOINC parts in the
+#: us-core-diagnosticreport-category value set). Types not listed are notes, not reports:
+#: they are DocumentReferences only.
+REPORT_CATEGORY = ValueMap(
+    name="diagnostic-report-category",
+    source="US Core 6.1.0 ValueSet us-core-diagnosticreport-category (LOINC parts); LOINC 2.80",
+    entries={
+        "18748-4": _loinc("LP29684-5", "Radiology"),
+        "11524-6": _loinc("LP29708-2", "Cardiology"),
+        "11526-1": _loinc("LP7839-6", "Pathology"),
+    },
+    fallback=None,
 )
 
 #: DrChrono doctor specialty (free text, lower case) → NUCC Health Care Provider Taxonomy.

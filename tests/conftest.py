@@ -7,7 +7,7 @@ app through another ASGITransport: real code end to end, no network, nothing pat
 from __future__ import annotations
 
 import copy
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import httpx
@@ -20,6 +20,7 @@ from facade.settings import Settings
 from facade.upstream.drchrono.sandbox.dataset import SandboxDataset
 from facade.upstream.drchrono.sandbox.generator import generate
 from facade.upstream.drchrono.sandbox.state import SandboxLimits, SandboxState
+from tests.browser import CHROMIUM, Browser, missing_chromium
 from tests.tokens import FreshToken
 
 FACADE_BASE = "http://facade.test"
@@ -112,3 +113,23 @@ async def warm_fhir(fhir: httpx.AsyncClient, runtime: Runtime) -> httpx.AsyncCli
     """A facade client whose practice context (4 vendor calls, cached) is already loaded."""
     await runtime.service.context()
     return fhir
+
+
+@pytest.fixture
+def chromium() -> str:
+    reason = missing_chromium()
+    if reason:
+        pytest.fail(reason)
+    return CHROMIUM
+
+
+@pytest.fixture
+def browser(chromium: str, tmp_path: Path) -> Iterator[Browser]:
+    """Headless Chromium with a fresh profile (tests/browser.py)."""
+    profile = tmp_path / "chromium-profile"
+    profile.mkdir()
+    driven = Browser(profile)
+    try:
+        yield driven
+    finally:
+        driven.close()

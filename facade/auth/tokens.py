@@ -15,7 +15,7 @@ from typing import Any
 
 from joserfc import jwt
 from joserfc.errors import JoseError
-from sqlalchemy import update
+from sqlalchemy import bindparam, update
 from sqlmodel import select
 
 from facade.auth.grant import Grant
@@ -34,6 +34,17 @@ ONLINE_REFRESH_LIFETIME = timedelta(hours=12)
 USER_KIND_CLAIM = "user_kind"
 
 
+#: Verified access tokens kept per process (beyond it the expired, then the oldest, go).
+VERIFIED_TOKENS_KEPT = 10_000
+#: Whether a token still stands: recorded, not revoked, its client active.
+_STANDING = (
+    select(IssuedToken.revoked, OAuthClient.status)
+    .join(OAuthClient, OAuthClient.client_id == IssuedToken.client_id)  # type: ignore[arg-type]
+    .where(IssuedToken.jti == bindparam("jti"))
+    .where(IssuedToken.client_id == bindparam("client"))
+)
+
+
 class TokenRejected(Exception):
     """The token is not one facade issued, or it expired, or it was revoked. The message
     says which, for the client (the 401's error_description): it names no secret, only
@@ -49,6 +60,18 @@ class IssuedAccess:
     access_token: str
     expires_in: int
     jti: str
+
+
+@dataclass
+class _Verified:
+    """A verified access token, cached by the sha256 of the token (never the token itself)
+    until it expires: its claims and, once asked for, its Grant."""
+
+    claims: dict[str, Any]
+    expires: int
+    jti: str
+    client_id: str
+    grant: Grant | None = None
 
 
 @dataclass(frozen=True)
@@ -71,6 +94,9 @@ class TokenService:
         self._clock = clock
         #: The FHIR base URL: the `iss` and `aud` of every token.
         self.issuer = issuer.rstrip("/")
+        #: sha256(token) → its verification: the signature and claims are checked once per
+        #: token, not once per request (see `_verified`).
+        self._cache: dict[bytes, _Verified] = {}
 
     # -- access tokens ----------------------------------------------------------------------
 
@@ -120,8 +146,36 @@ class TokenService:
             session.commit()
         return IssuedAccess(token, int(lifetime.total_seconds()), jti)
 
+    @property
+    def cached_tokens(self) -> int:
+        """How many verified tokens this process remembers."""
+        return len(self._cache)
+
     def claims_of(self, token: str) -> dict[str, Any]:
         """The verified claims of an access token facade issued and has not revoked."""
+        return dict(self._verified(token).claims)
+
+    def grant_of(self, token: str) -> Grant:
+        verified = self._verified(token)
+        if verified.grant is None:
+            verified.grant = self._grant(verified.claims)
+        return verified.grant
+
+    def _verified(self, token: str) -> _Verified:
+        """The token's verification, from the cache while it lasts; its revocation is read
+        from the database on every call, so revoking stays immediate."""
+        key = hashlib.sha256(token.encode()).digest()
+        now = self._clock.now().timestamp()
+        verified = self._cache.get(key)
+        if verified is None or verified.expires <= now:
+            self._cache.pop(key, None)
+            verified = self._verify(token, now)
+            self._keep(key, verified, now)
+        self._check_standing(verified)
+        return verified
+
+    def _verify(self, token: str, now: float) -> _Verified:
+        """Signature, issuer, audience and expiry: the work done once per token."""
         try:
             decoded = jwt.decode(token, self._keys.verification_keys(), algorithms=[ALGORITHM])
         except (JoseError, ValueError):
@@ -139,7 +193,6 @@ class TokenService:
                     "it was not issued here, or was altered."
                 ) from None
         claims = dict(decoded.claims)
-        now = self._clock.now().timestamp()
         if claims.get("aud") != self.issuer:
             raise TokenRejected(
                 f"The token's audience is {claims.get('aud')}; this server is {self.issuer}."
@@ -156,23 +209,35 @@ class TokenService:
                 else "an unknown time"
             )
             raise TokenRejected(f"The token expired at {when}.")
-        # One indexed lookup per request: the token must be recorded, not revoked, and its
-        # client still active (disabling a client stops its tokens at once).
-        with self._database.session() as session:
-            row = session.exec(
-                select(IssuedToken.revoked, OAuthClient.status)
-                .join(OAuthClient, OAuthClient.client_id == IssuedToken.client_id)  # type: ignore[arg-type]
-                .where(IssuedToken.jti == str(claims.get("jti", "")))
-                .where(IssuedToken.client_id == str(claims.get("client_id")))
+        return _Verified(
+            claims, claims["exp"], str(claims.get("jti", "")), str(claims.get("client_id"))
+        )
+
+    def _check_standing(self, verified: _Verified) -> None:
+        """One indexed lookup per request: the token must be recorded, not revoked, and its
+        client still active. Read each time rather than remembered, because revocation can
+        come from anywhere: `facade client disable` or `user disable` in another process,
+        another server worker, a replayed refresh token. Core SQL on a pooled connection."""
+        with self._database.engine.connect() as connection:
+            row = connection.execute(
+                _STANDING, {"jti": verified.jti, "client": verified.client_id}
             ).first()
         if row is None or row[0]:
             raise TokenRejected("The token was revoked.")
         if row[1] != "active":
             raise TokenRejected("The token's client is disabled.")
-        return claims
 
-    def grant_of(self, token: str) -> Grant:
-        claims = self.claims_of(token)
+    def _keep(self, key: bytes, verified: _Verified, now: float) -> None:
+        # Safe beside another thread doing the same (list() copies the items in one step).
+        if len(self._cache) >= VERIFIED_TOKENS_KEPT:
+            for old, kept in list(self._cache.items()):
+                if kept.expires <= now:
+                    self._cache.pop(old, None)
+            for old in list(self._cache)[: len(self._cache) - VERIFIED_TOKENS_KEPT + 1]:
+                self._cache.pop(old, None)  # the oldest verified
+        self._cache[key] = verified
+
+    def _grant(self, claims: dict[str, Any]) -> Grant:
         kind = self._kind_of(claims)
         patient_login = kind == PATIENT_USER
         return Grant(

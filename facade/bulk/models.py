@@ -44,7 +44,8 @@ class ExportJob(SQLModel, table=True):
 class ExportPart(SQLModel, table=True):
     """One unit of work: a vendor listing (practice-wide, or one patient's) that yields one
     resource type. `checkpoint` (JSON) holds the next vendor page URL and the state of the
-    part's files after the last page written, so a restart resumes exactly there."""
+    export's files (which all parts share) after the last page written, so a restart resumes
+    exactly there."""
 
     __tablename__ = "export_part"
 

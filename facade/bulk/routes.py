@@ -50,6 +50,7 @@ def _check_kickoff_headers(request: Request) -> None:
 
 def _grant_unmetered(request: Request, interaction: str) -> Grant:
     """Like `authenticate`, without counting the request against the client's rate limit."""
+    request.app.state.runtime.audit.refuse_if_failing()
     audit = AuditEntry(interaction=interaction)
     request.state.audit = audit
     scheme, _, token = request.headers.get("authorization", "").partition(" ")

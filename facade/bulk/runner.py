@@ -29,7 +29,7 @@ from facade.bulk.planner import PAGE_SIZE, VERBOSE_PAGE_SIZE, Consumer, Listing,
 from facade.bulk.request import ExportRequest, TypeSelection, select_types
 from facade.bulk.spill import LookupSpill, canonical, list_name, parse_list_name
 from facade.bulk.store import ACTIVE_STATES, JobStore
-from facade.bulk.writer import PartStreams, ensure_private_directory
+from facade.bulk.writer import ExportStreams, StreamState, ensure_private_directory
 from facade.clock import Clock
 from facade.core.compartment import FetchContext
 from facade.core.mapping import MappingContext, Record
@@ -211,10 +211,8 @@ class ExportRunner:
         checkpoint = json.loads(part.checkpoint)
         listing = self._listing(checkpoint["listing"], selections)
         resume = checkpoint.get("resume", {})
-        streams = PartStreams(
-            self.files.job_dir(job.id), f"{part.seq:03d}", self.limits.file_size_bound
-        )
-        streams.open(resume.get("streams", {}))
+        streams = ExportStreams(self.files.job_dir(job.id), self.limits.file_size_bound)
+        streams.open(self._streams_state(job, part.seq))
         members = set(request.patients) if _confined(request) else None
         transaction = job.transaction_time.isoformat(timespec="seconds")
         since = parse_date_range(request.since).low if request.since else None
@@ -249,10 +247,21 @@ class ExportRunner:
             streams.close()
         self.store.save_part(part)
         if part.state == "failed":
-            state = json.loads(part.checkpoint).get("resume", {}).get("streams", {})
-            truncate = PartStreams(self.files.job_dir(job.id), f"{part.seq:03d}", 1)
-            truncate.open(state)
+            truncate = ExportStreams(self.files.job_dir(job.id), 1)
+            truncate.open(self._streams_state(job, part.seq))
             truncate.close()
+
+    def _streams_state(self, job: ExportJob, upto: int | None = None) -> StreamState:
+        """The export's files as the last checkpoint of the parts up to `upto` (all if None)
+        left them: parts run in order and share the files, so the latest checkpoint holds
+        the lines of every part before it."""
+        for part in reversed(self.store.parts(job.id)):
+            if upto is not None and part.seq > upto:
+                continue
+            streams = json.loads(part.checkpoint).get("resume", {}).get("streams")
+            if streams is not None:
+                return dict(streams)
+        return {}
 
     async def _run_practice(
         self,
@@ -552,23 +561,22 @@ class ExportRunner:
     def _complete(self, job: ExportJob, request: ExportRequest) -> None:
         outputs: list[ExportFile] = []
         errors: list[dict[str, Any]] = []
-        for part in self.store.parts(job.id):
-            state = json.loads(part.checkpoint).get("resume", {}).get("streams", {})
-            for resource_type, files in state.items():
-                for name, lines, size in files:
-                    if lines:
-                        outputs.append(
-                            ExportFile(
-                                job_id=job.id,
-                                name=name,
-                                resource_type=resource_type,
-                                kind="output",
-                                count=int(lines),
-                                size=int(size),
-                            )
+        for resource_type, files in self._streams_state(job).items():
+            for name, lines, size in files:
+                if lines:
+                    outputs.append(
+                        ExportFile(
+                            job_id=job.id,
+                            name=name,
+                            resource_type=resource_type,
+                            kind="output",
+                            count=int(lines),
+                            size=int(size),
                         )
-                    else:
-                        self.files.delete(job.id, name)
+                    )
+                else:
+                    self.files.delete(job.id, name)
+        for part in self.store.parts(job.id):
             if part.error:
                 issue = FacadeError(part.error)
                 issue.issue_type = "incomplete" if part.state == "skipped" else "transient"
@@ -576,7 +584,7 @@ class ExportRunner:
                     "export-part-skipped" if part.state == "skipped" else "export-part-failed"
                 )
                 errors.append(operation_outcome(issue))
-        outputs.sort(key=lambda f: (f.resource_type, f.name))
+        outputs.sort(key=lambda f: f.resource_type)  # stable: a type's files stay in order
         if errors:
             name = "errors-OperationOutcome-1.ndjson"
             size = self.files.write_lines(job.id, name, [orjson.dumps(e) for e in errors])
@@ -622,7 +630,7 @@ class _Writer:
 
     def __init__(
         self,
-        streams: PartStreams,
+        streams: ExportStreams,
         ctx: MappingContext,
         members: set[str] | None,
         transaction_time: str,

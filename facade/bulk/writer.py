@@ -1,15 +1,20 @@
-"""NDJSON output streams of one export part, with checkpoints a restart can resume from.
+"""NDJSON output streams of one export, with checkpoints a restart can resume from.
 
-A part appends lines to one file per resource type and starts the next file when the size
-bound is reached. `checkpoint()` makes what was written durable and returns the streams'
-state; `open(state)` truncates every file back to that state (dropping lines written after
-the last checkpoint) and removes files started after it, so a resumed part neither repeats
-nor loses a line. Lines are written as they come: memory does not grow with the export.
+An export appends lines to one file per resource type, `<type>-1.ndjson`, and starts the
+next file of that type only when the size bound is reached. Its parts (one vendor listing
+each: Conditions come from problems and from appointments) run one after another and write
+to the same files, each resuming from the state the previous one left. `checkpoint()` makes
+what was written durable and returns the streams' state; `open(state)` truncates every file
+back to that state (dropping lines written after the last checkpoint) and removes output
+files started after it, so a resumed part neither repeats nor loses a line. Lines are
+written as they come: memory does not grow with the export. No file is listed in a manifest
+before the export completes, so a client never sees one half-written.
 """
 
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
@@ -18,10 +23,18 @@ import orjson
 
 from facade.store.private_files import DIRECTORY_MODE, FILE_MODE, open_private, private_dir
 
-__all__ = ["DIRECTORY_MODE", "FILE_MODE", "PartStreams", "StreamState", "ensure_private_directory"]
+__all__ = [
+    "DIRECTORY_MODE",
+    "FILE_MODE",
+    "ExportStreams",
+    "StreamState",
+    "ensure_private_directory",
+]
 
 #: type → [[file name, lines, bytes], ...]; the last file of a type is the one being written.
 StreamState = dict[str, list[list[Any]]]
+#: An output file's name (`Condition-2.ndjson`); the error file's (`errors-…`) never matches.
+_OUTPUT_NAME = re.compile(r"[A-Z][A-Za-z]*-\d+\.ndjson")
 
 
 def ensure_private_directory(path: Path) -> None:
@@ -36,10 +49,9 @@ class _OpenFile:
     size: int
 
 
-class PartStreams:
-    def __init__(self, directory: Path, prefix: str, size_bound: int):
+class ExportStreams:
+    def __init__(self, directory: Path, size_bound: int):
         self.directory = directory
-        self.prefix = prefix
         self.size_bound = size_bound
         self._closed: StreamState = {}
         self._open: dict[str, _OpenFile] = {}
@@ -48,8 +60,8 @@ class PartStreams:
         """Resume from a checkpoint's state (an empty state starts afresh)."""
         ensure_private_directory(self.directory)
         known = {entry[0] for files in state.values() for entry in files}
-        for stray in self.directory.glob(f"{self.prefix}-*.ndjson"):
-            if stray.name not in known:
+        for stray in self.directory.glob("*.ndjson"):
+            if _OUTPUT_NAME.fullmatch(stray.name) and stray.name not in known:
                 stray.unlink()
         for resource_type, files in state.items():
             self._closed[resource_type] = [list(f) for f in files[:-1]]
@@ -75,7 +87,7 @@ class PartStreams:
         if previous is not None:
             previous.handle.close()
             files.append([previous.name, previous.lines, previous.size])
-        name = f"{self.prefix}-{resource_type}-{len(files) + 1}.ndjson"
+        name = f"{resource_type}-{len(files) + 1}.ndjson"
         handle = open_private(self.directory / name, "wb", buffering=1 << 16)
         opened = _OpenFile(name, handle, 0, 0)
         self._open[resource_type] = opened

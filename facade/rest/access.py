@@ -16,6 +16,9 @@ from facade.errors import Unauthorized
 
 def authenticate(request: Request, interaction: str, resource_type: str = "") -> Grant:
     runtime = request.app.state.runtime
+    # Fail closed before anything is read: an access that cannot be recorded must not happen
+    # (the refusal itself is in the access log; it touched no patient data).
+    runtime.audit.refuse_if_failing()
     audit = AuditEntry(interaction=interaction, resource_type=resource_type)
     request.state.audit = audit
     scheme, _, token = request.headers.get("authorization", "").partition(" ")

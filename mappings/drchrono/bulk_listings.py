@@ -75,6 +75,8 @@ RISK_ASSESSMENTS = BulkListing(
     join=_assessment,
     since_param=None,
 )
+#: The endpoint filters by doctor and patient only: it has no `since`.
+PHYSICAL_EXAMS = BulkListing("patient_physical_exams", since_param=None)
 #: The endpoint's page size is at most 20 ("returns 5 objects per page, and the maximum page
 #: size is 20"), so the listing asks for 20, not the verbose 50.
 CLINICAL_NOTES = BulkListing(

@@ -119,7 +119,9 @@ def transform_problem(record: Record, ctx: MappingContext) -> list[Resource]:
         resource["extension"] = [{"url": ASSERTED_DATE, "valueDateTime": diagnosed}]
     verification = text(record.get("verification_status"))
     status = text(record.get("status"))
-    abated = _abatement(record)
+    # A problem entered in error never held, so it never abated either (and with no clinical
+    # status an abatement would break US Core's con-4).
+    abated = _abatement(record) if verification != "entered-in-error" else None
     if verification != "entered-in-error":
         if status not in _CLINICAL:
             status = "inactive" if abated else "active"

@@ -1,9 +1,12 @@
 """Device (us-core-implantable-device) ← DrChrono /api/implantable_devices.
 
-The UDI's human-readable form is the carrier; its GS1 application identifiers give the
-device identifier (01) and, when DrChrono's own fields are empty, the production
-identifiers: manufacture (11) and expiry (17) dates, lot (10) and serial (21). The device
-type is DrChrono's GMDN preferred term, coded in SNOMED CT through a small curated table.
+The UDI's human-readable form (`udi`) is the carrier. A GS1 UDI's application identifiers
+give the device identifier (01) and, when DrChrono's own fields are empty, the production
+identifiers: manufacture (11) and expiry (17) dates, lot (10) and serial (21). An ISBT 128
+UDI (tissue such as a bone allograft, see isbt128.py) gives the same, and its Donation
+Identification Number is the HCT/P's distinct identification code (distinctIdentifier).
+The device type is DrChrono's GMDN preferred term, coded in SNOMED CT through a small
+curated table.
 `Device/facade` (facade itself, the Provenance transmitter) is answered by the framework.
 """
 
@@ -23,6 +26,7 @@ from facade.core.mapping import (
     Resource,
     SearchParam,
 )
+from mappings.drchrono import isbt128
 from mappings.drchrono.fields import fhir_date, meta, text
 from mappings.valuemaps import SNOMED, US_CORE
 
@@ -30,6 +34,8 @@ PROFILE = US_CORE + "us-core-implantable-device"
 SOURCE_NAME = "device"
 FDA_UDI_ISSUER = "http://hl7.org/fhir/NamingSystem/fda-udi"
 GS1_ISSUER = "http://hl7.org/fhir/NamingSystem/gs1-di"
+#: ICCBBA's issuer of ISBT 128 device identifiers for products other than blood (tissue).
+ICCBBA_ISSUER = "http://hl7.org/fhir/NamingSystem/iccbba-other-di"
 
 _AI = re.compile(r"\((\d{2,4})\)([^(]*)")
 
@@ -70,9 +76,38 @@ def _gs1_date(value: str | None) -> str | None:
         return None
 
 
+def _udi_parts(udi: str | None) -> dict[str, str]:
+    """The UDI's device identifier ("di", with its "issuer"), distinct identification code
+    ("din") and production identifiers ("made", "expires", "lot", "serial"), GS1 or ISBT 128."""
+    if not udi:
+        return {}
+    isbt = isbt128.parse(udi)
+    if isbt is not None:
+        found = {
+            "di": isbt.device_identifier,
+            "issuer": ICCBBA_ISSUER,
+            "din": isbt.donation_identification_number,
+            "made": isbt.production_date,
+            "expires": isbt.expiration_date,
+            "lot": isbt.lot_number,
+            "serial": isbt.serial_number,
+        }
+        return {k: v for k, v in found.items() if v}
+    gs1 = parse_udi(udi)
+    found = {
+        "di": gs1.get("01"),
+        "issuer": GS1_ISSUER,
+        "made": _gs1_date(gs1.get("11")),
+        "expires": _gs1_date(gs1.get("17")),
+        "lot": gs1.get("10"),
+        "serial": gs1.get("21"),
+    }
+    return {k: v for k, v in found.items() if v}
+
+
 def transform(record: Record, ctx: MappingContext) -> list[Resource]:
     udi = text(record.get("udi"))
-    parts = parse_udi(udi) if udi else {}
+    parts = _udi_parts(udi)
     resource: Resource = {
         "resourceType": "Device",
         "id": fhir_id(SOURCE_NAME, record["id"]),
@@ -80,29 +115,30 @@ def transform(record: Record, ctx: MappingContext) -> list[Resource]:
     }
     if udi:
         carrier: dict[str, Any] = {"carrierHRF": udi}
-        if "01" in parts:
+        if "di" in parts:
             carrier = {
-                "deviceIdentifier": parts["01"],
-                "issuer": GS1_ISSUER,
+                "deviceIdentifier": parts["di"],
+                "issuer": parts["issuer"],
                 "jurisdiction": FDA_UDI_ISSUER,
                 **carrier,
             }
         resource["udiCarrier"] = [carrier]
-    # distinctIdentifier (the HCT/P distinct identification code) has no DrChrono field.
+    if "din" in parts:
+        resource["distinctIdentifier"] = parts["din"]
     resource["status"] = "inactive" if text(record.get("status")) == "inactive" else "active"
     manufacturer = text(record.get("company_name"))
     if manufacturer:
         resource["manufacturer"] = manufacturer
-    made = fhir_date(record.get("manufacturing_date")) or _gs1_date(parts.get("11"))
+    made = fhir_date(record.get("manufacturing_date")) or parts.get("made")
     if made:
         resource["manufactureDate"] = made
-    expires = fhir_date(record.get("expiration_date")) or _gs1_date(parts.get("17"))
+    expires = fhir_date(record.get("expiration_date")) or parts.get("expires")
     if expires:
         resource["expirationDate"] = expires
-    lot = text(record.get("lot_number")) or parts.get("10")
+    lot = text(record.get("lot_number")) or parts.get("lot")
     if lot:
         resource["lotNumber"] = lot
-    serial = text(record.get("serial_number")) or parts.get("21")
+    serial = text(record.get("serial_number")) or parts.get("serial")
     if serial:
         resource["serialNumber"] = serial
     brand = text(record.get("brand_name"))

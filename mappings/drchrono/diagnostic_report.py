@@ -1,4 +1,7 @@
-"""DiagnosticReport (us-core-diagnosticreport-lab) ← one report per DrChrono lab test (an
+"""DiagnosticReport ← two DrChrono sources: lab tests (us-core-diagnosticreport-lab) and
+scanned imaging, EKG and pathology reports (us-core-diagnosticreport-note, see `report_note`).
+
+us-core-diagnosticreport-lab ← one report per DrChrono lab test (an
 ordered panel such as a CMP): code = the test's LOINC code, category v2-0074 LAB, results =
 the lab result Observations of that test, effective = specimen collection, issued = the
 latest results release, performer = the performing lab named by the order summary.
@@ -7,9 +10,9 @@ One report per test rather than per order: an order can hold several panels (CMP
 a report has exactly one code. Vendor calls: as the lab chart (see `labs`): 1 + 2 per lab
 order per patient, shared with Observation/ServiceRequest/Specimen through the cache.
 
-us-core-diagnosticreport-note is not served: DrChrono clinical notes are visit notes (served
-as DocumentReference), not cardiology/radiology/pathology reports, so the profile's
-must-support category slice (LP29708-2, LP29684-5, LP7839-6) and results cannot be filled.
+DrChrono clinical notes are visit notes with no report category (no cardiology, radiology or
+pathology kind): they are served as DocumentReference only. `category=LAB` costs only the
+lab calls; a report category or code only the document list (and exams for an EKG).
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ from facade.core.mapping import (
     Resource,
     SearchParam,
 )
-from mappings.drchrono import bulk_listings, labs
+from mappings.drchrono import bulk_listings, labs, report_note
 from mappings.drchrono.fields import instant, text
 from mappings.valuemaps import LAB_STATUS, US_CORE, V2_0074
 
@@ -74,22 +77,34 @@ def transform(record: Record, ctx: MappingContext) -> list[Resource]:
 
 MAPPING = CompartmentMapping(
     resource_type="DiagnosticReport",
-    profiles=(PROFILE,),
+    profiles=(PROFILE, report_note.PROFILE),
     sources=(
         Source(
             name=SOURCE_NAME,
             endpoint="lab_tests",
             transform=transform,
             produces={"category": frozenset({"LAB"})},
+            # Lab tests carry any LOINC code, but never a report's document type.
+            excludes={"code": report_note.CODES},
             fetch=labs.fetch_tests,
             read=labs.read_test,
             bulk=bulk_listings.LAB_TESTS,
             description="lab tests with their results, joined with their lab order summary",
         ),
+        Source(
+            name=report_note.SOURCE_NAME,
+            endpoint="documents",
+            transform=report_note.transform,
+            produces={"category": report_note.CATEGORIES, "code": report_note.CODES},
+            fetch=report_note.fetch,
+            read=report_note.read,
+            bulk=report_note.BULK,
+            description="scanned imaging, EKG and pathology reports (with an EKG's exam findings)",
+        ),
     ),
     search_params=(
         SearchParam("us-core-diagnosticreport-patient", PatientParam()),
-        SearchParam("Resource-id", ById(lambda v: v, "the report's lab test")),
+        SearchParam("Resource-id", ById(lambda v: v, "the report's lab test or document")),
         SearchParam("us-core-diagnosticreport-category", LocalFilter()),
         SearchParam("us-core-diagnosticreport-code", LocalFilter()),
         SearchParam("us-core-diagnosticreport-date", LocalFilter()),
@@ -103,4 +118,8 @@ MAPPING = CompartmentMapping(
         (("patient", "status"), "SHOULD"),
         (("patient", "code", "date"), "SHOULD"),
     ),
+    notes="Lab reports (us-core-diagnosticreport-lab) from lab tests; imaging, EKG and pathology"
+    " reports (us-core-diagnosticreport-note) from scanned documents, their PDF at the same"
+    " Binary URL as the document's DocumentReference. Clinical (visit) notes have no report"
+    " category: they are DocumentReferences only.",
 )

@@ -11,6 +11,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from facade.core.mapping import MappingContext
+from mappings.valuemaps import CODE_SYSTEM
 
 PATIENT_ID_SYSTEM = "urn:drchrono:patient"
 CHART_ID_SYSTEM = "urn:drchrono:chart"
@@ -113,3 +114,19 @@ def meta(profile: str, updated_at: Any, ctx: MappingContext) -> dict[str, Any]:
 def reference(resource_type: str, vendor_id: Any) -> dict[str, str] | None:
     raw = text(vendor_id)
     return {"reference": f"{resource_type}/{raw}"} if raw else None
+
+
+def coded_concept(code: Any, code_system: Any, name: Any) -> dict[str, Any] | None:
+    """A CodeableConcept from DrChrono's (code, code_system, name) triple (risk assessments,
+    physical exams), or None when all three are empty. A code in a system facade does not
+    know keeps only its text."""
+    raw_code, system, display = text(code), CODE_SYSTEM.get(text(code_system)), text(name)
+    result: dict[str, Any] = {}
+    if raw_code and system:
+        coding = {"system": system, "code": raw_code}
+        if display:
+            coding["display"] = display
+        result["coding"] = [coding]
+    if display:
+        result["text"] = display
+    return result or None

@@ -1,19 +1,21 @@
-"""Observation ← three DrChrono sources, each declaring the categories and codes it can yield
+"""Observation ← four DrChrono sources, each declaring the categories and codes it can yield
 so a search touches only the endpoints that can match:
 
 * `vitals`: `/api/appointments` (verbose `vitals`), the query every appointment-based source
   shares (APPOINTMENT_PARAMS): vital signs (US Core vital-sign profiles) and smoking status —
   1 call per patient (per 50 appointments), usually already cached by Encounter.
-* `lab`: lab results joined with their test and order (see `labs`): us-core-observation-lab —
+* `lab`: lab results joined with their test and order (see `labs`): us-core-observation-lab,
+  also claiming its parent us-core-observation-clinical-result —
   1 + 2 calls per lab order (lab_orders_summary?patient, then lab_tests/lab_results?order).
 * `assessment`: `/api/patient_risk_assessments`: pregnancy status/intent, occupation, sexual
   orientation and screening assessments — 1 call per patient.
+* `exam`: `/api/patient_physical_exams`: exam findings (coded) as us-core-observation-clinical-
+  result, category exam — 1 call per patient.
 
 So `patient+category=laboratory` costs only the lab calls, `category=vital-signs` or
-`code=8867-4` only the appointments call, `category=survey` only the assessments call.
-Physical exams (`/api/patient_physical_exams`) are not served as us-core-observation-
-clinical-result: their records carry coded findings only (no quantities or text results,
-which the profile must support) and some codes are SNOMED procedures, not observables.
+`code=8867-4` only the appointments call, `category=survey` only the assessments call,
+`category=exam` only the exams call. Clinical results' valueQuantity and valueString come
+from lab results; DrChrono records exam findings as codes only (valueCodeableConcept).
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from mappings.drchrono import (
     bulk_listings,
     labs,
     observation_assessments,
+    observation_exam,
     observation_lab,
     observation_vitals,
 )
@@ -39,6 +42,7 @@ MAPPING = CompartmentMapping(
     profiles=(
         *observation_vitals.PROFILES,
         observation_lab.PROFILE,
+        observation_lab.CLINICAL_RESULT,
         *observation_assessments.PROFILES,
     ),
     sources=(
@@ -78,6 +82,16 @@ MAPPING = CompartmentMapping(
             read=observation_assessments.read,
             bulk=bulk_listings.RISK_ASSESSMENTS,
             description="patient risk assessments: social history and screening assessments",
+        ),
+        Source(
+            name=observation_exam.SOURCE_NAME,
+            endpoint=observation_exam.ENDPOINT,
+            transform=observation_exam.transform,
+            produces={"category": frozenset({"exam"})},
+            # Exams are coded findings, never a vital sign or an assessment question.
+            excludes={"code": observation_vitals.CODES | observation_assessments.CODES},
+            bulk=bulk_listings.PHYSICAL_EXAMS,
+            description="patient physical exams: coded exam findings",
         ),
     ),
     search_params=(

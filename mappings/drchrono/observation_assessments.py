@@ -22,9 +22,8 @@ from typing import TYPE_CHECKING, Any
 
 from facade.core.compartment import FetchContext, fhir_id
 from facade.core.mapping import MappingContext, Record, Resource
-from mappings.drchrono.fields import instant, reference, text
+from mappings.drchrono.fields import coded_concept, instant, reference, text
 from mappings.valuemaps import (
-    CODE_SYSTEM,
     LOINC,
     OBSERVATION_CATEGORY,
     UCUM,
@@ -112,18 +111,9 @@ def _companions(record: Record, chart: list[Record], codes: tuple[str, ...]) -> 
 
 
 def _answer(record: Record) -> dict[str, Any] | None:
-    code = text(record.get("value_code"))
-    name = text(record.get("value_code_name"))
-    system = CODE_SYSTEM.get(text(record.get("value_code_system")))
-    concept: dict[str, Any] = {}
-    if code and system:
-        coding = {"system": system, "code": code}
-        if name:
-            coding["display"] = name
-        concept["coding"] = [coding]
-    if name:
-        concept["text"] = name
-    return concept or None
+    return coded_concept(
+        record.get("value_code"), record.get("value_code_system"), record.get("value_code_name")
+    )
 
 
 def _category(code: str, text_: str) -> dict[str, Any]:

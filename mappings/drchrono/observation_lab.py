@@ -31,6 +31,8 @@ from mappings.valuemaps import (
 
 SOURCE_NAME = "lab"
 PROFILE = US_CORE + "us-core-observation-lab"
+#: us-core-observation-lab is derived from it; US Core asks lab results to claim both.
+CLINICAL_RESULT = US_CORE + "us-core-observation-clinical-result"
 LABORATORY = {
     "coding": [{"system": OBSERVATION_CATEGORY, "code": "laboratory", "display": "Laboratory"}]
 }
@@ -102,7 +104,7 @@ def transform(record: Record, ctx: MappingContext) -> list[Resource]:
     resource: Resource = {
         "resourceType": "Observation",
         "id": fhir_id(SOURCE_NAME, result["id"]),
-        "meta": {"profile": [PROFILE]},
+        "meta": {"profile": [PROFILE, CLINICAL_RESULT]},
     }
     if text(result.get("lab_test")):
         resource["basedOn"] = [

@@ -5,6 +5,7 @@ the per-address limit, and the metadata checks (jwks, client_name, sizes)."""
 
 from __future__ import annotations
 
+import json
 import secrets
 import time
 import warnings
@@ -390,3 +391,21 @@ async def test_body_and_lists_are_bounded(http: httpx.AsyncClient) -> None:
     scopes = patient_app_metadata(" ".join(f"patient/T{i}.rs" for i in range(51)))
     refused = await http.post("/auth/register", json=scopes)
     assert refused.status_code == 400 and refused.json()["error"] == "invalid_client_metadata"
+
+
+@pytest.mark.parametrize("content_type", ["application/x-www-form-urlencoded", "text/plain", None])
+async def test_a_registration_that_is_not_json_is_415(
+    http: httpx.AsyncClient, content_type: str | None
+) -> None:
+    """RFC 7591 §3.1: the client metadata is sent as application/json, nothing else."""
+    body = json.dumps(patient_app_metadata()).encode()
+    headers = {"Content-Type": content_type} if content_type else {}
+    refused = await http.post("/auth/register", content=body, headers=headers)
+    assert refused.status_code == 415
+    assert refused.json()["error"] == "invalid_request"
+    accepted = await http.post(
+        "/auth/register",
+        content=body,
+        headers={"Content-Type": "application/json; charset=utf-8"},
+    )
+    assert accepted.status_code == 201, accepted.text

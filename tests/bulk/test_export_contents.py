@@ -32,6 +32,13 @@ async def test_system_export_counts_equal_the_sandbox_records(fhir, runtime: Run
     assert len(got["MedicationRequest"]) == len(data.endpoint("medications"))
     assert len(got["Device"]) == len(data.endpoint("implantable_devices"))
     assert ids(got["Practitioner"]) == {str(d["id"]) for d in data.endpoint("doctors")}
+    exams = {o["id"] for o in got["Observation"] if o["id"].startswith("exam-")}
+    assert exams == {f"exam-{e['id']}" for e in data.endpoint("patient_physical_exams")}
+    # Every EKG in the sandbox was taken on an exam day: its results are that day's findings.
+    ekgs = [
+        r for r in got["DiagnosticReport"] if r["category"][0]["coding"][0]["code"] == "LP29708-2"
+    ]
+    assert ekgs and all(set(r["result"][0]["reference"].split("/")[1:]) <= exams for r in ekgs)
     # Every exported resource has exactly one Provenance.
     targets = [p["target"][0]["reference"] for p in got["Provenance"]]
     assert len(targets) == len(set(targets))

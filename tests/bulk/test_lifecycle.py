@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import json
 import re
 
 import pytest
@@ -55,6 +56,45 @@ async def test_files_split_at_the_size_bound(fhir, runtime, exports):
     patients = [o for o in manifest["output"] if o["type"] == "Patient"]
     assert len(patients) > 1
     assert sum(o["count"] for o in patients) == len(runtime.sandbox.dataset.endpoint("patients"))
+
+
+async def test_each_type_is_one_file_whatever_vendor_listings_fed_it(fhir, exports):
+    job = job_id_of(await kick_off(fhir, "$export"))
+    manifest = await finished(fhir, exports, job)
+
+    fed_by = {
+        kind: [p.source for p in exports.store.parts(job) if kind in p.resource_type.split(",")]
+        for kind in ("Condition", "Observation", "Procedure")
+    }
+    assert all(len(sources) > 1 for sources in fed_by.values()), fed_by
+    types = [o["type"] for o in manifest["output"]]
+    assert sorted(types) == sorted(set(types)), "one output entry per type"
+    assert {o["url"].rsplit("/", 1)[1] for o in manifest["output"]} == {
+        f"{kind}-1.ndjson" for kind in types
+    }
+
+
+async def test_a_type_rolls_to_its_next_file_only_at_the_size_limit(fhir, exports):
+    """Conditions (problems, then encounter diagnoses) fill each file up to the limit,
+    across listings; the files' lines are the one-file export's, none lost or repeated."""
+    whole = await export(fhir, exports, "$export", params={"_type": "Condition"})
+    [single] = whole["output"]
+    reference = (await fhir.get(single["url"])).content.splitlines()
+    bound = sum(len(line) + 1 for line in reference) // 4
+    exports.runner.limits = exports.limits = type(exports.limits)(file_size_bound=bound)
+
+    split = await export(fhir, exports, "$export", params={"_type": "Condition"})
+
+    assert [o["type"] for o in split["output"]] == ["Condition"] * len(split["output"])
+    assert len(split["output"]) >= 4
+    files = [(await fhir.get(o["url"])).content.splitlines() for o in split["output"]]
+    assert [len(lines) for lines in files] == [o["count"] for o in split["output"]]
+    assert sum(o["count"] for o in split["output"]) == single["count"]
+    ids = [json.loads(line)["id"] for lines in files for line in lines]
+    assert sorted(ids) == sorted(json.loads(line)["id"] for line in reference)
+    for lines, following in zip(files, files[1:], strict=False):
+        size = sum(len(line) + 1 for line in lines)
+        assert size <= bound < size + len(following[0]) + 1, "rolled over before the limit"
 
 
 async def test_files_expire_and_are_deleted_the_job_kept(fhir, runtime, clock, exports):

@@ -215,3 +215,25 @@ async def test_read_and_id_search(
 async def test_a_patient_is_required(warm_fhir: httpx.AsyncClient) -> None:
     response = await warm_fhir.get("/fhir/Condition?category=problem-list-item")
     assert response.status_code == 400
+
+
+async def test_a_problem_entered_in_error_carries_no_status_and_no_abatement(
+    warm_fhir: httpx.AsyncClient, dataset: SandboxDataset
+) -> None:
+    """A resolved problem later marked entered-in-error never held, so it never abated:
+    neither clinicalStatus nor abatementDateTime (US Core con-4, con-5)."""
+    problem = next(p for p in dataset.endpoint("problems") if p["abatement_date"])
+    problem["verification_status"] = "entered-in-error"
+
+    read = await warm_fhir.get(f"/fhir/Condition/problem-{problem['id']}")
+
+    assert read.status_code == 200
+    body = read.json()
+    assert body["verificationStatus"]["coding"][0]["code"] == "entered-in-error"
+    assert "clinicalStatus" not in body
+    assert "abatementDateTime" not in body
+    found = await all_pages(
+        warm_fhir,
+        f"/fhir/Condition?patient={problem['patient']}&abatement-date=ge1900-01-01",
+    )
+    assert f"problem-{problem['id']}" not in {r["id"] for r in found}

@@ -15,6 +15,17 @@ from facade.upstream.drchrono.sandbox.state import SandboxState
 from tests.conftest import all_pages
 
 LAB_ENDPOINTS = {"lab_orders_summary", "lab_tests", "lab_results"}
+REPORT_ENDPOINTS = {"documents", "patient_physical_exams"}
+NOTE_PROFILE = "http://hl7.org/fhir/us/core/StructureDefinition/us-core-diagnosticreport-note"
+CLINICAL_RESULT = (
+    "http://hl7.org/fhir/us/core/StructureDefinition/us-core-observation-clinical-result"
+)
+#: Scanned document kinds (metatags) that are reports, and their US Core report category.
+REPORT_KINDS = {
+    "Diagnostic imaging study": "LP29684-5",
+    "EKG study": "LP29708-2",
+    "Pathology study": "LP7839-6",
+}
 #: vitals key → LOINC of the Observation it yields (blood pressure and pulse-ox separately).
 VITAL_CODES = {
     "height": "8302-2",
@@ -75,6 +86,17 @@ def lab_tests_of(dataset: SandboxDataset, patient: object) -> list[dict[str, Any
 def results_of(dataset: SandboxDataset, patient: object) -> list[dict[str, Any]]:
     orders = {o["id"] for o in orders_of(dataset, patient)}
     return [r for r in dataset.endpoint("lab_results") if r["lab_order"] in orders]
+
+
+def report_ids(dataset: SandboxDataset, patient: object, category: str | None = None) -> set[str]:
+    """The patient's scanned documents that are reports (of `category`, when given)."""
+    return {
+        f"document-{d['id']}"
+        for d in dataset.endpoint("documents")
+        if d["patient"] == patient
+        and (kinds := {REPORT_KINDS[tag] for tag in d["metatags"] if tag in REPORT_KINDS})
+        and (category is None or category in kinds)
+    }
 
 
 def patients_with_labs(dataset: SandboxDataset, count: int = 4) -> list[dict[str, Any]]:
@@ -276,14 +298,67 @@ async def test_status_filter_and_reads(
 # -- DiagnosticReport, ServiceRequest, Specimen ---------------------------------------------
 
 
+async def test_imaging_ekg_and_pathology_documents_are_note_reports(
+    warm_fhir: httpx.AsyncClient, dataset: SandboxDataset, sandbox: SandboxState
+) -> None:
+    adult = dataset.endpoint("patients")[0]["id"]
+    reports: dict[str, list[dict[str, Any]]] = {}
+    for category in REPORT_KINDS.values():
+        found, calls = await search(
+            warm_fhir,
+            sandbox,
+            f"/fhir/DiagnosticReport?patient={adult}&category=http://loinc.org|{category}",
+        )
+        assert found and ids(found) == report_ids(dataset, adult, category)
+        assert {c.endpoint for c in calls} <= REPORT_ENDPOINTS
+        assert all(r["meta"]["profile"] == [NOTE_PROFILE] for r in found)
+        reports[category] = found
+    ekg = reports["LP29708-2"][0]
+    assert (await warm_fhir.get(f"/fhir/DiagnosticReport/{ekg['id']}")).json() == ekg
+    document = (await warm_fhir.get(f"/fhir/DocumentReference/{ekg['id']}")).json()
+    assert ekg["presentedForm"][0]["url"] == document["content"][0]["attachment"]["url"]
+    assert ekg["result"]
+    for result in ekg["result"]:
+        finding = (await warm_fhir.get(f"/fhir/{result['reference']}")).json()
+        assert finding["category"][0]["coding"][0]["code"] == "exam"
+        assert finding["effectiveDateTime"][:10] == ekg["effectiveDateTime"]
+
+
+async def test_exam_findings_are_clinical_results_and_labs_claim_it_too(
+    warm_fhir: httpx.AsyncClient, dataset: SandboxDataset, sandbox: SandboxState
+) -> None:
+    adult = dataset.endpoint("patients")[0]["id"]
+    exams = [e for e in dataset.endpoint("patient_physical_exams") if e["patient"] == adult]
+    found, calls = await search(
+        warm_fhir, sandbox, f"/fhir/Observation?patient={adult}&category=exam"
+    )
+    assert exams and ids(found) == {f"exam-{e['id']}" for e in exams}
+    assert {c.endpoint for c in calls} == {"patient_physical_exams"}
+    for observation, exam in zip(
+        sorted(found, key=lambda r: r["id"]),
+        sorted(exams, key=lambda e: f"exam-{e['id']}"),
+        strict=True,
+    ):
+        assert observation["meta"]["profile"] == [CLINICAL_RESULT]
+        assert observation["code"]["coding"][0]["code"] == exam["code"]
+        if exam["value_code"]:
+            assert observation["valueCodeableConcept"]["coding"][0]["code"] == exam["value_code"]
+        else:
+            assert observation["dataAbsentReason"]["coding"][0]["code"] == "unknown"
+    labs = await all_pages(warm_fhir, f"/fhir/Observation?patient={adult}&category=laboratory")
+    assert labs and all(CLINICAL_RESULT in r["meta"]["profile"] for r in labs)
+
+
 async def test_lab_reports_one_per_test(
     warm_fhir: httpx.AsyncClient, dataset: SandboxDataset, sandbox: SandboxState
 ) -> None:
     for patient in patients_with_labs(dataset):
         pid = patient["id"]
         expected = {f"lab-{t['id']}" for t in lab_tests_of(dataset, pid)}
+        found, calls = await search(warm_fhir, sandbox, f"/fhir/DiagnosticReport?patient={pid}")
+        assert ids(found) == expected | report_ids(dataset, pid)
+        assert {c.endpoint for c in calls} <= LAB_ENDPOINTS | REPORT_ENDPOINTS
         for query in (
-            "",
             "&category=LAB",
             "&category=http://terminology.hl7.org/CodeSystem/v2-0074|LAB",
         ):
@@ -314,8 +389,9 @@ async def test_lab_reports_one_per_test(
                 warm_fhir, f"/fhir/DiagnosticReport?patient={pid}&category=LAB&date={prefix}{day}"
             )
             assert (f"lab-{test['id']}" in ids(found)) is expect
+        # v2-0074 RAD: imaging reports here carry US Core's LOINC category, never this one.
         none, calls = await search(
-            warm_fhir, sandbox, f"/fhir/DiagnosticReport?patient={pid}&category=LP29684-5"
+            warm_fhir, sandbox, f"/fhir/DiagnosticReport?patient={pid}&category=RAD"
         )
         assert none == [] and calls == []
 

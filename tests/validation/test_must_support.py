@@ -15,30 +15,44 @@ from mappings.drchrono import REGISTRY
 from tests.chart import every_resource
 from tests.conftest import all_pages
 
-#: Must-support elements DrChrono's API has no source for, per profile, and why. Serving
-#: them would mean inventing data; each entry is a documented gap, not a pass.
+#: Must-support elements DrChrono's API has no source for, per profile, and why (quoting the
+#: v4 contract, shared/seeds/drchrono-v4-api-reference.txt, or the field survey in
+#: shared/research/upstreams.md). Serving them would mean inventing data; each entry is a
+#: documented gap, not a pass, and an entry whose element the sandbox does yield fails the
+#: test (a stale excuse).
 VENDOR_HAS_NO_SOURCE: dict[str, dict[str, str]] = {
     "us-core-coverage": {
-        "period": "DrChrono insurance objects carry no effective or termination dates",
-    },
-    "us-core-implantable-device": {
-        "distinctIdentifier": "the HCT/P distinct identification code has no field in"
-        " /api/implantable_devices (udi, lot, serial and dates are mapped)",
+        "period": "the insurance objects of /api/patients (primary_insurance, secondary_"
+        "insurance, tertiary_insurance) hold payer, plan, group, member and subscriber fields"
+        " only; upstreams.md: 'No coverage start/end dates exist anywhere'. /api/eligibility_"
+        "checks has only the clearinghouse's free-form coverage_details ('A variable size"
+        " object'), and its query_date is when a check ran, not when coverage began",
     },
     "us-core-procedure": {
-        "basedOn": "DrChrono procedures and interventions carry no link to an order",
+        "basedOn": "/api/procedures has appointment, code, created_at, date, description,"
+        " doctor, id, patient, procedure_type, status, updated_at and no order;"
+        " /api/patient_interventions has no order either, and /api/lab_orders and"
+        " /api/lab_tests (the ServiceRequests) name no procedure",
     },
     "us-core-encounter": {
-        "hospitalization": "DrChrono appointments are ambulatory visits and record no"
-        " hospitalization",
-        "hospitalization.dischargeDisposition": "no discharge disposition in /api/appointments",
+        "hospitalization": "/api/appointments are ambulatory visits (status one of '',"
+        " 'Arrived', 'Checked In', 'In Room', 'Cancelled', 'Complete', ...); no key records an"
+        " admission or inpatient stay",
+        "hospitalization.dischargeDisposition": "no key of /api/appointments records where"
+        " the patient went after the visit",
     },
     "us-core-practitionerrole": {
         "endpoint": "DrChrono holds no Direct address or other electronic endpoint per doctor",
     },
+    "us-core-diagnosticreport-note": {
+        "encounter": "DrChrono documents (the reports' source) carry a date, doctor and patient"
+        " but no appointment",
+    },
     "us-core-condition-encounter-diagnosis": {
-        "abatementDateTime": "appointments' icd10_codes carry no abatement; joining the problem"
-        " list would cost a second vendor call per category=encounter-diagnosis search",
+        "abatementDateTime": "an encounter diagnosis is a code billed on the appointment"
+        " ('icd10_codes string read-only'), with no date of its own; the resolution date is"
+        " on the problem-list row (/api/problems status resolved, date_changed), which the"
+        " problem-list Condition carries",
     },
 }
 
@@ -121,6 +135,7 @@ def present(
 
 
 def missing_must_support(profile: dict[str, Any], resources: list[dict[str, Any]]) -> list[str]:
+    """Every must-support element, choice, extension and slice none of `resources` has."""
     support = profile["must_support"]
     slices = {s["slice_name"]: s for s in support.get("slices", [])}
     # Choices between element paths; a choice between reference target profiles only (no
@@ -148,9 +163,7 @@ def missing_must_support(profile: dict[str, Any], resources: list[dict[str, Any]
             found = [v for v in values_at(resources, path) if in_slice(v, discriminator)]
         if not found:
             missing.append(slice_["slice_id"])
-    name = str(profile.get("profile_url", "")).rsplit("/", 1)[-1]
-    excused = VENDOR_HAS_NO_SOURCE.get(name, {})
-    return [m for m in missing if m not in excused]
+    return missing
 
 
 def profile_requirements(shared_dir: Path, profile_url: str) -> dict[str, Any]:
@@ -196,5 +209,10 @@ async def test_must_support_elements_appear_in_the_sandbox(
         for r in await every_resource(sandbox_fhir, resource_type, patients)
         if profile_url in r.get("meta", {}).get("profile", [])
     ]
-    assert resources, f"the sandbox yields no {profile_url.rsplit('/', 1)[1]} resource"
-    assert missing_must_support(requirements, resources) == []
+    name = profile_url.rsplit("/", 1)[1]
+    assert resources, f"the sandbox yields no {name} resource"
+    missing = missing_must_support(requirements, resources)
+    excused = VENDOR_HAS_NO_SOURCE.get(name, {})
+    assert [m for m in missing if m not in excused] == []
+    stale = [element for element in excused if element not in missing]
+    assert stale == [], f"listed as having no vendor source, yet the sandbox yields {stale}"

@@ -83,6 +83,9 @@ async def register(request: Request) -> Response:
             401,
             **{"WWW-Authenticate": 'Bearer error="invalid_token"'},
         )
+    media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if media_type != "application/json":  # RFC 7591 §3.1: the metadata is a JSON document
+        return _error("invalid_request", "Send the registration as application/json.", 415)
     try:
         raw = await _bounded_body(request)
     except BodyTooLarge:

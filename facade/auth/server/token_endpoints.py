@@ -2,7 +2,8 @@
 (dynamic client registration lives in registration.py).
 
 Errors are RFC 6749 JSON, never OperationOutcome. Token answers carry Cache-Control:
-no-store and Pragma: no-cache. Nothing here logs a token, a secret or an assertion.
+no-store and Pragma: no-cache. Nothing here logs a token, a secret or an assertion. CORS is
+facade.rest.cors's, for every route here.
 """
 
 from __future__ import annotations
@@ -27,7 +28,6 @@ from facade.auth.tokens import TokenRejected
 router = APIRouter()
 
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
-CORS = {"Access-Control-Allow-Origin": "*"}
 #: Introspection is for confidential clients (resource servers, the token's own app).
 INTROSPECTION_METHODS = ["client_secret_basic", "client_secret_post", "private_key_jwt"]
 REVOCATION_METHODS = [*INTROSPECTION_METHODS, "none"]
@@ -48,42 +48,31 @@ def _json(body: Any, status: int = 200, headers: dict[str, str] | None = None) -
 @router.get("/fhir/.well-known/smart-configuration")
 async def smart_config(request: Request) -> Response:
     auth = authority(request)
-    return _json(smart_configuration(auth.endpoints, auth.resource_types), headers=CORS)
+    return _json(
+        smart_configuration(auth.endpoints, auth.resource_types),
+    )
 
 
 @router.get("/fhir/.well-known/openid-configuration")
 async def openid_config(request: Request) -> Response:
     auth = authority(request)
-    return _json(openid_configuration(auth.endpoints, auth.resource_types), headers=CORS)
+    return _json(
+        openid_configuration(auth.endpoints, auth.resource_types),
+    )
 
 
 @router.get("/auth/jwks")
 async def jwks(request: Request) -> Response:
-    headers = {**CORS, "Cache-Control": "public, max-age=300"}
+    headers = {"Cache-Control": "public, max-age=300"}
     return _json(authority(request).keys.public_jwks(), headers=headers)
 
 
 @router.get("/auth/smart-style.json")
 async def smart_style() -> Response:
-    return _json(SMART_STYLE, headers={**CORS, "Cache-Control": "public, max-age=3600"})
+    return _json(SMART_STYLE, headers={"Cache-Control": "public, max-age=3600"})
 
 
 # -- token ------------------------------------------------------------------------------------
-
-
-@router.options("/auth/token")
-@router.options("/auth/introspect")
-@router.options("/auth/revoke")
-async def preflight() -> Response:
-    return Response(
-        status_code=204,
-        headers={
-            **CORS,
-            "Access-Control-Allow-Methods": "POST, OPTIONS",
-            "Access-Control-Allow-Headers": "Authorization, Content-Type, Accept",
-            "Access-Control-Max-Age": "600",
-        },
-    )
 
 
 async def oauth_request(request: Request, auth: Authority) -> FacadeOAuth2Request | None:
@@ -115,7 +104,7 @@ def _error(error: str, description: str, status: int = 400) -> JSONResponse:
     return _json(
         {"error": error, "error_description": description},
         status,
-        headers={**NO_STORE, **CORS},
+        headers=NO_STORE,
     )
 
 
@@ -128,7 +117,7 @@ async def token(request: Request) -> Response:
     # authlib is synchronous, and a client secret check is an argon2 hash (tens of ms of
     # CPU): both run off the event loop, so token requests do not stall FHIR traffic.
     status, body, headers = await run_in_threadpool(auth.server.create_token_response, oauth)
-    answer = {**dict(headers or []), **NO_STORE, **CORS}
+    answer = {**dict(headers or []), **NO_STORE}
     # Every token request is audited: which client, which patient, granted or why not.
     request.state.audit = AuditEntry(
         interaction="token",
@@ -201,7 +190,7 @@ async def revoke(request: Request) -> Response:
     if not presented:
         return _error("invalid_request", "Missing 'token'.")
     auth.tokens.revoke(presented, client.get_client_id())
-    return Response(status_code=200, headers={**NO_STORE, **CORS})
+    return Response(status_code=200, headers=NO_STORE)
 
 
 def _bearer_client(request: Request, auth: Authority) -> str:

@@ -13,6 +13,7 @@ from facade.upstream.drchrono.sandbox.codes import load_table, table_names
 from facade.upstream.drchrono.sandbox.dataset import ENDPOINTS, SandboxDataset
 from facade.upstream.drchrono.sandbox.generator import REFERENCE_DATE, generate, is_valid_npi
 from facade.upstream.drchrono.sandbox.visits import gs1_check_digit
+from mappings.drchrono import isbt128
 
 PATIENT_ENDPOINTS = (
     "appointments",
@@ -377,8 +378,21 @@ def test_documents_point_at_file_paths(dataset: SandboxDataset) -> None:
         assert document["document"] == f"/files/documents/{document['id']}.pdf"
 
 
-def test_device_udis_are_gs1_human_readable_with_valid_gtins(dataset: SandboxDataset) -> None:
+def test_device_udis_are_gs1_or_isbt_128_human_readable(dataset: SandboxDataset) -> None:
+    """Devices carry GS1 UDIs with valid GTINs; tissue grafts carry ISBT 128 UDIs, whose
+    donation identification number is the HCT/P distinct identification code."""
+    kinds = set()
     for device in dataset.records["implantable_devices"]:
+        tissue = isbt128.parse(device["udi"])
+        if tissue is not None:
+            kinds.add("isbt128")
+            assert tissue.donation_identification_number
+            assert tissue.lot_number == device["lot_number"]
+            assert tissue.serial_number == device["serial_number"]
+            assert tissue.expiration_date == device["expiration_date"]
+            assert tissue.production_date == device["manufacturing_date"]
+            continue
+        kinds.add("gs1")
         match = re.fullmatch(
             r"\(01\)(\d{14})\(11\)\d{6}\(17\)\d{6}\(10\)(\w+)\(21\)(\w+)", device["udi"]
         )
@@ -386,6 +400,7 @@ def test_device_udis_are_gs1_human_readable_with_valid_gtins(dataset: SandboxDat
         gtin = match.group(1)
         assert gs1_check_digit(gtin[:-1]) == int(gtin[-1])
         assert match.group(2) == device["lot_number"] and match.group(3) == device["serial_number"]
+    assert kinds == {"gs1", "isbt128"}
 
 
 # --- codes ---

@@ -133,6 +133,9 @@ class _ApiPipeline:
         self, endpoint: str | None | Callable[[Request], str | None], handler: Handler
     ) -> Handler:
         async def run(request: Request) -> Response:
+            delay = self.state.network_delay()
+            if delay:
+                await asyncio.sleep(delay)
             name = endpoint(request) if callable(endpoint) else endpoint
             entry = RequestLogEntry(
                 method=request.method,

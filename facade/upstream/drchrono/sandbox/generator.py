@@ -17,6 +17,7 @@ from facade.upstream.drchrono.sandbox.context import (
 )
 from facade.upstream.drchrono.sandbox.dataset import ENDPOINTS, Record, SandboxDataset
 from facade.upstream.drchrono.sandbox.people import SHOWCASE_KINDS, make_patient
+from facade.upstream.drchrono.sandbox.reports import write_reports
 from facade.upstream.drchrono.sandbox.visits import write_visits
 
 __all__ = ["REFERENCE_DATE", "generate", "npi_check_digit", "is_valid_npi"]
@@ -249,6 +250,7 @@ def generate(patients: int = 50, seed: int = 1) -> SandboxDataset:
     records["offices"].extend(practice.offices)
     records["users"].extend(practice.users)
     records["custom_demographics"].extend(practice.custom_demographics)
+    charts = []
     for index in range(patients):
         rng = random.Random(f"facade-sandbox:{seed}:patient:{index}")
         showcase = SHOWCASE_KINDS[index] if index < len(SHOWCASE_KINDS) else ""
@@ -257,4 +259,6 @@ def generate(patients: int = 50, seed: int = 1) -> SandboxDataset:
         choose_conditions(chart)
         write_visits(practice, chart, records)
         write_chart(practice, chart, records)
+        charts.append(chart)
+    write_reports(charts, records, seed)
     return dataset

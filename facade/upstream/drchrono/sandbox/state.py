@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 
+from facade.upstream.drchrono import DECLARED_BURST_PER_SECOND
 from facade.upstream.drchrono.sandbox.dataset import SandboxDataset
 from facade.upstream.drchrono.sandbox.limits import ApiThrottle
 
@@ -70,11 +71,14 @@ class SandboxLimits:
     """The vendor's quota and page-size rules; `burst_per_second=None` disables the burst limit."""
 
     hourly_limit: int = 500
-    burst_per_second: int | None = 10
+    burst_per_second: int | None = DECLARED_BURST_PER_SECOND
     page_size_max: int = 250
     verbose_page_size_max: int = 50
     clinical_notes_page_size_default: int = 5
     clinical_notes_page_size_max: int = 20
+    #: Each /api call reaches the vendor after a random 0 to this many seconds, as over a
+    #: real network, before it is counted; 0 (in-process, instantly) unless a test asks.
+    network_jitter_seconds: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -238,6 +242,11 @@ class SandboxState:
     def register_app(self, app: OAuthApp) -> OAuthApp:
         self.apps[app.client_id] = app
         return app
+
+    def network_delay(self) -> float:
+        """Seconds the next /api call spends on its way in (see SandboxLimits)."""
+        jitter = self.limits.network_jitter_seconds
+        return self._random.uniform(0.0, jitter) if jitter > 0 else 0.0
 
     def random_token(self, length: int = 30) -> str:
         return "".join(self._random.choice(_TOKEN_ALPHABET) for _ in range(length))

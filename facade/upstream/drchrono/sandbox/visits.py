@@ -7,6 +7,7 @@ procedure). It never writes a code that is missing from the curated tables.
 
 from __future__ import annotations
 
+import random
 from datetime import date, timedelta
 from functools import cache
 from typing import Any
@@ -86,7 +87,20 @@ DEVICES: tuple[tuple[str, str, str, str, str, str], ...] = (
         "CV-21",
     ),
     ("cpt", "69436", "Aerotube", "Bluewater Otology", "Tympanostomy tube", "AT-1.14"),
+    (
+        "cpt",
+        "20900",
+        "OsteoStrut Cortical Allograft",
+        "Prairie Tissue Services",
+        "Bone matrix implant, human-derived",
+        "OS-10",
+    ),
 )
+#: DEVICES rows that are human tissue (HCT/Ps): labelled with an ISBT 128 UDI, not GS1.
+TISSUE_DEVICES = frozenset({"20900"})
+#: ICCBBA's facility identification numbers reserved for examples (never a real facility).
+EXAMPLE_PROCESSOR_FIN = "A9999"
+EXAMPLE_COLLECTION_FIN = "A9997"
 
 
 @cache
@@ -500,8 +514,9 @@ def _procedure(
     procedure_type: str,
     code: str,
     description: str,
+    rng: random.Random | None = None,
 ) -> Record:
-    rng = chart.rng
+    rng = rng or chart.rng
     return {
         "id": practice.next_id("procedures", rng),
         "appointment": int(appointment["id"]),
@@ -572,7 +587,7 @@ def _device_choices(chart: Chart) -> list[int]:
     """Indexes into DEVICES that suit this patient."""
     age = chart.age_on(REFERENCE_DATE)
     if chart.showcase == "adult":
-        return [0]
+        return [0, 7]
     if chart.showcase == "child":
         return [6]
     if chart.showcase == "deceased":
@@ -589,25 +604,29 @@ def _device_choices(chart: Chart) -> list[int]:
 
 
 def _implant_devices(practice: Practice, chart: Chart, records: dict[str, list[Record]]) -> None:
-    rng = chart.rng
     if not chart.visits:
         return
     for device_index in _device_choices(chart):
         table, code, brand, company, gmdn, model = DEVICES[device_index]
+        # Tissue draws from its own stream, so adding it left the rest of the chart as it was.
+        tissue = code in TISSUE_DEVICES
+        rng = random.Random(f"{chart.patient_id}:tissue") if tissue else chart.rng
         visit = rng.choice(chart.visits[1:] or chart.visits)
         procedure_type = "C" if table == "cpt" else "H"
-        procedure = _procedure(
-            practice, chart, visit, procedure_type, code, load_table(table).row(code)["display"]
-        )
+        description = load_table(table).row(code)["display"]
+        procedure = _procedure(practice, chart, visit, procedure_type, code, description, rng)
         records["procedures"].append(procedure)
         implanted = date.fromisoformat(procedure["date"])
         made = implanted - timedelta(days=rng.randint(60, 400))
         expires = made + timedelta(days=rng.choice((730, 1095, 1825)))
-        body = f"0{rng.randint(10**11, 10**12 - 1)}"
-        gtin = body + str(gs1_check_digit(body))
-        lot = f"{rng.choice('ABCDEFGHJKLM')}{rng.randint(1000, 99999)}"
-        serial = f"{rng.randint(10**7, 10**8 - 1)}{rng.choice('ABCDEFG')}"
-        udi = f"(01){gtin}(11){made:%y%m%d}(17){expires:%y%m%d}(10){lot}(21){serial}"
+        if tissue:
+            lot, serial, udi = _isbt128_label(rng, made, expires)
+        else:
+            body = f"0{rng.randint(10**11, 10**12 - 1)}"
+            gtin = body + str(gs1_check_digit(body))
+            lot = f"{rng.choice('ABCDEFGHJKLM')}{rng.randint(1000, 99999)}"
+            serial = f"{rng.randint(10**7, 10**8 - 1)}{rng.choice('ABCDEFG')}"
+            udi = f"(01){gtin}(11){made:%y%m%d}(17){expires:%y%m%d}(10){lot}(21){serial}"
         records["implantable_devices"].append(
             {
                 "id": practice.next_id("implantable_devices", rng),
@@ -628,6 +647,23 @@ def _implant_devices(practice: Practice, chart: Chart, records: dict[str, list[R
                 "updated_at": procedure["updated_at"],
             }
         )
+
+
+def _isbt128_label(rng: random.Random, made: date, expires: date) -> tuple[str, str, str]:
+    """(lot, serial, UDI) of a tissue graft's ISBT 128 label: the processor's product code
+    (=/), serial (=,), the donation identification number (=), expiry (=>) and production
+    (=}) dates as cyyjjj, and the lot (&,1)."""
+    product = f"{EXAMPLE_PROCESSOR_FIN}OST{rng.randint(100, 999)}T{rng.randint(1000, 9999)}"
+    donation = f"{EXAMPLE_COLLECTION_FIN}{made:%y}{rng.randint(0, 999_999):06d}00"
+    serial = f"{rng.randint(1, 999_999):06d}"
+    lot = f"{rng.randint(1, 10**8):012d}OST{rng.randint(100, 999)}"
+    udi = f"=/{product}=,{serial}={donation}=>{_julian(expires)}=}}{_julian(made)}&,1{lot}"
+    return lot, serial, udi
+
+
+def _julian(day: date) -> str:
+    """ISBT 128's cyyjjj: century after 2000, year, day of the year."""
+    return f"{(day.year - 2000) // 100}{day:%y}{day.timetuple().tm_yday:03d}"
 
 
 def _scan_documents(practice: Practice, chart: Chart, documents: list[Record]) -> None:
