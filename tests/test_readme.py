@@ -18,12 +18,7 @@ from capability import support_matrix
 from facade.errors import FacadeError
 from facade.settings import setting_names
 from mappings.drchrono import REGISTRY
-from tests.auth.test_browser_launch import (  # noqa: F401 (browser, chromium: fixtures)
-    Browser,
-    RedirectCatcher,
-    browser,
-    chromium,
-)
+from tests.browser import Browser, RedirectCatcher, log_in_and_consent
 from tests.readme_shell import Scratch, Walkthrough, section, shell_blocks
 
 SMART_WALKTHROUGH = "SMART standalone launch, step by step"
@@ -114,13 +109,10 @@ def test_the_smart_standalone_launch_runs_as_written(scratch: Scratch) -> None:
     assert out.rstrip().endswith("403")
 
 
-def test_the_smart_launch_browser_step_in_chromium(
-    scratch: Scratch, request: pytest.FixtureRequest
-) -> None:
+def test_the_smart_launch_browser_step_in_chromium(scratch: Scratch, browser: Browser) -> None:
     """Step 3 as a person does it: the printed URL opened in a real (headless) browser, the
     demo patient logged in and Allow pressed; the app's redirect URI receives the code,
     and steps 4 and 5 run with it."""
-    web: Browser = request.getfixturevalue("browser")  # test_browser_launch's fixture
     steps = shell_blocks(section(SMART_WALKTHROUGH))
     assert len(steps) == 5, "steps 1, 2, 3 (curl), 4 and 5"
     with RedirectCatcher() as app:
@@ -133,17 +125,14 @@ def test_the_smart_launch_browser_step_in_chromium(
         accounts = json.loads((scratch.directory / ".facade" / "demo-accounts.json").read_text())
         maria = next(a for a in accounts if a["username"] == "maria.garcia")
 
-        web.open(url)
-        web.wait_for("!!document.getElementById('password')", "the login page")
-        web.evaluate(
-            "document.getElementById('username').value = 'maria.garcia';"
-            f"document.getElementById('password').value = {json.dumps(maria['password'])};"
-            "document.getElementById('login').click();"
+        browser.open(url)
+        log_in_and_consent(
+            browser,
+            "maria.garcia",
+            maria["password"],
+            consent_shows="document.body.innerText.includes('Read and search your health records')",
         )
-        web.wait_for("!!document.getElementById('allow')", "the consent page")
-        assert "Read and search your health records" in web.evaluate("document.body.innerText")
-        web.evaluate("document.getElementById('allow').click()")
-        web.wait_for("!!document.getElementById('done')", "the app's redirect URI")
+        browser.wait_for("!!document.getElementById('done')", "the app's redirect URI")
 
     [received] = app.queries
     assert received["state"] == parse_qs(urlsplit(url).query)["state"]
