@@ -97,7 +97,7 @@ def transform_each(
 
 def bundle_bytes_of(chunk: Sequence[Record], ctx: MappingContext) -> bytes:
     """What facade does per search page: map, wrap in a searchset Bundle, serialize."""
-    resources = [patient.transform(record, ctx) for record in chunk]
+    resources = [patient.MAPPING.resource(record, ctx) for record in chunk]
     bundle = searchset(
         FHIR_BASE, "Patient", resources, f"{FHIR_BASE}/Patient?_count={BUNDLE_SIZE}", None
     )

@@ -376,7 +376,8 @@ def _service_paths() -> dict[str, Schema]:
         "/health/live": probe("live", "The process answers (no I/O)", health_json("200", "up")),
         "/health/ready": probe(
             "ready",
-            "The database and the EHR answer (the EHR probed at most once per 5 minutes)",
+            "The database answers, the audit log is written and the EHR answers (the EHR probed"
+            " at most once per 5 minutes)",
             readiness,
         ),
         "/health": probe("health", "Readiness with version and EHR call budget", readiness),

@@ -1,6 +1,8 @@
-"""Rewrites the README's support matrix from the declarations: `python -m capability.readme`.
+"""Rewrites the README's support matrix and its export `_since` note from the declarations:
+`python -m capability.readme`.
 
-The README's block between the support-matrix markers is generated, never edited by hand;
+The README's blocks between the support-matrix and export-since markers are generated,
+never edited by hand;
 tests/test_readme.py fails when it is out of date.
 """
 
@@ -9,17 +11,26 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from capability.statement import support_matrix
+from capability.statement import export_since_note, support_matrix
 from mappings.drchrono import REGISTRY
 
 START = "<!-- support-matrix:start -->"
 END = "<!-- support-matrix:end -->"
 
 
+SINCE_START = "<!-- export-since:start -->"
+SINCE_END = "<!-- export-since:end -->"
+
+
 def with_matrix(readme: str) -> str:
-    head, rest = readme.split(START, 1)
-    _, tail = rest.split(END, 1)
-    return f"{head}{START}\n{support_matrix(REGISTRY)}\n{END}{tail}"
+    readme = _replace(readme, START, END, support_matrix(REGISTRY))
+    return _replace(readme, SINCE_START, SINCE_END, export_since_note(REGISTRY))
+
+
+def _replace(readme: str, start: str, end: str, block: str) -> str:
+    head, rest = readme.split(start, 1)
+    _, tail = rest.split(end, 1)
+    return f"{head}{start}\n{block}\n{end}{tail}"
 
 
 def main() -> int:

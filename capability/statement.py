@@ -12,6 +12,7 @@ from facade.core.compartment import CompartmentMapping
 from facade.core.mapping import (
     ById,
     LocalFilter,
+    NoChangeTime,
     PatientParam,
     Pushdown,
     ResourceMapping,
@@ -161,6 +162,33 @@ def _security(base_url: str) -> dict[str, Any]:
     }
 
 
+def export_since_note(registry: MappingRegistry) -> str:
+    """How an export answers `_since` (Markdown), naming the sources whose records keep no
+    change time (from their `last_updated` declarations), and what Patient and Group exports
+    add."""
+    unchanged: dict[tuple[str, str], None] = {}
+    for mapping in sorted(registry, key=lambda m: m.resource_type):
+        if isinstance(mapping, ResourceMapping):
+            declared = [mapping.last_updated]
+        else:
+            declared = [source.last_updated for source in mapping.sources]
+        for last_updated in declared:
+            if isinstance(last_updated, NoChangeTime):
+                unchanged[(mapping.resource_type, last_updated.reason)] = None
+    sources = "\n".join(f"- {t}: {reason}" for t, reason in unchanged)
+    return (
+        "`_since`: a resource is exported when its `meta.lastUpdated` (the EHR record's update "
+        "time, or its creation time when it was never updated) is after `_since`; the EHR is "
+        "asked for records changed since a day earlier where it can filter, and facade checks "
+        "the exact instant. These sources keep no change time, so their resources carry no "
+        "`meta.lastUpdated` and are always included (facade cannot prove they did not "
+        f"change):\n\n{sources}\n\nPatient and Group exports also carry, once each, the "
+        "Practitioner, PractitionerRole, Organization (Coverage payers too) and Location "
+        "resources their lines reference (with `_type` naming practice types alone: those "
+        "the members' Patient records reference)."
+    )
+
+
 def _with_patient_export(entry: dict[str, Any]) -> dict[str, Any]:
     if entry["type"] == "Patient":
         entry.setdefault("operation", []).append(
@@ -248,7 +276,11 @@ def capability_statement(registry: MappingRegistry, base_url: str, date: str) ->
                     key=lambda entry: str(entry["type"]),
                 ),
                 "operation": [
-                    {"name": "export", "definition": f"{BULK}/OperationDefinition/export"}
+                    {
+                        "name": "export",
+                        "definition": f"{BULK}/OperationDefinition/export",
+                        "documentation": export_since_note(registry),
+                    }
                 ],
             }
         ],

@@ -1,4 +1,5 @@
-"""Whether facade can serve: its database answers, and its vendor connection works.
+"""Whether facade can serve: its database answers, its audit log is written, and its vendor
+connection works.
 
 Vendor calls are the scarce resource (≈500 an hour), so the vendor is probed at most once per
 VENDOR_PROBE_SECONDS however often readiness is asked: at most 12 calls an hour, counted in
@@ -17,6 +18,7 @@ from datetime import datetime
 import anyio
 from sqlalchemy import text
 
+from facade.auth.audit import FAIL_CLOSED_AFTER, AuditWriter
 from facade.clock import Clock
 from facade.errors import UpstreamAuthFailed, UpstreamThrottled
 from facade.store.database import Database
@@ -59,9 +61,15 @@ class Readiness:
     """The database check (every time: it is local) and the cached vendor probe."""
 
     def __init__(
-        self, database: Database, probe: VendorProbe, budget: UpstreamBudget, clock: Clock
+        self,
+        database: Database,
+        probe: VendorProbe,
+        budget: UpstreamBudget,
+        clock: Clock,
+        audit: AuditWriter,
     ):
         self.database = database
+        self._audit = audit
         self._probe_vendor = probe
         self._budget = budget
         self._clock = clock
@@ -72,7 +80,29 @@ class Readiness:
         self.probes = 0
 
     async def checks(self) -> dict[str, Check]:
-        return {"database": await self.check_database(), "vendor": await self.check_vendor()}
+        return {
+            "database": await self.check_database(),
+            "audit": self.check_audit(),
+            "vendor": await self.check_vendor(),
+        }
+
+    def check_audit(self) -> Check:
+        """facade refuses patient data while its audit log cannot be written (fail closed):
+        then it is not ready, though the database may answer a SELECT."""
+        failures = self._audit.failures
+        if failures >= FAIL_CLOSED_AFTER:
+            return Check(
+                "fail",
+                "The audit log cannot be written; patient data is refused until it can.",
+                self._clock.now(),
+            )
+        if failures:
+            return Check(
+                "warn",
+                f"Writing the audit log failed {failures} time(s); retrying.",
+                self._clock.now(),
+            )
+        return Check("pass", checked_at=self._clock.now())
 
     async def check_database(self) -> Check:
         def select_one() -> None:

@@ -308,6 +308,7 @@ async def build_runtime(
             ),
             budget,
             clock,
+            audit,
         ),
         sandbox=sandbox,
         authorization=authorization,

@@ -15,6 +15,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 
 from capability import support_matrix
+from capability.statement import export_since_note
 from facade.errors import FacadeError
 from facade.settings import setting_names
 from mappings.drchrono import REGISTRY
@@ -30,6 +31,14 @@ def test_support_matrix_is_the_one_the_declarations_generate() -> None:
     start = README.index("<!-- support-matrix:start -->") + len("<!-- support-matrix:start -->")
     end = README.index("<!-- support-matrix:end -->")
     assert README[start:end].strip() == support_matrix(REGISTRY), (
+        "the README is out of date: run .venv/bin/python -m capability.readme"
+    )
+
+
+def test_export_since_note_is_the_one_the_declarations_generate() -> None:
+    start = README.index("<!-- export-since:start -->") + len("<!-- export-since:start -->")
+    end = README.index("<!-- export-since:end -->")
+    assert README[start:end].strip() == export_since_note(REGISTRY), (
         "the README is out of date: run .venv/bin/python -m capability.readme"
     )
 

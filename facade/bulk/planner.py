@@ -15,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 
+from facade.bulk.references import REFERENCES
 from facade.bulk.request import PROVENANCE, ExportRequest, TypeSelection
 from facade.core.compartment import BulkJoin, BulkListing, CompartmentMapping, Source
 from facade.core.mapping import MappingContext, Record, ResourceMapping
@@ -42,6 +43,9 @@ class Consumer:
     patient_expression: str = ""
     provenance: bool = False
     author_paths: tuple[str, ...] = ()
+    #: Reads records only for the references they make, writing nothing (the members' Patient
+    #: records, when an export asks for practice types alone).
+    silent: bool = False
 
     @property
     def label(self) -> str:
@@ -49,9 +53,21 @@ class Consumer:
 
     def transform(self, record: Record, ctx: MappingContext) -> list[Record]:
         if self.source is not None:
-            return self.source.transform(record, ctx)
+            return self.source.resources(record, ctx)
         assert self.mapping is not None
-        return [self.mapping.transform(record, ctx)]
+        return [self.mapping.resource(record, ctx)]
+
+    @property
+    def has_companions(self) -> bool:
+        return self.source is not None and self.source.companions is not None
+
+    def companions(self, record: Record, ctx: MappingContext) -> list[Record]:
+        return self.source.companion_resources(record, ctx) if self.source is not None else []
+
+    @property
+    def in_compartment(self) -> bool:
+        """Whether its resources belong to one patient (and so to a Group's members or not)."""
+        return self.source is not None or self.resource_type == "Patient"
 
     def patient_of(self, resource: Record) -> str | None:
         if self.resource_type == "Patient":
@@ -67,7 +83,8 @@ class Listing:
     """One vendor listing an export part pages through."""
 
     #: "practice" (paged practice-wide), "lookup" (a small practice list read whole and
-    #: derived), "patients" (one fetch per member patient) or "skipped".
+    #: derived), "patients" (one fetch per member patient), "references" (the practice
+    #: resources the other parts' lines reference) or "skipped".
     mode: str
     endpoint: str = ""
     params: dict[str, str] = field(default_factory=dict)
@@ -94,7 +111,7 @@ class Listing:
 
     @property
     def resource_types(self) -> list[str]:
-        types = dict.fromkeys(c.resource_type for c in self.consumers)
+        types = dict.fromkeys(c.resource_type for c in self.consumers if not c.silent)
         if any(c.provenance for c in self.consumers):
             types[PROVENANCE] = None
         return list(types)
@@ -134,6 +151,7 @@ def plan_export(
     practice: dict[str, Listing] = {}
     per_patient: list[Consumer] = []
     listings: list[Listing] = []
+    referenced: list[Consumer] = []
     for resource_type in request.types:
         if resource_type == PROVENANCE:
             continue
@@ -147,6 +165,11 @@ def plan_export(
                 provenance=provenance and resource_type == "Patient",
                 author_paths=mapping.author_paths,
             )
+            if mapping.lookup_data and request.level != "system":
+                # Patient and Group exports carry the practice resources their lines
+                # reference, not the whole practice list.
+                referenced.append(consumer)
+                continue
             if mapping.lookup_data:
                 listings.append(
                     Listing(
@@ -209,6 +232,23 @@ def plan_export(
             asked = params.pop("verbose", "") == "true"
             verbose = bulk.verbose or asked
             _add(practice, "practice", bulk.endpoint, params, verbose, bulk.lookups, consumer)
+    if referenced and not per_patient:
+        # Only practice types asked for: the members' Patient records say which of them
+        # belong to the export (their practitioner and organization), and are not written.
+        patient = registry.get("Patient")
+        assert isinstance(patient, ResourceMapping)
+        consumer = Consumer("Patient", TypeSelection("Patient"), mapping=patient, silent=True)
+        verbose = patient.needs_verbose(ctx)
+        _add(
+            practice,
+            "practice",
+            patient.endpoint,
+            dict(patient.fixed_params),
+            verbose,
+            (),
+            consumer,
+        )
+        per_patient.append(consumer)
     for listing in practice.values():
         listing.params["page_size"] = str(listing.page_size)
         if listing.verbose:
@@ -235,6 +275,7 @@ def plan_export(
             and patient_calls < practice_calls
         )
     )
+    last = [_references_listing(referenced)] if referenced else []
     if cheaper_per_patient and per_patient:
         listings = [x for x in listings if x.mode == "lookup"]
         listings.append(
@@ -242,8 +283,17 @@ def plan_export(
                 "patients", "patients", consumers=per_patient, estimated_calls=patient_calls or 0
             )
         )
-        return ExportPlan(listings)
-    return ExportPlan([*listings[:0], *_ordered(practice, listings)])
+        return ExportPlan([*listings, *last])
+    return ExportPlan([*_ordered(practice, listings), *last])
+
+
+def _references_listing(consumers: list[Consumer]) -> Listing:
+    """The last part: the referenced practice resources, from the practice lists (which the
+    export has usually read already, so they cost nothing more)."""
+    lists = {
+        name for c in consumers if c.mapping for name in (c.mapping.endpoint, *c.mapping.lookups)
+    }
+    return Listing(REFERENCES, REFERENCES, consumers=consumers, estimated_calls=len(lists))
 
 
 def _ordered(practice: dict[str, Listing], others: list[Listing]) -> list[Listing]:

@@ -13,6 +13,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 from facade.auth.grant import Grant
 from facade.auth.scopes import READ
+from facade.bulk.references import reference_types
 from facade.core.compartment import CompartmentMapping, Source
 from facade.core.mapping import MappingContext, ResourceMapping
 from facade.core.planner import Check, LocalCheck, patient_id_of, plan_chart, plan_search
@@ -61,12 +62,17 @@ class ExportRequest:
 
 
 def exportable_types(registry: MappingRegistry, level: str) -> list[str]:
-    """Types a level can export: everything at system level; Patient, the patient
-    compartment and Provenance for Patient and Group exports."""
+    """Types a level can export: everything at system level; for Patient and Group exports,
+    Patient, the patient compartment, Provenance and the practice types their lines
+    reference (Practitioner, Organization, Location, PractitionerRole)."""
+    referenced = reference_types(registry)
     types = [
         m.resource_type
         for m in registry
-        if level == "system" or isinstance(m, CompartmentMapping) or m.resource_type == "Patient"
+        if level == "system"
+        or isinstance(m, CompartmentMapping)
+        or m.resource_type == "Patient"
+        or m.resource_type in referenced
     ]
     return sorted({*types, PROVENANCE})
 

@@ -26,13 +26,20 @@ from facade.auth.scopes import ScopeSet
 from facade.bulk.files import ExportFiles
 from facade.bulk.models import ExportFile, ExportJob, ExportPart
 from facade.bulk.planner import PAGE_SIZE, VERBOSE_PAGE_SIZE, Consumer, Listing, plan_export
+from facade.bulk.references import (
+    REFERENCES,
+    collect_references,
+    local_reference,
+    reference_types,
+    write_referenced,
+)
 from facade.bulk.request import ExportRequest, TypeSelection, select_types
 from facade.bulk.spill import LookupSpill, canonical, list_name, parse_list_name
 from facade.bulk.store import ACTIVE_STATES, JobStore
 from facade.bulk.writer import ExportStreams, StreamState, ensure_private_directory
 from facade.clock import Clock
 from facade.core.compartment import FetchContext
-from facade.core.mapping import MappingContext, Record
+from facade.core.mapping import MappingContext, Record, ResourceMapping
 from facade.core.provenance import provenance_for
 from facade.core.service import FhirService
 from facade.core.vendor import VendorPage
@@ -99,7 +106,8 @@ def build_plan(
             "verbose": listing.verbose,
             "key": listing.key,
             "consumers": [
-                [c.resource_type, c.source.name if c.source else ""] for c in listing.consumers
+                [c.resource_type, c.source.name if c.source else "", *(["silent"] * c.silent)]
+                for c in listing.consumers
             ],
             "error": listing.error,
         }
@@ -214,25 +222,21 @@ class ExportRunner:
         streams = ExportStreams(self.files.job_dir(job.id), self.limits.file_size_bound)
         streams.open(self._streams_state(job, part.seq))
         members = set(request.patients) if _confined(request) else None
-        transaction = job.transaction_time.isoformat(timespec="seconds")
         since = parse_date_range(request.since).low if request.since else None
-        writer = _Writer(streams, ctx, members, transaction, since)
+        tracked = referenced_in(request, self.service)
+        writer = _Writer(streams, ctx, members, since, selections, tracked)
+        writer.references.update(resume.get("references", []))
         try:
             if listing.mode == "practice":
                 await self._run_practice(
                     job, part, listing, checkpoint, resume, writer, spill, meter, base_calls
                 )
-            elif listing.mode == "lookup":
-                await self._run_lookup(job, listing, ctx, writer)
-                self._save(
-                    job,
-                    part,
-                    checkpoint,
-                    {"streams": streams.checkpoint()},
-                    meter,
-                    base_calls,
-                    writer,
-                )
+            elif listing.mode in ("lookup", REFERENCES):
+                if listing.mode == REFERENCES:
+                    await self._run_references(job, part, listing, ctx, writer)
+                else:
+                    await self._run_lookup(job, listing, ctx, writer)
+                self._save(job, part, checkpoint, writer.checkpoint(), meter, base_calls, writer)
             else:
                 await self._run_patients(
                     job, part, listing, checkpoint, resume, writer, ctx, request, meter, base_calls
@@ -297,7 +301,7 @@ class ExportRunner:
                     for consumer in listing.consumers:
                         joined = consumer.join(record, spill) if consumer.join else record
                         if joined is not None:
-                            writer.consume(consumer, consumer.transform(joined, writer.ctx))
+                            writer.consume_record(consumer, joined)
                 pages += 1
                 records += len(results)
                 if self.hook:
@@ -306,7 +310,7 @@ class ExportRunner:
                     **position,
                     "pages": pages,
                     "records": records,
-                    "streams": writer.streams.checkpoint(),
+                    **writer.checkpoint(),
                 }
                 self._save(job, part, checkpoint, state, meter, base_calls, writer)
                 self._check_active(job.id)
@@ -350,6 +354,29 @@ class ExportRunner:
         resources = await self._vendor(job, lambda: self.service.lookup_resources(mapping, ctx))
         writer.consume(consumer, resources)
 
+    async def _run_references(
+        self,
+        job: ExportJob,
+        part: ExportPart,
+        listing: Listing,
+        ctx: MappingContext,
+        writer: _Writer,
+    ) -> None:
+        """The practice resources the other parts' lines reference, each written once."""
+        wanted: set[str] = set()
+        for other in self.store.parts(job.id):
+            if other.seq != part.seq:
+                resume = json.loads(other.checkpoint).get("resume", {})
+                wanted.update(resume.get("references", []))
+
+        async def load(mapping: ResourceMapping) -> list[Record]:
+            found: list[Record] = await self._vendor(
+                job, partial(self.service.lookup_resources, mapping, ctx)
+            )
+            return found
+
+        await write_referenced(wanted, listing.consumers, load, writer)
+
     async def _run_patients(
         self,
         job: ExportJob,
@@ -376,10 +403,10 @@ class ExportRunner:
                     job, partial(self._patient_records, consumer, patient_id, fc)
                 )
                 for record in records:
-                    writer.consume(consumer, consumer.transform(record, ctx))
+                    writer.consume_record(consumer, record)
             if self.hook:
                 self.hook("page-written", part.seq, index + 1)
-            state = {"patient_index": index + 1, "streams": writer.streams.checkpoint()}
+            state = {"patient_index": index + 1, **writer.checkpoint()}
             self._save(job, part, checkpoint, state, meter, base_calls, writer)
             self._check_active(job.id)
 
@@ -481,13 +508,13 @@ class ExportRunner:
         registry = self.service.registry
         from facade.bulk.planner import _patient_expression
         from facade.core.compartment import BulkListing, CompartmentMapping
-        from facade.core.mapping import ResourceMapping
 
         consumers: list[Consumer] = []
-        for resource_type, source_name in descriptor["consumers"]:
+        for resource_type, source_name, *flags in descriptor["consumers"]:
             mapping = registry.get(resource_type)
-            selection = selections[resource_type]
-            provenance = "Provenance" in selections
+            silent = "silent" in flags
+            selection = TypeSelection(resource_type) if silent else selections[resource_type]
+            provenance = "Provenance" in selections and not silent
             if isinstance(mapping, ResourceMapping):
                 consumers.append(
                     Consumer(
@@ -496,6 +523,7 @@ class ExportRunner:
                         mapping=mapping,
                         provenance=provenance and resource_type == "Patient",
                         author_paths=mapping.author_paths,
+                        silent=silent,
                     )
                 )
             else:
@@ -621,6 +649,13 @@ def _page_size(name: str) -> int:
     return VERBOSE_PAGE_SIZE if params.get("verbose") == "true" else PAGE_SIZE
 
 
+def referenced_in(request: ExportRequest, service: FhirService) -> frozenset[str]:
+    """The practice types a Patient or Group export writes as its lines reference them."""
+    if request.level == "system":
+        return frozenset()
+    return frozenset(request.types) & frozenset(reference_types(service.registry))
+
+
 def _confined(request: ExportRequest) -> bool:
     return request.level == "group" or bool(request.patients)
 
@@ -633,31 +668,70 @@ class _Writer:
         streams: ExportStreams,
         ctx: MappingContext,
         members: set[str] | None,
-        transaction_time: str,
         since: datetime | None,
+        selections: dict[str, TypeSelection],
+        tracked: frozenset[str],
     ):
         self.streams = streams
         self.ctx = ctx
         self.members = members
-        self.transaction_time = transaction_time
         self.since = since
+        self.selections = selections
+        #: The practice types whose references written lines make are noted (for the
+        #: export's references part), and the references noted so far.
+        self.tracked = tracked
+        self.references: set[str] = set()
         self._written = 0
 
-    def consume(self, consumer: Consumer, resources: list[Record]) -> None:
+    def consume_record(self, consumer: Consumer, record: Record) -> None:
+        written = self.consume(consumer, consumer.transform(record, self.ctx))
+        if written and consumer.has_companions:
+            self._companions(consumer.companions(record, self.ctx), written)
+
+    def consume(self, consumer: Consumer, resources: list[Record]) -> list[Record]:
+        """Writes the resources that pass the export's checks and returns them."""
+        written: list[Record] = []
         for resource in resources:
-            if self.members is not None and consumer.patient_of(resource) not in self.members:
+            if (
+                self.members is not None
+                and consumer.in_compartment
+                and consumer.patient_of(resource) not in self.members
+            ):
+                continue
+            if consumer.silent:
+                collect_references(resource, self.tracked, self.references)
                 continue
             if self.since is not None and not self._changed(resource):
                 continue
             if not consumer.selection.keeps(resource):
                 continue
-            self.streams.write(resource)
-            self._written += 1
+            self._write(resource)
+            written.append(resource)
             if consumer.provenance:
-                self.streams.write(
-                    provenance_for(resource, consumer.author_paths, self.ctx, self.transaction_time)
-                )
-                self._written += 1
+                self._write(provenance_for(resource, consumer.author_paths, self.ctx))
+        return written
+
+    def _companions(self, companions: list[Record], written: list[Record]) -> None:
+        """Resources only the source record can build (a Coverage's payer Organization),
+        written beside the lines that reference them when the export carries their type."""
+        named: set[str] = set()
+        collect_references(written, frozenset(c["resourceType"] for c in companions), named)
+        for companion in companions:
+            selection = self.selections.get(companion["resourceType"])
+            if selection is None or local_reference(companion) not in named:
+                continue
+            if selection.keeps(companion):
+                self._write(companion)
+
+    def _write(self, resource: Record) -> None:
+        self.streams.write(resource)
+        self._written += 1
+        if self.tracked:
+            collect_references(resource, self.tracked, self.references)
+
+    def checkpoint(self) -> dict[str, Any]:
+        """What a resumed part starts from: its files, and the references written so far."""
+        return {"streams": self.streams.checkpoint(), "references": sorted(self.references)}
 
     def _changed(self, resource: Record) -> bool:
         updated = resource.get("meta", {}).get("lastUpdated")

@@ -16,11 +16,13 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from facade.core.mapping import (
     Include,
+    LastUpdated,
     MappingContext,
     Record,
     Resource,
     SearchParam,
     Unsupported,
+    with_last_updated,
 )
 
 if TYPE_CHECKING:
@@ -130,7 +132,22 @@ class Source:
     #: How Bulk $export lists this source practice-wide; None means `endpoint` with
     #: `fixed_params` (and verbose when needed). Sources with a custom `fetch` must set it.
     bulk: BulkListing | None = None
+    #: Resources of practice types that only this source's records can build (the payer
+    #: Organizations a patient's insurance names): exports write them beside the resources
+    #: that reference them.
+    companions: ManyTransform | None = None
+    #: When a record last changed: see ChangeTime.
+    last_updated: LastUpdated | None = None
     description: str = ""
+
+    def resources(self, record: Record, ctx: MappingContext) -> list[Resource]:
+        """The transform's resources, with the record's declared change time."""
+        return with_last_updated(self.transform(record, ctx), record, ctx, self.last_updated)
+
+    def companion_resources(self, record: Record, ctx: MappingContext) -> list[Resource]:
+        if self.companions is None:
+            return []
+        return with_last_updated(self.companions(record, ctx), record, ctx, self.last_updated)
 
     def could_match(self, code: str, values: tuple[str, ...]) -> bool:
         codes = [value.rpartition("|")[2] for value in values]

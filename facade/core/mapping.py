@@ -36,6 +36,71 @@ Lookups = Mapping[str, list[Record]]
 Derive = Callable[[list[Record], Lookups, MappingContext], list[Record]]
 
 
+# -- when a record last changed --------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ChangeTime:
+    """Where a source's records say when they last changed: the first of `fields` a record
+    holds (a dotted path reaches into a joined record), read as a FHIR instant by `moment`
+    (vendor timestamps need the practice's time zone). Every resource mapped from the record
+    carries it as meta.lastUpdated, which `_since` and `_lastUpdated` compare."""
+
+    fields: tuple[str, ...]
+    moment: Callable[[Any, ZoneInfo], str | None]
+
+    def of(self, record: Record, ctx: MappingContext) -> str | None:
+        for path in self.fields:
+            value: Any = record
+            for key in path.split("."):
+                value = value.get(key) if isinstance(value, dict) else None
+            found = self.moment(value, ctx.timezone) if value not in (None, "") else None
+            if found:
+                return found
+        return None
+
+
+@dataclass(frozen=True)
+class NoChangeTime:
+    """The source's records hold no update or creation time (`reason` says so for the docs):
+    its resources have no meta.lastUpdated, and an export `_since` includes every one of
+    them, since facade cannot prove they did not change."""
+
+    reason: str
+
+
+def no_change_time(reason: str) -> NoChangeTime:
+    return NoChangeTime(reason)
+
+
+#: Every source declares one or the other (a test holds every mapping to it).
+LastUpdated = ChangeTime | NoChangeTime
+
+
+def with_last_updated(
+    resources: list[Resource], record: Record, ctx: MappingContext, declared: LastUpdated | None
+) -> list[Resource]:
+    """`resources` (just mapped from `record`) with the declared change time as
+    meta.lastUpdated. Mapped resources may share parts, so each gets a meta of its own."""
+    if not isinstance(declared, ChangeTime):
+        return resources
+    moment = declared.of(record, ctx)
+    if moment is None:
+        return resources
+    stamped: list[Resource] = []
+    for resource in resources:
+        if resource.get("meta", {}).get("lastUpdated") == moment:
+            stamped.append(resource)  # the transform wrote it already
+            continue
+        meta = {**resource.get("meta", {}), "lastUpdated": moment}
+        if "meta" in resource:
+            stamped.append({**resource, "meta": meta})
+        else:
+            head: Resource = {k: resource[k] for k in ("resourceType", "id") if k in resource}
+            stamped.append({**head, "meta": meta, **resource})
+    return stamped
+
+
 # -- how one search parameter is served --------------------------------------------------
 
 
@@ -149,7 +214,13 @@ class ResourceMapping:
     #: Reads ids that are not vendor records of `endpoint` (e.g. payer Organizations found
     #: through a patient's insurance): (client, FHIR id, FetchContext) → resource or None.
     read_other: Any = None
+    #: When a (derived) record last changed: see ChangeTime.
+    last_updated: LastUpdated | None = None
     notes: str = ""
+
+    def resource(self, record: Record, ctx: MappingContext) -> Resource:
+        """The transform's resource, with its declared change time."""
+        return with_last_updated([self.transform(record, ctx)], record, ctx, self.last_updated)[0]
 
     def param(self, code: str) -> SearchParam | None:
         for param in self.search_params:

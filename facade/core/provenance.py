@@ -15,6 +15,11 @@ from facade.fhir.matching import extract
 PROFILE = "http://hl7.org/fhir/us/core/StructureDefinition/us-core-provenance"
 #: facade, the transmitter, as a Device (Provenance.agent.who).
 TRANSMITTER_DEVICE_ID = "facade"
+#: The vendor does not record when the source record changed.
+DATA_ABSENT_UNSUPPORTED = {
+    "url": "http://hl7.org/fhir/StructureDefinition/data-absent-reason",
+    "valueCode": "unsupported",
+}
 
 
 def provenance_id(resource: Resource) -> str:
@@ -37,10 +42,20 @@ def _author(resource: Resource, author_paths: tuple[str, ...]) -> str | None:
     return None
 
 
+def recorded_of(resource: Resource) -> dict[str, Any]:
+    """Provenance.recorded: when the source record last changed (the resource's
+    meta.lastUpdated), so the same Provenance reads the same every time. A source without a
+    change time gets a data-absent-reason instead of a time facade would have to invent."""
+    last_updated = resource.get("meta", {}).get("lastUpdated")
+    if last_updated:
+        return {"recorded": last_updated}
+    return {"_recorded": {"extension": [DATA_ABSENT_UNSUPPORTED]}}
+
+
 def provenance_for(
-    resource: Resource, author_paths: tuple[str, ...], ctx: MappingContext, recorded: str
+    resource: Resource, author_paths: tuple[str, ...], ctx: MappingContext
 ) -> dict[str, Any]:
-    """The Provenance of `resource`; `recorded` is used when the resource has no lastUpdated."""
+    """The Provenance of `resource`."""
     practice = {"reference": f"Organization/{ctx.practice_group_id}"}
     author = _author(resource, author_paths)
     author_agent: dict[str, Any] = {
@@ -62,7 +77,7 @@ def provenance_for(
         "id": provenance_id(resource),
         "meta": {"profile": [PROFILE]},
         "target": [{"reference": f"{resource['resourceType']}/{resource['id']}"}],
-        "recorded": resource.get("meta", {}).get("lastUpdated") or recorded,
+        **recorded_of(resource),
         "agent": [
             author_agent,
             {

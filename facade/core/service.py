@@ -369,8 +369,7 @@ class FhirService:
 
     def _provenance(self, resource: Resource, ctx: MappingContext) -> Resource:
         mapping = self.registry.get(resource["resourceType"])
-        recorded = self._clock.now().isoformat(timespec="seconds")
-        return provenance_for(resource, mapping.author_paths, ctx, recorded)
+        return provenance_for(resource, mapping.author_paths, ctx)
 
     async def _read_provenance(self, provenance_id: str, grant: Grant) -> Resource:
         target = target_of(provenance_id)
@@ -422,7 +421,7 @@ class FhirService:
         for patient_id in dict.fromkeys(plan.patient_ids or []):
             for source in plan.sources:
                 for record in await self._source_records(source, patient_id, ctx):
-                    for resource in source.transform(record, ctx):
+                    for resource in source.resources(record, ctx):
                         if _passes(plan.local, resource):
                             matches.append(resource)
         return matches
@@ -446,7 +445,7 @@ class FhirService:
         except OutsideCompartment:
             records = []
         for record in records:
-            for resource in source.transform(record, ctx):
+            for resource in source.resources(record, ctx):
                 if resource["id"] == resource_id:
                     return resource
         raise ResourceNotFound(f"{mapping.resource_type}/{resource_id} is not known.")
@@ -607,7 +606,7 @@ class FhirService:
             if mapping.lookups and not lookups:
                 raise RuntimeError(f"{mapping.resource_type} needs its lookups to map records")
             records = mapping.derive(records, lookups, ctx)
-        return [mapping.transform(record, ctx) for record in records]
+        return [mapping.resource(record, ctx) for record in records]
 
     @staticmethod
     def _passes(plan: SearchPlan, resource: Resource) -> bool:

@@ -17,6 +17,7 @@ from facade.core.mapping import (
     Record,
     Resource,
     SearchParam,
+    no_change_time,
 )
 from mappings.drchrono.fields import reference, text
 from mappings.valuemaps import RXNORM, SNOMED, US_CORE
@@ -91,6 +92,7 @@ MAPPING = CompartmentMapping(
     sources=(
         Source(
             name=SOURCE_NAME,
+            last_updated=no_change_time("DrChrono allergies carry no update or creation time."),
             endpoint="allergies",
             transform=transform,
             needs_verbose=lambda _ctx: True,

@@ -22,7 +22,7 @@ from facade.core.mapping import (
     SearchParam,
 )
 from mappings.drchrono.encounter import encounter_id
-from mappings.drchrono.fields import fhir_date, meta, text
+from mappings.drchrono.fields import UPDATED, fhir_date, meta, text
 from mappings.valuemaps import CAREPLAN_CATEGORY, LOINC, SNOMED, US_CORE
 
 PROFILE = US_CORE + "us-core-careplan"
@@ -132,6 +132,7 @@ MAPPING = CompartmentMapping(
     sources=(
         Source(
             name=SOURCE_NAME,
+            last_updated=UPDATED,
             endpoint="care_plans",
             transform=transform,
             produces={"category": frozenset({"assess-plan"})},

@@ -20,7 +20,7 @@ from facade.core.mapping import (
     SearchParam,
 )
 from mappings.drchrono import bulk_listings
-from mappings.drchrono.fields import APPOINTMENT_PARAMS, meta, text
+from mappings.drchrono.fields import APPOINTMENT_PARAMS, PATIENT_RECORD_CHANGED, meta, text
 from mappings.drchrono.payer import patient_detail
 from mappings.drchrono.practitioner_role import specialty
 from mappings.drchrono.related_person import related_person_id
@@ -106,6 +106,7 @@ MAPPING = CompartmentMapping(
     sources=(
         Source(
             name=SOURCE_NAME,
+            last_updated=PATIENT_RECORD_CHANGED,
             endpoint="patients",
             transform=transform,
             fetch=fetch_team,

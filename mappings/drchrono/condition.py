@@ -22,8 +22,16 @@ from facade.core.mapping import (
     Record,
     Resource,
     SearchParam,
+    no_change_time,
 )
-from mappings.drchrono.fields import APPOINTMENT_PARAMS, fhir_date, instant, reference, text
+from mappings.drchrono.fields import (
+    APPOINTMENT_PARAMS,
+    UPDATED,
+    fhir_date,
+    instant,
+    reference,
+    text,
+)
 from mappings.valuemaps import (
     CONDITION_CATEGORY,
     CONDITION_CLINICAL,
@@ -231,6 +239,9 @@ MAPPING = CompartmentMapping(
     sources=(
         Source(
             name=PROBLEM_SOURCE,
+            last_updated=no_change_time(
+                "DrChrono problems carry onset, diagnosis and change dates (days), no update time."
+            ),
             endpoint="problems",
             transform=transform_problem,
             produces={
@@ -249,6 +260,7 @@ MAPPING = CompartmentMapping(
         ),
         Source(
             name=DIAGNOSIS_SOURCE,
+            last_updated=UPDATED,
             endpoint="appointments",
             transform=transform_diagnoses,
             fixed_params=APPOINTMENT_PARAMS,

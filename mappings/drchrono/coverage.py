@@ -22,8 +22,14 @@ from facade.core.mapping import (
     SearchParam,
 )
 from mappings.drchrono import bulk_listings
-from mappings.drchrono.fields import meta, text
-from mappings.drchrono.payer import SLOTS, insurance, patient_records, payer_id
+from mappings.drchrono.fields import PATIENT_RECORD_CHANGED, meta, text
+from mappings.drchrono.payer import (
+    SLOTS,
+    insurance,
+    patient_records,
+    payer_id,
+    payer_organizations,
+)
 from mappings.valuemaps import (
     COVERAGE_CLASS,
     PAYER_TYPE,
@@ -137,11 +143,13 @@ MAPPING = CompartmentMapping(
     sources=(
         Source(
             name=SOURCE_NAME,
+            last_updated=PATIENT_RECORD_CHANGED,
             endpoint="patients",
             transform=transform,
             fetch=patient_records,
             read=patient_records,
             bulk=bulk_listings.PATIENTS_VERBOSE,
+            companions=payer_organizations,
             description="the patient's primary/secondary/tertiary insurance (verbose detail)",
         ),
     ),

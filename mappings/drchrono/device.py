@@ -27,7 +27,7 @@ from facade.core.mapping import (
     SearchParam,
 )
 from mappings.drchrono import isbt128
-from mappings.drchrono.fields import fhir_date, meta, text
+from mappings.drchrono.fields import UPDATED, fhir_date, meta, text
 from mappings.valuemaps import SNOMED, US_CORE
 
 PROFILE = US_CORE + "us-core-implantable-device"
@@ -164,6 +164,7 @@ MAPPING = CompartmentMapping(
     sources=(
         Source(
             name=SOURCE_NAME,
+            last_updated=UPDATED,
             endpoint="implantable_devices",
             transform=transform,
             description="implantable devices",

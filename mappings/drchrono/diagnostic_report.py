@@ -28,7 +28,7 @@ from facade.core.mapping import (
     SearchParam,
 )
 from mappings.drchrono import bulk_listings, labs, report_note
-from mappings.drchrono.fields import instant, text
+from mappings.drchrono.fields import LAB_ORDER_CHANGED, changed, instant, text
 from mappings.valuemaps import LAB_STATUS, US_CORE, V2_0074
 
 PROFILE = US_CORE + "us-core-diagnosticreport-lab"
@@ -81,6 +81,7 @@ MAPPING = CompartmentMapping(
     sources=(
         Source(
             name=SOURCE_NAME,
+            last_updated=LAB_ORDER_CHANGED,
             endpoint="lab_tests",
             transform=transform,
             produces={"category": frozenset({"LAB"})},
@@ -93,6 +94,7 @@ MAPPING = CompartmentMapping(
         ),
         Source(
             name=report_note.SOURCE_NAME,
+            last_updated=changed("document.updated_at", "document.created_at"),
             endpoint="documents",
             transform=report_note.transform,
             produces={"category": report_note.CATEGORIES, "code": report_note.CODES},

@@ -30,12 +30,15 @@ from facade.core.mapping import (
     Record,
     Resource,
     SearchParam,
+    no_change_time,
 )
 from mappings.drchrono import bulk_listings
 from mappings.drchrono.docref import CCD_SOURCE, ccd_transform, docref, read_ccd
 from mappings.drchrono.encounter import encounter_id, visit_period
 from mappings.drchrono.fields import (
     APPOINTMENT_PARAMS,
+    UPDATED,
+    changed,
     fhir_date,
     instant,
     meta,
@@ -257,6 +260,9 @@ MAPPING = CompartmentMapping(
     sources=(
         Source(
             name=NOTE_SOURCE,
+            last_updated=changed(
+                "_appointment.clinical_note.updated_at", "_appointment.updated_at"
+            ),
             endpoint="clinical_notes",
             transform=note_transform,
             fetch=fetch_notes,
@@ -267,6 +273,7 @@ MAPPING = CompartmentMapping(
         ),
         Source(
             name=DOCUMENT_SOURCE,
+            last_updated=UPDATED,
             endpoint="documents",
             transform=document_transform,
             produces={
@@ -277,6 +284,10 @@ MAPPING = CompartmentMapping(
         ),
         Source(
             name=CCD_SOURCE,
+            last_updated=no_change_time(
+                "C-CDA documents are generated on request from the whole chart; none has a "
+                "change time of its own."
+            ),
             endpoint="patients",
             transform=ccd_transform,
             fetch=_no_stored_ccd,

@@ -24,7 +24,7 @@ from facade.core.mapping import (
     SearchParam,
     Unsupported,
 )
-from mappings.drchrono.fields import APPOINTMENT_PARAMS, instant, meta, reference, text
+from mappings.drchrono.fields import APPOINTMENT_PARAMS, changed, instant, meta, reference, text
 from mappings.valuemaps import (
     ENCOUNTER_STATUS,
     ENCOUNTER_TYPE,
@@ -158,6 +158,7 @@ MAPPING = CompartmentMapping(
     sources=(
         Source(
             name=SOURCE_NAME,
+            last_updated=changed("extended_updated_at", "updated_at", "created_at"),
             endpoint="appointments",
             transform=transform,
             fixed_params=APPOINTMENT_PARAMS,

@@ -10,7 +10,7 @@ from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from facade.core.mapping import MappingContext
+from facade.core.mapping import ChangeTime, MappingContext, no_change_time
 from mappings.valuemaps import CODE_SYSTEM
 
 PATIENT_ID_SYSTEM = "urn:drchrono:patient"
@@ -101,6 +101,27 @@ def us_address(
         return None
     address["country"] = "US"
     return address
+
+
+def changed(*fields: str) -> ChangeTime:
+    """The record's change time: the first of `fields` it holds, a naive DrChrono timestamp
+    in the practice's time zone."""
+    return ChangeTime(fields, instant)
+
+
+#: Records with an update time, and their creation time when none was written yet.
+UPDATED = changed("updated_at", "created_at")
+#: The patient record; everything read from it (Coverage, RelatedPerson, CareTeam) changes
+#: with it.
+PATIENT_RECORD_CHANGED = UPDATED
+#: Doctors and offices: DrChrono's contract lists neither an update nor a creation time.
+PRACTICE_LIST_UNCHANGED = no_change_time(
+    "DrChrono doctors and offices carry no update or creation time."
+)
+#: Lab orders, tests, results and specimens: the lab order's update time. Tests and results
+#: keep no time of their own (only collection and result times), and DrChrono updates the
+#: order when its results arrive.
+LAB_ORDER_CHANGED = changed("order.updated_at", "order.created_at")
 
 
 def meta(profile: str, updated_at: Any, ctx: MappingContext) -> dict[str, Any]:

@@ -18,7 +18,7 @@ from facade.core.mapping import (
     SearchParam,
 )
 from mappings.drchrono.care_plan import CODE_SYSTEMS, plan_type
-from mappings.drchrono.fields import fhir_date, meta, text
+from mappings.drchrono.fields import UPDATED, fhir_date, meta, text
 from mappings.valuemaps import LOINC, SNOMED, US_CORE
 
 PROFILE = US_CORE + "us-core-goal"
@@ -69,6 +69,7 @@ MAPPING = CompartmentMapping(
     sources=(
         Source(
             name=SOURCE_NAME,
+            last_updated=UPDATED,
             endpoint="care_plans",
             transform=transform,
             description="care plans of plan_type 1 (one unfiltered list shared with CarePlan)",

@@ -20,7 +20,7 @@ from facade.core.mapping import (
     Resource,
     SearchParam,
 )
-from mappings.drchrono.fields import instant, meta, reference, text
+from mappings.drchrono.fields import UPDATED, instant, meta, reference, text
 from mappings.valuemaps import (
     CPT,
     CVX,
@@ -176,6 +176,7 @@ MAPPING = CompartmentMapping(
     sources=(
         Source(
             name=SOURCE_NAME,
+            last_updated=UPDATED,
             endpoint="patient_vaccine_records",
             transform=transform,
             description="patient vaccine records",

@@ -11,7 +11,13 @@ from facade.core.mapping import (
     ResourceMapping,
     SearchParam,
 )
-from mappings.drchrono.fields import OFFICE_ID_SYSTEM, phone, text, us_address
+from mappings.drchrono.fields import (
+    OFFICE_ID_SYSTEM,
+    PRACTICE_LIST_UNCHANGED,
+    phone,
+    text,
+    us_address,
+)
 from mappings.valuemaps import US_CORE
 
 PROFILE = US_CORE + "us-core-location"
@@ -52,6 +58,7 @@ def transform(record: Record, ctx: MappingContext) -> Resource:
 
 MAPPING = ResourceMapping(
     resource_type="Location",
+    last_updated=PRACTICE_LIST_UNCHANGED,
     profile=PROFILE,
     endpoint="offices",
     transform=transform,

@@ -20,6 +20,7 @@ from facade.core.mapping import (
     Record,
     Resource,
     SearchParam,
+    no_change_time,
 )
 from mappings.drchrono.fields import fhir_date, reference, text
 from mappings.valuemaps import (
@@ -186,6 +187,9 @@ MAPPING = CompartmentMapping(
     sources=(
         Source(
             name=SOURCE_NAME,
+            last_updated=no_change_time(
+                "DrChrono medications carry prescription and start/stop dates, no update time."
+            ),
             endpoint="medications",
             transform=transform,
             description="medications (prescriptions and reported medications)",

@@ -35,7 +35,7 @@ from mappings.drchrono import (
     observation_lab,
     observation_vitals,
 )
-from mappings.drchrono.fields import APPOINTMENT_PARAMS
+from mappings.drchrono.fields import APPOINTMENT_PARAMS, LAB_ORDER_CHANGED, UPDATED, changed
 
 MAPPING = CompartmentMapping(
     resource_type="Observation",
@@ -48,6 +48,7 @@ MAPPING = CompartmentMapping(
     sources=(
         Source(
             name=observation_vitals.SOURCE_NAME,
+            last_updated=changed("extended_updated_at", "updated_at", "created_at"),
             endpoint="appointments",
             transform=observation_vitals.transform,
             fixed_params=APPOINTMENT_PARAMS,
@@ -59,6 +60,7 @@ MAPPING = CompartmentMapping(
         ),
         Source(
             name=observation_lab.SOURCE_NAME,
+            last_updated=LAB_ORDER_CHANGED,
             endpoint="lab_results",
             transform=observation_lab.transform,
             produces={"category": frozenset({"laboratory"})},
@@ -72,6 +74,7 @@ MAPPING = CompartmentMapping(
         ),
         Source(
             name=observation_assessments.SOURCE_NAME,
+            last_updated=changed("assessment.updated_at", "assessment.created_at"),
             endpoint=observation_assessments.ENDPOINT,
             transform=observation_assessments.transform,
             produces={
@@ -85,6 +88,7 @@ MAPPING = CompartmentMapping(
         ),
         Source(
             name=observation_exam.SOURCE_NAME,
+            last_updated=UPDATED,
             endpoint=observation_exam.ENDPOINT,
             transform=observation_exam.transform,
             produces={"category": frozenset({"exam"})},

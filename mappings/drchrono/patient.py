@@ -24,6 +24,7 @@ from facade.fhir.dates import parse_date_range, split_prefix
 from mappings.drchrono.fields import (
     CHART_ID_SYSTEM,
     PATIENT_ID_SYSTEM,
+    PATIENT_RECORD_CHANGED,
     fhir_date,
     meta,
     phone,
@@ -340,6 +341,7 @@ def _needs_verbose(ctx: MappingContext) -> bool:
 
 MAPPING = ResourceMapping(
     resource_type="Patient",
+    last_updated=PATIENT_RECORD_CHANGED,
     profile=PROFILE,
     endpoint="patients",
     transform=transform,

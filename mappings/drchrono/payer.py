@@ -13,8 +13,8 @@ import re
 from typing import TYPE_CHECKING, Any
 
 from facade.core.compartment import FetchContext
-from facade.core.mapping import Record, Resource
-from mappings.drchrono.fields import text
+from facade.core.mapping import MappingContext, Record, Resource, with_last_updated
+from mappings.drchrono.fields import PATIENT_RECORD_CHANGED, text
 from mappings.valuemaps import PAYER_ID_SYSTEM, US_CORE
 
 if TYPE_CHECKING:
@@ -68,6 +68,15 @@ def payer_organization(patient_id: object, order: int, plan: dict[str, Any]) -> 
     return resource
 
 
+def payer_organizations(record: Record, _ctx: MappingContext) -> list[Resource]:
+    """The payer Organizations of a verbose patient record's insurance (Coverage.payor)."""
+    return [
+        payer_organization(record["id"], order, plan)
+        for order in SLOTS
+        if (plan := insurance(record, order)) is not None
+    ]
+
+
 async def patient_detail(
     client: VendorClient, patient_id: str, context: FetchContext
 ) -> Record | None:
@@ -99,6 +108,7 @@ async def read_payer(
     patient_id, order = match[1], int(match[2])
     record = await patient_detail(client, patient_id, context)
     plan = insurance(record, order) if record is not None else None
-    if plan is None:
+    if plan is None or record is None:
         return None
-    return payer_organization(patient_id, order, plan)
+    found = [payer_organization(patient_id, order, plan)]
+    return with_last_updated(found, record, context.ctx, PATIENT_RECORD_CHANGED)[0]

@@ -18,7 +18,13 @@ from facade.core.mapping import (
     ResourceMapping,
     SearchParam,
 )
-from mappings.drchrono.fields import PRACTICE_ID_SYSTEM, phone, text, us_address
+from mappings.drchrono.fields import (
+    PRACTICE_ID_SYSTEM,
+    PRACTICE_LIST_UNCHANGED,
+    phone,
+    text,
+    us_address,
+)
 from mappings.drchrono.payer import read_payer
 from mappings.valuemaps import NPI_SYSTEM, US_CORE
 
@@ -93,6 +99,7 @@ def transform(record: Record, ctx: MappingContext) -> Resource:
 
 MAPPING = ResourceMapping(
     resource_type="Organization",
+    last_updated=PRACTICE_LIST_UNCHANGED,
     profile=PROFILE,
     endpoint="doctors",
     transform=transform,

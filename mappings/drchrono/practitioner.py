@@ -16,7 +16,13 @@ from facade.core.mapping import (
     ResourceMapping,
     SearchParam,
 )
-from mappings.drchrono.fields import DOCTOR_ID_SYSTEM, phone, text, us_address
+from mappings.drchrono.fields import (
+    DOCTOR_ID_SYSTEM,
+    PRACTICE_LIST_UNCHANGED,
+    phone,
+    text,
+    us_address,
+)
 from mappings.drchrono.practice import first_office
 from mappings.valuemaps import NPI_SYSTEM, US_CORE
 
@@ -81,6 +87,7 @@ def _doctor_id_from_identifier(value: str) -> str | None:
 
 MAPPING = ResourceMapping(
     resource_type="Practitioner",
+    last_updated=PRACTICE_LIST_UNCHANGED,
     profile=PROFILE,
     endpoint="doctors",
     transform=transform,

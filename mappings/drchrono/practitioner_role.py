@@ -18,7 +18,7 @@ from facade.core.mapping import (
     ResourceMapping,
     SearchParam,
 )
-from mappings.drchrono.fields import phone, text
+from mappings.drchrono.fields import PRACTICE_LIST_UNCHANGED, phone, text
 from mappings.drchrono.practice import first_office
 from mappings.valuemaps import NUCC, NUCC_SPECIALTY, US_CORE
 
@@ -91,6 +91,7 @@ def transform(record: Record, ctx: MappingContext) -> Resource:
 
 MAPPING = ResourceMapping(
     resource_type="PractitionerRole",
+    last_updated=PRACTICE_LIST_UNCHANGED,
     profile=PROFILE,
     endpoint="doctors",
     transform=transform,

@@ -19,7 +19,7 @@ from facade.core.mapping import (
     Resource,
     SearchParam,
 )
-from mappings.drchrono.fields import fhir_date, instant, meta, reference, text
+from mappings.drchrono.fields import UPDATED, fhir_date, instant, meta, reference, text
 from mappings.valuemaps import CPT, HCPCS, ICD10CM, SNOMED, US_CORE
 
 PROFILE = US_CORE + "us-core-procedure"
@@ -100,12 +100,14 @@ MAPPING = CompartmentMapping(
     sources=(
         Source(
             name=PROCEDURE_SOURCE,
+            last_updated=UPDATED,
             endpoint="procedures",
             transform=transform_procedure,
             description="billed procedures (CPT, HCPCS, SNOMED CT)",
         ),
         Source(
             name=INTERVENTION_SOURCE,
+            last_updated=UPDATED,
             endpoint="patient_interventions",
             transform=transform_intervention,
             description="patient interventions",

@@ -22,7 +22,14 @@ from facade.core.mapping import (
     SearchParam,
 )
 from mappings.drchrono import bulk_listings
-from mappings.drchrono.fields import fhir_date, meta, phone, text, us_address
+from mappings.drchrono.fields import (
+    PATIENT_RECORD_CHANGED,
+    fhir_date,
+    meta,
+    phone,
+    text,
+    us_address,
+)
 from mappings.drchrono.payer import patient_records
 from mappings.valuemaps import (
     ADMINISTRATIVE_GENDER,
@@ -185,6 +192,7 @@ MAPPING = CompartmentMapping(
     sources=(
         Source(
             name=SOURCE_NAME,
+            last_updated=PATIENT_RECORD_CHANGED,
             endpoint="patients",
             transform=transform,
             fetch=patient_records,

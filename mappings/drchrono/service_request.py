@@ -26,7 +26,7 @@ from facade.core.mapping import (
     SearchParam,
 )
 from mappings.drchrono import bulk_listings, labs
-from mappings.drchrono.fields import APPOINTMENT_PARAMS, instant, reference, text
+from mappings.drchrono.fields import APPOINTMENT_PARAMS, LAB_ORDER_CHANGED, instant, reference, text
 from mappings.valuemaps import ICD10CM, LAB_ORDER_STATUS, SNOMED, US_CORE
 
 if TYPE_CHECKING:
@@ -128,6 +128,7 @@ MAPPING = CompartmentMapping(
     sources=(
         Source(
             name=SOURCE_NAME,
+            last_updated=LAB_ORDER_CHANGED,
             endpoint="lab_tests",
             transform=transform,
             produces={"category": frozenset({"108252007"})},

@@ -12,7 +12,7 @@ from typing import Any
 from facade.core.compartment import CompartmentMapping, Source, fhir_id
 from facade.core.mapping import ById, MappingContext, PatientParam, Record, Resource, SearchParam
 from mappings.drchrono import bulk_listings, labs
-from mappings.drchrono.fields import instant, text
+from mappings.drchrono.fields import LAB_ORDER_CHANGED, instant, text
 from mappings.valuemaps import SNOMED, SPECIMEN_TYPE, US_CORE
 
 PROFILE = US_CORE + "us-core-specimen"
@@ -61,6 +61,7 @@ MAPPING = CompartmentMapping(
     sources=(
         Source(
             name=SOURCE_NAME,
+            last_updated=LAB_ORDER_CHANGED,
             endpoint="lab_tests",
             transform=transform,
             fetch=labs.fetch_tests,

@@ -1,8 +1,8 @@
 """The audit log is written off the request path and loses nothing: an answer does not wait
 for its row, rows are written in batches and at shutdown, a full queue makes requests wait
 rather than drop rows, reads see every access made so far, while the audit store fails
-facade says so loudly and refuses patient data (503) instead of serving it unrecorded, and
-rows it still refuses at shutdown are kept for the next start.
+facade says so loudly, is not ready, and refuses patient data (503) instead of serving it
+unrecorded, and rows it still refuses at shutdown are kept for the next start.
 
 Every case runs on SQLite and on PostgreSQL (FACADE_TEST_POSTGRES_URL), through the app.
 """
@@ -125,6 +125,9 @@ async def test_a_failing_audit_store_is_loud_and_refuses_patient_data_until_it_w
     assert "refused (503)" in complaints[-1].getMessage()
     for value in (patient["last_name"], patient["first_name"], str(patient["id"])):
         assert str(value) not in caplog.text
+    unready = await fhir.get("/health/ready")
+    assert unready.status_code == 503, "a load balancer sends patients' apps elsewhere"
+    assert unready.json()["checks"]["audit"]["status"] == "fail"
 
     rename_audit_table(runtime, "audit_record_away", "audit_record")
     await until(lambda: runtime.audit.failures == 0)
@@ -133,6 +136,7 @@ async def test_a_failing_audit_store_is_loud_and_refuses_patient_data_until_it_w
     ], "the read served before the outage is recorded; the refused ones touched nothing"
     assert (await fhir.get(read)).status_code == 200
     assert "written again" in caplog.text
+    assert (await fhir.get("/health/ready")).json()["checks"]["audit"]["status"] == "pass"
 
 
 async def test_a_burst_waits_for_the_writer_and_loses_no_row(

@@ -42,11 +42,11 @@ def run_case(data: dict[str, Any]) -> Any:
     if isinstance(mapping, CompartmentMapping):
         source = mapping.source(data["source"])
         assert source is not None, data["source"]
-        return source.transform(data["input"], context_from(data))
+        return source.resources(data["input"], context_from(data))
     records = [data["input"]]
     if mapping.derive is not None:
         records = mapping.derive(records, data.get("lookups", {}), context_from(data))
-    return mapping.transform(records[0], context_from(data))
+    return mapping.resource(records[0], context_from(data))
 
 
 def test_there_are_golden_cases_for_every_mapping() -> None:
