@@ -27,9 +27,8 @@ from capability.statement import OPERATION_DEFINITIONS, serving_note
 from facade import __version__
 from facade.bulk.request import KNOWN_PARAMETERS, OUTPUT_FORMATS, exportable_types
 from facade.core.compartment import CompartmentMapping
-from facade.core.mapping import Unsupported
+from facade.core.mapping import PROVENANCE_REVINCLUDE, Unsupported
 from facade.core.registry import AnyMapping, MappingRegistry
-from facade.core.service import PROVENANCE_REVINCLUDE
 from facade.fhir.definitions import SearchParamDefinition
 from facade.fhir.matching import SUPPORTED_MODIFIERS
 

@@ -7,10 +7,11 @@ Log lines carry the route, status, error code and vendor calls, never query valu
 
 from __future__ import annotations
 
+import inspect
 import logging
 import time
 import traceback
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 
@@ -48,23 +49,29 @@ def create_app(
     settings: Settings,
     runtime: Runtime | None = None,
     *,
-    on_ready: Callable[[Runtime], None] | None = None,
+    on_ready: Callable[[Runtime], Awaitable[None] | None] | None = None,
+    on_stop: Callable[[], None] | None = None,
 ) -> FastAPI:
     """The ASGI app. Without `runtime` it builds one at start-up from `settings`;
-    `on_ready` is told once it serves (the CLI prints the URL there)."""
+    `on_ready` is told once it serves (the CLI prints the URL there), `on_stop` when it
+    stops (uvicorn may end the process by its signal right after)."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         owned = runtime is None
         app.state.runtime = runtime or await build_runtime(settings)
         if on_ready is not None:
-            on_ready(app.state.runtime)
+            announced = on_ready(app.state.runtime)
+            if inspect.isawaitable(announced):
+                await announced
         exports = app.state.runtime.exports
         if exports is not None:
             await exports.worker.start()  # resumes exports a previous process left unfinished
         try:
             yield
         finally:
+            if on_stop is not None:
+                on_stop()
             if exports is not None:
                 await exports.worker.stop()
             # Every access served is in the audit log before the server is gone.

@@ -9,6 +9,7 @@ import argparse
 import asyncio
 import http.server
 import logging
+import os
 import secrets
 import sys
 import threading
@@ -25,6 +26,10 @@ from facade.clock import Clock
 from facade.errors import FacadeError
 from facade.secret_input import SecretNotGiven, SecretOption
 from facade.settings import Settings, SettingsError, setting_names
+from facade.store.served_base import ServedBase, forget_served_base, record_served_base
+
+#: Settings as they are with nothing set, for the defaults help texts show.
+DEFAULTS = Settings()
 
 #: The vendor app's client secret: from a file, stdin, the environment or a prompt. The
 #: sandbox reads the same variable, so one export serves `sandbox` and `connect` alike.
@@ -77,35 +82,75 @@ def _parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command")
 
     serve = commands.add_parser("serve", help="serve FHIR (on the embedded sandbox by default)")
-    serve.add_argument("--host", help="address to listen on (FACADE_HOST, default 127.0.0.1)")
-    serve.add_argument("--port", type=int, help="port (FACADE_PORT, default 8080)")
-    serve.add_argument("--data-dir", type=Path, help="state directory (FACADE_DATA_DIR)")
-    serve.add_argument("--vendor", choices=["drchrono"], help="EHR vendor (FACADE_VENDOR)")
-    serve.add_argument("--patients", type=int, help="sandbox patients (FACADE_SANDBOX_PATIENTS)")
-    serve.add_argument("--seed", type=int, help="sandbox seed (FACADE_SANDBOX_SEED)")
-    serve.add_argument("--database-url", help="SQLAlchemy URL (FACADE_DATABASE_URL)")
+    serve.add_argument("--host", help="address to listen on (FACADE_HOST, default: 127.0.0.1)")
+    serve.add_argument("--port", type=int, help="port (FACADE_PORT, default: 8080)")
+    serve.add_argument(
+        "--data-dir", type=Path, help="state directory (FACADE_DATA_DIR, default: .facade)"
+    )
+    serve.add_argument(
+        "--vendor", choices=["drchrono"], help="EHR vendor (FACADE_VENDOR, default: drchrono)"
+    )
+    serve.add_argument(
+        "--patients",
+        type=int,
+        help=f"sandbox patients (FACADE_SANDBOX_PATIENTS, default: {DEFAULTS.sandbox_patients})",
+    )
+    serve.add_argument(
+        "--seed",
+        type=int,
+        help=f"sandbox seed (FACADE_SANDBOX_SEED, default: {DEFAULTS.sandbox_seed})",
+    )
+    serve.add_argument(
+        "--database-url",
+        help="SQLAlchemy URL (FACADE_DATABASE_URL, default: SQLite in the data directory)",
+    )
 
     sandbox = commands.add_parser("sandbox", help="run a vendor sandbox on its own")
-    sandbox.add_argument("vendor", choices=["drchrono"])
-    sandbox.add_argument("--host", default="127.0.0.1")
-    sandbox.add_argument("--port", type=int, default=8900)
-    sandbox.add_argument("--patients", type=int, help="synthetic patients (default 50)")
-    sandbox.add_argument("--seed", type=int, help="generator seed (default 1)")
+    sandbox.add_argument("vendor", choices=["drchrono"], help="the EHR the sandbox imitates")
+    sandbox.add_argument(
+        "--host", default="127.0.0.1", help="address to listen on (default: %(default)s)"
+    )
+    sandbox.add_argument("--port", type=int, default=8900, help="port (default: %(default)s)")
+    sandbox.add_argument(
+        "--patients",
+        type=int,
+        help=f"synthetic patients (FACADE_SANDBOX_PATIENTS, default: {DEFAULTS.sandbox_patients})",
+    )
+    sandbox.add_argument(
+        "--seed",
+        type=int,
+        help=f"generator seed (FACADE_SANDBOX_SEED, default: {DEFAULTS.sandbox_seed})",
+    )
     SANDBOX_CLIENT_SECRET.add_to(sandbox)
-    sandbox.add_argument("--hourly-limit", type=int, default=500, help="calls per hour")
+    sandbox.add_argument(
+        "--hourly-limit",
+        type=int,
+        default=500,
+        help="API calls per hour the sandbox allows an app (default: %(default)s)",
+    )
 
     connect = commands.add_parser("connect", help="authorize facade at a vendor account")
-    connect.add_argument("vendor", choices=["drchrono"])
+    connect.add_argument("vendor", choices=["drchrono"], help="the EHR vendor")
     connect.add_argument("--base-url", required=True, help="e.g. https://app.drchrono.com")
-    connect.add_argument("--client-id", required=True)
+    connect.add_argument("--client-id", required=True, help="your vendor API app's client id")
     VENDOR_CLIENT_SECRET.add_to(connect)
-    connect.add_argument("--data-dir", type=Path)
-    connect.add_argument("--database-url")
+    connect.add_argument("--data-dir", type=Path, help="state directory (FACADE_DATA_DIR)")
+    connect.add_argument("--database-url", help="SQLAlchemy URL (FACADE_DATABASE_URL)")
     connect.add_argument(
-        "--redirect-port", type=int, default=8765, help="local port for the OAuth redirect"
+        "--redirect-port",
+        type=int,
+        default=8765,
+        help="local port for the OAuth redirect (default: %(default)s)",
     )
-    connect.add_argument("--no-browser", action="store_true", help="print the URL only")
-    connect.add_argument("--timeout", type=float, default=300.0, help="seconds to wait")
+    connect.add_argument(
+        "--no-browser",
+        action="store_true",
+        help="print the URL instead of opening a browser (an EHR that approves at once, "
+        "like the sandbox, needs neither)",
+    )
+    connect.add_argument(
+        "--timeout", type=float, default=300.0, help="seconds to wait (default: %(default)s)"
+    )
 
     from facade import admin
     from facade.bulk import client as bulk_client
@@ -146,9 +191,39 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
         print(f"facade: {refusal}", file=sys.stderr)
         return 2
 
-    def announce(runtime: Runtime) -> None:
+    if settings.binds_wildcard and not settings.public_base_url:
+        print(
+            f"facade: warning: listening on every interface ({settings.host or 'all'}) without "
+            f"FACADE_PUBLIC_BASE_URL; advertising {settings.base_url} in discovery and token "
+            "audiences. Set FACADE_PUBLIC_BASE_URL to the URL clients reach this server at.",
+            file=sys.stderr,
+            flush=True,
+        )
+
+    async def announce(runtime: Runtime) -> None:
         print(f"facade {__version__}: FHIR base URL {settings.base_url}", flush=True)
-        print(f"connected to {runtime.upstream_description}", flush=True)
+        # First, so `facade token` fits this server even while the EHR is being asked.
+        record_served_base(
+            settings.data_dir,
+            ServedBase(
+                base_url=settings.base_url,
+                pid=os.getpid(),
+                sandbox_patients=settings.sandbox_patients if runtime.sandbox else 0,
+                sandbox_seed=settings.sandbox_seed if runtime.sandbox else 0,
+            ),
+        )
+        problem = await runtime.upstream_problem()
+        if problem is not None:
+            print(
+                f"facade: NOT connected to {runtime.upstream_description}: {problem} FHIR "
+                "requests get a 5xx OperationOutcome (upstream-…) until the EHR answers"
+                + ("" if runtime.sandbox else "; `facade connect` renews the authorization")
+                + ".",
+                file=sys.stderr,
+                flush=True,
+            )
+        else:
+            print(f"connected to {runtime.upstream_description}", flush=True)
         if runtime.sandbox is not None:
             from facade.auth.demo import ensure_demo_accounts
             from facade.auth.operator import Operator
@@ -157,12 +232,16 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
             accounts = ensure_demo_accounts(operator, runtime.sandbox, settings.data_dir)
             print(f"sandbox logins (SMART launch at {settings.base_url}): {accounts}", flush=True)
             print(
-                f"a token for curl: FACADE_PUBLIC_BASE_URL={settings.base_url} "
-                f"facade token --data-dir {settings.data_dir} --scope 'system/*.rs'",
+                f"a token for curl: facade token --data-dir {settings.data_dir} "
+                "--scope 'system/*.rs'",
                 flush=True,
             )
 
-    app = create_app(settings, on_ready=announce)
+    app = create_app(
+        settings,
+        on_ready=announce,
+        on_stop=lambda: forget_served_base(settings.data_dir, os.getpid()),
+    )
     # uvicorn's own access log would print query strings, which can hold PHI.
     uvicorn.run(
         app, host=settings.host, port=settings.port, log_level=settings.log_level, access_log=False
@@ -247,17 +326,24 @@ def _connect(args: argparse.Namespace, settings: Settings) -> int:
         def log_message(self, format: str, *args: object) -> None:
             return  # the query string carries the authorization code
 
-    server = http.server.HTTPServer(("127.0.0.1", args.redirect_port), Callback)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    print(f"Open this URL to authorize facade at DrChrono:\n{url}", flush=True)
-    if not args.no_browser:
-        webbrowser.open(url)
-    try:
-        if not done.wait(args.timeout):
-            print("facade: no authorization arrived in time", file=sys.stderr)
-            return 1
-    finally:
-        server.shutdown()
+    approved = _approved_at_once(url, redirect_uri, settings.upstream_timeout_seconds)
+    if approved is not None:
+        # The EHR (the sandbox does) answered the authorize URL with the code itself:
+        # nobody has to open a browser or wait.
+        print("the EHR approved at once; no browser needed", flush=True)
+        received.update(approved)
+    else:
+        server = http.server.HTTPServer(("127.0.0.1", args.redirect_port), Callback)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        print(f"Open this URL to authorize facade at DrChrono:\n{url}", flush=True)
+        if not args.no_browser:
+            webbrowser.open(url)
+        try:
+            if not done.wait(args.timeout):
+                print("facade: no authorization arrived in time", file=sys.stderr)
+                return 1
+        finally:
+            server.shutdown()
     if received.get("state") != state or "code" not in received:
         print(f"facade: authorization failed ({received.get('error', 'no code')})", file=sys.stderr)
         return 1
@@ -290,6 +376,21 @@ def _connect(args: argparse.Namespace, settings: Settings) -> int:
         return 1
     print(f"connected: facade serve --data-dir {settings.data_dir} now serves {args.base_url}")
     return 0
+
+
+def _approved_at_once(url: str, redirect_uri: str, timeout: float) -> dict[str, str] | None:
+    """The redirect's query when the authorize URL redirects straight to `redirect_uri` (an
+    EHR that approves without a login, like the sandbox), else None: a login page, an
+    error, or no answer means a person has to authorize in a browser."""
+    try:
+        with httpx.Client(timeout=timeout, follow_redirects=False) as client:
+            answer = client.get(url)
+    except httpx.HTTPError:
+        return None
+    location = answer.headers.get("location", "")
+    if not answer.is_redirect or urlsplit(location)._replace(query="").geturl() != redirect_uri:
+        return None
+    return {k: v[0] for k, v in parse_qs(urlsplit(location).query).items()}
 
 
 if __name__ == "__main__":

@@ -85,9 +85,26 @@ class Unauthorized(RequestError):
     code = "unauthorized"
     default_message = "A valid access token is required."
 
-    def __init__(self, message: str | None = None, *, error: str | None = None):
-        challenge = 'Bearer realm="facade"' + (f', error="{error}"' if error else "")
-        super().__init__(message, headers={"WWW-Authenticate": challenge})
+    def __init__(
+        self, message: str | None = None, *, error: str | None = None, description: str = ""
+    ):
+        """`error` and `description` go in the challenge (RFC 6750 §3): what was wrong with
+        the token, so a client (or a person with curl) can tell an expired token from one
+        made for another server."""
+        challenge = 'Bearer realm="facade"'
+        if error:
+            challenge += f', error="{error}"'
+        if description:
+            challenge += f', error_description="{_challenge_text(description)}"'
+        super().__init__(
+            f"{message or self.default_message} {description}".strip(),
+            headers={"WWW-Authenticate": challenge},
+        )
+
+
+def _challenge_text(text: str) -> str:
+    """RFC 6750's error_description alphabet: printable ASCII without `"` and `\\`."""
+    return "".join(c if " " <= c <= "~" and c not in '"\\' else "?" for c in text)
 
 
 class Forbidden(RequestError):

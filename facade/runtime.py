@@ -7,6 +7,7 @@ on the environment is built here and handed down; nothing is created at import t
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import logging
 from dataclasses import dataclass, field
@@ -26,6 +27,7 @@ from facade.clock import Clock
 from facade.core.mapping import MappingContext
 from facade.core.registry import registry_for
 from facade.core.service import FhirService, ServiceLimits
+from facade.errors import FacadeError
 from facade.fhir.paging import CursorCodec
 from facade.readiness import Readiness
 from facade.settings import Settings
@@ -130,6 +132,20 @@ class Runtime:
     #: Bulk $export: jobs, worker, files, groups (the app starts and stops its worker).
     exports: BulkExports | None = None
     _closed: bool = field(default=False, repr=False)
+
+    async def upstream_problem(self) -> str | None:
+        """Why the vendor cannot serve now, or None. Loads the practice context, which the
+        first FHIR request would load anyway (4 calls, kept an hour): no extra vendor call.
+        Bounded by one call's time limit, so a silent vendor does not hold up start-up
+        through every retry."""
+        limit = self.settings.upstream_timeout_seconds
+        try:
+            await asyncio.wait_for(self.service.context(), timeout=limit)
+        except FacadeError as exc:
+            return exc.message
+        except TimeoutError:
+            return f"The EHR did not answer within {limit:g} s."
+        return None
 
     async def aclose(self) -> None:
         if not self._closed:

@@ -31,6 +31,8 @@ ENV_PREFIX = "FACADE_"
 LogLevel = Literal["critical", "error", "warning", "info", "debug"]
 #: Settings whose values are never repeated in an error message.
 SECRET_SETTINGS = frozenset({"secret_key"})
+#: Bind addresses meaning "every interface": never advertised as the public base URL.
+WILDCARD_HOSTS = ("0.0.0.0", "::", "")
 #: An origin as browsers send it: scheme, host, optional port; no path, no trailing slash.
 _ORIGIN = re.compile(r"https?://[a-z0-9.\-]+(:[0-9]{1,5})?|https?://\[[0-9a-f:.]+\](:[0-9]{1,5})?")
 
@@ -69,7 +71,8 @@ class Settings(BaseSettings):
     vendor: str = _setting("drchrono", "the EHR vendor")
     public_base_url: str = _setting(
         "",
-        "the FHIR base URL clients see (set it behind a proxy)",
+        "the FHIR base URL clients see (set it behind a proxy or in a container); without it "
+        "a wildcard HOST (0.0.0.0, ::) is advertised as localhost and serve warns",
         shown="`http://HOST:PORT/fhir`",
     )
     #: Fernet key (urlsafe base64 of 32 bytes); empty: a key file in data_dir.
@@ -242,9 +245,20 @@ class Settings(BaseSettings):
 
     @property
     def base_url(self) -> str:
+        """The FHIR base clients see. A wildcard bind address (0.0.0.0 in a container) is
+        no address a client can use: without FACADE_PUBLIC_BASE_URL it is advertised as
+        localhost, and `facade serve` warns (see `binds_wildcard`)."""
         if self.public_base_url:
             return self.public_base_url.rstrip("/")
-        return f"http://{self.host}:{self.port}/fhir"
+        host = "localhost" if self.binds_wildcard else self.host
+        if ":" in host:  # an IPv6 literal
+            host = f"[{host}]"
+        return f"http://{host}:{self.port}/fhir"
+
+    @property
+    def binds_wildcard(self) -> bool:
+        """Listening on every interface, so the bind address says nothing of the public one."""
+        return self.host.strip("[]") in WILDCARD_HOSTS
 
     @property
     def resolved_database_url(self) -> str:

@@ -4,6 +4,8 @@ a terminal prompt, never only from the command line, and refuses one the policy 
 secret the same ways (their end-to-end run is in test_cli.py).
 
 Real `facade` processes; each login is then checked with the registry the login page uses.
+The logins are practitioners': a patient login's id is first checked at the EHR
+(test_operator_commands.py), which has nothing to do with where a password comes from.
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ def user_add(
     data_dir: Path, *extra: str, stdin: str | None = None, **env: str
 ) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [FACADE, "user", "add", "--username", "jane", "--patient", "7",
+        [FACADE, "user", "add", "--username", "jane", "--practitioner", "7",
          "--data-dir", str(data_dir), *extra],
         env=clean_env(**env),
         input=stdin,
@@ -94,7 +96,7 @@ def test_password_from_a_file(tmp_path: Path) -> None:
     secret = private_file(tmp_path / "pw", GOOD + "\n")
     result = user_add(tmp_path / "d", "--password-file", str(secret))
     assert result.returncode == 0, result.stderr
-    assert json.loads(result.stdout) == {"username": "jane", "fhirUser": "Patient/7"}
+    assert json.loads(result.stdout) == {"username": "jane", "fhirUser": "Practitioner/7"}
     assert result.stderr == ""
     assert login(tmp_path / "d", GOOD) is LoginOutcome.OK
 
@@ -172,7 +174,7 @@ def on_terminal(args: list[str], answers: list[str], timeout: float = 60.0) -> t
 
 def test_on_a_terminal_it_asks_twice_without_echo(tmp_path: Path) -> None:
     code, shown = on_terminal(
-        ["user", "add", "--username", "jane", "--patient", "7", "--data-dir", str(tmp_path)],
+        ["user", "add", "--username", "jane", "--practitioner", "7", "--data-dir", str(tmp_path)],
         [GOOD, GOOD],
     )
     assert code == 0, shown
@@ -183,7 +185,7 @@ def test_on_a_terminal_it_asks_twice_without_echo(tmp_path: Path) -> None:
 
 def test_on_a_terminal_two_different_answers_create_nothing(tmp_path: Path) -> None:
     code, shown = on_terminal(
-        ["user", "add", "--username", "jane", "--patient", "7", "--data-dir", str(tmp_path)],
+        ["user", "add", "--username", "jane", "--practitioner", "7", "--data-dir", str(tmp_path)],
         [GOOD, GOOD + "!"],
     )
     assert code == 2, shown

@@ -14,11 +14,17 @@ from typing import Any
 from argon2 import PasswordHasher
 from sqlmodel import select
 
+from facade.auth.server.clients import new_client_id
 from facade.auth.server.initial_tokens import InitialAccessTokens
 from facade.auth.tokens import TokenService
 from facade.clock import Clock
 from facade.store.database import Database
-from facade.store.models import OAuthClient, UserAccount
+from facade.store.models import (
+    AuthorizationCodeRecord,
+    OAuthClient,
+    RefreshTokenRecord,
+    UserAccount,
+)
 from facade.store.secrets import SecretBox
 
 _hasher = PasswordHasher()
@@ -87,7 +93,7 @@ class Operator:
             json.loads(jwks or "{}")  # refuse a malformed inline JWKS now, not at first use
             grant_types = (*grant_types, "client_credentials")
         row = OAuthClient(
-            client_id=client_id or secrets.token_urlsafe(16),
+            client_id=client_id or new_client_id(),
             name=name,
             secret_hash=hash_secret(secret) if secret else "",
             auth_method="none"
@@ -151,6 +157,48 @@ class Operator:
 
         registry = UserRegistry(self._database, self._box, self._clock)
         return registry.create(username, password, fhir_user, totp=totp) or None
+
+    def users(self) -> list[dict[str, Any]]:
+        """Every login as the operator sees it (never its password or TOTP secret)."""
+        with self._database.session() as session:
+            rows = session.exec(select(UserAccount).order_by(UserAccount.id)).all()  # type: ignore[arg-type]
+        return [
+            {
+                "username": row.username,
+                "fhirUser": row.fhir_user,
+                "totp": bool(row.totp_secret_enc),
+                "status": "disabled" if row.disabled_at is not None else "active",
+                "created_at": row.created_at.isoformat(),
+            }
+            for row in rows
+        ]
+
+    def disable_user(self, username: str) -> bool:
+        """The login can no longer log in, and every token issued through it (access and
+        refresh, by the authorizations it made) is revoked now. False: no such user."""
+        with self._database.session() as session:
+            row = session.exec(select(UserAccount).where(UserAccount.username == username)).first()
+            if row is None:
+                return False
+            now = self._clock.now()
+            row.disabled_at = row.disabled_at or now
+            row.updated_at = now
+            session.add(row)
+            families = set(
+                session.exec(
+                    select(AuthorizationCodeRecord.code_hash).where(
+                        AuthorizationCodeRecord.username == username
+                    )
+                ).all()
+            ) | set(
+                session.exec(
+                    select(RefreshTokenRecord.family).where(RefreshTokenRecord.username == username)
+                ).all()
+            )
+            session.commit()
+        for family in families:
+            self._tokens.revoke_family(family)
+        return True
 
     def has_user(self, username: str) -> bool:
         with self._database.session() as session:

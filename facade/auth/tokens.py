@@ -46,7 +46,9 @@ _STANDING = (
 
 
 class TokenRejected(Exception):
-    """The token is not one facade issued, or it expired, or it was revoked."""
+    """The token is not one facade issued, or it expired, or it was revoked. The message
+    says which, for the client (the 401's error_description): it names no secret, only
+    what the token itself claims and this server's own base URL."""
 
 
 def token_hash(token: str) -> str:
@@ -184,12 +186,29 @@ class TokenService:
                     token, self._keys.verification_keys(fresh=True), algorithms=[ALGORITHM]
                 )
             except (JoseError, ValueError):
-                raise TokenRejected("not a token facade issued") from None
+                if token.count(".") != 2:
+                    raise TokenRejected("The token is not a JWT.") from None
+                raise TokenRejected(
+                    "The token's signature does not verify with this server's keys: "
+                    "it was not issued here, or was altered."
+                ) from None
         claims = dict(decoded.claims)
-        if claims.get("iss") != self.issuer or claims.get("aud") != self.issuer:
-            raise TokenRejected("token for another server")
+        if claims.get("aud") != self.issuer:
+            raise TokenRejected(
+                f"The token's audience is {claims.get('aud')}; this server is {self.issuer}."
+            )
+        if claims.get("iss") != self.issuer:
+            raise TokenRejected(
+                f"The token's issuer is {claims.get('iss')}; this server is {self.issuer}."
+            )
         if not isinstance(claims.get("exp"), int) or claims["exp"] <= now:
-            raise TokenRejected("token expired")
+            expired = claims.get("exp")
+            when = (
+                datetime.fromtimestamp(expired, UTC).isoformat(timespec="seconds")
+                if isinstance(expired, int)
+                else "an unknown time"
+            )
+            raise TokenRejected(f"The token expired at {when}.")
         return _Verified(
             claims, claims["exp"], str(claims.get("jti", "")), str(claims.get("client_id"))
         )
@@ -204,9 +223,9 @@ class TokenService:
                 _STANDING, {"jti": verified.jti, "client": verified.client_id}
             ).first()
         if row is None or row[0]:
-            raise TokenRejected("token revoked or unknown")
+            raise TokenRejected("The token was revoked.")
         if row[1] != "active":
-            raise TokenRejected("client disabled")
+            raise TokenRejected("The token's client is disabled.")
 
     def _keep(self, key: bytes, verified: _Verified, now: float) -> None:
         # Safe beside another thread doing the same (list() copies the items in one step).

@@ -511,7 +511,18 @@ def add_parsers(commands: argparse._SubParsersAction) -> None:  # type: ignore[t
     export = commands.add_parser(
         "export", help="run a Bulk Data $export against a FHIR server and download it"
     )
-    export.add_argument("url", help="the FHIR base URL, e.g. http://127.0.0.1:8080/fhir")
+    export.add_argument(
+        "url",
+        nargs="?",
+        help="the FHIR base URL, e.g. https://ehr.example/fhir (default: the running "
+        "`facade serve` of --data-dir)",
+    )
+    export.add_argument(
+        "--data-dir",
+        type=Path,
+        help="without a URL: the data directory of the facade to export from "
+        "(FACADE_DATA_DIR, default .facade)",
+    )
     who = export.add_mutually_exclusive_group()
     who.add_argument("--group", help="export this Group's patients (Group/[id]/$export)")
     who.add_argument(
@@ -537,15 +548,15 @@ def add_parsers(commands: argparse._SubParsersAction) -> None:  # type: ignore[t
     group = commands.add_parser("group", help="manage operator-defined Groups for $export")
     group_commands = group.add_subparsers(dest="action", required=True)
     add = group_commands.add_parser("add", help="create or replace a Group of patients")
-    add.add_argument("--name", required=True)
+    add.add_argument("--name", required=True, help="the Group's name")
     add.add_argument("--id", dest="group_id", help="the Group id (default: from the name)")
     add.add_argument(
         "--member", action="append", required=True, help="a patient id (repeat for each)"
     )
     listing = group_commands.add_parser("list", help="list operator and vendor Groups")
     for sub in (add, listing):
-        sub.add_argument("--data-dir", type=Path)
-        sub.add_argument("--database-url")
+        sub.add_argument("--data-dir", type=Path, help="facade's state directory (FACADE_DATA_DIR)")
+        sub.add_argument("--database-url", help="SQLAlchemy URL (FACADE_DATABASE_URL)")
     group.set_defaults(bulk_command=_group_command)
 
 
@@ -622,6 +633,10 @@ def _export_command(args: argparse.Namespace, settings: Any) -> int:
             return await run_export(options, http, progress=bar)
 
     try:
+        if not args.url:
+            from facade.store.served_base import served_base_url
+
+            args.url = served_base_url(settings.with_overrides(data_dir=args.data_dir))
         options = options_from_args(args)
         result = asyncio.run(go())
     except (ExportError, OSError) as exc:

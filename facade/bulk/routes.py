@@ -59,8 +59,10 @@ def _grant_unmetered(request: Request, interaction: str) -> Grant:
         raise Unauthorized()
     try:
         grant: Grant = request.app.state.runtime.tokens.grant_of(token.strip())
-    except TokenRejected:
-        raise Unauthorized("The access token is not valid.", error="invalid_token") from None
+    except TokenRejected as rejected:
+        raise Unauthorized(
+            "The access token is not valid.", error="invalid_token", description=str(rejected)
+        ) from None
     audit.client_id = grant.client_id
     return grant
 
@@ -184,8 +186,9 @@ def _group_access(grant: Grant, permission: str) -> None:
     if not may_see_groups(grant, permission):
         verb = "read" if permission == READ else "search"
         raise Forbidden(
-            f"The access token does not grant {verb} on Group: groups are practice data, for"
-            " backend services (system/Group) and practitioners (user/Group)."
+            f"The access token does not grant {verb} access to Group resources: groups are"
+            " practice data, for backend services (system/Group scopes) and practitioners"
+            " (user/Group scopes)."
         )
 
 

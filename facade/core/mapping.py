@@ -162,6 +162,10 @@ class SearchParam:
         return self.definition.code
 
 
+#: The one `_revinclude` facade serves, on every type: each match's Provenance.
+PROVENANCE_REVINCLUDE = "Provenance:target"
+
+
 @dataclass(frozen=True)
 class Include:
     """`_include=<name>`: add the resources the matches reference at `paths`."""
@@ -170,6 +174,8 @@ class Include:
     name: str
     #: Element paths (without the resource type) holding the references.
     paths: tuple[str, ...]
+    #: The type included; "" for an include without a target type (`CareTeam:participant`),
+    #: which adds whatever served type the references name.
     target_type: str
 
 

@@ -18,6 +18,7 @@ from typing import Any, Protocol
 
 from facade.core.compartment import CompartmentMapping, Source
 from facade.core.mapping import (
+    PROVENANCE_REVINCLUDE,
     ById,
     MappingContext,
     PatientParam,
@@ -131,7 +132,7 @@ def _served_param(
         )
         raise UnknownParameter(
             f"Search parameter {clause.name!r} is not supported for {mapping.resource_type}"
-            f"{reason}. Supported: {', '.join(sorted(mapping.supported_codes))}, _count."
+            f"{reason}. Supported: {supported_parameters(mapping)}."
         )
     allowed = SUPPORTED_MODIFIERS.get(param.definition.type, frozenset())
     patient_type = isinstance(param.serve, PatientParam) and clause.modifier == "Patient"
@@ -142,6 +143,15 @@ def _served_param(
         raise UnknownParameter(f"Modifier :{clause.modifier} is not supported on {clause.name!r}.")
     _validate_values(param.definition, clause)
     return param
+
+
+def supported_parameters(mapping: ResourceMapping | CompartmentMapping) -> str:
+    """What an unknown-parameter 400 offers instead: the type's search parameters,
+    `_count`, and the `_include` and `_revinclude` values served on it."""
+    names = [*sorted(mapping.supported_codes), "_count"]
+    names += [f"_include={include.name}" for include in mapping.includes]
+    names.append(f"_revinclude={PROVENANCE_REVINCLUDE}")
+    return ", ".join(names)
 
 
 def _describe(params: dict[str, str]) -> str:

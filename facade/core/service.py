@@ -29,6 +29,7 @@ from facade.core.confinement import (
     patient_of_id,
 )
 from facade.core.mapping import (
+    PROVENANCE_REVINCLUDE,
     Include,
     MappingContext,
     PatientParam,
@@ -56,8 +57,6 @@ from facade.errors import Forbidden, InvalidParameterValue, ResourceNotFound, Un
 from facade.fhir.matching import clause_matches, extract
 from facade.fhir.paging import CursorCodec, searchset
 from facade.fhir.query import SearchClause, SearchQuery
-
-PROVENANCE_REVINCLUDE = "Provenance:target"
 
 #: A FHIR page stops after this many vendor pages even if it is not full (it links onward),
 #: so one sparse search cannot spend the hour's vendor budget in a single request.
@@ -360,7 +359,7 @@ class FhirService:
                         if not isinstance(reference, str) or reference in found:
                             continue
                         kind, _, target_id = reference.partition("/")
-                        if kind != include.target_type or not target_id:
+                        if include.target_type not in ("", kind) or not target_id:
                             continue
                         try:
                             found[reference] = await self.read(kind, target_id, grant=grant)
@@ -633,7 +632,7 @@ def _require(grant: Grant, resource_type: str, permission: str) -> Access:
     access = grant.access(resource_type, permission)
     if access is None:
         verb = "read" if permission == READ else "search"
-        raise Forbidden(f"The access token does not grant {verb} on {resource_type}.")
+        raise Forbidden(f"The access token does not grant {verb} access to {resource_type}.")
     return access
 
 

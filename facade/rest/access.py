@@ -26,10 +26,9 @@ def authenticate(request: Request, interaction: str, resource_type: str = "") ->
         raise Unauthorized()
     try:
         grant: Grant = runtime.tokens.grant_of(token.strip())
-    except TokenRejected:
+    except TokenRejected as rejected:
         raise Unauthorized(
-            "The access token is not valid: expired, revoked or not issued here.",
-            error="invalid_token",
+            "The access token is not valid.", error="invalid_token", description=str(rejected)
         ) from None
     audit.client_id = grant.client_id
     audit.username = grant.username or ""

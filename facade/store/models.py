@@ -69,6 +69,8 @@ class UserAccount(SQLModel, table=True):
     totp_secret_enc: str = ""
     failed_logins: int = 0
     locked_until: datetime | None = None
+    #: Set by `facade user disable`: the login is refused as an unknown one would be.
+    disabled_at: datetime | None = None
     created_at: datetime
     updated_at: datetime
 

@@ -128,6 +128,9 @@ MAPPING = CompartmentMapping(
         (("patient", "role"), "SHOULD"),
     ),
     includes=(
+        # US Core's CareTeam-participant SearchParameter: with a target type, or without
+        # one for every participant type (facade serves all the members it references).
+        Include("CareTeam:participant", ("participant.member",), ""),
         Include("CareTeam:participant:Practitioner", ("participant.member",), "Practitioner"),
         Include("CareTeam:participant:Patient", ("participant.member",), "Patient"),
         Include("CareTeam:participant:RelatedPerson", ("participant.member",), "RelatedPerson"),

@@ -215,8 +215,8 @@ async def test_consent_page_shows_a_patient_who_is_logged_in_and_says_your(
     page = (await http.get("/auth/consent")).text
     assert f"logged in as <strong>{patient_user}</strong>, a patient" in page
     assert "only ever see your own record" in page
-    assert "Read and search your Observation data" in page
-    assert "every patient" not in page
+    assert "Read and search your Observation records" in page
+    assert "patients&#39;" not in page
 
 
 async def test_consent_page_shows_a_practitioner_and_words_scopes_for_them(
@@ -228,8 +228,9 @@ async def test_consent_page_shows_a_practitioner_and_words_scopes_for_them(
     await log_in(http, doctor)
     page = (await http.get("/auth/consent")).text
     assert f"logged in as <strong>{doctor}</strong>, a practitioner" in page
-    assert "Read and search the chosen patient&#39;s Observation data" in page
-    assert "Read and search data of every type of every patient you are allowed to see" in page
+    assert "Read and search the chosen patient&#39;s Observation records" in page
+    assert "Read and search patients&#39; health records you can access" in page
+    assert " your " not in page.split("<form", 1)[-1]
     assert "your own record" not in page
 
 

@@ -30,6 +30,12 @@ GRANT_TYPES = ("authorization_code", "refresh_token", "client_credentials")
 _hasher = PasswordHasher()
 
 
+def new_client_id() -> str:
+    """A client id nobody can guess, in letters and digits only: an id starting with "-"
+    (as token_urlsafe's can) reads as an option to `facade client show ID`."""
+    return secrets.token_hex(16)
+
+
 class ClientRegistrationError(ValueError):
     """The client's metadata is not acceptable (RFC 7591 invalid_client_metadata)."""
 
@@ -205,7 +211,7 @@ class ClientRegistry:
         registration_token = secrets.token_urlsafe(32)
         now = self._clock.now()
         row = OAuthClient(
-            client_id=client_id or secrets.token_urlsafe(16),
+            client_id=client_id or new_client_id(),
             name=name[:200],
             secret_hash=_hasher.hash(client_secret) if client_secret else "",
             auth_method=auth_method,

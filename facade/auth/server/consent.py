@@ -44,17 +44,18 @@ _CONTEXT_LABELS = {
     "offline_access": "Keep access when you are not using the app (long-term access)",
     "online_access": "Keep access while you are logged in",
 }
-#: Whose data a resource scope reaches, worded for who is reading the page: (kind, context).
+#: Whose records a resource scope reaches, worded for who is reading the page:
+#: (kind, context) → words around "{what}" ("health records", "Observation records").
 _WHOSE = {
     (PATIENT_USER, "patient"): "your {what}",
     (PRACTITIONER_USER, "patient"): "the chosen patient's {what}",
-    (PRACTITIONER_USER, "user"): "{what} of every patient you are allowed to see",
+    (PRACTITIONER_USER, "user"): "patients' {what} you can access",
 }
 #: Never offered to a login (scopes.holdable); worded plainly should it ever be shown.
 _WHOSE_FALLBACK = {
     "patient": "one patient's {what}",
-    "user": "{what} of every patient the user may see",
-    "system": "{what} of every patient in the practice",
+    "user": "patients' {what} the user can access",
+    "system": "every patient's {what} in the practice",
 }
 #: How the page names the person who logged in.
 KIND_LABELS = {PATIENT_USER: "patient", PRACTITIONER_USER: "practitioner"}
@@ -78,13 +79,14 @@ class ScopeChoice:
 
 def describe(scope: str, kind: str) -> str:
     """The consent page's words for `scope`, as the user of `kind` who logged in reads them:
-    a patient's patient/ scope is "your" data, a practitioner's is the chosen patient's."""
+    a patient reads "Read and search your health records", a practitioner "… patients'
+    health records you can access" or "… the chosen patient's Observation records"."""
     if scope in _CONTEXT_LABELS:
         return _CONTEXT_LABELS[scope]
     parsed = parse_scope(scope)
     if parsed is None:
         return scope
-    what = "data of every type" if parsed.resource_type == "*" else f"{parsed.resource_type} data"
+    what = "health records" if parsed.resource_type == "*" else f"{parsed.resource_type} records"
     whose = _WHOSE.get((kind, parsed.context), _WHOSE_FALLBACK[parsed.context])
     verbs = " and ".join(_ACCESS[p] for p in "rscud" if p in parsed.permissions)
     text = f"{verbs.capitalize()} {whose.format(what=what)}"

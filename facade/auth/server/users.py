@@ -130,8 +130,13 @@ class UserRegistry:
         return LoginOutcome.LOCKED if self.lockout.failed(attempt) else LoginOutcome.INVALID
 
     def _row(self, username: str) -> UserAccount | None:
+        """The account that may log in: a disabled one answers as an unknown name does."""
         with self._database.session() as session:
-            return session.exec(select(UserAccount).where(UserAccount.username == username)).first()
+            return session.exec(
+                select(UserAccount)
+                .where(UserAccount.username == username)
+                .where(UserAccount.disabled_at.is_(None))  # type: ignore[union-attr]
+            ).first()
 
     def _verify(self, password_hash: str, password: str) -> bool:
         try:
