@@ -8,7 +8,7 @@ from typing import Any
 
 from facade.runtime import Runtime
 from tests.bulk.conftest import download, export
-from tests.bulk.test_export_references import PRACTICE_TYPES
+from tests.bulk.test_export_references import PRACTICE_TYPES, doctor_group
 from tests.fhir_models import assert_fhir_resources
 
 
@@ -129,14 +129,8 @@ async def test_type_filter_runs_the_search_machinery(fhir, runtime, exports):
 
 async def test_group_export_returns_exactly_the_members_data(fhir, runtime, exports):
     system = await download(fhir, await export(fhir, exports, "$export"))
-    doctor = str(runtime.sandbox.dataset.endpoint("doctors")[0]["id"])
-    members = {
-        str(p["id"])
-        for p in runtime.sandbox.dataset.endpoint("patients")
-        if str(p.get("doctor")) == doctor
-    }
-    assert members
-    group = await download(fhir, await export(fhir, exports, f"Group/doctor-{doctor}/$export"))
+    path, members = doctor_group(runtime)
+    group = await download(fhir, await export(fhir, exports, path))
     assert ids(group["Patient"]) == members
     for resource_type, resources in group.items():
         if resource_type in ("Provenance", *PRACTICE_TYPES):
