@@ -31,6 +31,21 @@ from facade.store.served_base import ServedBase, forget_served_base, record_serv
 #: Settings as they are with nothing set, for the defaults help texts show.
 DEFAULTS = Settings()
 
+
+def _add_sandbox_size(parser: argparse.ArgumentParser) -> None:
+    """The embedded sandbox's size and seed, as `serve` and `sandbox` both take them."""
+    parser.add_argument(
+        "--patients",
+        type=int,
+        help=f"synthetic patients (FACADE_SANDBOX_PATIENTS, default: {DEFAULTS.sandbox_patients})",
+    )
+    parser.add_argument(
+        "--seed",
+        type=int,
+        help=f"sandbox generator seed (FACADE_SANDBOX_SEED, default: {DEFAULTS.sandbox_seed})",
+    )
+
+
 #: The vendor app's client secret: from a file, stdin, the environment or a prompt. The
 #: sandbox reads the same variable, so one export serves `sandbox` and `connect` alike.
 VENDOR_CLIENT_SECRET = SecretOption(
@@ -90,16 +105,7 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--vendor", choices=["drchrono"], help="EHR vendor (FACADE_VENDOR, default: drchrono)"
     )
-    serve.add_argument(
-        "--patients",
-        type=int,
-        help=f"sandbox patients (FACADE_SANDBOX_PATIENTS, default: {DEFAULTS.sandbox_patients})",
-    )
-    serve.add_argument(
-        "--seed",
-        type=int,
-        help=f"sandbox seed (FACADE_SANDBOX_SEED, default: {DEFAULTS.sandbox_seed})",
-    )
+    _add_sandbox_size(serve)
     serve.add_argument(
         "--database-url",
         help="SQLAlchemy URL (FACADE_DATABASE_URL, default: SQLite in the data directory)",
@@ -111,16 +117,7 @@ def _parser() -> argparse.ArgumentParser:
         "--host", default="127.0.0.1", help="address to listen on (default: %(default)s)"
     )
     sandbox.add_argument("--port", type=int, default=8900, help="port (default: %(default)s)")
-    sandbox.add_argument(
-        "--patients",
-        type=int,
-        help=f"synthetic patients (FACADE_SANDBOX_PATIENTS, default: {DEFAULTS.sandbox_patients})",
-    )
-    sandbox.add_argument(
-        "--seed",
-        type=int,
-        help=f"generator seed (FACADE_SANDBOX_SEED, default: {DEFAULTS.sandbox_seed})",
-    )
+    _add_sandbox_size(sandbox)
     SANDBOX_CLIENT_SECRET.add_to(sandbox)
     sandbox.add_argument(
         "--hourly-limit",

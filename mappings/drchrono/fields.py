@@ -141,10 +141,15 @@ def coded_concept(code: Any, code_system: Any, name: Any) -> dict[str, Any] | No
     """A CodeableConcept from DrChrono's (code, code_system, name) triple (risk assessments,
     physical exams), or None when all three are empty. A code in a system facade does not
     know keeps only its text."""
-    raw_code, system, display = text(code), CODE_SYSTEM.get(text(code_system)), text(name)
+    return concept(CODE_SYSTEM.get(text(code_system)), text(code), text(name))
+
+
+def concept(system: str | None, code: str | None, display: str | None) -> dict[str, Any] | None:
+    """A CodeableConcept with a coding when both system and code are known, and the display
+    as its text; None when there is neither."""
     result: dict[str, Any] = {}
-    if raw_code and system:
-        coding = {"system": system, "code": raw_code}
+    if code and system:
+        coding = {"system": system, "code": code}
         if display:
             coding["display"] = display
         result["coding"] = [coding]

@@ -15,7 +15,7 @@ from typing import Any
 
 from facade.core.compartment import fhir_id
 from facade.core.mapping import MappingContext, Record, Resource
-from mappings.drchrono.fields import instant, text
+from mappings.drchrono.fields import concept, instant, text
 from mappings.drchrono.labs import is_loinc
 from mappings.valuemaps import (
     LAB_INTERPRETATION,
@@ -114,15 +114,8 @@ def transform(record: Record, ctx: MappingContext) -> list[Resource]:
     resource["category"] = [LABORATORY]
     code = text(result.get("observation_code"))
     description = text(result.get("observation_description"))
-    concept: dict[str, Any] = {}
-    if code and is_loinc(code):
-        coding = {"system": LOINC, "code": code}
-        if description:
-            coding["display"] = description
-        concept["coding"] = [coding]
-    if description:
-        concept["text"] = description
-    resource["code"] = concept or {"text": code or "Laboratory result"}
+    coded = concept(LOINC if code and is_loinc(code) else None, code, description)
+    resource["code"] = coded or {"text": code or "Laboratory result"}
     resource["subject"] = {"reference": f"Patient/{patient}"}
     effective = instant(test.get("collection_date"), ctx.timezone) or instant(
         result.get("specimen_received"), ctx.timezone
