@@ -13,7 +13,7 @@ from functools import cache
 from typing import Any
 
 from facade.upstream.drchrono.sandbox.assessments import write_assessments
-from facade.upstream.drchrono.sandbox.codes import load_table
+from facade.sandbox.codes import load_table
 from facade.upstream.drchrono.sandbox.context import REFERENCE_DATE, Chart, Practice, timestamp
 from facade.upstream.drchrono.sandbox.dataset import Record
 

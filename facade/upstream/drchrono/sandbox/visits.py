@@ -12,7 +12,7 @@ from datetime import date, timedelta
 from functools import cache
 from typing import Any
 
-from facade.upstream.drchrono.sandbox.codes import load_table
+from facade.sandbox.codes import load_table
 from facade.upstream.drchrono.sandbox.context import (
     REFERENCE_DATE,
     Chart,
