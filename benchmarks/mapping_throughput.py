@@ -20,11 +20,11 @@ from benchmarks.sandwich import SEED, dataset_context
 from benchmarks.stats import machine, median, rate
 from facade.core.mapping import MappingContext, Record
 from facade.fhir.paging import searchset
-from facade.runtime import SANDBOX_BASE_URL
 from facade.upstream.drchrono.sandbox.endpoints import ENDPOINT_SPECS
 from facade.upstream.drchrono.sandbox.generator import generate
 from facade.upstream.drchrono.sandbox.rendering import render_record
 from facade.upstream.drchrono.sandbox.state import SandboxState
+from facade.upstream.drchrono.vendor import SANDBOX_BASE_URL
 from mappings.drchrono import location, patient, practitioner
 
 PATIENT_TARGET_PER_SECOND = 20_000

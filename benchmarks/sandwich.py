@@ -19,12 +19,13 @@ from facade.app import create_app
 from facade.auth.operator import Operator
 from facade.clock import Clock
 from facade.core.mapping import MappingContext
-from facade.runtime import SANDBOX_BASE_URL, Runtime, build_runtime
+from facade.runtime import Runtime, build_runtime
 from facade.settings import Settings
 from facade.upstream.drchrono.sandbox.app import create_sandbox_app
 from facade.upstream.drchrono.sandbox.dataset import SandboxDataset
 from facade.upstream.drchrono.sandbox.generator import generate
 from facade.upstream.drchrono.sandbox.state import SandboxLimits, SandboxState
+from facade.upstream.drchrono.vendor import SANDBOX_BASE_URL
 from mappings.drchrono.patient import CUSTOM_FIELD_ROLES
 
 FACADE_BASE = "http://facade.bench"

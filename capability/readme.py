@@ -1,8 +1,9 @@
 """Rewrites the README's generated blocks: `python -m capability.readme`.
 
-The support matrix and the export `_since` note come from the mapping declarations, the
-settings table from the settings class (facade/settings.py). The blocks between their markers
-are never edited by hand; tests/test_readme.py fails when one is out of date.
+The support matrix and the export `_since` note come from the default vendor's mapping
+declarations (`with_matrix` takes another vendor's name), the settings table from the
+settings class (facade/settings.py). The blocks between their markers are never edited by
+hand; tests/test_readme.py fails when one is out of date.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from pathlib import Path
 
 from capability.statement import export_since_note, support_matrix
 from facade.settings import settings_table
-from mappings.drchrono import REGISTRY
+from facade.vendors import DEFAULT_VENDOR, vendor
 
 START = "<!-- support-matrix:start -->"
 END = "<!-- support-matrix:end -->"
@@ -33,9 +34,12 @@ def _with_block(readme: str, start: str, end: str, content: str) -> str:
     return f"{head}{start}\n{content}\n{end}{tail}"
 
 
-def with_matrix(readme: str) -> str:
-    readme = _with_block(readme, START, END, support_matrix(REGISTRY))
-    return _with_block(readme, SINCE_START, SINCE_END, export_since_note(REGISTRY))
+def with_matrix(readme: str, vendor_name: str | None = None) -> str:
+    """The support matrix and export `_since` note of `vendor_name` (the README's: the
+    default vendor's)."""
+    registry = vendor(vendor_name or DEFAULT_VENDOR).registry()
+    readme = _with_block(readme, START, END, support_matrix(registry))
+    return _with_block(readme, SINCE_START, SINCE_END, export_since_note(registry))
 
 
 def with_settings(readme: str) -> str:

@@ -11,6 +11,7 @@ import asyncio
 import gc
 import logging
 from dataclasses import dataclass, field
+from typing import Any
 
 import httpx
 from argon2 import PasswordHasher
@@ -24,9 +25,8 @@ from facade.auth.server.patients import ServicePatientDirectory
 from facade.auth.tokens import TokenService
 from facade.bulk.exports import BulkExports, build_exports
 from facade.clock import Clock
-from facade.core.mapping import MappingContext
-from facade.core.registry import registry_for
 from facade.core.service import FhirService, ServiceLimits
+from facade.core.vendor import ClientParts, VendorClient
 from facade.errors import FacadeError
 from facade.fhir.paging import CursorCodec
 from facade.readiness import Readiness
@@ -37,18 +37,9 @@ from facade.store.private_files import secure_data_dir
 from facade.store.secrets import SecretBox, load_or_create_key
 from facade.upstream.budget import UpstreamBudget
 from facade.upstream.cache import ResponseCache
-from facade.upstream.drchrono.client import ClientPolicy, DrChronoClient
-from facade.upstream.drchrono.connection import authorize_auto_approved
-from facade.upstream.drchrono.practice_context import load_practice_context
-from facade.upstream.drchrono.sandbox.app import create_sandbox_app
-from facade.upstream.drchrono.sandbox.generator import generate
-from facade.upstream.drchrono.sandbox.state import SandboxState
+from facade.vendors import vendor
 
 log = logging.getLogger("facade")
-
-#: The embedded sandbox is reached in-process; this host name never touches the network.
-SANDBOX_BASE_URL = "http://drchrono.sandbox"
-SANDBOX_REDIRECT_URI = "http://127.0.0.1:8080/drchrono/callback"
 
 
 class InsecureConfiguration(Exception):
@@ -115,7 +106,7 @@ class Runtime:
     settings: Settings
     database: Database
     http: httpx.AsyncClient
-    client: DrChronoClient
+    client: VendorClient
     service: FhirService
     box: SecretBox
     keys: SigningKeys
@@ -126,7 +117,8 @@ class Runtime:
     upstream_description: str
     #: What /health/ready checks: the database, and the vendor (probed sparingly).
     readiness: Readiness
-    sandbox: SandboxState | None = None
+    #: The embedded sandbox's state (the vendor's), when facade serves one.
+    sandbox: Any = None
     #: The SMART authorization server (token checks: `authorization.tokens`).
     authorization: Authority | None = None
     #: Bulk $export: jobs, worker, files, groups (the app starts and stops its worker).
@@ -163,18 +155,21 @@ async def build_runtime(
     settings: Settings,
     *,
     clock: Clock | None = None,
-    sandbox: SandboxState | None = None,
+    #: The embedded sandbox's state (the vendor's), when facade serves one.
+    sandbox: Any = None,
     transport: httpx.AsyncBaseTransport | None = None,
     jwks_transport: httpx.AsyncBaseTransport | None = None,
     jwks_resolver: Resolver | None = None,
     password_hasher: PasswordHasher | None = None,
 ) -> Runtime:
-    """Build facade's runtime. `sandbox` forces the embedded sandbox (tests pass their own);
+    """Build facade's runtime for the settings' vendor. `sandbox` forces the embedded sandbox
+    (tests pass their own state);
     `transport` replaces the network for a stored connection (tests); `jwks_transport` and
     `jwks_resolver` replace it and DNS for fetching clients' jwks_uri (tests); the address
     guard applies to both; `password_hasher` replaces argon2's default one (tests count
     its verifications)."""
     clock = clock or Clock()
+    entry = vendor(settings.vendor)
     # Owner-only from the first file on; a directory an older version left loose is tightened.
     secure_data_dir(settings.data_dir)
     database = Database(settings.resolved_database_url)
@@ -191,61 +186,45 @@ async def build_runtime(
     if stored is not None:
         http = httpx.AsyncClient(transport=transport, timeout=settings.upstream_timeout_seconds)
         keeper = StoredCredentials(store, settings.vendor)
-        description = f"DrChrono at {stored.base_url} (client {stored.client_id})"
+        description = entry.describe_connection(stored)
     else:
         if sandbox is None:
-            sandbox = SandboxState.with_default_app(
-                generate(patients=settings.sandbox_patients, seed=settings.sandbox_seed),
-                seed=settings.sandbox_seed,
-            )
+            sandbox = entry.sandbox.generate(settings.sandbox_patients, settings.sandbox_seed)
         # The sandbox's records live as long as the process: keep the garbage collector from
         # re-scanning them on every collection (it otherwise doubles the cost of mapping).
         gc.collect()
         gc.freeze()
         http = httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=create_sandbox_app(sandbox)),
-            base_url=SANDBOX_BASE_URL,
+            transport=httpx.ASGITransport(app=entry.sandbox.app(sandbox)),
+            base_url=entry.sandbox.base_url,
             timeout=settings.upstream_timeout_seconds,
         )
-        app = sandbox.default_app
-        credentials = await authorize_auto_approved(
-            http,
-            SANDBOX_BASE_URL,
-            app.client_id,
-            app.client_secret,
-            SANDBOX_REDIRECT_URI,
-            clock.now(),
-        )
-        keeper = MemoryCredentials(credentials)
-        patients = len(sandbox.dataset.endpoint("patients"))
+        keeper = MemoryCredentials(await entry.sandbox.login(http, sandbox, clock.now()))
+        patients = entry.sandbox.patient_count(sandbox)
         description = (
-            f"the embedded DrChrono sandbox ({patients} synthetic patients, "
+            f"the embedded {entry.title} sandbox ({patients} synthetic patients, "
             f"seed {settings.sandbox_seed})"
         )
 
     budget = UpstreamBudget(
-        clock, settings.upstream_hourly_limit, settings.upstream_burst_per_second or None
-    )
-    client = DrChronoClient(
-        http,
-        keeper,
-        budget,
-        ResponseCache(clock),
         clock,
-        ClientPolicy(
+        settings.upstream_hourly_limit,
+        settings.upstream_burst_per_second or None,
+        entry.quota,
+    )
+    client = entry.build_client(
+        ClientParts(
+            http=http,
+            keeper=keeper,
+            budget=budget,
+            cache=ResponseCache(clock),
+            clock=clock,
             timeout_seconds=settings.upstream_timeout_seconds,
             retries=settings.upstream_retries,
             max_wait_seconds=settings.upstream_max_wait_seconds,
-        ),
-    )
-
-    async def load_context() -> MappingContext:
-        current = await client.get_path("/api/users/current", reason="practice context: user")
-        return await load_practice_context(
-            client,
-            current if isinstance(current, dict) else {},
-            settings.upstream_lookup_cache_seconds,
         )
+    )
+    load_context = entry.context_loader(client, settings.upstream_lookup_cache_seconds)
 
     cursor_key = (
         settings.secret_key.encode()
@@ -253,7 +232,7 @@ async def build_runtime(
         else load_or_create_key(settings.data_dir)
     )
     service = FhirService(
-        registry_for(settings.vendor),
+        entry.registry(),
         client,
         load_context,
         CursorCodec(cursor_key),
@@ -301,16 +280,12 @@ async def build_runtime(
         upstream_description=description,
         readiness=Readiness(
             database,
-            # One doctor: a single call (users/current redirects: two) that proves the
-            # stored authorization still reads the practice.
-            lambda: client.fetch_page(
-                client.list_url("doctors", {"page_size": "1"}), reason="readiness probe"
-            ),
+            lambda: entry.readiness_probe(client),
             budget,
             clock,
             audit,
         ),
         sandbox=sandbox,
         authorization=authorization,
-        exports=build_exports(settings, database, service, client, clock),
+        exports=build_exports(settings, database, service, client, clock, entry.groups),
     )

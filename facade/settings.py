@@ -27,6 +27,8 @@ from pydantic_settings import (
     SettingsConfigDict,
 )
 
+from facade.vendors import DEFAULT_VENDOR
+
 ENV_PREFIX = "FACADE_"
 LogLevel = Literal["critical", "error", "warning", "info", "debug"]
 #: Settings whose values are never repeated in an error message.
@@ -68,7 +70,7 @@ class Settings(BaseSettings):
         "SQLAlchemy URL, e.g. `postgresql+psycopg://user@host/db`",
         shown="SQLite in the data dir",
     )
-    vendor: str = _setting("drchrono", "the EHR vendor")
+    vendor: str = _setting(DEFAULT_VENDOR, "the EHR vendor")
     public_base_url: str = _setting(
         "",
         "the FHIR base URL clients see (set it behind a proxy or in a container); without it "

@@ -14,21 +14,16 @@ from pathlib import Path
 from facade.auth.operator import Operator
 from facade.auth.passwords import password_problem
 from facade.store.private_files import open_private, private_dir
-from facade.upstream.drchrono.sandbox.state import SandboxState
 
 FILE_NAME = "demo-accounts.json"
 
 
-def ensure_demo_accounts(operator: Operator, sandbox: SandboxState, data_dir: Path) -> Path:
+def ensure_demo_accounts(operator: Operator, wanted: list[tuple[str, str]], data_dir: Path) -> Path:
+    """Users for `wanted` (username, fhirUser) pairs, the sandbox's showcase people (its
+    vendor entry's `demo_accounts`), unless they exist already."""
     path = data_dir / FILE_NAME
     accounts: list[dict[str, str]] = json.loads(path.read_text()) if path.exists() else []
     known = {a["username"] for a in accounts}
-    wanted: list[tuple[str, str]] = []
-    for patient in sandbox.dataset.endpoint("patients")[:3]:
-        username = f"{str(patient['first_name']).lower()}.{str(patient['last_name']).lower()}"
-        wanted.append((username, f"Patient/{patient['id']}"))
-    doctor = sandbox.dataset.endpoint("doctors")[0]
-    wanted.append((f"dr.{str(doctor['last_name']).lower()}", f"Practitioner/{doctor['id']}"))
     for username, fhir_user in wanted:
         if username in known or operator.has_user(username):
             continue

@@ -23,9 +23,9 @@ from facade.bulk.store import ACTIVE_STATES, JobStore
 from facade.bulk.worker import ExportWorker
 from facade.clock import Clock
 from facade.core.service import FhirService
+from facade.core.vendor import PracticeGroups, VendorClient
 from facade.errors import Forbidden, RateLimited, ResourceNotFound
 from facade.upstream.budget import WaitCause
-from facade.upstream.drchrono.client import DrChronoClient
 
 #: Retry-After while the quota allows calls: polls this often are cheap and timely.
 POLL_SECONDS = 2
@@ -48,7 +48,7 @@ class BulkExports:
         store: JobStore,
         files: ExportFiles,
         service: FhirService,
-        client: DrChronoClient,
+        client: VendorClient,
         groups: GroupDirectory,
         clock: Clock,
         limits: ExportLimits,
@@ -222,7 +222,12 @@ class BulkExports:
 
 
 def build_exports(
-    settings: Any, database: Any, service: FhirService, client: DrChronoClient, clock: Clock
+    settings: Any,
+    database: Any,
+    service: FhirService,
+    client: VendorClient,
+    clock: Clock,
+    practice_groups: PracticeGroups,
 ) -> BulkExports:
     """The export machinery for a runtime, from settings (its worker is started by the app)."""
     from facade.bulk.groups import GroupDirectory
@@ -241,7 +246,7 @@ def build_exports(
         ExportFiles(settings.data_dir / "exports"),
         service,
         client,
-        GroupDirectory(service, GroupStore(database)),
+        GroupDirectory(service, GroupStore(database), practice_groups),
         clock,
         limits,
     )

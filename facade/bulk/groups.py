@@ -1,6 +1,7 @@
-"""Groups a Group export can name: the vendor's own structure (each doctor's panel, each
-office's patients) and operator-defined lists (e.g. a payer's attribution list). Members
-are vendor patient ids; an operator list may only name patients the vendor knows.
+"""Groups a Group export can name: the vendor's own practice structure (the PracticeGroups
+of its vendor entry, e.g. each clinician's panel) and operator-defined lists (e.g. a payer's
+attribution list). Members are vendor patient ids; an operator list may only name patients
+the vendor knows.
 Groups are practice data: who may see them is `may_see_groups`, never a patient's token.
 """
 
@@ -16,11 +17,10 @@ from facade.bulk.models import BulkGroup
 from facade.bulk.store import GroupStore
 from facade.core.planner import patient_id_of
 from facade.core.service import FhirService
+from facade.core.vendor import PracticeGroup, PracticeGroups
 from facade.errors import InvalidParameterValue, ResourceNotFound
 
 _OPERATOR_ID = re.compile(r"^[A-Za-z0-9\-.]{1,64}$")
-#: Up to this many members are checked one by one; more are checked against the full list.
-CHECK_ONE_BY_ONE = 20
 
 
 def may_see_groups(grant: Grant, permission: str) -> bool:
@@ -51,41 +51,33 @@ class GroupInfo:
     id: str
     name: str
     members: list[str]
-    origin: str  # "doctor", "office" or "operator"
+    origin: str  # the practice group's kind (the vendor's), or "operator"
 
 
 class GroupDirectory:
-    def __init__(self, service: FhirService, store: GroupStore):
+    def __init__(self, service: FhirService, store: GroupStore, practice: PracticeGroups):
         self.service = service
         self.store = store
+        self.practice = practice
 
     async def vendor_groups(self) -> list[tuple[str, str]]:
-        client = self.service.client
         ttl = self.service.limits.lookup_cache_seconds
-        doctors = await client.list_all("doctors", {}, reason="groups", cache_ttl=ttl)
-        offices = await client.list_all(
-            "offices", {"show_archived": "true"}, reason="groups", cache_ttl=ttl
-        )
-        found = [
-            (f"doctor-{d['id']}", f"Patients of doctor {d['id']}") for d in doctors if "id" in d
-        ]
-        found += [(f"office-{o['id']}", f"Patients seen at office {o['id']}") for o in offices]
-        return found
+        return [(g.id, g.name) for g in await self._practice_groups(ttl)]
+
+    async def _practice_groups(self, ttl: float) -> list[PracticeGroup]:
+        return await self.practice.groups(self.service.client, ttl)
 
     async def get(self, group_id: str) -> GroupInfo:
-        kind, _, vendor_id = group_id.partition("-")
-        if kind in ("doctor", "office") and vendor_id.isdigit():
-            names = dict(await self.vendor_groups())
-            if group_id not in names:
+        if self.practice.owns(group_id):
+            ttl = self.service.limits.lookup_cache_seconds
+            known = {g.id: g for g in await self._practice_groups(ttl)}
+            if group_id not in known:
                 raise ResourceNotFound(f"Group/{group_id} is not known.")
-            param = "doctor" if kind == "doctor" else "offices"
-            records = await self.service.client.list_all(
-                "patients",
-                {param: vendor_id, "show_inactive": "true", "page_size": "250"},
-                reason="group members",
-                cache_ttl=self.service.limits.page_cache_seconds,
+            members = await self.practice.members(
+                self.service.client, group_id, self.service.limits.page_cache_seconds
             )
-            return GroupInfo(group_id, names[group_id], [str(r["id"]) for r in records], kind)
+            practice = known[group_id]
+            return GroupInfo(group_id, practice.name, members, practice.kind)
         stored = self.store.get(group_id)
         if stored is None:
             raise ResourceNotFound(f"Group/{group_id} is not known.")
@@ -100,14 +92,17 @@ class GroupDirectory:
         self, group_id: str, name: str, references: list[str], created_by: str, now: datetime
     ) -> GroupInfo:
         """Create or replace an operator group; every member must be a vendor patient."""
-        if not _OPERATOR_ID.match(group_id) or group_id.split("-")[0] in ("doctor", "office"):
+        if not _OPERATOR_ID.match(group_id) or group_id.split("-")[0] in self.practice.kinds:
             raise InvalidParameterValue(f"{group_id!r} cannot be an operator group id.")
         members: list[str] = []
         malformed: list[str] = []
         for reference in references:
             patient = patient_id_of(reference)
             (members.append(patient) if patient else malformed.append(reference))
-        unknown = malformed + await self._unknown(members)
+        unknown = malformed + [
+            f"Patient/{m}"
+            for m in await self.practice.unknown_patients(self.service.client, members)
+        ]
         if unknown:
             raise UnknownMembers(
                 "These members are not patients of the practice: " + ", ".join(unknown) + "."
@@ -119,23 +114,6 @@ class GroupDirectory:
             members,
         )
         return GroupInfo(group_id, name, list(dict.fromkeys(members)), "operator")
-
-    async def _unknown(self, members: list[str]) -> list[str]:
-        client = self.service.client
-        if len(members) <= CHECK_ONE_BY_ONE:
-            missing = []
-            for member in members:
-                record = await client.get_record(
-                    "patients", member, {"show_inactive": "true"}, reason="group member check"
-                )
-                if record is None:
-                    missing.append(f"Patient/{member}")
-            return missing
-        records = await client.list_all(
-            "patients", {"show_inactive": "true", "page_size": "250"}, reason="group member check"
-        )
-        known = {str(r["id"]) for r in records}
-        return [f"Patient/{m}" for m in members if m not in known]
 
 
 def group_resource(info: GroupInfo) -> dict[str, Any]:

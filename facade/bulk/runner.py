@@ -42,11 +42,10 @@ from facade.core.compartment import FetchContext
 from facade.core.mapping import MappingContext, Record, ResourceMapping
 from facade.core.provenance import provenance_for
 from facade.core.service import FhirService
-from facade.core.vendor import VendorPage
+from facade.core.vendor import VendorClient, VendorPage
 from facade.errors import FacadeError, UpstreamError, UpstreamThrottled, operation_outcome
 from facade.fhir.dates import parse_date_range
 from facade.upstream.budget import metered
-from facade.upstream.drchrono.client import DrChronoClient
 
 log = logging.getLogger("facade.bulk")
 
@@ -137,7 +136,7 @@ class ExportRunner:
         self,
         store: JobStore,
         service: FhirService,
-        client: DrChronoClient,
+        client: VendorClient,
         files: ExportFiles,
         clock: Clock,
         limits: ExportLimits,

@@ -99,6 +99,8 @@ class ConfinedClient:
         self._patients = frozenset(patients)
         self._field = field
         self.vendor = client.vendor
+        self.wire = client.wire
+        self.budget = client.budget
 
     def _check(self, record: Record | None) -> None:
         named = record.get(self._field) if isinstance(record, dict) else None

@@ -1,7 +1,8 @@
 """The mapping registry: which resource types a vendor serves, and how.
 
-Built from the vendor's declaration modules; the CapabilityStatement, the search planner
-and the support matrix all read it. It holds declarations only, never vendor data.
+Built from the vendor's declaration modules (its vendor entry's `registry()` loads them);
+the CapabilityStatement, the search planner and the support matrix all read it. It holds
+declarations only, never vendor data.
 """
 
 from __future__ import annotations
@@ -39,11 +40,3 @@ class MappingRegistry:
             if mapping.resource_type == resource_type:
                 return mapping
         raise ResourceNotFound(f"Resource type {resource_type!r} is not served by this server.")
-
-
-def registry_for(vendor: str) -> MappingRegistry:
-    if vendor == "drchrono":
-        from mappings.drchrono import REGISTRY
-
-        return REGISTRY
-    raise ValueError(f"unknown vendor {vendor!r}")

@@ -104,9 +104,29 @@ def record_call(record: CallRecord) -> None:
 PACE_SHARE = 0.8
 
 
+@dataclass(frozen=True)
+class QuotaRule:
+    """A vendor's quota window, declared by its vendor entry: `window_seconds` long, either
+    aligned to the clock (`aligned`: an hourly quota resets at the top of each clock hour) or
+    rolling (a call counts against the quota for `window_seconds` after it is made)."""
+
+    window_seconds: float = 3600.0
+    aligned: bool = True
+
+    def window_start(self, moment: datetime) -> datetime:
+        """The start of the clock-aligned window `moment` falls in."""
+        midnight = moment.replace(hour=0, minute=0, second=0, microsecond=0)
+        elapsed = (moment - midnight).total_seconds()
+        return midnight + timedelta(seconds=elapsed - elapsed % self.window_seconds)
+
+
+#: Calls per clock hour, reset at the top of the hour.
+CLOCK_HOUR = QuotaRule()
+
+
 class UpstreamBudget:
-    """Calls per clock hour (reset at the top of the hour, as DrChrono does) and a pace
-    below the vendor's declared burst limit.
+    """Calls per quota window (the vendor's QuotaRule; by default per clock hour, reset at
+    the top of the hour) and a pace below the vendor's declared burst limit.
 
     The vendor counts a call when it arrives, facade when it sends it, and calls take longer
     or shorter to get there: pacing at exactly the declared rate meets the vendor's 429 as
@@ -115,25 +135,37 @@ class UpstreamBudget:
     rate, and 250 ms of latency the network may vary by), still in bursts, so an interactive
     request of a few calls never waits."""
 
-    def __init__(self, clock: Clock, hourly_limit: int, burst_per_second: int | None):
+    def __init__(
+        self,
+        clock: Clock,
+        hourly_limit: int,
+        burst_per_second: int | None,
+        quota: QuotaRule = CLOCK_HOUR,
+    ):
         self._clock = clock
+        self.quota = quota
+        self._window = timedelta(seconds=quota.window_seconds)
+        #: When each call still counting went out (rolling windows only).
+        self._sent: deque[datetime] = deque()
         self.hourly_limit = hourly_limit
         #: The vendor's declared burst limit (calls in one second); None: no pacing.
         self.burst_per_second = burst_per_second
         self.pace_window = 1.0 / PACE_SHARE
-        self._hour_start = self._top_of_hour(clock.now())
+        self._hour_start = quota.window_start(clock.now())
         self._used = 0
         self._blocked_until: datetime | None = None
         self._recent: deque[float] = deque()
         self._lock = asyncio.Lock()
         self.total_calls = 0
 
-    @staticmethod
-    def _top_of_hour(moment: datetime) -> datetime:
-        return moment.replace(minute=0, second=0, microsecond=0)
-
     def _roll(self) -> None:
-        hour = self._top_of_hour(self._clock.now())
+        now = self._clock.now()
+        if not self.quota.aligned:
+            while self._sent and now - self._sent[0] >= self._window:
+                self._sent.popleft()
+            self._used = len(self._sent)
+            return
+        hour = self.quota.window_start(now)
         if hour != self._hour_start:
             self._hour_start = hour
             self._used = 0
@@ -144,7 +176,13 @@ class UpstreamBudget:
         return max(0, self.hourly_limit - self._used)
 
     def seconds_until_reset(self) -> float:
-        reset = self._hour_start + timedelta(hours=1)
+        """Until the quota frees a call: the window's end, or (rolling) the oldest call's."""
+        if not self.quota.aligned:
+            self._roll()
+            if not self._sent:
+                return 0.0
+            return max(0.0, (self._sent[0] + self._window - self._clock.now()).total_seconds())
+        reset = self._hour_start + self._window
         return max(0.0, (reset - self._clock.now()).total_seconds())
 
     def next_call(self) -> Wait:
@@ -179,6 +217,8 @@ class UpstreamBudget:
                     raise throttled(wait)
                 await self._clock.sleep(wait.seconds)
             self._used += 1
+            if not self.quota.aligned:
+                self._sent.append(self._clock.now())
             self.total_calls += 1
             if self.burst_per_second:
                 self._recent.append(self._clock.monotonic())

@@ -23,6 +23,7 @@ from facade.auth.server import Authority
 from facade.clock import FakeClock
 from facade.runtime import Runtime
 from facade.upstream.drchrono.sandbox.state import SandboxState
+from facade.upstream.drchrono.vendor import demo_accounts
 
 
 @pytest.mark.parametrize(
@@ -101,7 +102,7 @@ def test_demo_accounts_get_passwords_the_policy_accepts(
     auth_runtime: Runtime, clock: FakeClock, sandbox: SandboxState, tmp_path: Path
 ) -> None:
     operator = Operator(auth_runtime.database, auth_runtime.box, clock, auth_runtime.tokens)
-    path = ensure_demo_accounts(operator, sandbox, tmp_path / "demo")
+    path = ensure_demo_accounts(operator, demo_accounts(sandbox), tmp_path / "demo")
     accounts = json.loads(path.read_text())
     assert len(accounts) == 4
     for account in accounts:

@@ -24,6 +24,7 @@ from facade.settings import Settings
 from facade.store.private_files import NotPrivate, open_private, private_dir
 from facade.store.secrets import KEY_FILE_NAME
 from facade.upstream.drchrono.sandbox.state import SandboxState
+from facade.upstream.drchrono.vendor import demo_accounts
 from tests.bulk.conftest import download, export
 from tests.conftest import FHIR_BASE
 from tests.tokens import operator
@@ -86,7 +87,7 @@ async def test_every_file_is_owner_only_after_a_start_a_search_and_an_export_und
     assert (await fhir.get("/fhir/Patient?_count=2")).status_code == 200
     manifest = await export(fhir, exports, "$export")
     assert await download(fhir, manifest)
-    ensure_demo_accounts(operator(runtime), sandbox, data_dir)
+    ensure_demo_accounts(operator(runtime), demo_accounts(sandbox), data_dir)
 
     after = modes(data_dir)
     names = set(after) | set(seen_during_export)

@@ -40,6 +40,7 @@ from facade.upstream.budget import (
 )
 from facade.upstream.cache import ResponseCache
 from facade.upstream.drchrono.oauth import refresh_tokens
+from facade.upstream.drchrono.wire import WIRE
 
 log = logging.getLogger("facade.upstream.drchrono")
 
@@ -72,6 +73,7 @@ class ClientPolicy:
 
 class DrChronoClient:
     vendor = "drchrono"
+    wire = WIRE
 
     def __init__(
         self,

@@ -12,8 +12,8 @@ from datetime import date, timedelta
 from functools import cache
 from typing import Any
 
-from facade.upstream.drchrono.sandbox.assessments import write_assessments
 from facade.sandbox.codes import load_table
+from facade.upstream.drchrono.sandbox.assessments import write_assessments
 from facade.upstream.drchrono.sandbox.context import REFERENCE_DATE, Chart, Practice, timestamp
 from facade.upstream.drchrono.sandbox.dataset import Record
 
