@@ -89,14 +89,14 @@ def _value_schema(definition: SearchParamDefinition, note: str) -> Schema:
     return {"type": "string", "minLength": 1, "description": description}
 
 
-def _search_parameters(mapping: AnyMapping) -> dict[str, Schema]:
+def _search_parameters(mapping: AnyMapping, registry: MappingRegistry) -> dict[str, Schema]:
     """Query parameter name (with modifier, when one applies) → value schema."""
     named: dict[str, Schema] = {}
     for param in mapping.search_params:
         if isinstance(param.serve, Unsupported):
             continue
         definition = param.definition
-        schema = _value_schema(definition, serving_note(mapping, param.code))
+        schema = _value_schema(definition, serving_note(mapping, param.code, registry))
         named[param.code] = schema
         for modifier in sorted(SUPPORTED_MODIFIERS.get(definition.type, frozenset())):
             named[f"{param.code}:{modifier}"] = schema
@@ -137,9 +137,9 @@ _ID_PATH: Schema = {
 }
 
 
-def _resource_paths(mapping: AnyMapping) -> dict[str, Schema]:
+def _resource_paths(mapping: AnyMapping, registry: MappingRegistry) -> dict[str, Schema]:
     name = mapping.resource_type
-    named = _search_parameters(mapping)
+    named = _search_parameters(mapping, registry)
     documentation = " Searches must name a patient (or _id)." if _patient_required(mapping) else ""
     paths: dict[str, Schema] = {
         f"/fhir/{name}": {
@@ -389,7 +389,7 @@ def openapi_document(registry: MappingRegistry, server_url: str = "/") -> dict[s
     the origin facade is served at (paths carry their /fhir and /auth prefixes)."""
     paths: dict[str, Schema] = {}
     for mapping in sorted(registry, key=lambda m: m.resource_type):
-        paths.update(_resource_paths(mapping))
+        paths.update(_resource_paths(mapping, registry))
     paths.update(_practice_paths())
     paths.update(_export_paths(registry))
     paths.update(auth_paths(registry.resource_types))

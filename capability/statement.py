@@ -34,7 +34,10 @@ OPERATION_DEFINITIONS = {"docref": "http://hl7.org/fhir/us/core/OperationDefinit
 BULK = "http://hl7.org/fhir/uv/bulkdata"
 
 
-def serving_note(mapping: AnyMapping, code: str) -> str:
+def serving_note(mapping: AnyMapping, code: str, registry: MappingRegistry) -> str:
+    """How `mapping` serves search parameter `code`, naming the vendor endpoints the way the
+    registry's vendor writes them."""
+    path = registry.endpoint_path
     param = mapping.param(code)
     if param is None:
         return ""
@@ -43,7 +46,7 @@ def serving_note(mapping: AnyMapping, code: str) -> str:
         return f"unsupported: {serve.reason}"
     if isinstance(mapping, ResourceMapping) and mapping.lookup_data:
         return (
-            f"filtered locally over the practice list (/api/{mapping.endpoint}, "
+            f"filtered locally over the practice list ({path(mapping.endpoint)}, "
             "one cached vendor call)"
         )
     if isinstance(serve, Pushdown):
@@ -51,7 +54,7 @@ def serving_note(mapping: AnyMapping, code: str) -> str:
     if isinstance(serve, ById):
         return f"read by id: {serve.describe}"
     if isinstance(serve, PatientParam):
-        endpoints = ", ".join(f"/api/{s.endpoint}" for s in getattr(mapping, "sources", ()))
+        endpoints = ", ".join(path(s.endpoint) for s in getattr(mapping, "sources", ()))
         return f"{serve.describe} ({endpoints})"
     assert isinstance(serve, LocalFilter)
     return serve.describe
@@ -63,13 +66,13 @@ def _profiles(mapping: AnyMapping) -> list[str]:
     return [mapping.profile]
 
 
-def _resource(mapping: AnyMapping) -> dict[str, Any]:
+def _resource(mapping: AnyMapping, registry: MappingRegistry) -> dict[str, Any]:
     search_params = [
         {
             "name": p.code,
             "definition": p.definition.url,
             "type": p.definition.type,
-            "documentation": serving_note(mapping, p.code),
+            "documentation": serving_note(mapping, p.code, registry),
         }
         for p in mapping.search_params
         if not isinstance(p.serve, Unsupported)
@@ -271,7 +274,7 @@ def capability_statement(registry: MappingRegistry, base_url: str, date: str) ->
                     "'Prefer: handling=lenient'. Paging links carry an opaque cursor."
                 ),
                 "resource": sorted(
-                    [_with_patient_export(_resource(m)) for m in registry]
+                    [_with_patient_export(_resource(m, registry)) for m in registry]
                     + [_provenance_entry(), _group_entry(), _binary_entry()],
                     key=lambda entry: str(entry["type"]),
                 ),
@@ -298,6 +301,6 @@ def support_matrix(registry: MappingRegistry) -> str:
         for param in mapping.search_params:
             lines.append(
                 f"| {mapping.resource_type} | {profile} | `{param.code}` | "
-                f"{serving_note(mapping, param.code)} |"
+                f"{serving_note(mapping, param.code, registry)} |"
             )
     return "\n".join(lines)

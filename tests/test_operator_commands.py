@@ -318,7 +318,11 @@ def test_every_option_of_every_command_has_help_text() -> None:
 
 def test_sandbox_help_shows_its_defaults() -> None:
     result = subprocess.run(
-        [FACADE, "sandbox", "--help"], env=clean_env(), capture_output=True, text=True, timeout=30
+        [FACADE, "sandbox", "drchrono", "--help"],
+        env=clean_env(),
+        capture_output=True,
+        text=True,
+        timeout=30,
     )
     text = " ".join(result.stdout.split())
     assert "(default: 127.0.0.1)" in text

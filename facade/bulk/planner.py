@@ -20,10 +20,9 @@ from facade.bulk.request import PROVENANCE, ExportRequest, TypeSelection
 from facade.core.compartment import BulkJoin, BulkListing, CompartmentMapping, Source
 from facade.core.mapping import MappingContext, Record, ResourceMapping
 from facade.core.registry import MappingRegistry
+from facade.core.vendor import Wire
 from facade.fhir.matching import extract
 
-PAGE_SIZE = 250
-VERBOSE_PAGE_SIZE = 50
 #: Calls a per-patient listing is assumed to cost when nothing better is known.
 PER_PATIENT_CALLS = 1
 #: Calls a custom per-patient fetch (joins across endpoints) is assumed to cost.
@@ -90,20 +89,22 @@ class Listing:
     params: dict[str, str] = field(default_factory=dict)
     lookups: tuple[str, ...] = ()
     consumers: list[Consumer] = field(default_factory=list)
-    verbose: bool = False
+    #: Whether the listing reads the vendor's detail records.
+    detail: bool = False
     estimated_calls: int = 1
     error: str = ""
-    #: The endpoint's own page-size maximum, when below the vendor's general one (DrChrono's
-    #: clinical_notes: 20).
+    #: The endpoint's own page-size maximum, when below the vendor's general one (e.g. an
+    #: endpoint whose pages hold at most 20 records).
     page_size_cap: int | None = None
+    #: The page size the listing asks for (decided when planned; also in `params`).
+    page_size: int = 0
 
-    @property
-    def page_size(self) -> int:
-        """The page size the listing asks for (kept in `params` once planned)."""
-        if self.params.get("page_size", "").isdigit():
-            return int(self.params["page_size"])
-        size = VERBOSE_PAGE_SIZE if self.verbose else PAGE_SIZE
-        return min(size, self.page_size_cap) if self.page_size_cap else size
+    def plan_pages(self, wire: Wire) -> None:
+        """Put the page size and the detail flag into `params`, in the vendor's words."""
+        size = wire.largest(self.detail)
+        self.page_size = min(size, self.page_size_cap) if self.page_size_cap else size
+        self.params.update(wire.page_params(self.page_size))
+        self.params.update(wire.detail_params(self.detail))
 
     @property
     def key(self) -> str:
@@ -144,9 +145,11 @@ def plan_export(
     member_count: int | None,
     per_patient_threshold: int,
     estimate: Callable[[str], int | None],
+    wire: Wire,
 ) -> ExportPlan:
     """`member_count` is the number of patients the export is confined to (None: all, or
-    not known before the export runs); `estimate(listing key)` gives last run's page count."""
+    not known before the export runs); `estimate(listing key)` gives last run's page count;
+    `wire` is the vendor client's (how it spells page sizes, detail and `_since`)."""
     provenance = PROVENANCE in request.types
     practice: dict[str, Listing] = {}
     per_patient: list[Consumer] = []
@@ -182,11 +185,11 @@ def plan_export(
                     )
                 )
                 continue
-            verbose = mapping.needs_verbose(ctx)
+            detail = mapping.needs_detail(ctx)
             params = {**mapping.fixed_params, **selection.vendor_params}
-            if request.since and resource_type == "Patient":
-                params["since"] = vendor_since(request.since)
-            _add(practice, "practice", mapping.endpoint, params, verbose, (), consumer)
+            if request.since and resource_type == "Patient" and wire.since_param:
+                params[wire.since_param] = vendor_since(request.since)
+            _add(wire, practice, "practice", mapping.endpoint, params, detail, (), consumer)
             per_patient.append(consumer)
             continue
         expression = _patient_expression(mapping)
@@ -218,41 +221,40 @@ def plan_export(
                 )
                 continue
             if bulk is None:
-                since_param = "since" if "since" in source.fixed_params else None
+                since = wire.since_param
                 bulk = BulkListing(
                     endpoint=source.endpoint,
                     params=source.fixed_params,
-                    since_param=since_param,
-                    verbose=source.needs_verbose(ctx),
+                    since_param=since if since and since in source.fixed_params else None,
+                    detail=source.needs_detail(ctx),
                 )
             consumer.join = bulk.join
             params = dict(bulk.params)
-            if request.since and bulk.since_param:
-                params[bulk.since_param] = vendor_since(request.since)
-            asked = params.pop("verbose", "") == "true"
-            verbose = bulk.verbose or asked
-            _add(practice, "practice", bulk.endpoint, params, verbose, bulk.lookups, consumer)
+            since_param = wire.since_param if bulk.since_param == "" else bulk.since_param
+            if request.since and since_param:
+                params[since_param] = vendor_since(request.since)
+            detail = bulk.detail or wire.is_detail(params)
+            params = wire.without_detail(params)
+            _add(wire, practice, "practice", bulk.endpoint, params, detail, bulk.lookups, consumer)
     if referenced and not per_patient:
         # Only practice types asked for: the members' Patient records say which of them
         # belong to the export (their practitioner and organization), and are not written.
         patient = registry.get("Patient")
         assert isinstance(patient, ResourceMapping)
         consumer = Consumer("Patient", TypeSelection("Patient"), mapping=patient, silent=True)
-        verbose = patient.needs_verbose(ctx)
         _add(
+            wire,
             practice,
             "practice",
             patient.endpoint,
             dict(patient.fixed_params),
-            verbose,
+            patient.needs_detail(ctx),
             (),
             consumer,
         )
         per_patient.append(consumer)
     for listing in practice.values():
-        listing.params["page_size"] = str(listing.page_size)
-        if listing.verbose:
-            listing.params["verbose"] = "true"
+        listing.plan_pages(wire)
         known = estimate(listing.key)
         listing.estimated_calls = (known if known is not None else 1) + len(listing.lookups)
     practice_calls = sum(listing.estimated_calls for listing in practice.values())
@@ -303,22 +305,24 @@ def _ordered(practice: dict[str, Listing], others: list[Listing]) -> list[Listin
 
 
 def _add(
+    wire: Wire,
     listings: dict[str, Listing],
     mode: str,
     endpoint: str,
     params: dict[str, str],
-    verbose: bool,
+    detail: bool,
     lookups: tuple[str, ...],
     consumer: Consumer,
 ) -> None:
-    cap = params.pop("page_size", None)
-    candidate = Listing(mode, endpoint, params, lookups, verbose=verbose)
-    key = json.dumps([endpoint, sorted(params.items()), verbose])
+    cap = wire.asked_page_size(params)
+    params = wire.without_page_size(params)
+    candidate = Listing(mode, endpoint, params, lookups, detail=detail)
+    key = json.dumps([endpoint, sorted(params.items()), detail])
     existing = listings.get(key)
     if existing is None:
         listings[key] = existing = candidate
     if cap is not None:
-        caps = [int(cap), existing.page_size_cap or int(cap)]
+        caps = [cap, existing.page_size_cap or cap]
         existing.page_size_cap = min(caps)
     existing.lookups = tuple(dict.fromkeys(existing.lookups + lookups))
     existing.consumers.append(consumer)

@@ -272,7 +272,6 @@ def select_types(
                     pushed = {
                         k: v for k, v in plan.vendor_params.items() if k not in mapping.fixed_params
                     }
-                    pushed.pop("verbose", None)
                     selection.vendor_params.update(pushed)
     return selections
 

@@ -25,7 +25,7 @@ from facade.auth.grant import Grant
 from facade.auth.scopes import ScopeSet
 from facade.bulk.files import ExportFiles
 from facade.bulk.models import ExportFile, ExportJob, ExportPart
-from facade.bulk.planner import PAGE_SIZE, VERBOSE_PAGE_SIZE, Consumer, Listing, plan_export
+from facade.bulk.planner import Consumer, Listing, plan_export
 from facade.bulk.references import (
     REFERENCES,
     collect_references,
@@ -94,6 +94,7 @@ def build_plan(
         member_count=len(request.patients) if confined else None,
         per_patient_threshold=limits.per_patient_threshold,
         estimate=estimate,
+        wire=service.client.wire,
     )
     parts: list[ExportPart] = []
     for seq, listing in enumerate(plan.listings, start=1):
@@ -102,7 +103,7 @@ def build_plan(
             "endpoint": listing.endpoint,
             "params": listing.params,
             "lookups": list(listing.lookups),
-            "verbose": listing.verbose,
+            "detail": listing.detail,
             "key": listing.key,
             "consumers": [
                 [c.resource_type, c.source.name if c.source else "", *(["silent"] * c.silent)]
@@ -158,7 +159,7 @@ class ExportRunner:
         request = ExportRequest.from_json(job.parameters)
         directory = self.files.job_dir(job.id)
         ensure_private_directory(directory)
-        spill = LookupSpill(directory)
+        spill = LookupSpill(directory, self.client.wire.paging_params)
         finished = False
         with metered() as meter:
             base_calls = job.calls_spent
@@ -284,8 +285,8 @@ class ExportRunner:
             self._save_calls(job, meter, base_calls)
 
         for name in listing.lookups:
-            await self._fill(job, spill, name, _page_size(name), reason, spent)
-        own = list_name(listing.endpoint, listing.params)
+            await self._fill(job, spill, name, self._page_size(name), reason, spent)
+        own = list_name(listing.endpoint, listing.params, self.client.wire.paging_params)
         replay = self._is_lookup(job, own) or spill.progress(own) is not None
         if replay:
             # Another listing joins this list in: it is read once, into the spill, and both
@@ -415,9 +416,10 @@ class ExportRunner:
         ttl = fc.cache_ttl
         if consumer.mapping is not None:
             mapping = consumer.mapping
-            params = dict(mapping.fixed_params)
-            if mapping.needs_verbose(fc.ctx):
-                params["verbose"] = "true"
+            params = {
+                **mapping.fixed_params,
+                **self.client.wire.detail_params(mapping.needs_detail(fc.ctx)),
+            }
             record = await self.client.get_record(
                 mapping.endpoint, patient_id, params, reason=fc.reason, cache_ttl=ttl
             )
@@ -426,16 +428,25 @@ class ExportRunner:
         assert source is not None
         if source.fetch is not None:
             return await source.fetch(self.client, patient_id, fc)
-        params = {source.patient_param: patient_id, **source.fixed_params}
-        if source.needs_verbose(fc.ctx):
-            params["verbose"] = "true"
+        params = {
+            source.patient_param: patient_id,
+            **source.fixed_params,
+            **self.client.wire.detail_params(source.needs_detail(fc.ctx)),
+        }
         return await self.client.list_all(source.endpoint, params, reason=fc.reason, cache_ttl=ttl)
+
+    def _page_size(self, name: str) -> int:
+        """The largest page for a lookup list named `<endpoint>?<query>`."""
+        _, params = parse_list_name(name)
+        wire = self.client.wire
+        return wire.largest(wire.is_detail(params))
 
     def _is_lookup(self, job: ExportJob, own: str) -> bool:
         """Whether any listing of the job joins in the list named `own`."""
         for part in self.store.parts(job.id):
             descriptor = json.loads(part.checkpoint).get("listing", {})
-            if any(canonical(str(name)) == own for name in descriptor.get("lookups", [])):
+            paging = self.client.wire.paging_params
+            if any(canonical(str(name), paging) == own for name in descriptor.get("lookups", [])):
                 return True
         return False
 
@@ -465,7 +476,9 @@ class ExportRunner:
         if progress is not None:
             url = progress[0]
         else:
-            url = self.client.list_url(endpoint, {**params, "page_size": str(page_size)})
+            url = self.client.list_url(
+                endpoint, {**params, **self.client.wire.page_params(page_size)}
+            )
         while url is not None:
             page = await self._fetch_page(job, url, reason)
             spill.add_page(name, page.results, page.next_url)
@@ -541,13 +554,17 @@ class ExportRunner:
                         author_paths=mapping.author_paths,
                     )
                 )
+        wire = self.client.wire
+        detail = bool(descriptor.get("detail"))
+        params = dict(descriptor["params"])
         return Listing(
             descriptor["mode"],
             descriptor["endpoint"],
-            dict(descriptor["params"]),
+            params,
             tuple(descriptor["lookups"]),
             consumers,
-            bool(descriptor["verbose"]),
+            detail,
+            page_size=wire.asked_page_size(params) or wire.largest(detail),
         )
 
     def _save(
@@ -640,12 +657,6 @@ def where(error: BaseException) -> str:
     """`file:line` of the innermost frame of an exception's traceback."""
     frames = traceback.extract_tb(error.__traceback__)
     return f"{frames[-1].filename}:{frames[-1].lineno}" if frames else "?"
-
-
-def _page_size(name: str) -> int:
-    """The largest page for a lookup list named `<endpoint>?<query>`."""
-    _, params = parse_list_name(name)
-    return VERBOSE_PAGE_SIZE if params.get("verbose") == "true" else PAGE_SIZE
 
 
 def referenced_in(request: ExportRequest, service: FhirService) -> frozenset[str]:

@@ -34,9 +34,12 @@ _FIELD = re.compile(r"^[a-z_][a-z0-9_]*$")
 _MEMO_SIZE = 256
 
 
-def list_name(endpoint: str, params: dict[str, str] | None = None) -> str:
-    """A list's identity: endpoint and its parameters (page size aside), sorted."""
-    query = sorted((k, v) for k, v in (params or {}).items() if k not in ("page_size", "cursor"))
+def list_name(
+    endpoint: str, params: dict[str, str] | None = None, paging: frozenset[str] = frozenset()
+) -> str:
+    """A list's identity: endpoint and its parameters (the vendor's `paging` ones aside:
+    its Wire's `paging_params`), sorted."""
+    query = sorted((k, v) for k, v in (params or {}).items() if k not in paging)
     return f"{endpoint}?{urlencode(query)}" if query else endpoint
 
 
@@ -46,16 +49,18 @@ def parse_list_name(name: str) -> tuple[str, dict[str, str]]:
 
 
 @functools.lru_cache(maxsize=256)
-def canonical(name: str) -> str:
+def canonical(name: str, paging: frozenset[str] = frozenset()) -> str:
     """The same list, however its name's parameters are ordered."""
-    return list_name(*parse_list_name(name))
+    return list_name(*parse_list_name(name), paging)
 
 
 class LookupSpill:
     """Practice lists by name, on disk; implements the joins' LookupTables."""
 
-    def __init__(self, directory: Path):
+    def __init__(self, directory: Path, paging: frozenset[str] = frozenset()):
         self.path = directory / FILE_NAME
+        #: The vendor's paging parameters, which a list's name leaves out.
+        self._paging = paging
         # Made 0600 before SQLite opens it: SQLite gives -wal and -shm the database's mode.
         create_private(self.path)
         self._db = sqlite3.connect(self.path, isolation_level=None)
@@ -81,7 +86,7 @@ class LookupSpill:
 
     def progress(self, name: str) -> tuple[str | None, bool, int] | None:
         """(next URL, done, records so far) of a list being filled, or None if not started."""
-        name = canonical(name)
+        name = canonical(name, self._paging)
         row = self._db.execute(
             "SELECT next_url, done, count FROM fill WHERE list = ?", (name,)
         ).fetchone()
@@ -89,7 +94,7 @@ class LookupSpill:
 
     def add_page(self, name: str, records: list[Record], next_url: str | None) -> None:
         """One vendor page and the list's progress, in one transaction."""
-        name = canonical(name)
+        name = canonical(name, self._paging)
         found = self.progress(name)
         count = found[2] if found else 0
         with self._transaction():
@@ -112,7 +117,7 @@ class LookupSpill:
 
     def records(self, name: str, start: int, limit: int) -> list[Record]:
         """Records `start` to `start + limit` of a list, in the vendor's order."""
-        name = canonical(name)
+        name = canonical(name, self._paging)
         rows = self._db.execute(
             "SELECT body FROM record WHERE list = ? AND seq >= ? ORDER BY seq LIMIT ?",
             (name, start, limit),
@@ -121,7 +126,7 @@ class LookupSpill:
 
     def find(self, name: str, field: str, value: object) -> list[Record]:
         """The records of list `name` whose `field` equals `value` (compared as text)."""
-        name = canonical(name)
+        name = canonical(name, self._paging)
         key = (name, field, str(value))
         found = self._memo.get(key)
         if found is not None:

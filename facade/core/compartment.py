@@ -96,15 +96,17 @@ class BulkListing:
     `params` (the patient filter left out), at the vendor's largest page size. `lookups` are
     practice lists read whole first (e.g. lab orders, to know each lab result's patient);
     `join` attaches them to a record, or returns None to drop it. `params` may carry the
-    endpoint's own `page_size` maximum when it is below the vendor's general one."""
+    endpoint's own page-size maximum when it is below the vendor's general one."""
 
     endpoint: str
     params: Mapping[str, str] = field(default_factory=dict)
     lookups: tuple[str, ...] = ()
     join: BulkJoin | None = None
-    #: The vendor parameter for `_since` (records updated since), or None if it has none.
-    since_param: str | None = "since"
-    verbose: bool = False
+    #: The vendor parameter for `_since` (records updated since): "" for the vendor's usual
+    #: one (its Wire's `since_param`), None if the endpoint has none.
+    since_param: str | None = ""
+    #: Whether the listing needs the vendor's detail records.
+    detail: bool = False
 
 
 @dataclass(frozen=True)
@@ -118,7 +120,7 @@ class Source:
     #: The vendor query parameter that selects one patient's records.
     patient_param: str = "patient"
     fixed_params: Mapping[str, str] = field(default_factory=dict)
-    needs_verbose: Callable[[MappingContext], bool] = lambda _ctx: False
+    needs_detail: Callable[[MappingContext], bool] = lambda _ctx: False
     #: For token parameters (category, code, ...): every code this source can produce. A
     #: search whose values are all outside the set skips the source: no vendor call.
     produces: Mapping[str, frozenset[str]] = field(default_factory=dict)
@@ -130,7 +132,7 @@ class Source:
     #: Replaces the default read (GET `endpoint`/<vendor id>).
     read: RecordRead | None = None
     #: How Bulk $export lists this source practice-wide; None means `endpoint` with
-    #: `fixed_params` (and verbose when needed). Sources with a custom `fetch` must set it.
+    #: `fixed_params` (and detail records when needed). Sources with a custom `fetch` must set it.
     bulk: BulkListing | None = None
     #: Resources of practice types that only this source's records can build (the payer
     #: Organizations a patient's insurance names): exports write them beside the resources

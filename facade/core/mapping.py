@@ -195,8 +195,8 @@ class ResourceMapping:
     combinations: tuple[tuple[tuple[str, ...], str], ...] = ()
     #: Vendor query parameters sent on every list call (e.g. include inactive patients).
     fixed_params: Mapping[str, str] = field(default_factory=dict)
-    #: Whether a mapped field needs the vendor's verbose (slower, smaller-page) records.
-    needs_verbose: Callable[[MappingContext], bool] = lambda _ctx: False
+    #: Whether a mapped field needs the vendor's detail (slower, smaller-page) records.
+    needs_detail: Callable[[MappingContext], bool] = lambda _ctx: False
     #: Other practice-wide endpoints whose whole lists `derive` joins in (e.g. offices).
     lookups: tuple[str, ...] = ()
     #: Turns vendor records (+ lookups) into the records the transform takes, e.g. collapses

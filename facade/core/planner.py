@@ -65,7 +65,8 @@ class SearchPlan:
     local: list[Check] = field(default_factory=list)
     #: One line per clause saying how it is served (benchmarks print these).
     rules: list[str] = field(default_factory=list)
-    verbose: bool = False
+    #: Whether the mapping needs the vendor's detail records (the client's wire says how).
+    detail: bool = False
 
 
 def plan_search(
@@ -108,9 +109,7 @@ def plan_search(
         plan.local.append(check)
         plan.rules.append(f"{clause.key}: filtered locally")
     plan.vendor_params.update(mapping.fixed_params)
-    plan.verbose = mapping.needs_verbose(ctx)
-    if plan.verbose:
-        plan.vendor_params["verbose"] = "true"
+    plan.detail = mapping.needs_detail(ctx)
     return plan
 
 

@@ -21,6 +21,8 @@ AnyMapping = ResourceMapping | CompartmentMapping
 class MappingRegistry:
     vendor: str
     mappings: tuple[AnyMapping, ...]
+    #: How the vendor's documentation writes an endpoint's path ("{}": the endpoint's name).
+    endpoint_format: str = "{}"
 
     def __post_init__(self) -> None:
         types = [m.resource_type for m in self.mappings]
@@ -30,6 +32,9 @@ class MappingRegistry:
 
     def __iter__(self) -> Iterator[AnyMapping]:
         return iter(self.mappings)
+
+    def endpoint_path(self, endpoint: str) -> str:
+        return self.endpoint_format.format(endpoint)
 
     @property
     def resource_types(self) -> list[str]:

@@ -61,8 +61,6 @@ from facade.fhir.query import SearchClause, SearchQuery
 #: A FHIR page stops after this many vendor pages even if it is not full (it links onward),
 #: so one sparse search cannot spend the hour's vendor budget in a single request.
 MAX_VENDOR_PAGES_PER_FHIR_PAGE = 8
-VENDOR_PAGE_SIZE_MAX = 250
-VENDOR_VERBOSE_PAGE_SIZE_MAX = 50
 
 
 @dataclass(frozen=True)
@@ -181,9 +179,10 @@ class FhirService:
                 if resource["id"] == resource_id:
                     return resource
             raise ResourceNotFound(f"{resource_type}/{resource_id} is not known.")
-        params = dict(mapping.fixed_params)
-        if mapping.needs_verbose(ctx):
-            params["verbose"] = "true"
+        params = {
+            **mapping.fixed_params,
+            **self.client.wire.detail_params(mapping.needs_detail(ctx)),
+        }
         record = await self.client.get_record(
             mapping.endpoint,
             vendor_id,
@@ -392,9 +391,11 @@ class FhirService:
         reason = f"{source.name} of one patient"
         if source.fetch is not None:
             return await source.fetch(self.client, patient_id, self._fetch_context(ctx, reason))
-        params = {source.patient_param: patient_id, **source.fixed_params}
-        if source.needs_verbose(ctx):
-            params["verbose"] = "true"
+        params = {
+            source.patient_param: patient_id,
+            **source.fixed_params,
+            **self.client.wire.detail_params(source.needs_detail(ctx)),
+        }
         return await self.client.list_all(
             source.endpoint, params, reason=reason, cache_ttl=self.limits.page_cache_seconds
         )
@@ -461,10 +462,13 @@ class FhirService:
         reason = f"read {mapping.resource_type}"
         if source.read is not None:
             return await source.read(client, vendor_id, self._fetch_context(ctx, reason))
-        params = dict(source.fixed_params)
-        params.pop("since", None)
-        if source.needs_verbose(ctx):
-            params["verbose"] = "true"
+        wire = client.wire
+        params = {
+            k: v
+            for k, v in source.fixed_params.items()
+            if not wire.since_param or k != wire.since_param
+        }
+        params.update(wire.detail_params(source.needs_detail(ctx)))
         record = await client.get_record(
             source.endpoint,
             vendor_id,
@@ -499,7 +503,8 @@ class FhirService:
         ids = list(dict.fromkeys(plan.ids or []))
         offset = int(position.get("o", 0))
         resources: list[Resource] = []
-        params = {k: v for k, v in plan.vendor_params.items() if k in ("verbose", "show_inactive")}
+        wire = self.client.wire
+        params = {**wire.for_record(plan.vendor_params), **wire.detail_params(plan.detail)}
         for vendor_id in ids[offset : offset + count]:
             record = await self.client.get_record(
                 plan.mapping.endpoint,
@@ -523,11 +528,13 @@ class FhirService:
         The position is (vendor page URL, records of it already consumed). A vendor page that
         is only partly used stays in the client's cache, so the next FHIR page reuses it.
         """
-        cap = VENDOR_VERBOSE_PAGE_SIZE_MAX if plan.verbose else VENDOR_PAGE_SIZE_MAX
+        wire = self.client.wire
+        cap = wire.largest(plan.detail)
         # Without local filters one vendor page is exactly one FHIR page.
-        page_size = min(count, cap) if not plan.local else cap
+        size = min(count, cap) if not plan.local else cap
         url: str | None = position.get("u") or self.client.list_url(
-            plan.mapping.endpoint, {**plan.vendor_params, "page_size": str(page_size)}
+            plan.mapping.endpoint,
+            {**plan.vendor_params, **wire.detail_params(plan.detail), **wire.page_params(size)},
         )
         skip = int(position.get("s", 0))
         resources: list[Resource] = []

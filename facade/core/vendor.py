@@ -46,7 +46,8 @@ class Wire:
     mapping needs them; `page_size_param` asks for a page size, up to `largest_page` (or
     `largest_detail_page` with detail on); `paging_params` are the query keys that only
     move through pages (a listing's identity ignores them); `record_params` are the list
-    parameters a read by id keeps; `everything` shows inactive and archived records too.
+    parameters a read by id keeps; `since_param` filters records changed since a moment;
+    `everything` shows inactive and archived records too.
     A vendor without a page-size parameter leaves `page_size_param` empty."""
 
     detail: Mapping[str, str] = field(default_factory=dict)
@@ -54,6 +55,8 @@ class Wire:
     largest_page: int = 100
     largest_detail_page: int = 100
     paging_params: frozenset[str] = frozenset()
+    #: The list parameter for "changed since" (Bulk `_since`), or "" if the vendor has none.
+    since_param: str = ""
     record_params: frozenset[str] = frozenset()
     #: Per endpoint: the parameters that include inactive/archived records.
     everything: Mapping[str, Mapping[str, str]] = field(default_factory=dict)

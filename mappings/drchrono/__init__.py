@@ -20,6 +20,6 @@ def _mappings() -> tuple[AnyMapping, ...]:
     return tuple(found)
 
 
-REGISTRY = MappingRegistry(vendor="drchrono", mappings=_mappings())
+REGISTRY = MappingRegistry(vendor="drchrono", mappings=_mappings(), endpoint_format="/api/{}")
 
 __all__ = ["REGISTRY"]

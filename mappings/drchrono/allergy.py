@@ -95,7 +95,7 @@ MAPPING = CompartmentMapping(
             last_updated=no_change_time("DrChrono allergies carry no update or creation time."),
             endpoint="allergies",
             transform=transform,
-            needs_verbose=lambda _ctx: True,
+            needs_detail=lambda _ctx: True,
             description="allergies (verbose: the allergen text)",
         ),
     ),

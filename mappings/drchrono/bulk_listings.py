@@ -84,11 +84,11 @@ CLINICAL_NOTES = BulkListing(
     {"since": "1970-01-01T00:00:00", "page_size": "20"},
     lookups=(APPOINTMENTS,),
     join=_note,
-    verbose=True,
+    detail=True,
 )
-PATIENTS_VERBOSE = BulkListing("patients", PATIENT_RECORDS, verbose=True)
+PATIENTS_VERBOSE = BulkListing("patients", PATIENT_RECORDS, detail=True)
 CARE_TEAMS = BulkListing(
-    "patients", PATIENT_RECORDS, lookups=("doctors", APPOINTMENTS), join=_care_team, verbose=True
+    "patients", PATIENT_RECORDS, lookups=("doctors", APPOINTMENTS), join=_care_team, detail=True
 )
 
 

@@ -162,7 +162,7 @@ MAPPING = CompartmentMapping(
             endpoint="appointments",
             transform=transform,
             fixed_params=APPOINTMENT_PARAMS,
-            needs_verbose=lambda _ctx: True,
+            needs_detail=lambda _ctx: True,
             produces={"class": frozenset({"AMB", "VR"})},
             description="appointments (verbose: status transitions), shared with vitals",
         ),

@@ -335,7 +335,7 @@ def _since_pushdown(value: str, modifier: str | None) -> dict[str, str] | None:
     return None
 
 
-def _needs_verbose(ctx: MappingContext) -> bool:
+def _needs_detail(ctx: MappingContext) -> bool:
     return bool(ctx.custom_field_roles)
 
 
@@ -346,7 +346,7 @@ MAPPING = ResourceMapping(
     endpoint="patients",
     transform=transform,
     fixed_params={"show_inactive": "true"},
-    needs_verbose=_needs_verbose,
+    needs_detail=_needs_detail,
     search_params=(
         SearchParam(
             "us-core-patient-id",

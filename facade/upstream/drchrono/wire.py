@@ -16,6 +16,7 @@ WIRE = Wire(
     largest_page=250,
     largest_detail_page=50,
     paging_params=frozenset({"page_size", "cursor"}),
+    since_param="since",
     record_params=frozenset({"verbose", "show_inactive"}),
     everything={"patients": {"show_inactive": "true"}, "offices": {"show_archived": "true"}},
 )
