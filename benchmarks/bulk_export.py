@@ -34,9 +34,9 @@ from dataclasses import dataclass, field
 from benchmarks.sandwich import Sandwich, sandwich
 from benchmarks.stats import machine
 from facade.auth.operator import Operator
-from facade.bulk.planner import PAGE_SIZE, VERBOSE_PAGE_SIZE
 from facade.clock import Clock
 from facade.upstream.drchrono.sandbox.endpoints import ENDPOINT_SPECS
+from facade.upstream.drchrono.wire import WIRE
 
 CALLS_TARGET_RATIO = 1.1
 MEMORY_TARGET_MB = 300.0
@@ -202,10 +202,10 @@ async def _export(sw: Sandwich, patients: int, *, trace: bool) -> ExportRun:
             continue
         found = exports.store.statistic(listing["key"])
         records = found.records if found else 0
-        verbose = bool(listing["verbose"])
+        verbose = bool(listing["detail"])
         spec = ENDPOINT_SPECS[listing["endpoint"]]
         largest = spec.page_size_bounds(sw.state.limits, verbose)[1]
-        general = VERBOSE_PAGE_SIZE if verbose else PAGE_SIZE
+        general = WIRE.largest(verbose)
         label = listing["endpoint"] + (" (verbose)" if verbose else "")
         minimum = max(1, math.ceil(records / largest))
         general_minimum = max(1, math.ceil(records / general))

@@ -17,10 +17,10 @@ from urllib.parse import urlencode
 
 from benchmarks.sandwich import Sandwich, sandwich
 from facade.auth.grant import INTERNAL
-from facade.core.service import VENDOR_VERBOSE_PAGE_SIZE_MAX
 from facade.fhir.query import parse_query
 from facade.upstream.budget import metered
 from facade.upstream.drchrono.sandbox.dataset import SandboxDataset
+from facade.upstream.drchrono.wire import WIRE
 
 #: Vendor query values longer than this are shortened in the listing (paging cursors).
 SHOWN_VALUE_CHARS = 24
@@ -72,14 +72,14 @@ def representative_searches(dataset: SandboxDataset) -> list[Search]:
     office = dataset.endpoint("offices")[0]
 
     def pages(count: int) -> int:
-        return max(1, math.ceil(count / VENDOR_VERBOSE_PAGE_SIZE_MAX))
+        return max(1, math.ceil(count / WIRE.largest_detail_page))
 
     def gendered(gender: str) -> int:
         return sum(1 for p in patients if p.get("gender") == gender)
 
     same_birthday = sum(1 for p in patients if p["date_of_birth"] == one["date_of_birth"])
     scan = pages(everyone)
-    scan_why = f"full scan of {everyone} verbose patients at {VENDOR_VERBOSE_PAGE_SIZE_MAX}/page"
+    scan_why = f"full scan of {everyone} verbose patients at {WIRE.largest_detail_page}/page"
     return [
         Search("Patient?_id=X", "Patient", [("_id", str(one["id"]))], 1, "one record by id"),
         Search(

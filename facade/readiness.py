@@ -27,7 +27,7 @@ from facade.upstream.budget import UpstreamBudget
 log = logging.getLogger("facade.readiness")
 
 #: How long one vendor probe's result stands: 300 s is at most 12 calls an hour (2.4 % of
-#: DrChrono's default 500), and an outage shows within five minutes.
+#: a 500-call hourly quota), and an outage shows within five minutes.
 VENDOR_PROBE_SECONDS = 300.0
 #: The longest a readiness check waits for the database or the vendor.
 CHECK_TIMEOUT_SECONDS = 5.0

@@ -96,12 +96,6 @@ ETHNICITY_TEXT = {
     "declined": "Declined to specify",
 }
 
-ADMINISTRATIVE_GENDER = ValueMap(
-    name="administrative-gender",
-    source="FHIR R4 AdministrativeGender; DrChrono gender Male/Female/Other, UNK/ASKU/'' unknown",
-    entries={"Male": "male", "Female": "female", "Other": "other"},
-    fallback="unknown",
-)
 
 SEX = ValueMap(
     name="us-core-sex",
@@ -118,7 +112,7 @@ SEX = ValueMap(
 
 LANGUAGE = ValueMap(
     name="language",
-    source="ISO 639-2 (DrChrono preferred_language) to BCP-47 primary language subtags",
+    source="ISO 639-2 (a vendor's preferred language) to BCP-47 primary language subtags",
     entries={
         "eng": ("en", "English"),
         "spa": ("es", "Spanish"),
@@ -159,61 +153,15 @@ MVX = "http://hl7.org/fhir/sid/mvx"
 SOPT = "urn:oid:2.16.840.1.113883.3.221.5"
 SUBSCRIBER_RELATIONSHIP = "http://terminology.hl7.org/CodeSystem/subscriber-relationship"
 COVERAGE_CLASS = "http://terminology.hl7.org/CodeSystem/coverage-class"
-PAYER_ID_SYSTEM = "urn:drchrono:payer-id"
 
 
 def icd10_with_dot(code: str) -> str:
-    """ICD-10-CM as FHIR writes it: DrChrono sometimes drops the dot (E119 → E11.9)."""
+    """ICD-10-CM as FHIR writes it: vendors sometimes drop the dot (E119 → E11.9)."""
     code = code.strip().upper()
     if "." in code or len(code) <= 3:
         return code
     return f"{code[:3]}.{code[3:]}"
 
-
-SCREENING_ASSESSMENT_CATEGORY = ValueMap(
-    name="condition-screening-assessment-category",
-    source="DrChrono problem_type → US Core 6.1.0 us-core-category (Condition.category"
-    ":screening-assessment)",
-    entries={
-        "sdoh": {"system": US_CORE_CATEGORY, "code": "sdoh", "display": "SDOH"},
-        "functional status": {
-            "system": US_CORE_CATEGORY,
-            "code": "functional-status",
-            "display": "Functional Status",
-        },
-        "disability status": {
-            "system": US_CORE_CATEGORY,
-            "code": "disability-status",
-            "display": "Disability Status",
-        },
-        "cognitive status": {
-            "system": US_CORE_CATEGORY,
-            "code": "cognitive-status",
-            "display": "Cognitive Status",
-        },
-    },
-    fallback=None,
-)
-
-#: order_status → (intent, status when not stopped, reportedBoolean, category code, requester)
-#: per shared/research/upstreams.md §5.8; requester "doctor" | "patient" | None.
-MEDICATION_ORDER_STATUS = ValueMap(
-    name="medication-order-status",
-    source="DrChrono medications.order_status (upstreams §5.8)",
-    entries={
-        "Ordered": ("order", "active", False, "community", "doctor"),
-        "Electronic eRx Sent": ("order", "active", False, "community", "doctor"),
-        "Phoned into Pharmacy": ("order", "active", False, "community", "doctor"),
-        "Faxed to Pharmacy": ("order", "active", False, "community", "doctor"),
-        "Paper Rx": ("order", "active", False, "community", "doctor"),
-        "Prescription Printed": ("order", "active", False, "community", "doctor"),
-        "Administered during visit": ("order", "completed", False, "outpatient", "doctor"),
-        "Prescribed by other Dr": ("plan", "active", True, "community", None),
-        "Over the Counter": ("plan", "active", True, "community", "patient"),
-        "Discontinued": ("order", "stopped", False, "community", "doctor"),
-    },
-    fallback=("plan", "active", True, None, None),
-)
 
 IMMUNIZATION_ORIGIN_BY_SOURCE = ValueMap(
     name="immunization-report-origin",
@@ -240,7 +188,7 @@ VFC_ELIGIBILITY_DISPLAY = {
     "V07": "Local-specific eligibility",
 }
 
-#: DrChrono insurance_plan_type (X12 claim filing indicator) → Source of Payment Typology.
+#: X12 claim filing indicator (a vendor's insurance plan type) → Source of Payment Typology.
 PAYER_TYPE = ValueMap(
     name="payer-type",
     source="X12 claim filing indicator → PHDSC Source of Payment Typology"
@@ -270,7 +218,7 @@ PAYER_TYPE = ValueMap(
 #: X12 individual relationship code → subscriber-relationship.
 SUBSCRIBER_RELATIONSHIP_CODE = ValueMap(
     name="subscriber-relationship",
-    source="X12 individual relationship codes (DrChrono patient_relationship_to_subscriber)",
+    source="X12 individual relationship codes (patient's relationship to the subscriber)",
     entries={"18": "self", "01": "spouse", "19": "child", "53": "common", "G8": "other"},
     fallback="other",
 )
@@ -284,40 +232,11 @@ V2_0074 = "http://terminology.hl7.org/CodeSystem/v2-0074"
 V3_INTERPRETATION = "http://terminology.hl7.org/CodeSystem/v3-ObservationInterpretation"
 DATA_ABSENT_REASON_CODES = "http://terminology.hl7.org/CodeSystem/data-absent-reason"
 
-#: DrChrono's code_system spellings (risk assessments, physical exams) → FHIR system URIs.
-CODE_SYSTEM = ValueMap(
-    name="assessment code system",
-    source="DrChrono code_system / value_code_system values",
-    entries={"LOINC": LOINC, "SNOMEDCT": SNOMED, "SNOMED": SNOMED, "CPT": CPT, "HCPCS": HCPCS},
-    fallback=None,
-)
-
-LAB_STATUS = ValueMap(
-    name="lab result / test status",
-    source="DrChrono lab_results and lab_tests status (P|I|C|F|X) → FHIR observation-status"
-    " and diagnostic-report-status (shared/research/upstreams.md §5.10)",
-    entries={
-        "P": "preliminary",
-        "I": "registered",
-        "C": "corrected",
-        "F": "final",
-        "X": "cancelled",
-    },
-    fallback="unknown",
-)
-
-LAB_ORDER_STATUS = ValueMap(
-    name="lab order status",
-    source="DrChrono lab order status (HL7 ORC-5-like: N new, Q queued, S sent, A some results,"
-    " R results received, E error) → FHIR request-status",
-    entries={"N": "active", "Q": "active", "S": "active", "A": "active", "R": "completed"},
-    fallback="unknown",
-)
 
 #: HL7 v2 table 0078 flags → v3 ObservationInterpretation (same codes; `<`/`>` stay off-scale).
 LAB_INTERPRETATION = ValueMap(
     name="lab abnormal flag",
-    source="DrChrono abnormal_status (HL7 v2 table 0078) → v3-ObservationInterpretation",
+    source="HL7 v2 table 0078 abnormal flags → v3-ObservationInterpretation",
     entries={
         code: code
         for code in (
@@ -346,7 +265,7 @@ LAB_INTERPRETATION = ValueMap(
     fallback=None,
 )
 
-#: Lab units DrChrono results carry that are already UCUM codes (else the unit stays text).
+#: Lab units vendor results carry that are already UCUM codes (else the unit stays text).
 LAB_UCUM_UNITS = frozenset(
     {
         "%",
@@ -379,27 +298,10 @@ LAB_UCUM_UNITS = frozenset(
     }
 )
 
-#: DrChrono vitals unit → (UCUM code, human unit), shared/research/upstreams.md §5.9.
-VITAL_UNITS = ValueMap(
-    name="vitals unit",
-    source="DrChrono *_units values → UCUM (US Core 6.1.0 vital-sign profiles)",
-    entries={
-        "inches": ("[in_i]", "in"),
-        "cm": ("cm", "cm"),
-        "lbs": ("[lb_av]", "lb"),
-        "kg": ("kg", "kg"),
-        "oz": ("[oz_av]", "oz"),
-        "g": ("g", "g"),
-        "f": ("[degF]", "degF"),
-        "c": ("Cel", "Cel"),
-    },
-    fallback=None,
-)
 
 SMOKING_STATUS = ValueMap(
     name="smoking status",
-    source="DrChrono vitals smoking_status (SNOMED CT codes) → display, per US Core 6.1.0"
-    " smoking status value set",
+    source="Smoking status SNOMED CT codes → display, per US Core 6.1.0 smoking status value set",
     entries={
         "449868002": "Smokes tobacco daily",
         "428041000124106": "Occasional tobacco smoker",
@@ -428,22 +330,6 @@ US_CORE_DOCUMENT_CATEGORY = (
 IHE_FORMAT_CODE = "http://ihe.net/fhir/ihe.formatcode.fhir/CodeSystem/formatcode"
 CAREPLAN_CATEGORY = "http://hl7.org/fhir/us/core/CodeSystem/careplan-category"
 DATA_ABSENT_REASON_CODES = "http://terminology.hl7.org/CodeSystem/data-absent-reason"
-
-#: DrChrono appointment status → Encounter.status, for visits that happened or are under way
-#: (shared/research/upstreams.md §5.6). Statuses not listed get no Encounter.
-ENCOUNTER_STATUS = ValueMap(
-    name="encounter-status",
-    source="upstreams.md §5.6: Arrived/Checked In/In Room → arrived, In Session → in-progress,"
-    " Complete → finished; booked, cancelled, rescheduled and no-show visits are Appointments",
-    entries={
-        "Arrived": "arrived",
-        "Checked In": "arrived",
-        "In Room": "arrived",
-        "In Session": "in-progress",
-        "Complete": "finished",
-    },
-    fallback=None,
-)
 
 
 def _sct(code: str, display: str) -> dict[str, str]:
@@ -501,69 +387,6 @@ REPORT_CATEGORY = ValueMap(
         "18748-4": _loinc("LP29684-5", "Radiology"),
         "11524-6": _loinc("LP29708-2", "Cardiology"),
         "11526-1": _loinc("LP7839-6", "Pathology"),
-    },
-    fallback=None,
-)
-
-#: DrChrono doctor specialty (free text, lower case) → NUCC Health Care Provider Taxonomy.
-NUCC_SPECIALTY = ValueMap(
-    name="nucc-specialty",
-    source="NUCC Health Care Provider Taxonomy code set (http://nucc.org/provider-taxonomy)",
-    entries={
-        "family medicine": {"code": "207Q00000X", "display": "Family Medicine Physician"},
-        "internal medicine": {"code": "207R00000X", "display": "Internal Medicine Physician"},
-        "pediatrics": {"code": "208000000X", "display": "Pediatrics Physician"},
-        "family nurse practitioner": {"code": "363LF0000X", "display": "Family Nurse Practitioner"},
-        "nurse practitioner": {"code": "363L00000X", "display": "Nurse Practitioner"},
-        "cardiology": {"code": "207RC0000X", "display": "Cardiovascular Disease Physician"},
-        "obstetrics & gynecology": {
-            "code": "207V00000X",
-            "display": "Obstetrics & Gynecology Physician",
-        },
-        "general practice": {"code": "208D00000X", "display": "General Practice Physician"},
-        "physician assistant": {"code": "363A00000X", "display": "Physician Assistant"},
-    },
-    fallback=None,
-)
-
-#: A contact's relation (DrChrono free text, lower case) → v3 RoleCode personal relationship.
-PERSONAL_RELATIONSHIP = ValueMap(
-    name="personal-relationship",
-    source="HL7 v3 RoleCode (_PersonalRelationshipRoleType)",
-    entries={
-        "mother": ("MTH", "mother"),
-        "father": ("FTH", "father"),
-        "parent": ("PRN", "parent"),
-        "daughter": ("DAU", "natural daughter"),
-        "son": ("SON", "natural son"),
-        "child": ("CHILD", "child"),
-        "spouse": ("SPS", "spouse"),
-        "wife": ("WIFE", "wife"),
-        "husband": ("HUSB", "husband"),
-        "sister": ("SIS", "sister"),
-        "brother": ("BRO", "brother"),
-        "sibling": ("SIB", "sibling"),
-        "grandmother": ("GRMTH", "grandmother"),
-        "grandfather": ("GRFTH", "grandfather"),
-        "grandparent": ("GRPRN", "grandparent"),
-        "friend": ("FRND", "unrelated friend"),
-        "partner": ("DOMPART", "domestic partner"),
-        "domestic partner": ("DOMPART", "domestic partner"),
-        "neighbor": ("NBOR", "neighbor"),
-        "guardian": ("GUARD", "guardian"),
-    },
-    fallback=None,
-)
-
-SPECIMEN_TYPE = ValueMap(
-    name="specimen source",
-    source="DrChrono lab_tests specimen_source (free text) → SNOMED CT specimen concepts",
-    entries={
-        "serum": ("119364003", "Serum specimen"),
-        "plasma": ("119361006", "Plasma specimen"),
-        "whole blood": ("258580003", "Whole blood specimen"),
-        "blood": ("119297000", "Blood specimen"),
-        "urine": ("122575003", "Urine specimen"),
     },
     fallback=None,
 )

@@ -97,13 +97,13 @@ class Listing:
     #: endpoint whose pages hold at most 20 records).
     page_size_cap: int | None = None
     #: The page size the listing asks for (decided when planned; also in `params`).
-    page_size: int = 0
+    page_length: int = 0
 
     def plan_pages(self, wire: Wire) -> None:
         """Put the page size and the detail flag into `params`, in the vendor's words."""
         size = wire.largest(self.detail)
-        self.page_size = min(size, self.page_size_cap) if self.page_size_cap else size
-        self.params.update(wire.page_params(self.page_size))
+        self.page_length = min(size, self.page_size_cap) if self.page_size_cap else size
+        self.params.update(wire.page_params(self.page_length))
         self.params.update(wire.detail_params(self.detail))
 
     @property

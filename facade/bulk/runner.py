@@ -285,13 +285,13 @@ class ExportRunner:
             self._save_calls(job, meter, base_calls)
 
         for name in listing.lookups:
-            await self._fill(job, spill, name, self._page_size(name), reason, spent)
+            await self._fill(job, spill, name, self._page_length(name), reason, spent)
         own = list_name(listing.endpoint, listing.params, self.client.wire.paging_params)
         replay = self._is_lookup(job, own) or spill.progress(own) is not None
         if replay:
             # Another listing joins this list in: it is read once, into the spill, and both
             # use that copy.
-            await self._fill(job, spill, own, listing.page_size, reason, spent)
+            await self._fill(job, spill, own, listing.page_length, reason, spent)
         pages = int(resume.get("pages", 0))
         records = int(resume.get("records", 0))
         source = self._pages(job, spill, listing, own if replay else None, resume, reason)
@@ -331,7 +331,7 @@ class ExportRunner:
         list is there (`spilled` names it), otherwise from the vendor."""
         if spilled is not None:
             start = int(resume.get("spilled", 0))
-            while results := spill.records(spilled, start, listing.page_size):
+            while results := spill.records(spilled, start, listing.page_length):
                 start += len(results)
                 yield results, {"spilled": start}
             return
@@ -435,7 +435,7 @@ class ExportRunner:
         }
         return await self.client.list_all(source.endpoint, params, reason=fc.reason, cache_ttl=ttl)
 
-    def _page_size(self, name: str) -> int:
+    def _page_length(self, name: str) -> int:
         """The largest page for a lookup list named `<endpoint>?<query>`."""
         _, params = parse_list_name(name)
         wire = self.client.wire
@@ -455,7 +455,7 @@ class ExportRunner:
         job: ExportJob,
         spill: LookupSpill,
         name: str,
-        page_size: int,
+        page_length: int,
         reason: str,
         spent: Callable[[], None],
     ) -> None:
@@ -477,7 +477,7 @@ class ExportRunner:
             url = progress[0]
         else:
             url = self.client.list_url(
-                endpoint, {**params, **self.client.wire.page_params(page_size)}
+                endpoint, {**params, **self.client.wire.page_params(page_length)}
             )
         while url is not None:
             page = await self._fetch_page(job, url, reason)
@@ -564,7 +564,7 @@ class ExportRunner:
             tuple(descriptor["lookups"]),
             consumers,
             detail,
-            page_size=wire.asked_page_size(params) or wire.largest(detail),
+            page_length=wire.asked_page_size(params) or wire.largest(detail),
         )
 
     def _save(

@@ -101,6 +101,7 @@ class ConfinedClient:
         self.vendor = client.vendor
         self.wire = client.wire
         self.budget = client.budget
+        self.cache = client.cache
 
     def _check(self, record: Record | None) -> None:
         named = record.get(self._field) if isinstance(record, dict) else None

@@ -186,7 +186,7 @@ class Include:
 class ResourceMapping:
     resource_type: str
     profile: str
-    #: The vendor list endpoint (`/api/<endpoint>`) the records come from.
+    #: The vendor list endpoint the records come from.
     endpoint: str
     transform: Transform
     search_params: tuple[SearchParam, ...]
@@ -202,7 +202,7 @@ class ResourceMapping:
     #: Turns vendor records (+ lookups) into the records the transform takes, e.g. collapses
     #: doctors into their practice, or attaches a doctor's office. Pure.
     derive: Derive | None = None
-    #: "detail": read by GET /api/<endpoint>/<id>; "scan": find the id in the (small) list.
+    #: "detail": read the record by id at the endpoint; "scan": find the id in the (small) list.
     read: str = "detail"
     #: Practice-wide reference data, cached longer than patient data.
     lookup_data: bool = False

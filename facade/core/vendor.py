@@ -100,6 +100,8 @@ class VendorClient(Protocol):
     wire: Wire
     #: The calls left in the vendor's quota window (and pacing).
     budget: UpstreamBudget
+    #: Vendor answers kept for reuse (pages, records, lookups).
+    cache: ResponseCache
 
     def list_url(self, endpoint: str, params: dict[str, str]) -> str: ...
 

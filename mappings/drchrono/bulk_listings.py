@@ -49,7 +49,7 @@ def _note(record: Record, lookups: LookupTables) -> Record | None:
 
 def _care_team(record: Record, lookups: LookupTables) -> Record | None:
     from mappings.drchrono.fields import text
-    from mappings.valuemaps import ENCOUNTER_STATUS
+    from mappings.drchrono.valuemaps import ENCOUNTER_STATUS
 
     doctor_ids = [str(d) for d in [record.get("doctor")] if text(d)]
     for appointment in lookups.find(APPOINTMENTS, "patient", record["id"]):

@@ -24,7 +24,8 @@ from mappings.drchrono.fields import APPOINTMENT_PARAMS, PATIENT_RECORD_CHANGED,
 from mappings.drchrono.payer import patient_detail
 from mappings.drchrono.practitioner_role import specialty
 from mappings.drchrono.related_person import related_person_id
-from mappings.valuemaps import ENCOUNTER_STATUS, SNOMED, US_CORE
+from mappings.drchrono.valuemaps import ENCOUNTER_STATUS
+from mappings.valuemaps import SNOMED, US_CORE
 
 if TYPE_CHECKING:
     from facade.core.vendor import VendorClient

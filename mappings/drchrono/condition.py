@@ -32,13 +32,13 @@ from mappings.drchrono.fields import (
     reference,
     text,
 )
+from mappings.drchrono.valuemaps import SCREENING_ASSESSMENT_CATEGORY
 from mappings.valuemaps import (
     CONDITION_CATEGORY,
     CONDITION_CLINICAL,
     CONDITION_VERIFICATION,
     ICD9CM,
     ICD10CM,
-    SCREENING_ASSESSMENT_CATEGORY,
     SNOMED,
     US_CORE,
     US_CORE_CONDITION_CATEGORY,

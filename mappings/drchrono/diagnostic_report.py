@@ -29,7 +29,8 @@ from facade.core.mapping import (
 )
 from mappings.drchrono import bulk_listings, labs, report_note
 from mappings.drchrono.fields import LAB_ORDER_CHANGED, changed, instant, text
-from mappings.valuemaps import LAB_STATUS, US_CORE, V2_0074
+from mappings.drchrono.valuemaps import LAB_STATUS
+from mappings.valuemaps import US_CORE, V2_0074
 
 PROFILE = US_CORE + "us-core-diagnosticreport-lab"
 SOURCE_NAME = "lab"

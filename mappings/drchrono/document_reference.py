@@ -45,13 +45,8 @@ from mappings.drchrono.fields import (
     reference,
     text,
 )
-from mappings.valuemaps import (
-    DOCUMENT_TYPE,
-    ENCOUNTER_STATUS,
-    IHE_FORMAT_CODE,
-    US_CORE,
-    US_CORE_DOCUMENT_CATEGORY,
-)
+from mappings.drchrono.valuemaps import ENCOUNTER_STATUS
+from mappings.valuemaps import DOCUMENT_TYPE, IHE_FORMAT_CODE, US_CORE, US_CORE_DOCUMENT_CATEGORY
 
 if TYPE_CHECKING:
     from facade.core.vendor import VendorClient

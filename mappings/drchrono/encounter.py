@@ -25,13 +25,8 @@ from facade.core.mapping import (
     Unsupported,
 )
 from mappings.drchrono.fields import APPOINTMENT_PARAMS, changed, instant, meta, reference, text
-from mappings.valuemaps import (
-    ENCOUNTER_STATUS,
-    ENCOUNTER_TYPE,
-    US_CORE,
-    V3_ACT_CODE,
-    V3_PARTICIPATION_TYPE,
-)
+from mappings.drchrono.valuemaps import ENCOUNTER_STATUS
+from mappings.valuemaps import ENCOUNTER_TYPE, US_CORE, V3_ACT_CODE, V3_PARTICIPATION_TYPE
 
 PROFILE = US_CORE + "us-core-encounter"
 SOURCE_NAME = "encounter"

@@ -11,7 +11,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from facade.core.mapping import ChangeTime, MappingContext, no_change_time
-from mappings.valuemaps import CODE_SYSTEM
+from mappings.drchrono.valuemaps import CODE_SYSTEM
 
 PATIENT_ID_SYSTEM = "urn:drchrono:patient"
 CHART_ID_SYSTEM = "urn:drchrono:chart"

@@ -23,14 +23,8 @@ from facade.core.mapping import (
     no_change_time,
 )
 from mappings.drchrono.fields import fhir_date, reference, text
-from mappings.valuemaps import (
-    MEDICATION_ORDER_STATUS,
-    MEDICATIONREQUEST_CATEGORY,
-    NDC,
-    RXNORM,
-    UCUM,
-    US_CORE,
-)
+from mappings.drchrono.valuemaps import MEDICATION_ORDER_STATUS
+from mappings.valuemaps import MEDICATIONREQUEST_CATEGORY, NDC, RXNORM, UCUM, US_CORE
 
 PROFILE = US_CORE + "us-core-medicationrequest"
 SOURCE_NAME = "medication"

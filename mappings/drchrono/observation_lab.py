@@ -17,9 +17,9 @@ from facade.core.compartment import fhir_id
 from facade.core.mapping import MappingContext, Record, Resource
 from mappings.drchrono.fields import concept, instant, text
 from mappings.drchrono.labs import is_loinc
+from mappings.drchrono.valuemaps import LAB_STATUS
 from mappings.valuemaps import (
     LAB_INTERPRETATION,
-    LAB_STATUS,
     LAB_UCUM_UNITS,
     LOINC,
     OBSERVATION_CATEGORY,

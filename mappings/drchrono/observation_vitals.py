@@ -14,6 +14,7 @@ from typing import Any
 from facade.core.compartment import fhir_id
 from facade.core.mapping import MappingContext, Record, Resource
 from mappings.drchrono.fields import instant, text
+from mappings.drchrono.valuemaps import VITAL_UNITS
 from mappings.valuemaps import (
     DATA_ABSENT_REASON_CODES,
     LOINC,
@@ -22,7 +23,6 @@ from mappings.valuemaps import (
     SNOMED,
     UCUM,
     US_CORE,
-    VITAL_UNITS,
 )
 
 SOURCE_NAME = "vitals"

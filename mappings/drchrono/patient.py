@@ -32,8 +32,8 @@ from mappings.drchrono.fields import (
     text,
     us_address,
 )
+from mappings.drchrono.valuemaps import ADMINISTRATIVE_GENDER
 from mappings.valuemaps import (
-    ADMINISTRATIVE_GENDER,
     BCP47,
     ETHNICITY,
     ETHNICITY_TEXT,

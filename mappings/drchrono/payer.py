@@ -15,7 +15,8 @@ from typing import TYPE_CHECKING, Any
 from facade.core.compartment import FetchContext
 from facade.core.mapping import MappingContext, Record, Resource, with_last_updated
 from mappings.drchrono.fields import PATIENT_RECORD_CHANGED, text
-from mappings.valuemaps import PAYER_ID_SYSTEM, US_CORE
+from mappings.drchrono.valuemaps import PAYER_ID_SYSTEM
+from mappings.valuemaps import US_CORE
 
 if TYPE_CHECKING:
     from facade.core.vendor import VendorClient

@@ -20,7 +20,8 @@ from facade.core.mapping import (
 )
 from mappings.drchrono.fields import PRACTICE_LIST_UNCHANGED, phone, text
 from mappings.drchrono.practice import first_office
-from mappings.valuemaps import NUCC, NUCC_SPECIALTY, US_CORE
+from mappings.drchrono.valuemaps import NUCC_SPECIALTY
+from mappings.valuemaps import NUCC, US_CORE
 
 PROFILE = US_CORE + "us-core-practitionerrole"
 

@@ -31,13 +31,8 @@ from mappings.drchrono.fields import (
     us_address,
 )
 from mappings.drchrono.payer import patient_records
-from mappings.valuemaps import (
-    ADMINISTRATIVE_GENDER,
-    PERSONAL_RELATIONSHIP,
-    US_CORE,
-    V2_0131,
-    V3_ROLE_CODE,
-)
+from mappings.drchrono.valuemaps import ADMINISTRATIVE_GENDER, PERSONAL_RELATIONSHIP
+from mappings.valuemaps import US_CORE, V2_0131, V3_ROLE_CODE
 
 if TYPE_CHECKING:
     pass

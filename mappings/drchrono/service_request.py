@@ -27,7 +27,8 @@ from facade.core.mapping import (
 )
 from mappings.drchrono import bulk_listings, labs
 from mappings.drchrono.fields import APPOINTMENT_PARAMS, LAB_ORDER_CHANGED, instant, reference, text
-from mappings.valuemaps import ICD10CM, LAB_ORDER_STATUS, SNOMED, US_CORE
+from mappings.drchrono.valuemaps import LAB_ORDER_STATUS
+from mappings.valuemaps import ICD10CM, SNOMED, US_CORE
 
 if TYPE_CHECKING:
     from facade.core.vendor import VendorClient

@@ -13,7 +13,8 @@ from facade.core.compartment import CompartmentMapping, Source, fhir_id
 from facade.core.mapping import ById, MappingContext, PatientParam, Record, Resource, SearchParam
 from mappings.drchrono import bulk_listings, labs
 from mappings.drchrono.fields import LAB_ORDER_CHANGED, instant, text
-from mappings.valuemaps import SNOMED, SPECIMEN_TYPE, US_CORE
+from mappings.drchrono.valuemaps import SPECIMEN_TYPE
+from mappings.valuemaps import SNOMED, US_CORE
 
 PROFILE = US_CORE + "us-core-specimen"
 SOURCE_NAME = "lab"

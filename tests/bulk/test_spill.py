@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from facade.bulk.spill import LookupSpill, canonical, list_name
+from facade.upstream.drchrono.wire import WIRE
 
 APPOINTMENTS = "appointments?verbose=true&since=1970-01-01T00:00:00"
 
@@ -37,15 +38,18 @@ def test_a_page_added_after_a_lookup_is_found(tmp_path: Path) -> None:
 
 
 def test_list_names_ignore_parameter_order_and_page_size() -> None:
+    paging = WIRE.paging_params
     same = list_name("appointments", {"since": "1970-01-01T00:00:00", "verbose": "true"})
-    assert canonical(APPOINTMENTS) == same
+    assert canonical(APPOINTMENTS, paging) == same
     assert (
         list_name(
-            "appointments", {"verbose": "true", "page_size": "50", "since": "1970-01-01T00:00:00"}
+            "appointments",
+            {"verbose": "true", "page_size": "50", "since": "1970-01-01T00:00:00"},
+            paging,
         )
         == same
     )
-    assert list_name("lab_tests", {"page_size": "250"}) == "lab_tests"
+    assert list_name("lab_tests", {"page_size": "250"}, paging) == "lab_tests"
 
 
 def test_names_are_one_list_however_written(tmp_path: Path) -> None:
