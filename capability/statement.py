@@ -66,6 +66,11 @@ def _profiles(mapping: AnyMapping) -> list[str]:
     return [mapping.profile]
 
 
+def _served(mapping: AnyMapping, code: str) -> bool:
+    param = mapping.param(code)
+    return param is not None and not isinstance(param.serve, Unsupported)
+
+
 def _resource(mapping: AnyMapping, registry: MappingRegistry) -> dict[str, Any]:
     search_params = [
         {
@@ -118,7 +123,7 @@ def _resource(mapping: AnyMapping, registry: MappingRegistry) -> dict[str, Any]:
             + [{"url": "required", "valueString": code} for code in codes],
         }
         for codes, expectation in mapping.combinations
-        if all(mapping.param(code) is not None for code in codes)
+        if all(_served(mapping, code) for code in codes)
     ]
     if combos:
         entry["extension"] = combos

@@ -24,6 +24,7 @@ from facade.core.mapping import (
     Unsupported,
     with_last_updated,
 )
+from facade.fhir.uscore import Combination, us_core_search
 
 if TYPE_CHECKING:
     from facade.core.vendor import VendorClient
@@ -170,7 +171,6 @@ class CompartmentMapping:
     sources: tuple[Source, ...]
     #: `patient` and `_id` are served by the framework; the rest are filtered locally.
     search_params: tuple[SearchParam, ...]
-    combinations: tuple[tuple[tuple[str, ...], str], ...] = ()
     includes: tuple[Include, ...] = ()
     #: Element paths where the responsible Practitioner is referenced (for Provenance).
     author_paths: tuple[str, ...] = ()
@@ -187,6 +187,12 @@ class CompartmentMapping:
             if param.code == code:
                 return param
         return None
+
+    @property
+    def combinations(self) -> tuple[Combination, ...]:
+        """US Core's required search combinations for this type (declared once, in
+        facade/fhir/uscore.py), e.g. (("birthdate", "name"), "SHALL")."""
+        return us_core_search(self.resource_type).combinations
 
     @property
     def supported_codes(self) -> list[str]:

@@ -13,6 +13,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from facade.fhir.definitions import SearchParamDefinition, definition
+from facade.fhir.uscore import Combination, us_core_search
 
 Record = dict[str, Any]
 Resource = dict[str, Any]
@@ -190,9 +191,6 @@ class ResourceMapping:
     endpoint: str
     transform: Transform
     search_params: tuple[SearchParam, ...]
-    #: US Core search combinations as (parameters, expectation),
-    #: e.g. (("birthdate", "name"), "SHALL").
-    combinations: tuple[tuple[tuple[str, ...], str], ...] = ()
     #: Vendor query parameters sent on every list call (e.g. include inactive patients).
     fixed_params: Mapping[str, str] = field(default_factory=dict)
     #: Whether a mapped field needs the vendor's detail (slower, smaller-page) records.
@@ -227,6 +225,12 @@ class ResourceMapping:
             if param.code == code:
                 return param
         return None
+
+    @property
+    def combinations(self) -> tuple[Combination, ...]:
+        """US Core's required search combinations for this type (declared once, in
+        facade/fhir/uscore.py), e.g. (("birthdate", "name"), "SHALL")."""
+        return us_core_search(self.resource_type).combinations
 
     @property
     def supported_codes(self) -> list[str]:

@@ -104,9 +104,5 @@ MAPPING = CompartmentMapping(
         SearchParam("Resource-id", ById(lambda v: v, "the allergy's vendor record")),
         SearchParam("us-core-allergyintolerance-clinical-status", LocalFilter()),
     ),
-    combinations=(
-        (("patient",), "SHALL"),
-        (("patient", "clinical-status"), "SHOULD"),
-    ),
     author_paths=("recorder",),
 )

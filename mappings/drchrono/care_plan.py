@@ -147,10 +147,4 @@ MAPPING = CompartmentMapping(
         SearchParam("us-core-careplan-status", LocalFilter()),
         SearchParam("us-core-careplan-date", LocalFilter()),
     ),
-    combinations=(
-        (("patient", "category"), "SHALL"),
-        (("patient", "category", "date"), "SHOULD"),
-        (("patient", "category", "status"), "SHOULD"),
-        (("patient", "category", "status", "date"), "SHOULD"),
-    ),
 )

@@ -124,10 +124,6 @@ MAPPING = CompartmentMapping(
         SearchParam("us-core-careteam-status", LocalFilter()),
         SearchParam("us-core-careteam-role", LocalFilter()),
     ),
-    combinations=(
-        (("patient", "status"), "SHALL"),
-        (("patient", "role"), "SHOULD"),
-    ),
     includes=(
         # US Core's CareTeam-participant SearchParameter: with a target type, or without
         # one for every participant type (facade serves all the members it references).

@@ -281,17 +281,5 @@ MAPPING = CompartmentMapping(
         SearchParam("us-core-condition-asserted-date", LocalFilter()),
         SearchParam("us-core-condition-encounter", LocalFilter()),
     ),
-    combinations=(
-        (("patient",), "SHALL"),
-        (("patient", "category"), "SHALL"),
-        (("patient", "clinical-status"), "SHOULD"),
-        (("patient", "code"), "SHOULD"),
-        (("patient", "onset-date"), "SHOULD"),
-        (("patient", "abatement-date"), "SHOULD"),
-        (("patient", "recorded-date"), "SHOULD"),
-        (("patient", "asserted-date"), "SHOULD"),
-        (("patient", "category", "encounter"), "SHOULD"),
-        (("patient", "category", "clinical-status"), "SHOULD"),
-    ),
     author_paths=("recorder",),
 )

@@ -158,6 +158,5 @@ MAPPING = CompartmentMapping(
         SearchParam("us-core-coverage-patient", PatientParam()),
         SearchParam("Resource-id", ById(lambda v: v, "the patient's insurance")),
     ),
-    combinations=((("patient",), "SHALL"),),
     notes="No Coverage.period: DrChrono insurance objects carry no effective dates.",
 )

@@ -177,10 +177,5 @@ MAPPING = CompartmentMapping(
         SearchParam("us-core-device-type", LocalFilter()),
         SearchParam("us-core-device-status", LocalFilter()),
     ),
-    combinations=(
-        (("patient",), "SHALL"),
-        (("patient", "type"), "SHOULD"),
-        (("patient", "status"), "SHOULD"),
-    ),
     notes="Device/facade is facade itself (the Provenance transmitter), not a patient device.",
 )

@@ -113,14 +113,6 @@ MAPPING = CompartmentMapping(
         SearchParam("us-core-diagnosticreport-date", LocalFilter()),
         SearchParam("us-core-diagnosticreport-status", LocalFilter()),
     ),
-    combinations=(
-        (("patient",), "SHALL"),
-        (("patient", "category"), "SHALL"),
-        (("patient", "code"), "SHALL"),
-        (("patient", "category", "date"), "SHALL"),
-        (("patient", "status"), "SHOULD"),
-        (("patient", "code", "date"), "SHOULD"),
-    ),
     notes="Lab reports (us-core-diagnosticreport-lab) from lab tests; imaging, EKG and pathology"
     " reports (us-core-diagnosticreport-note) from scanned documents, their PDF at the same"
     " Binary URL as the document's DocumentReference. Clinical (visit) notes have no report"

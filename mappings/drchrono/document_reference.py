@@ -303,15 +303,6 @@ MAPPING = CompartmentMapping(
         SearchParam("us-core-documentreference-period", LocalFilter()),
         SearchParam("us-core-documentreference-status", LocalFilter()),
     ),
-    combinations=(
-        (("patient",), "SHALL"),
-        (("_id",), "SHALL"),
-        (("patient", "type"), "SHALL"),
-        (("patient", "category"), "SHALL"),
-        (("patient", "category", "date"), "SHALL"),
-        (("patient", "status"), "SHOULD"),
-        (("patient", "type", "period"), "SHOULD"),
-    ),
     author_paths=("author",),
     operations={"docref": docref},
     notes="Clinical notes (text inline), scanned documents (PDF by a facade URL) and, through"

@@ -83,10 +83,4 @@ MAPPING = CompartmentMapping(
         SearchParam("us-core-goal-target-date", LocalFilter()),
         SearchParam("us-core-goal-description", LocalFilter()),
     ),
-    combinations=(
-        (("patient",), "SHALL"),
-        (("patient", "lifecycle-status"), "SHOULD"),
-        (("patient", "target-date"), "SHOULD"),
-        (("patient", "description"), "SHOULD"),
-    ),
 )

@@ -189,10 +189,5 @@ MAPPING = CompartmentMapping(
         SearchParam("us-core-immunization-date", LocalFilter()),
         SearchParam("us-core-immunization-status", LocalFilter()),
     ),
-    combinations=(
-        (("patient",), "SHALL"),
-        (("patient", "date"), "SHOULD"),
-        (("patient", "status"), "SHOULD"),
-    ),
     author_paths=("performer.actor",),
 )

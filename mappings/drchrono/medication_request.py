@@ -197,12 +197,6 @@ MAPPING = CompartmentMapping(
         SearchParam("us-core-medicationrequest-authoredon", LocalFilter()),
         SearchParam("us-core-medicationrequest-encounter", LocalFilter()),
     ),
-    combinations=(
-        (("patient", "intent"), "SHALL"),
-        (("patient", "intent", "status"), "SHALL"),
-        (("patient", "intent", "encounter"), "SHOULD"),
-        (("patient", "intent", "authoredon"), "SHOULD"),
-    ),
     author_paths=("requester",),
     notes="medicationCodeableConcept only (DrChrono has no medication records to reference),"
     " so _include=MedicationRequest:medication is not offered.",

@@ -106,12 +106,5 @@ MAPPING = CompartmentMapping(
         SearchParam("us-core-observation-date", LocalFilter()),
         SearchParam("us-core-observation-status", LocalFilter()),
     ),
-    combinations=(
-        (("patient", "category"), "SHALL"),
-        (("patient", "code"), "SHALL"),
-        (("patient", "category", "date"), "SHALL"),
-        (("patient", "category", "status"), "SHOULD"),
-        (("patient", "code", "date"), "SHOULD"),
-    ),
     author_paths=("performer",),
 )

@@ -383,13 +383,6 @@ MAPPING = ResourceMapping(
             Pushdown(_since_pushdown, "since for gt/ge (then filtered locally)"),
         ),
     ),
-    combinations=(
-        (("birthdate", "name"), "SHALL"),
-        (("gender", "name"), "SHALL"),
-        (("birthdate", "family"), "SHOULD"),
-        (("family", "gender"), "SHOULD"),
-        (("death-date", "family"), "SHOULD"),
-    ),
     author_paths=("generalPractitioner",),
     notes="Inactive and deceased patients are included (show_inactive=true).",
 )

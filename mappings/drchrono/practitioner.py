@@ -105,5 +105,4 @@ MAPPING = ResourceMapping(
         ),
         SearchParam("us-core-practitioner-name", LocalFilter()),
     ),
-    combinations=(),
 )

@@ -106,7 +106,6 @@ MAPPING = ResourceMapping(
         SearchParam("us-core-practitionerrole-specialty", LocalFilter()),
         SearchParam("us-core-practitionerrole-practitioner", LocalFilter()),
     ),
-    combinations=((("specialty",), "SHALL"), (("practitioner",), "SHALL")),
     includes=(Include("PractitionerRole:practitioner", ("practitioner",), "Practitioner"),),
     notes="Doctor × office; DrChrono has no Direct addresses or other endpoints to list.",
 )

@@ -121,11 +121,5 @@ MAPPING = CompartmentMapping(
         SearchParam("us-core-procedure-code", LocalFilter()),
         SearchParam("us-core-procedure-status", LocalFilter()),
     ),
-    combinations=(
-        (("patient",), "SHALL"),
-        (("patient", "date"), "SHALL"),
-        (("patient", "code", "date"), "SHOULD"),
-        (("patient", "status"), "SHOULD"),
-    ),
     author_paths=("performer.actor",),
 )

@@ -202,11 +202,5 @@ MAPPING = CompartmentMapping(
         SearchParam("us-core-relatedperson-id", ById(lambda v: v, "the patient record")),
         SearchParam("us-core-relatedperson-name", LocalFilter()),
     ),
-    combinations=(
-        (("_id",), "SHALL"),
-        (("patient",), "SHOULD"),
-        (("name",), "SHOULD"),
-        (("patient", "name"), "SHOULD"),
-    ),
     notes="name searches need a patient: DrChrono cannot search contacts across patients.",
 )

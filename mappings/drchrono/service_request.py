@@ -147,14 +147,5 @@ MAPPING = CompartmentMapping(
         SearchParam("us-core-servicerequest-authored", LocalFilter()),
         SearchParam("us-core-servicerequest-status", LocalFilter()),
     ),
-    combinations=(
-        (("patient",), "SHALL"),
-        (("_id",), "SHALL"),
-        (("patient", "category"), "SHALL"),
-        (("patient", "code"), "SHALL"),
-        (("patient", "category", "authored"), "SHALL"),
-        (("patient", "status"), "SHOULD"),
-        (("patient", "code", "authored"), "SHOULD"),
-    ),
     author_paths=("requester",),
 )

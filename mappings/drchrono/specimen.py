@@ -75,5 +75,4 @@ MAPPING = CompartmentMapping(
         SearchParam("us-core-specimen-patient", PatientParam()),
         SearchParam("us-core-specimen-id", ById(lambda v: v, "the specimen's lab test")),
     ),
-    combinations=((("_id",), "SHALL"), (("patient",), "SHOULD")),
 )
