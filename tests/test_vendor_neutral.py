@@ -13,7 +13,9 @@ import re
 from collections.abc import Iterable
 from pathlib import Path
 
-from facade.vendors import vendor, vendor_names
+import pytest
+
+from facade.vendors import DEFAULT_VENDOR, VENDORS, UnknownVendor, vendor, vendor_names
 
 ROOT = Path(__file__).resolve().parents[1]
 SCANNED = ("facade", "capability", "mappings")
@@ -88,3 +90,16 @@ def test_the_check_sees_a_vendor_name_and_a_wire_word(tmp_path: Path) -> None:
     (tmp_path / "facade" / "upstream" / "acme" / "client.py").write_text('{"page_sz": "1"}\n')
     found = offences(tmp_path, ["acme"], ["page_sz"])
     assert found == ["facade/core/x.py:1: acme", "facade/core/x.py:1: page_sz"]
+
+
+def test_an_unknown_or_missing_vendor_fails_clearly(monkeypatch: pytest.MonkeyPatch) -> None:
+    with pytest.raises(UnknownVendor, match="unknown vendor 'nope'"):
+        vendor("nope")
+    monkeypatch.setitem(VENDORS, "absent", "facade.upstream.absent.vendor:VENDOR")
+    with pytest.raises(UnknownVendor, match="listed but its code is missing"):
+        vendor("absent")
+
+
+def test_the_default_vendor_is_the_tables_first() -> None:
+    assert vendor_names()[0] == DEFAULT_VENDOR
+    assert vendor(DEFAULT_VENDOR).registry().vendor == DEFAULT_VENDOR
