@@ -231,5 +231,3 @@ class Vendor:
     describe_connection: Callable[[VendorCredentials], str]
     #: Words only this vendor's packages may use (tests/test_vendor_neutral.py).
     wire_vocabulary: tuple[str, ...] = ()
-    #: Example base URL for `connect --base-url` help.
-    example_base_url: str = ""

@@ -140,5 +140,4 @@ VENDOR = Vendor(
     serve_sandbox=Command(commands.add_sandbox_arguments, commands.serve_sandbox),
     describe_connection=describe_connection,
     wire_vocabulary=VOCABULARY,
-    example_base_url="https://app.drchrono.com",
 )
