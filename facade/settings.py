@@ -27,7 +27,7 @@ from pydantic_settings import (
     SettingsConfigDict,
 )
 
-from facade.vendors import DEFAULT_VENDOR
+from facade.vendors import DEFAULT_VENDOR, VENDORS
 
 ENV_PREFIX = "FACADE_"
 LogLevel = Literal["critical", "error", "warning", "info", "debug"]
@@ -198,6 +198,13 @@ class Settings(BaseSettings):
     @classmethod
     def _origins(cls, value: str) -> str:
         cors_origins(value)  # a malformed origin stops start-up, not a request
+        return value
+
+    @field_validator("vendor")
+    @classmethod
+    def _known_vendor(cls, value: str) -> str:
+        if value not in VENDORS:
+            raise ValueError(f"must be one of {', '.join(VENDORS)}")
         return value
 
     @field_validator("log_level", mode="before")

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from facade.settings import Settings, SettingsError
 from facade.vendors import DEFAULT_VENDOR, VENDORS, UnknownVendor, vendor, vendor_names
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -103,3 +104,9 @@ def test_an_unknown_or_missing_vendor_fails_clearly(monkeypatch: pytest.MonkeyPa
 def test_the_default_vendor_is_the_tables_first() -> None:
     assert vendor_names()[0] == DEFAULT_VENDOR
     assert vendor(DEFAULT_VENDOR).registry().vendor == DEFAULT_VENDOR
+
+
+def test_facade_vendor_must_name_a_vendor_of_the_table() -> None:
+    with pytest.raises(SettingsError, match="FACADE_VENDOR: must be one of"):
+        Settings.from_env({"FACADE_VENDOR": "nope"})
+    assert Settings.from_env({}).vendor == DEFAULT_VENDOR
