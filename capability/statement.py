@@ -16,10 +16,12 @@ from facade.core.mapping import (
     PatientParam,
     Pushdown,
     ResourceMapping,
+    SearchParam,
     Unsupported,
 )
 from facade.core.provenance import PROFILE as PROVENANCE_PROFILE
 from facade.core.registry import AnyMapping, MappingRegistry
+from facade.fhir.uscore import us_core_search
 
 US_CORE_SERVER = "http://hl7.org/fhir/us/core/CapabilityStatement/us-core-server"
 US_CORE_IG = "http://hl7.org/fhir/us/core/ImplementationGuide/hl7.fhir.us.core"
@@ -71,14 +73,25 @@ def _served(mapping: AnyMapping, code: str) -> bool:
     return param is not None and not isinstance(param.serve, Unsupported)
 
 
+def _search_param(mapping: AnyMapping, param: SearchParam, registry: MappingRegistry) -> Any:
+    """A served parameter, with US Core's expectation of it (SHALL/SHOULD/MAY) when US Core
+    lists it: single parameters carry theirs here, combinations on the resource."""
+    entry: dict[str, Any] = {}
+    expectation = us_core_search(mapping.resource_type).expectation(param.code)
+    if expectation:
+        entry["extension"] = [{"url": EXPECTATION, "valueCode": expectation}]
+    entry.update(
+        name=param.code,
+        definition=param.definition.url,
+        type=param.definition.type,
+        documentation=serving_note(mapping, param.code, registry),
+    )
+    return entry
+
+
 def _resource(mapping: AnyMapping, registry: MappingRegistry) -> dict[str, Any]:
     search_params = [
-        {
-            "name": p.code,
-            "definition": p.definition.url,
-            "type": p.definition.type,
-            "documentation": serving_note(mapping, p.code, registry),
-        }
+        _search_param(mapping, p, registry)
         for p in mapping.search_params
         if not isinstance(p.serve, Unsupported)
     ]

@@ -31,6 +31,10 @@ class UsCoreSearch:
     def codes(self) -> tuple[str, ...]:
         return tuple(code for code, _, _ in self.params)
 
+    def expectation(self, code: str) -> str | None:
+        """SHALL, SHOULD or MAY for a parameter US Core lists; None for others."""
+        return next((e for c, e, _ in self.params if c == code), None)
+
 
 def _expectation(element: dict[str, object]) -> str:
     for extension in element.get("extension", ()):  # type: ignore[attr-defined]
