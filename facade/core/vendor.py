@@ -84,9 +84,6 @@ class Wire:
     def without_page_size(self, params: Mapping[str, str]) -> dict[str, str]:
         return {k: v for k, v in params.items() if k != self.page_size_param}
 
-    def without_paging(self, params: Mapping[str, str]) -> dict[str, str]:
-        return {k: v for k, v in params.items() if k not in self.paging_params}
-
     def for_record(self, params: Mapping[str, str]) -> dict[str, str]:
         return {k: v for k, v in params.items() if k in self.record_params}
 
