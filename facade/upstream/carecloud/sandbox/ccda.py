@@ -253,7 +253,7 @@ def _medications(body: ET.Element, rows: list[Record]) -> None:
     for row in rows:
         med = _entry(section, "SBADM", tag="substanceAdministration")
         template(med, "2.16.840.1.113883.10.20.22.4.16", "2014-06-09")
-        el(med, "id", root=ROOT, extension=f"medication-{row['id']}")
+        el(med, "id", root=ROOT, extension=str(row["id"]))
         el(med, "text", row["sig"])
         el(med, "statusCode", code="active" if row["status"] == "active" else "completed")
         period = el(med, "effectiveTime")
