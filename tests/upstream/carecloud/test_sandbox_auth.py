@@ -23,7 +23,9 @@ async def test_good_login_returns_a_session_a_refresh_token_and_the_business_ent
     assert len(body["session_token"]) == 32
     assert len(body["refresh_token"]) == 40
     assert body["business_entity_id"] == state.dataset.business_entity["id"]
-    me = await client.get("/authorization", headers={"Authorization": f"Bearer {body['session_token']}"})
+    me = await client.get(
+        "/authorization", headers={"Authorization": f"Bearer {body['session_token']}"}
+    )
     assert me.status_code == 200
     assert me.json()["user"]["username"] == state.default_user.username
     assert me.json()["business_entity"]["time_zone"] == "America/New_York"
@@ -57,7 +59,9 @@ async def test_unknown_user_is_invalid_credentials(
     assert response.json() == {"error": "invalid_credentials"}
 
 
-async def test_missing_mfa_code_is_mfa_required(client: httpx.AsyncClient, state: SandboxState) -> None:
+async def test_missing_mfa_code_is_mfa_required(
+    client: httpx.AsyncClient, state: SandboxState
+) -> None:
     body = login_body(state)
     del body["mfa_code"]
 
@@ -138,10 +142,12 @@ async def test_refresh_issues_a_new_session_and_a_new_refresh_token_and_the_old_
     clock.advance(1000)
 
     refreshed = await client.post(
-        "/authenticate", json={"grant_type": "refresh_token", "refresh_token": first["refresh_token"]}
+        "/authenticate",
+        json={"grant_type": "refresh_token", "refresh_token": first["refresh_token"]},
     )
     again = await client.post(
-        "/authenticate", json={"grant_type": "refresh_token", "refresh_token": first["refresh_token"]}
+        "/authenticate",
+        json={"grant_type": "refresh_token", "refresh_token": first["refresh_token"]},
     )
 
     assert refreshed.status_code == 200
@@ -161,7 +167,8 @@ async def test_refresh_tokens_die_after_twelve_hours(
     clock.advance(12 * 3600)
 
     response = await client.post(
-        "/authenticate", json={"grant_type": "refresh_token", "refresh_token": first["refresh_token"]}
+        "/authenticate",
+        json={"grant_type": "refresh_token", "refresh_token": first["refresh_token"]},
     )
 
     assert response.json() == {"error": "invalid_refresh_token"}

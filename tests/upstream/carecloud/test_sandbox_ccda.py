@@ -58,10 +58,14 @@ async def test_medications_are_coded_in_rxnorm_with_the_ndc_as_translation(
 
     doc = ET.fromstring((await api.get(f"/patients/{adult['id']}/ccda")).content)
 
-    codes = doc.findall(".//cda:manufacturedMaterial/cda:code[@codeSystem='2.16.840.1.113883.6.88']", NS)
+    codes = doc.findall(
+        ".//cda:manufacturedMaterial/cda:code[@codeSystem='2.16.840.1.113883.6.88']", NS
+    )
     assert {c.get("code") for c in codes} >= {"861007", "617310"}
     translations = [c.find("cda:translation", NS) for c in codes]
-    assert all(t is not None and t.get("codeSystem") == "2.16.840.1.113883.6.69" for t in translations)
+    assert all(
+        t is not None and t.get("codeSystem") == "2.16.840.1.113883.6.69" for t in translations
+    )
 
 
 async def test_the_ccd_of_an_unknown_patient_is_a_404(api: httpx.AsyncClient) -> None:

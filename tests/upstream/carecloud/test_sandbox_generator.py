@@ -45,7 +45,15 @@ def test_guid_ids_are_lowercase_uuid4_and_clinical_row_ids_are_unique_integers(
     rows = [
         row["id"]
         for encounter in generated.encounters
-        for key in ("problems", "medications", "allergies", "vitals", "immunizations", "lab_results", "procedures")
+        for key in (
+            "problems",
+            "medications",
+            "allergies",
+            "vitals",
+            "immunizations",
+            "lab_results",
+            "procedures",
+        )
         for row in encounter[key]
     ]
     assert all(isinstance(row_id, int) for row_id in rows)
@@ -54,7 +62,9 @@ def test_guid_ids_are_lowercase_uuid4_and_clinical_row_ids_are_unique_integers(
 
 
 def test_timestamps_carry_offsets(generated: CareCloudDataset) -> None:
-    stamps = [a["start_time"] for a in generated.appointments] + [e["signed_at"] for e in generated.encounters if e["signed_at"]]
+    stamps = [a["start_time"] for a in generated.appointments] + [
+        e["signed_at"] for e in generated.encounters if e["signed_at"]
+    ]
     assert all(datetime.fromisoformat(stamp).tzinfo is not None for stamp in stamps)
 
 
@@ -80,7 +90,13 @@ def test_the_showcase_adult_has_a_rich_chart(generated: CareCloudDataset) -> Non
     assert {p["code"] for p in every("problems")} >= {"I10", "E11.9", "E78.5"}
     assert {m["status"] for m in every("medications")} == {"active", "discontinued"}
     assert len(every("allergies")) == 2
-    assert {v["loinc_code"] for v in every("vitals")} >= {"8480-6", "8462-4", "39156-5", "29463-7", "8302-2"}
+    assert {v["loinc_code"] for v in every("vitals")} >= {
+        "8480-6",
+        "8462-4",
+        "39156-5",
+        "29463-7",
+        "8302-2",
+    }
     assert {i["status"] for i in every("immunizations")} == {"completed", "refused"}
     assert {r["panel_loinc"] for r in every("lab_results")} >= {"4548-4", "57698-3"}
     assert any(e["smoking_status"] for e in encounters)
@@ -96,14 +112,17 @@ def test_the_showcase_child_has_pediatric_vitals(generated: CareCloudDataset) ->
     assert child["insurances"][0]["relationship_to_insured_code"] == "19"
 
 
-def test_the_third_patient_is_deceased_and_seen_only_before_death(generated: CareCloudDataset) -> None:
+def test_the_third_patient_is_deceased_and_seen_only_before_death(
+    generated: CareCloudDataset,
+) -> None:
     deceased = generated.patients[2]
 
     assert deceased["deceased_at"] is not None
     assert deceased["status"] == "I"
     died = datetime.fromisoformat(deceased["deceased_at"])
     assert all(
-        datetime.fromisoformat(e["start_time"]) < died for e in generated.encounters_of(deceased["id"])
+        datetime.fromisoformat(e["start_time"]) < died
+        for e in generated.encounters_of(deceased["id"])
     )
     assert all(
         datetime.fromisoformat(a["start_time"]) < died
@@ -125,15 +144,24 @@ def _codes(dataset: CareCloudDataset) -> Iterator[tuple[str, str]]:
         for diagnosis in encounter["diagnoses"]:
             yield "icd10cm", diagnosis["code"]
         for problem in encounter["problems"]:
-            yield {"ICD10CM": "icd10cm", "SNOMED": "snomed"}[problem["code_system"]], problem["code"]
+            yield (
+                {"ICD10CM": "icd10cm", "SNOMED": "snomed"}[problem["code_system"]],
+                problem["code"],
+            )
         for procedure in encounter["procedures"]:
-            yield {"CPT": "cpt", "SNOMED": "snomed", "HCPCS": "hcpcs"}[procedure["code_system"]], procedure["code"]
+            yield (
+                {"CPT": "cpt", "SNOMED": "snomed", "HCPCS": "hcpcs"}[procedure["code_system"]],
+                procedure["code"],
+            )
         for vital in encounter["vitals"]:
             yield "loinc_vitals", vital["loinc_code"]
         for medication in encounter["medications"]:
             yield "ndc_rxnorm", medication["ndc"]
         for allergy in encounter["allergies"]:
-            yield {"RXNORM": "rxnorm", "SNOMED": "snomed"}[allergy["code_system"]], allergy["allergen_code"]
+            yield (
+                {"RXNORM": "rxnorm", "SNOMED": "snomed"}[allergy["code_system"]],
+                allergy["allergen_code"],
+            )
             if allergy["reaction_code"]:
                 yield "snomed", allergy["reaction_code"]
         for shot in encounter["immunizations"]:
@@ -160,7 +188,9 @@ def test_every_code_in_the_data_is_in_a_curated_table(generated: CareCloudDatase
     assert missing == []
 
 
-def test_medications_carry_eleven_digit_ndcs_whose_rxnorm_is_a_curated_drug(generated: CareCloudDataset) -> None:
+def test_medications_carry_eleven_digit_ndcs_whose_rxnorm_is_a_curated_drug(
+    generated: CareCloudDataset,
+) -> None:
     rxnorm = load_table("rxnorm").codes()
     crosswalk = {row["code"]: row["rxnorm"] for row in load_table("ndc_rxnorm").rows}
     meds = [m for e in generated.encounters for m in e["medications"]]

@@ -15,7 +15,9 @@ from facade.upstream.carecloud.sandbox.state import Fault, ManualClock, SandboxS
 from tests.upstream.carecloud.conftest import BASE_URL, SEED
 
 
-async def test_the_budget_is_per_user_per_rolling_hour(generated: CareCloudDataset, clock: ManualClock) -> None:
+async def test_the_budget_is_per_user_per_rolling_hour(
+    generated: CareCloudDataset, clock: ManualClock
+) -> None:
     state = SandboxState.create(copy.deepcopy(generated), seed=SEED, clock=clock, hourly_budget=3)
     headers = {"Authorization": f"Bearer {state.issue_session()['session_token']}"}
     transport = httpx.ASGITransport(app=create_sandbox_app(state))
@@ -48,7 +50,9 @@ async def test_the_nth_call_fails_with_a_500(api: httpx.AsyncClient, state: Sand
     assert state.api_requests()[-2].fault is Fault.SERVER_ERROR
 
 
-async def test_an_injected_429_says_when_to_retry(api: httpx.AsyncClient, state: SandboxState) -> None:
+async def test_an_injected_429_says_when_to_retry(
+    api: httpx.AsyncClient, state: SandboxState
+) -> None:
     state.fail_next(1, "429")
 
     response = await api.get("/locations")
@@ -58,7 +62,9 @@ async def test_an_injected_429_says_when_to_retry(api: httpx.AsyncClient, state:
     assert response.json() == {"error": "rate_limited"}
 
 
-async def test_an_injected_timeout_ends_as_a_504(api: httpx.AsyncClient, state: SandboxState) -> None:
+async def test_an_injected_timeout_ends_as_a_504(
+    api: httpx.AsyncClient, state: SandboxState
+) -> None:
     state.fail_next(1, Fault.TIMEOUT, timeout_seconds=0.01)
 
     response = await api.get("/locations")

@@ -17,7 +17,9 @@ NEW_YORK = ZoneInfo("America/New_York")
 
 
 def links(response: httpx.Response) -> dict[str, str]:
-    return {rel: url for url, rel in re.findall(r'<([^>]+)>; rel="(\w+)"', response.headers["Link"])}
+    return {
+        rel: url for url, rel in re.findall(r'<([^>]+)>; rel="(\w+)"', response.headers["Link"])
+    }
 
 
 async def test_patients_come_fifty_a_page_with_first_next_and_last_links(
@@ -89,12 +91,17 @@ async def test_patients_filter_by_status(api: httpx.AsyncClient, state: SandboxS
     assert state.dataset.patients[2]["id"] in {p["id"] for p in found}
 
 
-async def test_names_match_case_insensitive_prefixes(api: httpx.AsyncClient, state: SandboxState) -> None:
+async def test_names_match_case_insensitive_prefixes(
+    api: httpx.AsyncClient, state: SandboxState
+) -> None:
     adult = state.dataset.patients[0]
 
     response = await api.get(
         "/patients",
-        params={"last_name": adult["last_name"][:3].upper(), "first_name": adult["first_name"][:2].lower()},
+        params={
+            "last_name": adult["last_name"][:3].upper(),
+            "first_name": adult["first_name"][:2].lower(),
+        },
     )
 
     found = response.json()["patients"]
@@ -102,7 +109,9 @@ async def test_names_match_case_insensitive_prefixes(api: httpx.AsyncClient, sta
     assert all(p["last_name"].lower().startswith(adult["last_name"][:3].lower()) for p in found)
 
 
-async def test_patients_filter_by_date_of_birth(api: httpx.AsyncClient, state: SandboxState) -> None:
+async def test_patients_filter_by_date_of_birth(
+    api: httpx.AsyncClient, state: SandboxState
+) -> None:
     child = state.dataset.patients[1]
 
     response = await api.get("/patients", params={"date_of_birth": child["date_of_birth"]})
@@ -111,7 +120,9 @@ async def test_patients_filter_by_date_of_birth(api: httpx.AsyncClient, state: S
 
 
 async def test_bad_filter_values_are_400s(api: httpx.AsyncClient) -> None:
-    assert (await api.get("/patients", params={"provider_id": "x"})).json() == {"error": "Invalid provider_id"}
+    assert (await api.get("/patients", params={"provider_id": "x"})).json() == {
+        "error": "Invalid provider_id"
+    }
     assert (await api.get("/patients", params={"status": "Q"})).status_code == 400
     assert (await api.get("/patients", params={"date_of_birth": "June"})).status_code == 400
 
@@ -157,7 +168,9 @@ async def test_appointments_default_to_today_in_the_practice_time_zone(
     assert found
     assert all(datetime.fromisoformat(a["start_time"]).date() == today for a in found)
     expected = {
-        a["id"] for a in state.dataset.appointments if datetime.fromisoformat(a["start_time"]).date() == today
+        a["id"]
+        for a in state.dataset.appointments
+        if datetime.fromisoformat(a["start_time"]).date() == today
     }
     assert {a["id"] for a in found} == expected
 
@@ -175,8 +188,12 @@ async def test_today_follows_new_york_not_utc(
 
 
 async def test_a_range_of_93_days_is_allowed_and_94_is_not(api: httpx.AsyncClient) -> None:
-    allowed = await api.get("/appointments", params={"start_date": "2026-03-01", "end_date": "2026-06-01"})
-    refused = await api.get("/appointments", params={"start_date": "2026-02-28", "end_date": "2026-06-01"})
+    allowed = await api.get(
+        "/appointments", params={"start_date": "2026-03-01", "end_date": "2026-06-01"}
+    )
+    refused = await api.get(
+        "/appointments", params={"start_date": "2026-02-28", "end_date": "2026-06-01"}
+    )
 
     assert allowed.status_code == 200
     assert refused.status_code == 400
@@ -186,7 +203,9 @@ async def test_a_range_of_93_days_is_allowed_and_94_is_not(api: httpx.AsyncClien
 async def test_appointments_in_a_window_are_inclusive_and_in_time_order(
     api: httpx.AsyncClient, state: SandboxState
 ) -> None:
-    response = await api.get("/appointments", params={"start_date": "20260501", "end_date": "2026-06-30"})
+    response = await api.get(
+        "/appointments", params={"start_date": "20260501", "end_date": "2026-06-30"}
+    )
 
     found = response.json()["appointments"]
     days = [datetime.fromisoformat(a["start_time"]).date() for a in found]
@@ -194,7 +213,8 @@ async def test_appointments_in_a_window_are_inclusive_and_in_time_order(
     starts = [datetime.fromisoformat(a["start_time"]) for a in found]
     assert starts == sorted(starts)
     expected = [
-        a for a in state.dataset.appointments
+        a
+        for a in state.dataset.appointments
         if date(2026, 5, 1) <= datetime.fromisoformat(a["start_time"]).date() <= date(2026, 6, 30)
     ]
     assert len(found) == min(100, len(expected))
@@ -228,7 +248,8 @@ async def test_encounters_of_a_patient_come_unpaged_and_filter_on_date_of_servic
     everything = (await api.get("/encounters", params={"patient_id": adult})).json()["encounters"]
 
     recent = await api.get(
-        "/encounters", params={"patient_id": adult, "start_date": "2025-06-01", "end_date": "2026-06-01"}
+        "/encounters",
+        params={"patient_id": adult, "start_date": "2025-06-01", "end_date": "2026-06-01"},
     )
 
     assert "Link" not in recent.headers
@@ -242,7 +263,9 @@ async def test_encounters_of_a_patient_come_unpaged_and_filter_on_date_of_servic
     assert detail.json() == {"encounter": found[-1]}
 
 
-async def test_the_request_log_records_what_was_asked(api: httpx.AsyncClient, state: SandboxState) -> None:
+async def test_the_request_log_records_what_was_asked(
+    api: httpx.AsyncClient, state: SandboxState
+) -> None:
     await api.get("/patients", params={"last_name": "Sm", "page": 2})
 
     entry = state.api_requests("patients")[-1]

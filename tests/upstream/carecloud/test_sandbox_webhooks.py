@@ -47,7 +47,9 @@ class RefusingTransport(httpx.AsyncBaseTransport):
         raise httpx.ConnectError("connection refused", request=request)
 
 
-async def subscribe(api: httpx.AsyncClient, state: SandboxState, receiver: Receiver, secret: str = SECRET) -> dict[str, Any]:
+async def subscribe(
+    api: httpx.AsyncClient, state: SandboxState, receiver: Receiver, secret: str = SECRET
+) -> dict[str, Any]:
     state.webhook_transport = httpx.ASGITransport(app=receiver.app)
     response = await api.post(
         "/webhooks",
@@ -78,7 +80,9 @@ async def test_bad_registrations_are_422s(api: httpx.AsyncClient) -> None:
     bad_event = await api.post(
         "/webhooks", json={"url": "http://r.test/h", "secret": "s", "events": ["patient.created"]}
     )
-    bad_url = await api.post("/webhooks", json={"url": "ftp://r.test", "secret": "s", "events": ["encounter.signed"]})
+    bad_url = await api.post(
+        "/webhooks", json={"url": "ftp://r.test", "secret": "s", "events": ["encounter.signed"]}
+    )
 
     assert bad_event.status_code == bad_url.status_code == 422
 
@@ -107,7 +111,10 @@ async def test_creating_an_appointment_delivers_a_signed_appointment_changed(
     assert receiver.rejected == 0
     [event] = receiver.accepted
     assert event["event"] == "appointment.changed"
-    assert event["data"] == {"appointment_id": created.json()["appointment"], "patient_id": adult["id"]}
+    assert event["data"] == {
+        "appointment_id": created.json()["appointment"],
+        "patient_id": adult["id"],
+    }
     assert event["occurred_at"] == "2026-06-01T10:00:00-04:00"
     headers = receiver.headers[0]
     assert headers["x-carecloud-event"] == "appointment.changed"
@@ -123,7 +130,9 @@ async def test_changing_an_appointment_status_delivers_an_event(
     await subscribe(api, state, receiver)
     appointment = next(a for a in state.dataset.appointments if a["status"] == "scheduled")
 
-    await state.change_appointment_status(appointment["id"], "cancelled", cancellation_reason="Weather")
+    await state.change_appointment_status(
+        appointment["id"], "cancelled", cancellation_reason="Weather"
+    )
 
     read = (await api.get(f"/appointments/{appointment['id']}")).json()["appointment"]
     assert (read["status"], read["cancellation_reason"]) == ("cancelled", "Weather")
@@ -136,7 +145,9 @@ async def test_signing_an_encounter_delivers_encounter_signed_and_the_note_appea
     receiver = Receiver()
     await subscribe(api, state, receiver)
     adult = state.dataset.patients[0]
-    [open_encounter] = [e for e in state.dataset.encounters_of(adult["id"]) if e["status"] == "open"]
+    [open_encounter] = [
+        e for e in state.dataset.encounters_of(adult["id"]) if e["status"] == "open"
+    ]
     assert open_encounter["note"] is None
 
     await state.sign_encounter(open_encounter["id"])

@@ -61,7 +61,10 @@ async def test_an_overlapping_appointment_for_the_same_provider_is_a_409(
 @pytest.mark.parametrize(
     ("overrides", "message"),
     [
-        ({"start_time": "2026-06-10T09:00:00"}, "Invalid start_time: expected ISO 8601 with offset"),
+        (
+            {"start_time": "2026-06-10T09:00:00"},
+            "Invalid start_time: expected ISO 8601 with offset",
+        ),
         ({"end_time": "2026-06-10T08:00:00-04:00"}, "end_time must be after start_time"),
         ({"provider_id": 1}, "Unknown provider_id"),
         ({"provider_id": "abc"}, "Invalid provider_id"),
@@ -90,7 +93,13 @@ def claim_body(state: SandboxState) -> dict[str, Any]:
             "member_id": insurance["member_id"],
             "diagnoses": [d["code"] for d in encounter["diagnoses"]],
             "service_lines": [
-                {"cpt_code": "99214", "modifiers": ["25"], "units": 1, "charge": 180.0, "diagnosis_pointers": [1, 2]},
+                {
+                    "cpt_code": "99214",
+                    "modifiers": ["25"],
+                    "units": 1,
+                    "charge": 180.0,
+                    "diagnosis_pointers": [1, 2],
+                },
                 {"cpt_code": "36415", "units": 1, "charge": 15},
             ],
         }
@@ -111,7 +120,9 @@ async def test_a_submitted_claim_reads_back(api: httpx.AsyncClient, state: Sandb
     assert stored["service_lines"][1]["diagnosis_pointers"] == [1]
 
 
-async def test_a_claim_for_an_unknown_encounter_is_a_422(api: httpx.AsyncClient, state: SandboxState) -> None:
+async def test_a_claim_for_an_unknown_encounter_is_a_422(
+    api: httpx.AsyncClient, state: SandboxState
+) -> None:
     body = claim_body(state)
     body["claim"]["encounter_id"] = "nope"
 
@@ -121,7 +132,9 @@ async def test_a_claim_for_an_unknown_encounter_is_a_422(api: httpx.AsyncClient,
     assert response.json() == {"error": "Unknown encounter_id"}
 
 
-async def test_eligibility_follows_the_primary_insurance(api: httpx.AsyncClient, state: SandboxState) -> None:
+async def test_eligibility_follows_the_primary_insurance(
+    api: httpx.AsyncClient, state: SandboxState
+) -> None:
     adult = state.dataset.patients[0]
     primary = adult["insurances"][0]
 
@@ -152,7 +165,9 @@ async def test_eligibility_before_coverage_started_is_inactive(
     assert response.json()["eligibility"]["status"] == "inactive"
 
 
-async def test_eligibility_for_an_unknown_member_is_a_404(api: httpx.AsyncClient, state: SandboxState) -> None:
+async def test_eligibility_for_an_unknown_member_is_a_404(
+    api: httpx.AsyncClient, state: SandboxState
+) -> None:
     adult = state.dataset.patients[0]
 
     response = await api.get("/eligibility", params={"patient_id": adult["id"], "member_id": "X1"})

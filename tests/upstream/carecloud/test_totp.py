@@ -15,7 +15,13 @@ RFC_SECRET = base64.b32encode(b"12345678901234567890").decode()
 
 @pytest.mark.parametrize(
     ("unix_time", "code"),
-    [(59, "287082"), (1111111109, "081804"), (1111111111, "050471"), (1234567890, "005924"), (2000000000, "279037")],
+    [
+        (59, "287082"),
+        (1111111109, "081804"),
+        (1111111111, "050471"),
+        (1234567890, "005924"),
+        (2000000000, "279037"),
+    ],
 )
 def test_rfc6238_sha1_vectors_truncated_to_six_digits(unix_time: int, code: str) -> None:
     assert totp(RFC_SECRET, datetime.fromtimestamp(unix_time, UTC)) == code

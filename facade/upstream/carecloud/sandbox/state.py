@@ -176,7 +176,7 @@ class SandboxState:
         hourly_budget: int = DEFAULT_HOURLY_BUDGET,
         webhook_transport: httpx.AsyncBaseTransport | None = None,
     ) -> SandboxState:
-        """A sandbox with the practice's API user, whose password and TOTP secret derive from `seed`."""
+        """A sandbox with the practice's API user (password and TOTP secret derive from `seed`)."""
         state = cls(
             dataset=dataset,
             clock=clock,
@@ -256,10 +256,10 @@ class SandboxState:
 
     def _issue(self, username: str) -> Record:
         now = self.clock()
-        session = Session(
-            self.random_token(32), username, now + timedelta(seconds=SESSION_SECONDS)
+        session = Session(self.random_token(32), username, now + timedelta(seconds=SESSION_SECONDS))
+        grant = RefreshGrant(
+            self.random_token(40), username, now + timedelta(seconds=REFRESH_SECONDS)
         )
-        grant = RefreshGrant(self.random_token(40), username, now + timedelta(seconds=REFRESH_SECONDS))
         self.sessions[session.token] = session
         self.refresh_grants[grant.token] = grant
         return {
@@ -408,7 +408,8 @@ class SandboxState:
             "id": self._random.randint(9_000_000, 9_999_999),
             "signed_by": encounter["provider_id"],
             "signed_at": now,
-            "text": text or f"Subjective: {encounter['chief_complaint']}.\nPlan: Return as scheduled.",
+            "text": text
+            or f"Subjective: {encounter['chief_complaint']}.\nPlan: Return as scheduled.",
         }
         for lab in encounter["lab_results"]:
             if lab["status"] == "preliminary":
