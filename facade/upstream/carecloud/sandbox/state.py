@@ -73,7 +73,7 @@ class Fault(StrEnum):
     TIMEOUT = "timeout"
     #: Every session expires before the call is authenticated, so it gets 401 session_expired.
     EXPIRE_SESSION = "expire_session"
-    #: The same fault under the name DrChrono's sandbox gives it (vendor-parametrised tests).
+    #: The same fault under the token-based name other sandboxes use (vendor-parametrised tests).
     EXPIRE_TOKEN = "expire_session"
 
     @classmethod
@@ -131,7 +131,7 @@ class RequestLogEntry:
 
     @property
     def query(self) -> dict[str, str]:
-        """The DrChrono sandbox's name for `params` (vendor-parametrised tests read either)."""
+        """`params` under the name other sandboxes use (vendor-parametrised tests read either)."""
         return self.params
 
 
