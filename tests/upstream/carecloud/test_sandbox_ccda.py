@@ -73,3 +73,15 @@ async def test_the_ccd_of_an_unknown_patient_is_a_404(api: httpx.AsyncClient) ->
 
     assert response.status_code == 404
     assert response.json() == {"error": "Patient not found"}
+
+
+async def test_every_patients_ccd_is_well_formed(
+    api: httpx.AsyncClient, state: SandboxState
+) -> None:
+    for patient in state.dataset.patients:
+        response = await api.get(f"/patients/{patient['id']}/ccda")
+        patient_id = ET.fromstring(response.content).find(
+            "cda:recordTarget/cda:patientRole/cda:id", NS
+        )
+        assert patient_id is not None
+        assert patient_id.get("extension") == patient["id"]
