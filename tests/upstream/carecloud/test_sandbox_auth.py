@@ -183,3 +183,28 @@ async def test_the_request_log_never_holds_the_login_body(
     assert entry.endpoint == "authenticate"
     assert entry.username == state.default_user.username
     assert state.default_user.password not in repr(entry)
+
+
+async def test_a_strict_sandbox_refuses_a_code_a_login_already_used(
+    client: httpx.AsyncClient, state: SandboxState, clock: ManualClock
+) -> None:
+    state.single_use_codes = True
+    body = login_body(state)
+
+    first = await client.post("/authenticate", json=body)
+    replayed = await client.post("/authenticate", json=body)
+    clock.advance(30)
+    fresh = await client.post("/authenticate", json=login_body(state))
+
+    assert first.status_code == 200
+    assert replayed.json() == {"error": "invalid_mfa_code"}
+    assert fresh.status_code == 200
+
+
+async def test_codes_may_be_reused_by_default(
+    client: httpx.AsyncClient, state: SandboxState
+) -> None:
+    body = login_body(state)
+
+    assert (await client.post("/authenticate", json=body)).status_code == 200
+    assert (await client.post("/authenticate", json=body)).status_code == 200

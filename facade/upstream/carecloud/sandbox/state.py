@@ -21,7 +21,7 @@ import httpx
 from facade.upstream.carecloud.sandbox.context import PRACTICE_ZONE, Record, iso, new_guid
 from facade.upstream.carecloud.sandbox.dataset import CareCloudDataset
 from facade.upstream.carecloud.sandbox.webhooks import Delivery, Subscription, deliver, event_body
-from facade.upstream.carecloud.totp import verify_totp
+from facade.upstream.carecloud.totp import hotp, time_step, verify_totp
 
 Clock = Callable[[], datetime]
 
@@ -143,6 +143,10 @@ class SandboxState:
     clock: Clock = utc_now
     seed: int | None = None
     hourly_budget: int = DEFAULT_HOURLY_BUDGET
+    #: Refuse a TOTP code a login already used (as strict vendors do); off by default since
+    #: the contract only asks for the current, previous or next step's code.
+    single_use_codes: bool = False
+    spent_codes: set[tuple[str, int]] = field(default_factory=set)
     #: Where webhook deliveries go; None means the real network (standalone sandbox only).
     webhook_transport: httpx.AsyncBaseTransport | None = None
     users: dict[str, SandboxUser] = field(default_factory=dict)
@@ -235,6 +239,15 @@ class SandboxState:
             return 401, {"error": "mfa_required"}
         if not verify_totp(user.totp_secret, mfa_code, now):
             return self._failed(username, "invalid_mfa_code")
+        if self.single_use_codes:
+            step = next(
+                time_step(now) + delta
+                for delta in (-1, 0, 1)
+                if hotp(user.totp_secret, time_step(now) + delta) == mfa_code
+            )
+            if (username, step) in self.spent_codes:
+                return self._failed(username, "invalid_mfa_code")
+            self.spent_codes.add((username, step))
         self.failures.pop(username, None)
         return 200, self._issue(username)
 
