@@ -43,7 +43,7 @@ RELATIONSHIPS = (
     ("BRO", "Brother"),
     ("FRND", "Friend"),
 )
-#: Only payers with a clearinghouse payer id can be billed and checked for eligibility.
+#: Plan benefits /eligibility reports (dollars); payers come from the curated table.
 COPAYS = (20, 25, 30, 35, 40)
 DEDUCTIBLES = (500, 1000, 1500, 2500, 3000)
 
@@ -87,6 +87,7 @@ def _places(kind: str) -> tuple[dict[str, Any], ...]:
 
 @cache
 def _billable_payers() -> tuple[dict[str, Any], ...]:
+    """Payers with a clearinghouse payer id: only those can be billed and checked."""
     return tuple(row for row in load_table("payers").rows if row["insurance_payer_id"])
 
 
