@@ -170,7 +170,6 @@ MAPPING = CompartmentMapping(
         SearchParam("us-core-coverage-patient", PatientParam()),
         SearchParam("Resource-id", ById(lambda v: v, "the patient's insurance")),
     ),
-    combinations=((("patient",), "SHALL"),),
     notes="No Coverage.type: CareCloud names no plan type. Eligibility is not mapped (a"
     " per-check answer, not part of the coverage record).",
 )

@@ -224,16 +224,6 @@ MAPPING = CompartmentMapping(
             Unsupported("CareCloud encounters record no discharge disposition (ambulatory)"),
         ),
     ),
-    combinations=(
-        (("patient",), "SHALL"),
-        (("_id",), "SHALL"),
-        (("date", "patient"), "SHALL"),
-        (("identifier",), "SHOULD"),
-        (("patient", "type"), "SHOULD"),
-        (("class", "patient"), "SHOULD"),
-        (("patient", "status"), "SHOULD"),
-        (("patient", "location"), "SHOULD"),
-    ),
     includes=(
         Include("Encounter:patient", ("subject",), "Patient"),
         Include("Encounter:practitioner", ("participant.individual",), "Practitioner"),

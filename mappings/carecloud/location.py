@@ -104,6 +104,5 @@ MAPPING = ResourceMapping(
         SearchParam("us-core-location-address-state", LocalFilter()),
         SearchParam("us-core-location-address-postalcode", LocalFilter()),
     ),
-    combinations=((("name",), "SHALL"), (("address",), "SHALL")),
     notes="Every CareCloud location; the practice list is read whole and cached.",
 )

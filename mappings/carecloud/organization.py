@@ -87,7 +87,6 @@ MAPPING = ResourceMapping(
         SearchParam("us-core-organization-name", LocalFilter()),
         SearchParam("us-core-organization-address", LocalFilter()),
     ),
-    combinations=((("name",), "SHALL"), (("address",), "SHALL")),
     notes="The practice (CareCloud business entity). Payer Organizations are read by id and"
     " exported beside the Coverage that names them; they are not listed by a search.",
 )

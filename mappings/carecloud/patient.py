@@ -369,13 +369,6 @@ MAPPING = ResourceMapping(
             LocalFilter("filtered locally: CareCloud has no updated-since filter"),
         ),
     ),
-    combinations=(
-        (("birthdate", "name"), "SHALL"),
-        (("gender", "name"), "SHALL"),
-        (("birthdate", "family"), "SHOULD"),
-        (("family", "gender"), "SHOULD"),
-        (("death-date", "family"), "SHOULD"),
-    ),
     author_paths=("generalPractitioner",),
     notes="Active and inactive patients are both listed (no status filter is sent).",
 )

@@ -112,6 +112,5 @@ MAPPING = ResourceMapping(
         ),
         SearchParam("us-core-practitioner-name", LocalFilter()),
     ),
-    combinations=((("name",), "SHALL"), (("identifier",), "SHALL"), (("_id",), "SHOULD")),
     notes="Every CareCloud provider; the practice list is read whole and cached.",
 )

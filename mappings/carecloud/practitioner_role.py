@@ -116,7 +116,6 @@ MAPPING = ResourceMapping(
         SearchParam("us-core-practitionerrole-specialty", LocalFilter()),
         SearchParam("us-core-practitionerrole-practitioner", LocalFilter()),
     ),
-    combinations=((("specialty",), "SHALL"), (("practitioner",), "SHALL")),
     includes=(Include("PractitionerRole:practitioner", ("practitioner",), "Practitioner"),),
     notes="Provider × location; CareCloud has no Direct addresses or other endpoints to list"
     " (PractitionerRole:endpoint is not offered).",

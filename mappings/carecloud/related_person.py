@@ -150,12 +150,6 @@ MAPPING = CompartmentMapping(
         SearchParam("us-core-relatedperson-id", ById(lambda v: v, "the patient's record")),
         SearchParam("us-core-relatedperson-name", LocalFilter()),
     ),
-    combinations=(
-        (("_id",), "SHALL"),
-        (("patient",), "SHOULD"),
-        (("name",), "SHOULD"),
-        (("name", "patient"), "SHOULD"),
-    ),
     notes="The emergency contact only: CareCloud insurances name their subscriber but keep no"
     " record of them beyond name and birth date.",
 )
