@@ -169,10 +169,12 @@ class CareCloudSession:
         credentials = self._credentials
         if self._refused is not None and self._refused[0] == credentials.login_secrets():
             raise self._refused[1]
-        code = await self._fresh_code(credentials.totp_secret)
-        response = await self._post(
-            {"username": credentials.username, "password": credentials.password, "mfa_code": code}
-        )
+        response = await self._post_login(credentials)
+        if _error_of(response) == "invalid_mfa_code" and self._last_step == self._step_now():
+            # The current code may have been spent by another login (`facade connect`, or
+            # another process sharing the store) and CareCloud takes a code once: the next
+            # step's code, which it accepts too, is the one retry a refused code gets.
+            response = await self._post_login(credentials)
         if response.status_code in (401, 403):
             raise self._refusal(response, credentials)
         tokens = self._tokens(response)
@@ -180,6 +182,15 @@ class CareCloudSession:
         self.logins += 1
         log.info("carecloud login succeeded")
         return tokens
+
+    async def _post_login(self, credentials: CareCloudCredentials) -> httpx.Response:
+        code = await self._fresh_code(credentials.totp_secret)
+        return await self._post(
+            {"username": credentials.username, "password": credentials.password, "mfa_code": code}
+        )
+
+    def _step_now(self) -> int:
+        return time_step(self._clock.now(), TOTP_STEP_SECONDS)
 
     def _refusal(
         self, response: httpx.Response, credentials: CareCloudCredentials
@@ -205,10 +216,10 @@ class CareCloudSession:
     async def _fresh_code(self, secret: str) -> str:
         """The TOTP code of a step not sent before: CareCloud accepts the next step's code
         too, so a second login within one step uses that one instead of waiting."""
-        step = time_step(self._clock.now(), TOTP_STEP_SECONDS)
+        step = self._step_now()
         if self._last_step is not None and step <= self._last_step:
             step = self._last_step + 1
-            ahead = step - time_step(self._clock.now(), TOTP_STEP_SECONDS)
+            ahead = step - self._step_now()
             if ahead > 1:  # both spent: wait until the next step is at most one ahead
                 elapsed = self._clock.now().timestamp() % TOTP_STEP_SECONDS
                 await self._clock.sleep((ahead - 1) * TOTP_STEP_SECONDS - elapsed)

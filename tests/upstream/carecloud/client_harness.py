@@ -60,8 +60,8 @@ class Connected:
 Connect = Callable[..., Awaitable[Connected]]
 
 
-@pytest.fixture
-async def connect() -> AsyncIterator[Connect]:
+@pytest.fixture(name="connect")
+async def connect_fixture() -> AsyncIterator[Connect]:
     opened: list[httpx.AsyncClient] = []
 
     async def make(

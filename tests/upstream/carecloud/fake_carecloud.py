@@ -182,7 +182,9 @@ class FakeCareCloud:
             return _error(500, "internal error")
         if fault == "429":
             return JSONResponse(
-                {"error": "rate_limited"}, status_code=429, headers={"Retry-After": self.retry_after}
+                {"error": "rate_limited"},
+                status_code=429,
+                headers={"Retry-After": self.retry_after},
             )
         if fault == "timeout":
             await asyncio.sleep(1.0)

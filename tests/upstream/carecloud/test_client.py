@@ -19,7 +19,7 @@ from facade.errors import (
 from facade.upstream.budget import metered
 from facade.upstream.carecloud.client import ClientPolicy
 from facade.upstream.carecloud.practice_context import load_practice_context
-from tests.upstream.carecloud.client_harness import Connect, connect  # noqa: F401  (a fixture)
+from tests.upstream.carecloud.client_harness import Connect, connect_fixture  # noqa: F401
 from tests.upstream.carecloud.fake_carecloud import BASE_URL, BUSINESS_ENTITY_ID
 
 # -- lists and records ---------------------------------------------------------------------
