@@ -27,9 +27,11 @@ from facade.store.private_files import secure_data_dir
 from facade.store.secrets import SecretBox
 from facade.upstream.carecloud.credentials import (
     CareCloudCredentials,
+    InvalidTotpSecret,
     MemoryKeeper,
     StoredKeeper,
     TotpSecretFile,
+    checked_totp_secret,
 )
 from facade.upstream.carecloud.session import (
     AccountLocked,
@@ -37,7 +39,6 @@ from facade.upstream.carecloud.session import (
     LoginRefused,
     MfaRefused,
 )
-from facade.upstream.carecloud.totp import InvalidTotpSecret, decode_secret
 
 PASSWORD = SecretOption(
     name="password",
@@ -85,13 +86,13 @@ async def log_in(
 ) -> CareCloudCredentials:
     """Log in once with username, password and the current code: credentials with a live
     session, or the refusal (LoginRefused, MfaRefused, AccountLocked, Upstream*)."""
-    decode_secret(totp_secret)  # InvalidTotpSecret before anything is sent
+    secret = checked_totp_secret(totp_secret)  # InvalidTotpSecret before anything is sent
     keeper = MemoryKeeper(
         CareCloudCredentials(
             base_url=base_url.rstrip("/"),
             username=username,
             password=password,
-            totp_secret="".join(totp_secret.split()).upper(),
+            totp_secret=secret,
         )
     )
     session = CareCloudSession(http, keeper, clock, timeout_seconds=timeout_seconds)
@@ -135,7 +136,7 @@ async def connect(
     try:
         password = PASSWORD.read(args, stdin=stdin, stderr=stderr) or ""
         totp_secret = TOTP_SECRET.read(args, stdin=stdin, stderr=stderr) or ""
-        decode_secret(totp_secret)
+        checked_totp_secret(totp_secret)
     except (SecretNotGiven, InvalidTotpSecret) as refusal:
         print(f"facade: {refusal}", file=stderr)
         return 2

@@ -9,6 +9,8 @@ refresh → refresh_token, business entity → scope. The TOTP secret sits besid
 
 from __future__ import annotations
 
+import base64
+import binascii
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -23,6 +25,23 @@ VENDOR = "carecloud"
 #: A session that was never opened: expired since forever, so the first call logs in.
 NEVER = datetime(1970, 1, 1, tzinfo=UTC)
 _ENTITY_PREFIX = "business_entity:"
+
+
+class InvalidTotpSecret(ValueError):
+    """The TOTP secret is not base32 text (the message never repeats it)."""
+
+
+def checked_totp_secret(text: str) -> str:
+    """A base32 TOTP secret as authenticator enrolments show it (any case, spaces, missing
+    `=` padding), normalised; InvalidTotpSecret when it is none, before any login is tried."""
+    cleaned = "".join(text.split()).upper().rstrip("=")
+    if not cleaned:
+        raise InvalidTotpSecret("the TOTP secret is empty")
+    try:
+        base64.b32decode(cleaned + "=" * (-len(cleaned) % 8))
+    except (binascii.Error, ValueError):
+        raise InvalidTotpSecret("the TOTP secret is not base32 text") from None
+    return cleaned
 
 
 @dataclass(frozen=True)

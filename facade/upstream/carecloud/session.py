@@ -27,9 +27,11 @@ from facade.errors import (
 from facade.upstream.carecloud.credentials import (
     CareCloudCredentials,
     CareCloudKeeper,
+    InvalidTotpSecret,
     SessionTokens,
+    checked_totp_secret,
 )
-from facade.upstream.carecloud.totp import InvalidTotpSecret, time_step, totp_at_step
+from facade.upstream.carecloud.totp import STEP_SECONDS, hotp, time_step
 
 log = logging.getLogger("facade.upstream.carecloud")
 
@@ -37,7 +39,6 @@ log = logging.getLogger("facade.upstream.carecloud")
 REFRESH_MARGIN = timedelta(seconds=60)
 #: How long CareCloud keeps an account locked after repeated failed logins (the contract).
 LOCKOUT = timedelta(minutes=15)
-TOTP_STEP_SECONDS = 30
 #: A 429 on /authenticate that names no wait is waited out this long.
 UNSTATED_THROTTLE_SECONDS = 60.0
 #: The 401 errors that mean "this session is over", as opposed to "you may not".
@@ -190,7 +191,7 @@ class CareCloudSession:
         )
 
     def _step_now(self) -> int:
-        return time_step(self._clock.now(), TOTP_STEP_SECONDS)
+        return time_step(self._clock.now())
 
     def _refusal(
         self, response: httpx.Response, credentials: CareCloudCredentials
@@ -221,11 +222,11 @@ class CareCloudSession:
             step = self._last_step + 1
             ahead = step - self._step_now()
             if ahead > 1:  # both spent: wait until the next step is at most one ahead
-                elapsed = self._clock.now().timestamp() % TOTP_STEP_SECONDS
-                await self._clock.sleep((ahead - 1) * TOTP_STEP_SECONDS - elapsed)
+                elapsed = self._clock.now().timestamp() % STEP_SECONDS
+                await self._clock.sleep((ahead - 1) * STEP_SECONDS - elapsed)
         self._last_step = step
         try:
-            return totp_at_step(secret, step)
+            return hotp(checked_totp_secret(secret), step)
         except InvalidTotpSecret as exc:
             refusal = MfaRefused(f"facade's stored TOTP secret cannot be used: {exc}.")
             self._refused = (self._credentials.login_secrets(), refusal)

@@ -1,50 +1,52 @@
-"""RFC 6238 time-based one-time passwords (HMAC-SHA1, 30 s steps, 6 digits), as CareCloud's
-login asks for them. The secret is a base32 string; neither it nor a code is ever logged.
+"""RFC 6238 time-based one-time passwords (SHA-1, 6 digits, 30-second steps), as CareCloud's MFA asks.
+
+One small function pair shared by the client (which must log in again with a fresh code when
+its session dies) and the sandbox (which checks the code). It never logs or stores a secret.
 """
 
 from __future__ import annotations
 
 import base64
-import binascii
 import hashlib
 import hmac
 import struct
 from datetime import datetime
 
-
-class InvalidTotpSecret(ValueError):
-    """The TOTP secret is not base32 text (the message never repeats it)."""
-
-
-def decode_secret(secret_base32: str) -> bytes:
-    """The key bytes of a base32 secret as authenticator apps show it: any case, spaces and
-    missing `=` padding allowed."""
-    text = "".join(secret_base32.split()).upper().rstrip("=")
-    if not text:
-        raise InvalidTotpSecret("the TOTP secret is empty")
-    try:
-        return base64.b32decode(text + "=" * (-len(text) % 8))
-    except (binascii.Error, ValueError):
-        raise InvalidTotpSecret("the TOTP secret is not base32 text") from None
+STEP_SECONDS = 30
+DIGITS = 6
 
 
-def time_step(at: datetime, step: int = 30) -> int:
-    return int(at.timestamp()) // step
+def _key(secret_base32: str) -> bytes:
+    cleaned = secret_base32.replace(" ", "").upper()
+    return base64.b32decode(cleaned + "=" * (-len(cleaned) % 8))
 
 
-def hotp(key: bytes, counter: int, digits: int = 6) -> str:
-    """RFC 4226 HOTP: dynamic truncation of HMAC-SHA1(key, counter)."""
-    digest = hmac.new(key, struct.pack(">Q", counter), hashlib.sha1).digest()
+def hotp(secret_base32: str, counter: int) -> str:
+    """RFC 4226: the code for one counter value."""
+    digest = hmac.new(_key(secret_base32), struct.pack(">Q", counter), hashlib.sha1).digest()
     offset = digest[-1] & 0x0F
-    value = struct.unpack(">I", digest[offset : offset + 4])[0] & 0x7FFFFFFF
-    return str(value % 10**digits).zfill(digits)
+    number = struct.unpack(">I", digest[offset : offset + 4])[0] & 0x7FFFFFFF
+    return str(number % 10**DIGITS).zfill(DIGITS)
 
 
-def totp(secret_base32: str, at: datetime, step: int = 30, digits: int = 6) -> str:
-    """The code an authenticator shows at `at` (timezone-aware) for this secret."""
-    return hotp(decode_secret(secret_base32), time_step(at, step), digits)
+def time_step(at: datetime) -> int:
+    """The RFC 6238 counter of an aware datetime."""
+    if at.tzinfo is None:
+        raise ValueError("TOTP needs an aware datetime")
+    return int(at.timestamp()) // STEP_SECONDS
 
 
-def totp_at_step(secret_base32: str, counter: int, digits: int = 6) -> str:
-    """The code of one given time step (a login that must not replay the step it used)."""
-    return hotp(decode_secret(secret_base32), counter, digits)
+def totp(secret_base32: str, at: datetime) -> str:
+    """The code an authenticator app shows at `at`."""
+    return hotp(secret_base32, time_step(at))
+
+
+def verify_totp(secret_base32: str, code: str, at: datetime, *, window: int = 1) -> bool:
+    """Whether `code` is the code of `at`'s step or of up to `window` steps either side."""
+    if len(code) != DIGITS or not code.isdigit():
+        return False
+    step = time_step(at)
+    return any(
+        hmac.compare_digest(hotp(secret_base32, step + delta), code)
+        for delta in range(-window, window + 1)
+    )

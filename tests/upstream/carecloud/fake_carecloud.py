@@ -23,7 +23,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from facade.clock import FakeClock
-from facade.upstream.carecloud.totp import time_step, totp_at_step
+from facade.upstream.carecloud.totp import hotp, time_step
 
 BASE_URL = "http://carecloud.sandbox"
 USERNAME = "facade-bot"
@@ -129,7 +129,7 @@ class FakeCareCloud:
             return self._failed("invalid_credentials")
         current = time_step(now)
         accepted = {
-            totp_at_step(TOTP_SECRET, s): s
+            hotp(TOTP_SECRET, s): s
             for s in (current - 1, current, current + 1)
             if s not in self.used_steps
         }

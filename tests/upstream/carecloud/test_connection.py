@@ -1,0 +1,209 @@
+"""`facade connect carecloud`: secrets read from files (never echoed), one login to prove
+them, and only then stored, encrypted; a refused login stores nothing and says why plainly.
+
+The connect coroutine runs against the fake CareCloud through an ASGI transport; what it
+stored is read back from the database row and the data directory as they are on disk.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import sqlite3
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+
+import httpx
+import pytest
+
+from facade.clock import FakeClock
+from facade.settings import Settings
+from facade.store.database import Database
+from facade.store.secrets import SecretBox
+from facade.upstream.budget import UpstreamBudget
+from facade.upstream.cache import ResponseCache
+from facade.upstream.carecloud.client import CareCloudClient
+from facade.upstream.carecloud.connection import add_connect_arguments, connect, stored_keeper
+from facade.upstream.carecloud.credentials import TotpSecretFile
+from facade.upstream.carecloud.session import CareCloudSession
+from tests.upstream.carecloud.fake_carecloud import (
+    BASE_URL,
+    PASSWORD,
+    TOTP_SECRET,
+    USERNAME,
+    FakeCareCloud,
+)
+
+WRONG_SECRET = "MFRGGZDFMZTWQ2LKNNWG23TPOBYXE43U"
+
+
+@dataclass
+class Run:
+    code: int
+    stdout: str
+    stderr: str
+
+
+@pytest.fixture
+def fake() -> FakeCareCloud:
+    return FakeCareCloud.with_patients(FakeClock())
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    return Settings(data_dir=tmp_path / "data")
+
+
+def secret_file(tmp_path: Path, name: str, value: str) -> Path:
+    path = tmp_path / name
+    path.write_text(value + "\n")
+    path.chmod(0o600)
+    return path
+
+
+async def run_connect(
+    fake: FakeCareCloud, settings: Settings, tmp_path: Path, *extra: str, **files: str
+) -> Run:
+    parser = argparse.ArgumentParser()
+    add_connect_arguments(parser)
+    given = {"password": PASSWORD, "totp-secret": TOTP_SECRET, **files}
+    argv = ["--base-url", BASE_URL, "--username", USERNAME, *extra]
+    for name, value in given.items():
+        if value:
+            argv += [f"--{name}-file", str(secret_file(tmp_path, name, value))]
+    stdout, stderr = io.StringIO(), io.StringIO()
+    code = await connect(
+        parser.parse_args(argv),
+        settings,
+        transport=httpx.ASGITransport(app=fake.app()),
+        clock=fake.clock,
+        stdin=io.StringIO(""),
+        stdout=stdout,
+        stderr=stderr,
+    )
+    return Run(code, stdout.getvalue(), stderr.getvalue())
+
+
+def connection_rows(settings: Settings) -> list[tuple[object, ...]]:
+    path = settings.data_dir / "facade.db"
+    if not path.exists():
+        return []
+    with sqlite3.connect(path) as db:
+        tables = {row[0] for row in db.execute("select name from sqlite_master")}
+        if "upstream_connection" not in tables:
+            return []
+        return list(db.execute("select * from upstream_connection"))
+
+
+async def test_connect_logs_in_once_and_stores_every_secret_encrypted(
+    fake: FakeCareCloud, settings: Settings, tmp_path: Path
+) -> None:
+    run = await run_connect(fake, settings, tmp_path)
+    assert run.code == 0, run.stderr
+    assert f"now serves {BASE_URL}" in run.stdout
+    assert [s.status for s in fake.logins()] == [200]
+    session_token = next(iter(fake.sessions))
+    refresh_token = next(iter(fake.refresh_tokens))
+
+    (row,) = connection_rows(settings)
+    on_disk = repr(row) + (settings.data_dir / TotpSecretFile.FILE_NAME).read_text()
+    for secret in (PASSWORD, TOTP_SECRET, session_token, refresh_token):
+        assert secret not in on_disk
+    assert USERNAME in repr(row)  # the username is no secret: an operator may read it
+    assert ((settings.data_dir / TotpSecretFile.FILE_NAME).stat().st_mode & 0o777) == 0o600
+    for secret in (PASSWORD, TOTP_SECRET, session_token, refresh_token):
+        assert secret not in run.stdout + run.stderr
+
+
+async def test_a_stored_connection_serves_and_keeps_its_renewals_encrypted(
+    fake: FakeCareCloud, settings: Settings, tmp_path: Path
+) -> None:
+    assert (await run_connect(fake, settings, tmp_path)).code == 0
+    database = Database(settings.resolved_database_url)
+    try:
+        await _serve_from_the_store(fake, settings, database)
+    finally:
+        database.dispose()
+
+
+async def _serve_from_the_store(
+    fake: FakeCareCloud, settings: Settings, database: Database
+) -> None:
+    box = SecretBox.from_settings(settings.secret_key, settings.data_dir)
+    keeper = stored_keeper(database, box, settings.data_dir)
+    stored = keeper.load()
+    assert (stored.username, stored.password, stored.totp_secret) == (
+        USERNAME,
+        PASSWORD,
+        TOTP_SECRET.rstrip("="),  # padding dropped, as authenticator apps show secrets
+    )
+    assert stored.session_token in fake.sessions
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=fake.app())) as http:
+        clock = fake.clock
+        client = CareCloudClient(
+            http,
+            CareCloudSession(http, keeper, clock),
+            UpstreamBudget(clock, 100, None),
+            ResponseCache(clock),
+            clock,
+        )
+        clock.advance(13 * 3600)  # the stored session and refresh token are long gone
+        await client.get_path("/authorization", reason="test")
+    renewed = keeper.load()
+    assert renewed.session_token != stored.session_token
+    assert renewed.session_token in fake.sessions
+    (row,) = connection_rows(settings)
+    assert renewed.session_token not in repr(row)
+
+
+@pytest.mark.parametrize(
+    ("files", "said"),
+    [
+        ({"totp-secret": WRONG_SECRET}, "refused the one-time code"),
+        ({"password": "not the password"}, "refused the username or password"),
+    ],
+)
+async def test_a_refused_login_is_said_plainly_and_stores_nothing(
+    fake: FakeCareCloud,
+    settings: Settings,
+    tmp_path: Path,
+    files: dict[str, str],
+    said: str,
+) -> None:
+    run = await run_connect(fake, settings, tmp_path, **files)
+    assert run.code == 1
+    assert said in run.stderr
+    assert "nothing was stored" in run.stderr
+    assert connection_rows(settings) == []
+    assert not (settings.data_dir / TotpSecretFile.FILE_NAME).exists()
+    for secret in (PASSWORD, TOTP_SECRET, WRONG_SECRET, "not the password"):
+        assert secret not in run.stdout + run.stderr
+
+
+async def test_a_locked_account_is_said_plainly(
+    fake: FakeCareCloud, settings: Settings, tmp_path: Path
+) -> None:
+    fake.locked_until = fake.clock.now() + timedelta(minutes=15)
+    run = await run_connect(fake, settings, tmp_path)
+    assert run.code == 1
+    assert "locked the account" in run.stderr
+    assert connection_rows(settings) == []
+
+
+async def test_a_secret_that_is_not_base32_is_refused_before_any_login(
+    fake: FakeCareCloud, settings: Settings, tmp_path: Path
+) -> None:
+    run = await run_connect(fake, settings, tmp_path, **{"totp-secret": "not base32 at all!"})
+    assert run.code == 2
+    assert "base32" in run.stderr
+    assert fake.seen == []
+
+
+async def test_no_password_and_no_terminal_is_refused_with_the_ways_to_give_one(
+    fake: FakeCareCloud, settings: Settings, tmp_path: Path
+) -> None:
+    run = await run_connect(fake, settings, tmp_path, password="")
+    assert run.code == 2
+    assert "--password-file" in run.stderr
+    assert fake.seen == []
