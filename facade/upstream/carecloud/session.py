@@ -159,6 +159,8 @@ class CareCloudSession:
         if response.status_code == 401:
             log.info("carecloud refresh token no longer valid; logging in again")
             return None
+        if response.status_code == 403:  # account_locked: a login now would fail too
+            raise self._refusal(response, self._credentials)
         tokens = self._tokens(response)
         log.info("carecloud session refreshed")
         return tokens
