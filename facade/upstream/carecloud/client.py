@@ -37,7 +37,12 @@ from facade.upstream.budget import (
     throttled,
 )
 from facade.upstream.cache import ResponseCache
-from facade.upstream.carecloud.session import CareCloudSession, retry_after_seconds, session_ended
+from facade.upstream.carecloud.credentials import CareCloudKeeper
+from facade.upstream.carecloud.session import (
+    CareCloudSession,
+    retry_after_seconds,
+    session_ended,
+)
 
 log = logging.getLogger("facade.upstream.carecloud")
 
@@ -350,6 +355,20 @@ class CareCloudClient:
         """The path with its ids replaced ("patients/{id}"): what is metered and logged."""
         segments = self._path_of(url).split("/")
         return "/".join("{id}" if _ID_SEGMENT.match(s) else s for s in segments)
+
+
+def build_client(
+    http: httpx.AsyncClient,
+    keeper: CareCloudKeeper,
+    budget: UpstreamBudget,
+    cache: ResponseCache,
+    clock: Clock,
+    policy: ClientPolicy | None = None,
+) -> CareCloudClient:
+    """A client and its session over one keeper (the vendor entry's client factory)."""
+    policy = policy or ClientPolicy()
+    session = CareCloudSession(http, keeper, clock, timeout_seconds=policy.timeout_seconds)
+    return CareCloudClient(http, session, budget, cache, clock, policy)
 
 
 def _json(answer: _Answer) -> Any:

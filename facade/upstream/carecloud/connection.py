@@ -21,7 +21,7 @@ from facade.clock import Clock
 from facade.errors import FacadeError
 from facade.secret_input import SecretNotGiven, SecretOption
 from facade.settings import Settings
-from facade.store.connections import ConnectionStore
+from facade.store.connections import ConnectionStore, VendorCredentials
 from facade.store.database import Database
 from facade.store.private_files import secure_data_dir
 from facade.store.secrets import SecretBox
@@ -98,6 +98,11 @@ async def log_in(
     session = CareCloudSession(http, keeper, clock, timeout_seconds=timeout_seconds)
     await session.login()
     return keeper.credentials
+
+
+def describe_connection(stored: VendorCredentials) -> str:
+    """One line naming a stored connection, without a secret (start-up, logs)."""
+    return f"CareCloud at {stored.base_url} (user {stored.client_id})"
 
 
 def stored_keeper(database: Database, box: SecretBox, data_dir: Path) -> StoredKeeper:

@@ -171,28 +171,80 @@ class TotpSecretFile:
         return f"TotpSecretFile({self._path.name})"
 
 
-class StoredKeeper:
-    """CareCloud credentials kept encrypted: the connection row plus the TOTP secret."""
+class MemoryTotpSecret:
+    """A TOTP secret held for the life of the process (the embedded sandbox's user)."""
 
-    def __init__(self, store: ConnectionStore, totp: TotpSecretStore):
-        self._store = store
+    def __init__(self, secret: str):
+        self._secret = secret
+
+    def load(self) -> str:
+        return self._secret
+
+    def save(self, secret: str) -> None:
+        self._secret = secret
+
+    def delete(self) -> None:
+        self._secret = ""
+
+    def __repr__(self) -> str:
+        return "MemoryTotpSecret(<hidden>)"
+
+
+class VendorKeeper(Protocol):
+    """The runtime's generic keeper of one vendor connection (StoredCredentials,
+    MemoryCredentials in facade/runtime.py)."""
+
+    def load(self) -> VendorCredentials: ...
+
+    def save(self, credentials: VendorCredentials) -> None: ...
+
+
+class OverVendorKeeper:
+    """CareCloud credentials through the runtime's generic keeper plus a TotpSecretStore:
+    what the vendor entry's client factory wraps around the keeper it is handed. Once the
+    connection row keeps the TOTP secret itself, the store argument goes away."""
+
+    def __init__(self, keeper: VendorKeeper, totp: TotpSecretStore):
+        self._keeper = keeper
         self._totp = totp
         self._totp_written: str | None = None
 
     def load(self) -> CareCloudCredentials:
-        stored = self._store.load(VENDOR)
-        if stored is None:
-            raise LookupError("no stored CareCloud connection")
         secret = self._totp.load()
         self._totp_written = secret
-        return CareCloudCredentials.from_vendor_credentials(stored, secret)
+        return CareCloudCredentials.from_vendor_credentials(self._keeper.load(), secret)
 
     def save(self, credentials: CareCloudCredentials) -> None:
         # The secret first: a row without its secret could not log in again.
         if credentials.totp_secret != self._totp_written:
             self._totp.save(credentials.totp_secret)
             self._totp_written = credentials.totp_secret
-        self._store.save(VENDOR, credentials.to_vendor_credentials())
+        self._keeper.save(credentials.to_vendor_credentials())
+
+
+class _RowKeeper:
+    """The CareCloud row of a ConnectionStore as a VendorKeeper."""
+
+    def __init__(self, store: ConnectionStore):
+        self._store = store
+
+    def load(self) -> VendorCredentials:
+        stored = self._store.load(VENDOR)
+        if stored is None:
+            raise LookupError("no stored CareCloud connection")
+        return stored
+
+    def save(self, credentials: VendorCredentials) -> None:
+        self._store.save(VENDOR, credentials)
+
+
+class StoredKeeper(OverVendorKeeper):
+    """CareCloud credentials kept encrypted: the connection row plus the TOTP secret."""
+
+    def __init__(self, store: ConnectionStore, totp: TotpSecretStore):
+        super().__init__(_RowKeeper(store), totp)
+        self._store = store
+        self._totp = totp
 
     def delete(self) -> None:
         self._store.delete(VENDOR)

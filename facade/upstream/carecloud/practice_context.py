@@ -6,6 +6,7 @@ everything else.
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -17,6 +18,22 @@ log = logging.getLogger("facade.upstream.carecloud")
 
 class AuthorizationReader(Protocol):
     async def get_path(self, path: str, *, reason: str, cache_ttl: float = 0.0) -> Any: ...
+
+
+def context_loader(
+    client: AuthorizationReader, lookup_ttl: float
+) -> Callable[[], Awaitable[MappingContext]]:
+    """The vendor entry's context loader: the practice context, read when first needed."""
+
+    async def load() -> MappingContext:
+        return await load_practice_context(client, lookup_ttl)
+
+    return load
+
+
+async def readiness_probe(client: AuthorizationReader) -> object:
+    """One authorized call that proves the session still reads the practice (uncached)."""
+    return await client.get_path("/authorization", reason="readiness probe")
 
 
 async def load_practice_context(client: AuthorizationReader, lookup_ttl: float) -> MappingContext:

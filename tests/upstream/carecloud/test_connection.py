@@ -19,16 +19,29 @@ import pytest
 
 from facade.clock import FakeClock
 from facade.settings import Settings
+from facade.store.connections import VendorCredentials
 from facade.store.database import Database
 from facade.store.secrets import SecretBox
 from facade.upstream.budget import UpstreamBudget
 from facade.upstream.cache import ResponseCache
-from facade.upstream.carecloud.client import CareCloudClient
-from facade.upstream.carecloud.connection import add_connect_arguments, connect, stored_keeper
-from facade.upstream.carecloud.credentials import TotpSecretFile
+from facade.upstream.carecloud.client import CareCloudClient, build_client
+from facade.upstream.carecloud.connection import (
+    add_connect_arguments,
+    connect,
+    describe_connection,
+    log_in,
+    stored_keeper,
+)
+from facade.upstream.carecloud.credentials import (
+    MemoryTotpSecret,
+    OverVendorKeeper,
+    TotpSecretFile,
+)
+from facade.upstream.carecloud.practice_context import readiness_probe
 from facade.upstream.carecloud.session import CareCloudSession
 from tests.upstream.carecloud.fake_carecloud import (
     BASE_URL,
+    BUSINESS_ENTITY_ID,
     PASSWORD,
     TOTP_SECRET,
     USERNAME,
@@ -207,3 +220,43 @@ async def test_no_password_and_no_terminal_is_refused_with_the_ways_to_give_one(
     assert run.code == 2
     assert "--password-file" in run.stderr
     assert fake.seen == []
+
+
+class GenericKeeper:
+    """The runtime's kind of keeper: one VendorCredentials, whatever the vendor."""
+
+    def __init__(self, credentials: VendorCredentials):
+        self.credentials = credentials
+        self.saved: list[VendorCredentials] = []
+
+    def load(self) -> VendorCredentials:
+        return self.credentials
+
+    def save(self, credentials: VendorCredentials) -> None:
+        self.credentials = credentials
+        self.saved.append(credentials)
+
+
+async def test_the_runtimes_generic_keeper_carries_a_carecloud_session(
+    fake: FakeCareCloud,
+) -> None:
+    clock = fake.clock
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=fake.app())) as http:
+        first = await log_in(http, BASE_URL, USERNAME, PASSWORD, TOTP_SECRET, clock)
+        generic = GenericKeeper(first.to_vendor_credentials())
+        client = build_client(
+            http,
+            OverVendorKeeper(generic, MemoryTotpSecret(first.totp_secret)),
+            UpstreamBudget(clock, 100, None),
+            ResponseCache(clock),
+            clock,
+        )
+        clock.advance(13 * 3600)
+        await readiness_probe(client)
+    (saved,) = generic.saved
+    assert (saved.base_url, saved.client_id, saved.client_secret) == (BASE_URL, USERNAME, PASSWORD)
+    assert saved.access_token in fake.sessions
+    assert saved.refresh_token in fake.refresh_tokens
+    assert saved.scope == f"business_entity:{BUSINESS_ENTITY_ID}"
+    line = describe_connection(saved)
+    assert line == f"CareCloud at {BASE_URL} (user {USERNAME})"
