@@ -125,7 +125,6 @@ class CareCloudClient:
         if isinstance(cached, VendorPage):
             return cached
         answer = await self._get(self._same_origin(url), reason=reason, max_wait=max_wait)
-        assert answer is not None  # not missing_ok
         key = self._path_of(url).rsplit("/", 1)[-1]
         body = _json(answer)
         if not isinstance(body, dict) or not isinstance(body.get(key), list):
@@ -176,7 +175,7 @@ class CareCloudClient:
         cached = self.cache.get(url)
         if isinstance(cached, dict):
             return cached
-        answer = await self._get(url, reason=reason, missing_ok=True)
+        answer = await self._fetch(url, reason=reason, missing_ok=True)
         if answer is None:
             return None
         body = _json(answer)
@@ -203,7 +202,7 @@ class CareCloudClient:
         cached = self.cache.get(url)
         if isinstance(cached, bytes):
             return cached
-        answer = await self._get(url, reason=reason, missing_ok=True, raw=True)
+        answer = await self._fetch(url, reason=reason, missing_ok=True, raw=True)
         if answer is None:
             return None
         self.cache.put(url, answer.content, cache_ttl)
@@ -213,7 +212,7 @@ class CareCloudClient:
         """A file CareCloud serves under its API (content type, bytes). Only under the base
         URL: the session token goes with it, so a URL a record names elsewhere is refused."""
         absolute = self._same_origin(urljoin(self.base_url + "/", url))
-        answer = await self._get(
+        answer = await self._fetch(
             absolute, reason="file", missing_ok=True, raw=True, max_bytes=max_bytes
         )
         if answer is None:
@@ -228,14 +227,20 @@ class CareCloudClient:
         if cached is not None:
             return cached
         answer = await self._get(url, reason=reason)
-        assert answer is not None  # not missing_ok
         body = _json(answer)
         self.cache.put(url, body, cache_ttl)
         return body
 
     # -- the one request loop ------------------------------------------------------------
 
-    async def _get(
+    async def _get(self, url: str, *, reason: str, max_wait: float | None = None) -> _Answer:
+        """A JSON answer that must be there: a 404 is an error like any other refusal."""
+        answer = await self._fetch(url, reason=reason, max_wait=max_wait)
+        if answer is None:  # only with missing_ok
+            raise UpstreamError("CareCloud has no such resource.")
+        return answer
+
+    async def _fetch(
         self,
         url: str,
         *,
