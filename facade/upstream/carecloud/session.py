@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from dataclasses import replace
 from datetime import datetime, timedelta
 from email.utils import parsedate_to_datetime
 from typing import Any
@@ -158,6 +159,8 @@ class CareCloudSession:
         )
         if response.status_code == 401:
             log.info("carecloud refresh token no longer valid; logging in again")
+            # Dead either way (CareCloud retires a refresh token once used): not sent again.
+            self._credentials = replace(self._credentials, refresh_token="")
             return None
         if response.status_code == 403:  # account_locked: a login now would fail too
             raise self._refusal(response, self._credentials)
@@ -171,7 +174,8 @@ class CareCloudSession:
             raise AccountLocked()
         credentials = self._credentials
         if self._refused is not None and self._refused[0] == credentials.login_secrets():
-            raise self._refused[1]
+            refused = self._refused[1]
+            raise type(refused)(refused.message)
         response = await self._post_login(credentials)
         if _error_of(response) == "invalid_mfa_code" and self._last_step == self._step_now():
             # The current code may have been spent by another login (`facade connect`, or

@@ -139,6 +139,8 @@ async def test_a_refused_password_is_not_tried_again(connect: Connect) -> None:
     with pytest.raises(LoginRefused):
         await c.call()
     assert len(c.fake.logins()) == 2  # connect's good one, then one refused: no storm
+    # and the spent refresh token is not offered again either: the second call asked nothing.
+    assert [s.status for s in c.fake.auth_calls()] == [200, 401, 401]
     assert c.fake.locked_until is None
 
 
