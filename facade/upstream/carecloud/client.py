@@ -13,6 +13,7 @@ import random
 import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from datetime import date, timedelta
 from typing import Any
 from urllib.parse import quote, urlencode, urljoin, urlsplit
 
@@ -62,6 +63,8 @@ SINGULAR = {
     "claims": "claim",
     "webhooks": "webhook",
 }
+#: Lists whose start_date..end_date range CareCloud caps, in days (start and end both count).
+DATE_RANGE_DAYS = {"appointments": 93}
 _ID_SEGMENT = re.compile(
     r"^(\d+|[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12})$"
 )
@@ -151,10 +154,19 @@ class CareCloudClient:
         self, endpoint: str, params: dict[str, str], *, reason: str, cache_ttl: float = 0.0
     ) -> list[Record]:
         """Every record of a list, page after page (an unpaged list, like /encounters, is
-        one page without a Link header)."""
+        one page without a Link header). A date range longer than CareCloud allows in one
+        request (appointments: 93 days) is asked for window by window."""
         records: list[Record] = []
-        async for page in self.iterate_pages(endpoint, params, reason=reason, cache_ttl=cache_ttl):
-            records.extend(page.results)
+        seen: set[str] = set()
+        for window in _windowed(endpoint, params):
+            async for page in self.iterate_pages(
+                endpoint, window, reason=reason, cache_ttl=cache_ttl
+            ):
+                for record in page.results:
+                    key = str(record.get("id", ""))
+                    if not key or key not in seen:
+                        seen.add(key)
+                        records.append(record)
         return records
 
     async def get_record(
@@ -374,6 +386,25 @@ def build_client(
     policy = policy or ClientPolicy()
     session = CareCloudSession(http, keeper, clock, timeout_seconds=policy.timeout_seconds)
     return CareCloudClient(http, session, budget, cache, clock, policy)
+
+
+def _windowed(endpoint: str, params: dict[str, str]) -> list[dict[str, str]]:
+    """`params` as one request, or as consecutive date windows CareCloud accepts when its
+    start_date..end_date range is longer than the endpoint allows."""
+    days = DATE_RANGE_DAYS.get(endpoint)
+    try:
+        start = date.fromisoformat(params["start_date"])
+        end = date.fromisoformat(params["end_date"])
+    except (KeyError, ValueError):
+        return [params]
+    if days is None or (end - start).days + 1 <= days:
+        return [params]
+    windows: list[dict[str, str]] = []
+    while start <= end:
+        last = min(end, start + timedelta(days=days - 1))
+        windows.append({**params, "start_date": start.isoformat(), "end_date": last.isoformat()})
+        start = last + timedelta(days=1)
+    return windows
 
 
 def _json(answer: _Answer) -> Any:

@@ -13,7 +13,7 @@ import base64
 import secrets
 import uuid
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 from urllib.parse import urlencode
 
@@ -103,6 +103,7 @@ class FakeCareCloud:
                 Route("/patients/{id}", self._api(self._patient)),
                 Route("/patients/{id}/ccda", self._api(self._ccda)),
                 Route("/encounters", self._api(self._encounters)),
+                Route("/appointments", self._api(self._appointments)),
                 Route("/files/{name}", self._api(self._file)),
             ]
         )
@@ -246,6 +247,27 @@ class FakeCareCloud:
             return _error(400, "patient_id is required")
         return JSONResponse(
             {"encounters": [e for e in self.encounters if e["patient_id"] == patient_id]}
+        )
+
+    def _appointments(self, request: Request) -> Response:
+        """One appointment a day from 2026-01-01, unpaged here; the 93-day rule enforced."""
+        start = date.fromisoformat(request.query_params["start_date"])
+        end = date.fromisoformat(request.query_params["end_date"])
+        if (end - start).days + 1 > 93:
+            return _error(400, "Date range may not exceed 93 days")
+        first = date(2026, 1, 1)
+        days = [first + timedelta(days=n) for n in range(365)]
+        chosen = [d for d in days if start <= d <= end]
+        return JSONResponse(
+            {
+                "appointments": [
+                    {
+                        "id": str(uuid.UUID(int=d.toordinal(), version=4)),
+                        "start_time": f"{d.isoformat()}T09:00:00-05:00",
+                    }
+                    for d in chosen
+                ]
+            }
         )
 
     def _file(self, request: Request) -> Response:

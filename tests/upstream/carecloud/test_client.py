@@ -63,6 +63,25 @@ async def test_encounters_are_one_unpaged_list_for_a_patient(connect: Connect) -
     assert len(c.fake.api()) == 1
 
 
+async def test_a_long_appointment_range_is_asked_in_93_day_windows(connect: Connect) -> None:
+    c = await connect()
+    appointments = await c.client.list_all(
+        "appointments", {"start_date": "2026-01-01", "end_date": "2026-07-19"}, reason="test"
+    )
+    assert len(appointments) == 200  # one a day, every day of the range, none twice
+    assert len({a["id"] for a in appointments}) == 200
+    assert [s.status for s in c.fake.api()] == [200, 200, 200]  # 93 + 93 + 14 days
+
+
+async def test_a_range_within_93_days_is_one_request(connect: Connect) -> None:
+    c = await connect()
+    appointments = await c.client.list_all(
+        "appointments", {"start_date": "2026-01-01", "end_date": "2026-04-03"}, reason="test"
+    )
+    assert len(appointments) == 93
+    assert len(c.fake.api()) == 1
+
+
 async def test_a_vendor_400_is_an_upstream_error_without_the_vendor_text(
     connect: Connect,
 ) -> None:
