@@ -138,6 +138,13 @@ async def connect(
     settings = settings.with_overrides(
         data_dir=getattr(args, "data_dir", None), database_url=getattr(args, "database_url", None)
     )
+    if getattr(args, "password_stdin", False) and getattr(args, "totp_secret_stdin", False):
+        print(
+            "facade: standard input can carry one secret: give the other with --*-file, "
+            "its environment variable or the prompt",
+            file=stderr,
+        )
+        return 2
     try:
         password = PASSWORD.read(args, stdin=stdin, stderr=stderr) or ""
         totp_secret = TOTP_SECRET.read(args, stdin=stdin, stderr=stderr) or ""

@@ -260,3 +260,34 @@ async def test_the_runtimes_generic_keeper_carries_a_carecloud_session(
     assert saved.scope == f"business_entity:{BUSINESS_ENTITY_ID}"
     line = describe_connection(saved)
     assert line == f"CareCloud at {BASE_URL} (user {USERNAME})"
+
+
+async def test_the_password_may_come_from_standard_input(
+    fake: FakeCareCloud, settings: Settings, tmp_path: Path
+) -> None:
+    parser = argparse.ArgumentParser()
+    add_connect_arguments(parser)
+    totp_file = secret_file(tmp_path, "totp", TOTP_SECRET)
+    argv = ["--base-url", BASE_URL, "--username", USERNAME, "--password-stdin"]
+    stderr = io.StringIO()
+    code = await connect(
+        parser.parse_args([*argv, "--totp-secret-file", str(totp_file)]),
+        settings,
+        transport=httpx.ASGITransport(app=fake.app()),
+        clock=fake.clock,
+        stdin=io.StringIO(PASSWORD + "\n"),
+        stdout=io.StringIO(),
+        stderr=stderr,
+    )
+    assert code == 0, stderr.getvalue()
+    both = await connect(
+        parser.parse_args([*argv, "--totp-secret-stdin"]),
+        settings,
+        transport=httpx.ASGITransport(app=fake.app()),
+        clock=fake.clock,
+        stdin=io.StringIO(PASSWORD + "\n"),
+        stdout=io.StringIO(),
+        stderr=stderr,
+    )
+    assert both == 2
+    assert "standard input can carry one secret" in stderr.getvalue()
