@@ -132,7 +132,7 @@ class CareCloudClient:
         body = _json(answer)
         if not isinstance(body, dict) or not isinstance(body.get(key), list):
             raise UpstreamUnavailable("CareCloud answered a list request with an unexpected body.")
-        next_url = _link(answer.headers.get("link", ""), "next")
+        next_url = link_target(answer.headers.get("link", ""), "next")
         if next_url is not None:
             next_url = self._same_origin(urljoin(url, next_url))
             if next_url == url:  # a page naming itself as next would never end
@@ -422,7 +422,7 @@ def _ended(answer: _Answer) -> bool:
     return session_ended(_as_response(answer))
 
 
-def _link(header: str, rel: str) -> str | None:
+def link_target(header: str, rel: str) -> str | None:
     """The URL of relation `rel` in an RFC 5988 Link header, or None."""
     for match in _LINK.finditer(header):
         for found in _REL.finditer(match.group(2)):
