@@ -12,6 +12,7 @@ import argparse
 import asyncio
 import logging
 import sys
+from datetime import datetime
 from pathlib import Path
 from typing import TextIO
 
@@ -98,6 +99,31 @@ async def log_in(
     session = CareCloudSession(http, keeper, clock, timeout_seconds=timeout_seconds)
     await session.login()
     return keeper.credentials
+
+
+async def log_in_at(
+    http: httpx.AsyncClient,
+    base_url: str,
+    username: str,
+    password: str,
+    totp_secret: str,
+    now: datetime,
+) -> VendorCredentials:
+    """`log_in` at a given moment, as the generic keeper stores it (the embedded sandbox's
+    login hook: `EmbeddedSandbox.login(http, state, now)`). Until VendorCredentials keeps
+    the TOTP secret, the caller must keep it beside (MemoryTotpSecret) for later logins."""
+    credentials = await log_in(http, base_url, username, password, totp_secret, _At(now))
+    return credentials.to_vendor_credentials()
+
+
+class _At(Clock):
+    """A clock stopped at one moment: one login needs only `now`."""
+
+    def __init__(self, moment: datetime):
+        self._moment = moment
+
+    def now(self) -> datetime:
+        return self._moment
 
 
 def describe_connection(stored: VendorCredentials) -> str:

@@ -30,6 +30,7 @@ from facade.upstream.carecloud.connection import (
     connect,
     describe_connection,
     log_in,
+    log_in_at,
     stored_keeper,
 )
 from facade.upstream.carecloud.credentials import (
@@ -291,3 +292,18 @@ async def test_the_password_may_come_from_standard_input(
     )
     assert both == 2
     assert "standard input can carry one secret" in stderr.getvalue()
+
+
+async def test_the_embedded_sandbox_login_hook_returns_generic_credentials(
+    fake: FakeCareCloud,
+) -> None:
+    now = fake.clock.now()
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=fake.app())) as http:
+        stored = await log_in_at(http, BASE_URL, USERNAME, PASSWORD, TOTP_SECRET, now)
+    assert (stored.base_url, stored.client_id, stored.client_secret) == (
+        BASE_URL,
+        USERNAME,
+        PASSWORD,
+    )
+    assert stored.access_token in fake.sessions
+    assert stored.expires_at == now + timedelta(seconds=900)
