@@ -9,24 +9,30 @@ takes each TOTP code once); both follow the same wire contract.
 
 from __future__ import annotations
 
+import argparse
 import copy
+import io
+import shlex
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 
 import httpx
 import pytest
 
 from facade.clock import FakeClock
+from facade.settings import Settings
 from facade.upstream.budget import UpstreamBudget, metered
 from facade.upstream.cache import ResponseCache
 from facade.upstream.carecloud.client import CareCloudClient, ClientPolicy
-from facade.upstream.carecloud.connection import log_in
+from facade.upstream.carecloud.connection import add_connect_arguments, connect, log_in
 from facade.upstream.carecloud.credentials import MemoryKeeper
 from facade.upstream.carecloud.practice_context import load_practice_context
 from facade.upstream.carecloud.sandbox.app import create_sandbox_app
 from facade.upstream.carecloud.sandbox.dataset import CareCloudDataset
 from facade.upstream.carecloud.sandbox.generator import generate
+from facade.upstream.carecloud.sandbox.serve import connect_hint, write_credentials
 from facade.upstream.carecloud.sandbox.state import Fault, SandboxState
 from facade.upstream.carecloud.session import CareCloudSession
 
@@ -174,3 +180,31 @@ async def test_a_strict_sandbox_refuses_the_spent_code_once_and_takes_the_next(
     await sandbox.client.get_path("/authorization", reason="test")
     # connect, the other connect, the dead refresh token, the spent code, the next step's.
     assert sandbox.logins() == [200, 200, 401, 401, 200]
+
+
+async def test_the_sandboxs_connect_hint_connects(
+    practice: CareCloudDataset, tmp_path: Path
+) -> None:
+    """`facade sandbox carecloud` prints a connect command and writes its login files; that
+    command, word for word, logs in and stores the connection."""
+    clock = FakeClock(START)
+    state = SandboxState.create(copy.deepcopy(practice), seed=5, clock=clock.now)
+    write_credentials(state, tmp_path / "login")
+    words = shlex.split(connect_hint(state, BASE_URL, tmp_path / "login"))
+    assert words[:3] == ["facade", "connect", "carecloud"]
+    parser = argparse.ArgumentParser()
+    add_connect_arguments(parser)
+    args = parser.parse_args([*words[3:], "--data-dir", str(tmp_path / "data")])
+    stdout, stderr = io.StringIO(), io.StringIO()
+    code = await connect(
+        args,
+        Settings(),
+        transport=httpx.ASGITransport(app=create_sandbox_app(state)),
+        clock=clock,
+        stdin=io.StringIO(""),
+        stdout=stdout,
+        stderr=stderr,
+    )
+    assert code == 0, stderr.getvalue()
+    assert [e.status for e in state.request_log if e.endpoint == "authenticate"] == [200]
+    assert (tmp_path / "data" / "facade.db").exists()
