@@ -22,7 +22,7 @@ import httpx
 import orjson
 
 from facade.clock import Clock
-from facade.core.vendor import VendorPage
+from facade.core.vendor import VendorClient, VendorPage
 from facade.errors import (
     UpstreamAuthFailed,
     UpstreamError,
@@ -386,6 +386,11 @@ def build_client(
     policy = policy or ClientPolicy()
     session = CareCloudSession(http, keeper, clock, timeout_seconds=policy.timeout_seconds)
     return CareCloudClient(http, session, budget, cache, clock, policy)
+
+
+def _conforms(client: CareCloudClient) -> VendorClient:
+    """mypy proves here that the client is what the core asks for."""
+    return client
 
 
 def _windowed(endpoint: str, params: dict[str, str]) -> list[dict[str, str]]:
