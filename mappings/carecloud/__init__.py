@@ -1,0 +1,25 @@
+"""CareCloud mapping declarations, one module per FHIR resource type, and their registry.
+
+Every module here that defines `MAPPING` is registered; nothing else needs to change to add
+a resource type. Modules without one (fields, payer) hold shared pieces.
+"""
+
+import importlib
+import pkgutil
+
+from facade.core.registry import AnyMapping, MappingRegistry
+
+
+def _mappings() -> tuple[AnyMapping, ...]:
+    found: list[AnyMapping] = []
+    for module_info in sorted(pkgutil.iter_modules(__path__), key=lambda m: m.name):
+        module = importlib.import_module(f"{__name__}.{module_info.name}")
+        mapping = getattr(module, "MAPPING", None)
+        if mapping is not None:
+            found.append(mapping)
+    return tuple(found)
+
+
+REGISTRY = MappingRegistry(vendor="carecloud", mappings=_mappings())
+
+__all__ = ["REGISTRY"]

@@ -1,0 +1,209 @@
+"""Reading CareCloud's value conventions: ISO timestamps with offsets, GUID ids for patients,
+appointments and encounters, integer ids for everything else, null for absent. Pure
+functions shared by the CareCloud mapping modules; they never call the vendor.
+
+GUIDs in compartment ids: facade's compartment ids are `<source>-<vendor id>[-<part>]` and
+are split at the first '-', so a GUID inside one is written as its 32 hex digits
+(`compact_guid`) and read back with `expand_guid`. A Patient's own id is the GUID as
+CareCloud writes it (a FHIR id allows '-').
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import date, datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from facade.core.mapping import ChangeTime, MappingContext, no_change_time
+
+PATIENT_ID_SYSTEM = "urn:carecloud:patient"
+PROVIDER_ID_SYSTEM = "urn:carecloud:provider"
+LOCATION_ID_SYSTEM = "urn:carecloud:location"
+BUSINESS_ENTITY_ID_SYSTEM = "urn:carecloud:business-entity"
+ENCOUNTER_ID_SYSTEM = "urn:carecloud:encounter"
+APPOINTMENT_ID_SYSTEM = "urn:carecloud:appointment"
+#: CareCloud payer ids (clearinghouse payer ids such as "60054").
+PAYER_ID_SYSTEM = "urn:carecloud:payer-id"
+
+#: The endpoints (paths at the vendor root) the mappings read.
+PATIENTS = "patients"
+ENCOUNTERS = "encounters"
+APPOINTMENTS = "appointments"
+PROVIDERS = "providers"
+LOCATIONS = "locations"
+AUTHORIZATION = "authorization"
+
+#: The compartment source of the Conditions an encounter's `diagnoses` list yields
+#: (Encounter.diagnosis references them): `Condition/encdx-<encounter hex>-<rank>`.
+ENCOUNTER_DIAGNOSIS_SOURCE = "encdx"
+
+_GUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+_HEX32 = re.compile(r"[0-9a-f]{32}")
+_PHONE_DIGITS = re.compile(r"\d")
+
+
+def text(value: Any) -> str | None:
+    """A vendor string, or None for null, empty or blank."""
+    if value.__class__ is str:
+        stripped = value.strip()
+        return stripped if stripped else None
+    if value is None:
+        return None
+    stripped = str(value).strip()
+    return stripped if stripped else None
+
+
+def instant(value: Any, tz: ZoneInfo) -> str | None:
+    """A CareCloud timestamp as a FHIR instant. CareCloud writes offsets; a timestamp
+    without one (never expected) is read in the practice's time zone rather than dropped."""
+    raw = text(value)
+    if raw is None:
+        return None
+    try:
+        moment = datetime.fromisoformat(raw)
+    except ValueError:
+        return None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=tz)
+    return moment.isoformat(timespec="seconds")
+
+
+def fhir_date(value: Any) -> str | None:
+    """A "YYYY-MM-DD" date (or the date part of a timestamp), or None when not a date."""
+    raw = text(value)
+    if raw is None:
+        return None
+    try:
+        return date.fromisoformat(raw[:10]).isoformat()
+    except ValueError:
+        return None
+
+
+def is_guid(value: Any) -> bool:
+    raw = text(value)
+    return raw is not None and _GUID.fullmatch(raw.lower()) is not None
+
+
+def compact_guid(value: Any) -> str:
+    """A GUID as 32 hex digits, for use inside compartment ids (which split at '-')."""
+    raw = text(value)
+    if raw is None or not is_guid(raw):
+        raise ValueError(f"not a CareCloud GUID: {value!r}")
+    return raw.lower().replace("-", "")
+
+
+def expand_guid(value: str) -> str | None:
+    """The GUID behind `compact_guid`'s 32 hex digits (a dashed GUID passes through), or
+    None when `value` is neither."""
+    raw = value.lower()
+    if _GUID.fullmatch(raw):
+        return raw
+    if not _HEX32.fullmatch(raw):
+        return None
+    return f"{raw[:8]}-{raw[8:12]}-{raw[12:16]}-{raw[16:20]}-{raw[20:]}"
+
+
+def guid_id(fhir_id: str) -> str | None:
+    """A ResourceMapping's `vendor_id` for GUID-keyed records read by their dashed GUID."""
+    return fhir_id.lower() if _GUID.fullmatch(fhir_id.lower()) else None
+
+
+def integer_id(fhir_id: str) -> str | None:
+    """A ResourceMapping's `vendor_id` for integer-keyed records (providers, locations)."""
+    return fhir_id if fhir_id.isdigit() else None
+
+
+def chart_id(source: str, vendor_id: Any, *parts: object) -> str:
+    """`<source>-<vendor id>[-<part>...]` with a GUID vendor id (or part) compacted."""
+    pieces = [source, _id_piece(vendor_id), *(_id_piece(p) for p in parts)]
+    return "-".join(pieces)
+
+
+def _id_piece(value: object) -> str:
+    raw = str(value)
+    return compact_guid(raw) if is_guid(raw) else raw
+
+
+def encounter_diagnosis_id(encounter_id: Any, rank: Any) -> str:
+    """The Condition id of an encounter's diagnosis of `rank` (shared by Encounter and the
+    Condition source that yields it)."""
+    return chart_id(ENCOUNTER_DIAGNOSIS_SOURCE, encounter_id, rank)
+
+
+def phone(value: Any) -> str | None:
+    raw = text(value)
+    if raw is None or not _PHONE_DIGITS.search(raw):
+        return None
+    return raw
+
+
+def address(
+    value: Any, *, use: str | None = None, period_start: str | None = None
+) -> dict[str, Any] | None:
+    """A FHIR Address from CareCloud's {line1, line2, city, state, zip_code, country_name}."""
+    if not isinstance(value, dict):
+        return None
+    result: dict[str, Any] = {}
+    if use:
+        result["use"] = use
+    lines = [line for key in ("line1", "line2") if (line := text(value.get(key)))]
+    if lines:
+        result["line"] = lines
+    for key, field in (("city", "city"), ("state", "state"), ("postalCode", "zip_code")):
+        found = text(value.get(field))
+        if found:
+            result[key] = found
+    if len(result) <= (1 if use else 0):
+        return None
+    country = text(value.get("country_name"))
+    result["country"] = "US" if country in (None, "United States", "USA", "US") else country
+    if period_start:
+        result["period"] = {"start": period_start}
+    return result
+
+
+def changed(*fields: str) -> ChangeTime:
+    """The record's change time: the first of `fields` it holds (timestamps with offsets)."""
+    return ChangeTime(fields, instant)
+
+
+#: Records with an update time, and their creation time when none was written yet.
+UPDATED = changed("updated_at", "created_at")
+#: The patient record; everything read from it (Coverage, RelatedPerson, payers) changes
+#: with it.
+PATIENT_RECORD_CHANGED = UPDATED
+#: Providers, locations and the business entity: the contract gives them no update or
+#: creation time.
+PRACTICE_LIST_UNCHANGED = no_change_time(
+    "CareCloud providers, locations and the business entity carry no update or creation time."
+)
+
+
+def meta(profile: str, updated_at: Any, ctx: MappingContext) -> dict[str, Any]:
+    result: dict[str, Any] = {"profile": [profile]}
+    last_updated = instant(updated_at, ctx.timezone)
+    if last_updated:
+        result["lastUpdated"] = last_updated
+    return result
+
+
+def reference(resource_type: str, vendor_id: Any) -> dict[str, str] | None:
+    """A reference to a resource whose FHIR id is the vendor id (Patient, Practitioner,
+    Location, Organization), or None when the id is absent."""
+    raw = text(vendor_id)
+    return {"reference": f"{resource_type}/{raw}"} if raw else None
+
+
+def concept(system: str | None, code: str | None, display: str | None) -> dict[str, Any] | None:
+    """A CodeableConcept with a coding when both system and code are known, and the display
+    as its text; None when there is neither."""
+    result: dict[str, Any] = {}
+    if code and system:
+        coding = {"system": system, "code": code}
+        if display:
+            coding["display"] = display
+        result["coding"] = [coding]
+    if display:
+        result["text"] = display
+    return result or None
