@@ -22,60 +22,27 @@ Bulk: CareCloud has no practice-wide clinical listing (`/encounters` refuses a l
 
 from __future__ import annotations
 
-import re
-from datetime import date, datetime
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
-from zoneinfo import ZoneInfo
 
-from facade.core.compartment import BulkListing, FetchContext, ManyTransform, Source, fhir_id
-from facade.core.mapping import ChangeTime, Record, Resource
+from facade.core.compartment import BulkListing, FetchContext, ManyTransform, Source
+from facade.core.mapping import Record, Resource
+from mappings.carecloud.fields import (
+    ENCOUNTERS,
+    changed,
+    chart_id,
+    expand_guid,
+    is_guid,
+    reference,
+    text,
+)
 
 if TYPE_CHECKING:
     from facade.core.vendor import VendorClient
 
-ENDPOINT = "encounters"
 PATIENT_PARAM = "patient_id"
-#: The source that serves Encounter (ccmapA's mapping): `encounter-<encounter hex>`.
+#: The source that serves Encounter (its ids: `encounter-<encounter hex>`).
 ENCOUNTER_SOURCE = "encounter"
-
-_HEX = re.compile(r"^[0-9a-f]{32}$")
-
-
-def text(value: Any) -> str | None:
-    """A vendor value as stripped text, or None when absent or empty."""
-    if value is None:
-        return None
-    stripped = str(value).strip()
-    return stripped or None
-
-
-def instant(value: Any, tz: ZoneInfo | None = None) -> str | None:
-    """A CareCloud timestamp (ISO 8601 with offset) as a FHIR instant; a timestamp without
-    an offset (not in the contract) is read in the practice's time zone."""
-    raw = text(value)
-    if raw is None:
-        return None
-    try:
-        moment = datetime.fromisoformat(raw)
-    except ValueError:
-        return None
-    if moment.tzinfo is None:
-        if tz is None:
-            return None
-        moment = moment.replace(tzinfo=tz)
-    return moment.isoformat(timespec="seconds").replace("+00:00", "Z")
-
-
-def fhir_date(value: Any) -> str | None:
-    """A CareCloud date (YYYY-MM-DD, or the date part of a timestamp) as a FHIR date."""
-    raw = text(value)
-    if raw is None:
-        return None
-    try:
-        return date.fromisoformat(raw[:10]).isoformat()
-    except ValueError:
-        return None
 
 
 def number(value: Any) -> float | int | None:
@@ -90,29 +57,13 @@ def number(value: Any) -> float | int | None:
     return int(parsed) if parsed.is_integer() and "." not in raw else parsed
 
 
-# -- ids ---------------------------------------------------------------------------------
-
-
-def encounter_key(guid: Any) -> str:
-    """An encounter GUID as the dash-free hex a compartment id can carry."""
-    return str(guid).replace("-", "").lower()
-
-
-def encounter_guid(key: str) -> str | None:
-    """The encounter GUID behind `encounter_key`, or None when `key` cannot be one."""
-    raw = key.lower()
-    if not _HEX.match(raw):
-        return None
-    return f"{raw[:8]}-{raw[8:12]}-{raw[12:16]}-{raw[16:20]}-{raw[20:]}"
-
-
 def item_id(source: str, encounter: Record, *parts: object) -> str:
     """`<source>-<encounter hex>[-<part>...]`: the id of a resource mapped from an item."""
-    return fhir_id(source, encounter_key(encounter["id"]), *parts)
+    return chart_id(source, encounter["id"], *parts)
 
 
 def encounter_reference(encounter: Record) -> dict[str, str]:
-    return {"reference": f"Encounter/{fhir_id(ENCOUNTER_SOURCE, encounter_key(encounter['id']))}"}
+    return {"reference": f"Encounter/{chart_id(ENCOUNTER_SOURCE, encounter['id'])}"}
 
 
 def patient_reference(encounter: Record) -> dict[str, str]:
@@ -120,8 +71,7 @@ def patient_reference(encounter: Record) -> dict[str, str]:
 
 
 def practitioner_reference(provider_id: Any) -> dict[str, str] | None:
-    raw = text(provider_id)
-    return {"reference": f"Practitioner/{raw}"} if raw else None
+    return reference("Practitioner", provider_id)
 
 
 def items(encounter: Record, key: str) -> list[Record]:
@@ -134,31 +84,32 @@ def profiled(resource_type: str, resource_id: str, *profiles: str) -> Resource:
     return {"resourceType": resource_type, "id": resource_id, "meta": {"profile": list(profiles)}}
 
 
+def mapped(encounter: Record) -> bool:
+    """Whether an encounter record can be mapped at all (a GUID id and a patient)."""
+    return is_guid(encounter.get("id")) and text(encounter.get("patient_id")) is not None
+
+
 # -- reads, change time, bulk --------------------------------------------------------------
 
 
 async def read_encounter(client: VendorClient, key: str, fc: FetchContext) -> list[Record]:
     """The one encounter a chart id names (GET /encounters/<guid>), or nothing."""
-    guid = encounter_guid(key)
+    guid = expand_guid(key)
     if guid is None:
         return []
-    record = await client.get_record(ENDPOINT, guid, reason=fc.reason, cache_ttl=fc.cache_ttl)
+    record = await client.get_record(ENCOUNTERS, guid, reason=fc.reason, cache_ttl=fc.cache_ttl)
     return [record] if record is not None else []
 
 
-def _moment(value: Any, tz: ZoneInfo) -> str | None:
-    return instant(value, tz)
-
-
 #: The encounter's update time (see the module docstring), else its signing or creation.
-ENCOUNTER_CHANGED = ChangeTime(("updated_at", "signed_at", "created_at"), _moment)
+ENCOUNTER_CHANGED = changed("updated_at", "signed_at", "created_at")
 
 #: How an export reads a chart source. CareCloud refuses `/encounters` without a patient, so
 #: there is no practice-wide listing: the export must read each member's encounters (one
 #: call per patient, shared by every chart type). The current BulkListing cannot say "per
 #: patient only" (the lead adapts the generic planner); this names the endpoint and
 #: declares that CareCloud has no `since` filter.
-BULK = BulkListing(endpoint=ENDPOINT, since_param=None)
+BULK = BulkListing(endpoint=ENCOUNTERS, since_param=None)
 
 
 def chart_source(
@@ -173,7 +124,7 @@ def chart_source(
     the encounter's change time and the per-patient bulk listing."""
     return Source(
         name=name,
-        endpoint=ENDPOINT,
+        endpoint=ENCOUNTERS,
         transform=transform,
         patient_param=PATIENT_PARAM,
         produces=produces or {},

@@ -4,8 +4,8 @@ diagnosis, referencing that encounter).
 
 Both come from the one encounters list of the patient (see `chart`), so `category` decides
 only which items are mapped, never which vendor call is made. A diagnosis is identified by
-its ICD-10-CM code within its encounter (`encdx-<encounter hex>-<code>`), not by its rank,
-so re-ranking a visit's diagnoses keeps their ids.
+its rank within its encounter (`encdx-<encounter hex>-<rank>`, the id Encounter.diagnosis
+references: fields.encounter_diagnosis_id).
 
 Must-support elements CareCloud has no field for: `verificationStatus` (problems carry no
 verification state; omitted rather than assumed confirmed); the screening-assessment
@@ -32,15 +32,14 @@ from facade.core.mapping import (
 from mappings.carecloud.chart import (
     chart_source,
     encounter_reference,
-    fhir_date,
-    instant,
     item_id,
     items,
+    mapped,
     patient_reference,
     practitioner_reference,
     profiled,
-    text,
 )
+from mappings.carecloud.fields import encounter_diagnosis_id, fhir_date, instant, text
 from mappings.valuemaps import (
     CONDITION_CATEGORY,
     CONDITION_CLINICAL,
@@ -117,24 +116,23 @@ def _problem(problem: Record, encounter: Record, ctx: MappingContext) -> Resourc
 
 
 def transform_problems(encounter: Record, ctx: MappingContext) -> list[Resource]:
+    if not mapped(encounter):
+        return []
     return [_problem(problem, encounter, ctx) for problem in items(encounter, "problems")]
 
 
 def transform_diagnoses(encounter: Record, ctx: MappingContext) -> list[Resource]:
+    if not mapped(encounter):
+        return []
     recorded = fhir_date(encounter.get("date_of_service"))
     recorder = practitioner_reference(encounter.get("provider_id"))
     resources: list[Resource] = []
-    seen: set[str] = set()
-    ranked = sorted(items(encounter, "diagnoses"), key=lambda d: int(d.get("rank") or 0))
-    for diagnosis in ranked:
-        raw = text(diagnosis.get("code"))
-        if raw is None or text(diagnosis.get("code_system")) not in (None, "ICD10CM"):
+    for diagnosis in items(encounter, "diagnoses"):
+        raw, rank = text(diagnosis.get("code")), text(diagnosis.get("rank"))
+        if raw is None or rank is None:
             continue
         code = icd10_with_dot(raw)
-        if code in seen:
-            continue
-        seen.add(code)
-        resource_id = item_id(DIAGNOSIS_SOURCE, encounter, code)
+        resource_id = encounter_diagnosis_id(encounter["id"], rank)
         resource = profiled("Condition", resource_id, ENCOUNTER_DIAGNOSIS_PROFILE)
         resource["category"] = [ENCOUNTER_DIAGNOSIS]
         resource["code"] = condition_code(
