@@ -1,0 +1,38 @@
+"""The CareCloud encounter record as the source of every compartment type read from it
+(Encounter, and the chart types nested in it: diagnoses, problems, vitals, ...).
+
+Searches list `GET /encounters?patient_id=<guid>` (unpaged, the whole chart) with exactly
+`ENCOUNTER_PARAMS`, so every source built on it shares one cached vendor call per patient.
+Reads take the encounter GUID out of a compartment id (32 hex digits there) and call
+`GET /encounters/{guid}`. Defines no MAPPING.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from facade.core.compartment import FetchContext
+from facade.core.mapping import Record
+from mappings.carecloud.fields import ENCOUNTERS, expand_guid
+
+if TYPE_CHECKING:
+    from facade.core.vendor import VendorClient
+
+#: The vendor query parameter that selects one patient's encounters (required by CareCloud).
+PATIENT_PARAM = "patient_id"
+#: Sent with every encounter list besides the patient (none: the date filter is not used, so
+#: that all sources share one call).
+ENCOUNTER_PARAMS: dict[str, str] = {}
+
+
+async def read_encounter(
+    client: VendorClient, vendor_id: str, context: FetchContext
+) -> list[Record]:
+    """The encounter a compartment id names (`vendor_id` is the GUID or its 32 hex digits)."""
+    guid = expand_guid(vendor_id)
+    if guid is None:
+        return []
+    record = await client.get_record(
+        ENCOUNTERS, guid, {}, reason=context.reason, cache_ttl=context.cache_ttl
+    )
+    return [record] if record is not None else []
