@@ -23,26 +23,12 @@ Bulk: CareCloud has no practice-wide clinical listing (`/encounters` refuses a l
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from facade.core.compartment import BulkListing, FetchContext, ManyTransform, Source
+from facade.core.compartment import BulkListing, ManyTransform, Source
 from facade.core.mapping import Record, Resource
-from mappings.carecloud.fields import (
-    ENCOUNTERS,
-    changed,
-    chart_id,
-    expand_guid,
-    is_guid,
-    reference,
-    text,
-)
-
-if TYPE_CHECKING:
-    from facade.core.vendor import VendorClient
-
-PATIENT_PARAM = "patient_id"
-#: The source that serves Encounter (its ids: `encounter-<encounter hex>`).
-ENCOUNTER_SOURCE = "encounter"
+from mappings.carecloud.encounter_record import ENCOUNTER_PARAMS, PATIENT_PARAM, read_encounter
+from mappings.carecloud.fields import ENCOUNTERS, UPDATED, chart_id, is_guid, reference, text
 
 
 def number(value: Any) -> float | int | None:
@@ -63,7 +49,8 @@ def item_id(source: str, encounter: Record, *parts: object) -> str:
 
 
 def encounter_reference(encounter: Record) -> dict[str, str]:
-    return {"reference": f"Encounter/{chart_id(ENCOUNTER_SOURCE, encounter['id'])}"}
+    # Encounter's own source (mappings.carecloud.encounter) names its resources so.
+    return {"reference": f"Encounter/{chart_id('encounter', encounter['id'])}"}
 
 
 def patient_reference(encounter: Record) -> dict[str, str]:
@@ -92,17 +79,9 @@ def mapped(encounter: Record) -> bool:
 # -- reads, change time, bulk --------------------------------------------------------------
 
 
-async def read_encounter(client: VendorClient, key: str, fc: FetchContext) -> list[Record]:
-    """The one encounter a chart id names (GET /encounters/<guid>), or nothing."""
-    guid = expand_guid(key)
-    if guid is None:
-        return []
-    record = await client.get_record(ENCOUNTERS, guid, reason=fc.reason, cache_ttl=fc.cache_ttl)
-    return [record] if record is not None else []
-
-
-#: The encounter's update time (see the module docstring), else its signing or creation.
-ENCOUNTER_CHANGED = changed("updated_at", "signed_at", "created_at")
+#: The encounter's update time (see the module docstring), else its creation: the change
+#: time Encounter itself declares.
+ENCOUNTER_CHANGED = UPDATED
 
 #: How an export reads a chart source. CareCloud refuses `/encounters` without a patient, so
 #: there is no practice-wide listing: the export must read each member's encounters (one
@@ -127,6 +106,7 @@ def chart_source(
         endpoint=ENCOUNTERS,
         transform=transform,
         patient_param=PATIENT_PARAM,
+        fixed_params=ENCOUNTER_PARAMS,
         produces=produces or {},
         excludes=excludes or {},
         read=read_encounter,

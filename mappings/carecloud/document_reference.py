@@ -41,7 +41,6 @@ from mappings.carecloud.chart import (
     patient_reference,
     practitioner_reference,
     profiled,
-    read_encounter,
 )
 from mappings.carecloud.docref import (
     CCD_SOURCE,
@@ -51,6 +50,7 @@ from mappings.carecloud.docref import (
     no_stored_ccd,
     read_ccd,
 )
+from mappings.carecloud.encounter_record import read_encounter
 from mappings.carecloud.fields import PATIENTS, instant, text
 from mappings.valuemaps import DOCUMENT_TYPE, IHE_FORMAT_CODE, US_CORE
 
