@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -244,3 +245,21 @@ async def test_the_ccd_is_read_by_its_patient_keyed_id() -> None:
         {"system": "urn:oid:2.16.840.1.113883.19.5.99999.1", "value": "ccd-7f3a"}
     ]
     assert base64.b64decode(resource["content"][0]["attachment"]["data"]) == CCD
+
+
+def test_golden_outputs_miss_exactly_the_documented_must_support_gaps() -> None:
+    from tests.mappings.carecloud.chart_must_support import CARECLOUD_HAS_NO_SOURCE
+    from tests.validation.test_must_support import missing_must_support, profile_requirements
+
+    resources = [r for data in GOLDEN for r in data["expected"]]
+    shared = Path(os.environ.get("FACADE_SHARED_DIR", "/work/shared"))
+    for resource_type in CHART_TYPES:
+        for profile in _mapping(resource_type).profiles:
+            name = profile.rsplit("/", 1)[1]
+            claiming = [r for r in resources if profile in r["meta"]["profile"]]
+            assert claiming, f"no golden case yields {name}"
+            missing = missing_must_support(profile_requirements(shared, profile), claiming)
+            # A slice's optional children (a BP component's data-absent reason) are
+            # situational: only top-level gaps must be documented.
+            missing = [m for m in missing if "component:" not in m]
+            assert sorted(missing) == sorted(CARECLOUD_HAS_NO_SOURCE.get(name, {})), name
