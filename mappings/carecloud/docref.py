@@ -18,7 +18,6 @@ from typing import TYPE_CHECKING, Any
 
 from facade.core.compartment import FetchContext
 from facade.core.mapping import MappingContext, Record, Resource
-from facade.core.planner import patient_id_of
 from facade.errors import InvalidParameterValue, InvalidRequest, UnknownParameter
 from facade.fhir.paging import searchset
 from facade.fhir.query import SearchQuery
@@ -43,6 +42,8 @@ CLINICAL_NOTE = {
 }
 _CDA = "{urn:hl7-org:v3}"
 _PARAMETERS = frozenset({"patient", "start", "end", "type", "on-demand"})
+#: An open start means the whole record; the period it covers starts no earlier than this.
+EARLIEST = date(1900, 1, 1)
 
 
 def _cda_time(raw: str | None) -> str | None:
@@ -133,6 +134,15 @@ async def no_stored_ccd(client: VendorClient, patient_id: str, fc: FetchContext)
     return []
 
 
+def patient_guid(value: str) -> str | None:
+    """The CareCloud patient GUID in `<guid>`, `Patient/<guid>` or `<base>/Patient/<guid>`
+    (the core's `patient_id_of` reads integer ids only)."""
+    parts = value.rstrip("/").split("/")
+    if len(parts) >= 2 and parts[-2] != "Patient":
+        return None
+    return parts[-1].lower() if is_guid(parts[-1]) else None
+
+
 def _one(query: SearchQuery, name: str) -> str | None:
     values = [v for c in query.clauses if c.name == name for v in c.values]
     if len(values) > 1:
@@ -171,12 +181,19 @@ async def docref(service: Any, query: SearchQuery) -> dict[str, Any]:
     raw_patient = _one(query, "patient")
     if raw_patient is None:
         raise InvalidRequest("$docref needs the patient parameter.")
-    patient_id = patient_id_of(raw_patient)
-    if patient_id is None or not is_guid(patient_id):
+    patient_id = patient_guid(raw_patient)
+    if patient_id is None:
         raise InvalidParameterValue("$docref patient must be a Patient id or reference.")
     start, end = _date("start", _one(query, "start")), _date("end", _one(query, "end"))
     if start and end and start > end:
         raise InvalidParameterValue("$docref start must not be after end.")
+    if start or end:
+        clock = getattr(service, "_clock", None)
+        today = (clock.now() if clock is not None else datetime.now(UTC)).date()
+        if (start or EARLIEST) > (end or today):
+            raise InvalidParameterValue(
+                "$docref covers no dates: start (default 1900-01-01) is after end (default today)."
+            )
     on_demand = _one(query, "on-demand")
     if on_demand not in (None, "true", "false"):
         raise InvalidParameterValue("$docref on-demand must be true or false.")

@@ -8,6 +8,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -17,9 +18,11 @@ import pytest
 from facade.core.compartment import CompartmentMapping, FetchContext, Source, split_fhir_id
 from facade.core.mapping import MappingContext
 from facade.core.vendor import VendorPage
+from facade.errors import InvalidParameterValue
+from facade.fhir.query import parse_query
 from facade.sandbox.codes import load_table
 from mappings.carecloud import REGISTRY, document_reference, medication_request
-from mappings.carecloud.docref import ccd_id, ccd_transform, read_ccd
+from mappings.carecloud.docref import ccd_id, ccd_transform, docref, read_ccd
 from mappings.carecloud.fields import expand_guid
 
 GOLDEN_DIR = Path(__file__).parent / "golden"
@@ -263,3 +266,61 @@ def test_golden_outputs_miss_exactly_the_documented_must_support_gaps() -> None:
             # situational: only top-level gaps must be documented.
             missing = [m for m in missing if "component:" not in m]
             assert sorted(missing) == sorted(CARECLOUD_HAS_NO_SOURCE.get(name, {})), name
+
+
+class FakeService:
+    """What $docref reads of the service: the practice context, the client, its cache
+    policy, the base URL and the clock."""
+
+    base_url = "https://facade.test/fhir"
+
+    def __init__(self, client: FakeCareCloud, today: str):
+        self.client = client
+        self.limits = _Limits()
+        self._clock = _Clock(today)
+
+    async def context(self) -> MappingContext:
+        return CTX
+
+
+class _Limits:
+    page_cache_seconds = 0.0
+
+
+class _Clock:
+    def __init__(self, today: str):
+        self.today = today
+
+    def now(self) -> datetime:
+        return datetime.fromisoformat(f"{self.today}T12:00:00+00:00")
+
+
+async def test_docref_answers_the_whole_record_ccd_generated_now() -> None:
+    patient = "9c1d7e2a-4b5f-4a3c-8e6d-1f2a3b4c5d6e"
+    client = FakeCareCloud([], {patient: CCD})
+    service = FakeService(client, "2026-03-06")
+    query = parse_query([("patient", f"Patient/{patient}"), ("start", "2026-01-01")])
+    bundle = await docref(service, query)
+    [entry] = bundle["entry"]
+    assert entry["resource"]["id"] == ccd_id(patient)
+    assert "context" not in entry["resource"], "CareCloud's CCD is not limited to a period"
+    assert client.requests == [("document", f"/patients/{patient}/ccda", {})]
+
+
+@pytest.mark.parametrize("dates", [[("start", "9999-12-31")], [("end", "0001-01-01")]])
+async def test_docref_with_a_range_that_holds_no_date_is_refused_before_any_call(
+    dates: list[tuple[str, str]],
+) -> None:
+    patient = "9c1d7e2a-4b5f-4a3c-8e6d-1f2a3b4c5d6e"
+    client = FakeCareCloud([], {patient: CCD})
+    with pytest.raises(InvalidParameterValue):
+        await docref(FakeService(client, "2026-03-06"), parse_query([("patient", patient), *dates]))
+    assert client.requests == []
+
+
+async def test_docref_for_another_code_than_the_ccd_is_empty_and_calls_nothing() -> None:
+    patient = "9c1d7e2a-4b5f-4a3c-8e6d-1f2a3b4c5d6e"
+    client = FakeCareCloud([], {patient: CCD})
+    query = parse_query([("patient", patient), ("type", "http://loinc.org|11506-3")])
+    bundle = await docref(FakeService(client, "2026-03-06"), query)
+    assert bundle.get("entry", []) == [] and client.requests == []
