@@ -29,7 +29,12 @@ from facade.core.mapping import (
     SearchParam,
     Unsupported,
 )
-from mappings.carecloud.encounter_record import ENCOUNTER_PARAMS, PATIENT_PARAM, read_encounter
+from mappings.carecloud.encounter_record import (
+    ENCOUNTER_LISTING,
+    ENCOUNTER_PARAMS,
+    PATIENT_PARAM,
+    read_encounter,
+)
 from mappings.carecloud.fields import (
     ENCOUNTER_ID_SYSTEM,
     ENCOUNTERS,
@@ -190,6 +195,7 @@ MAPPING = CompartmentMapping(
             fixed_params=ENCOUNTER_PARAMS,
             transform=transform,
             read=read_encounter,
+            bulk=ENCOUNTER_LISTING,
             produces={"class": frozenset({"AMB", "VR"})},
             description="the patient's encounters (one unpaged list holds the whole chart)",
         ),

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from facade.core.compartment import FetchContext
+from facade.core.compartment import BulkListing, FetchContext
 from facade.core.mapping import Record
 from mappings.carecloud.fields import ENCOUNTERS, expand_guid
 
@@ -23,6 +23,10 @@ PATIENT_PARAM = "patient_id"
 #: Sent with every encounter list besides the patient (none: the date filter is not used, so
 #: that all sources share one call).
 ENCOUNTER_PARAMS: dict[str, str] = {}
+#: Practice-wide (Bulk $export): CareCloud refuses an encounter list without `patient_id` and
+#: has no updated-since filter, so an export must read encounters patient by patient (the
+#: bulk planner's per-patient mode; see the report to the lead).
+ENCOUNTER_LISTING = BulkListing(endpoint=ENCOUNTERS, since_param=None)
 
 
 async def read_encounter(

@@ -8,9 +8,9 @@ the OMB and language maps it shares with every vendor). CareCloud has no `update
 Must-support elements CareCloud has no field for (omitted): name.use=old / name.period and
 address.use=old / address.period (CareCloud keeps only current names and addresses), and the
 tribal affiliation extension. CareCloud's `birth_sex` is its only sex field besides the
-administrative `gender_code`: it fills the birthsex extension and us-core-sex. Detailed CDC
-race or ethnicity codes (not OMB categories) are omitted: the extension's required text
-would have to be made up.
+administrative `gender_code`: it fills the birthsex extension and us-core-sex. Of the
+detailed CDC race codes only 2131-1 Other Race is known (as `detailed`, with no OMB
+category); other detailed codes are omitted rather than given a made-up text.
 """
 
 from __future__ import annotations
@@ -99,8 +99,25 @@ def _by_code(
     return found
 
 
+#: Detailed CDC race codes CareCloud sends that are no OMB category (CDC Race & Ethnicity
+#: Code Set 1.0; US Core's detailed race value set): practices record "other" as 2131-1.
+_DETAILED_RACE = {"2131-1": "Other Race"}
+
+
 # Built once: every patient with the same code shares the same (never mutated) object.
-_RACE_EXTENSIONS = _by_code(US_CORE + "us-core-race", dict(RACE.entries), RACE_TEXT)
+_RACE_EXTENSIONS = _by_code(US_CORE + "us-core-race", dict(RACE.entries), RACE_TEXT) | {
+    code: {
+        "url": US_CORE + "us-core-race",
+        "extension": [
+            {
+                "url": "detailed",
+                "valueCoding": {"system": OMB_SYSTEM, "code": code, "display": label},
+            },
+            {"url": "text", "valueString": label},
+        ],
+    }
+    for code, label in _DETAILED_RACE.items()
+}
 _ETHNICITY_EXTENSIONS = _by_code(
     US_CORE + "us-core-ethnicity", dict(ETHNICITY.entries), ETHNICITY_TEXT
 )

@@ -29,15 +29,15 @@ from mappings.carecloud.fields import (
     text,
 )
 from mappings.carecloud.practitioner import provider_locations
-from mappings.valuemaps import NUCC, NUCC_SPECIALTY, US_CORE
+from mappings.valuemaps import NUCC, US_CORE
 
 PROFILE = US_CORE + "us-core-practitionerrole"
-#: NUCC code → the code set's own display, from the shared specialty map.
-_NUCC_DISPLAY = {entry["code"]: entry["display"] for entry in NUCC_SPECIALTY.entries.values()}
 
 
 def specialty(provider: Record) -> dict[str, Any] | None:
-    """The provider's NUCC taxonomy as a concept (text only without a code)."""
+    """The provider's NUCC taxonomy as a concept (text only without a code). CareCloud's
+    specialty name is the concept's text, not the coding's display: NUCC's own display of a
+    code ("Family Medicine Physician") differs from the specialty's name ("Family Medicine")."""
     value = provider.get("specialty")
     if not isinstance(value, dict):
         return None
@@ -45,11 +45,7 @@ def specialty(provider: Record) -> dict[str, Any] | None:
     name = text(value.get("name"))
     if code is None:
         return {"text": name} if name else None
-    coding = {"system": NUCC, "code": code}
-    display = _NUCC_DISPLAY.get(code) or name
-    if display:
-        coding["display"] = display
-    concept: dict[str, Any] = {"coding": [coding]}
+    concept: dict[str, Any] = {"coding": [{"system": NUCC, "code": code}]}
     if name:
         concept["text"] = name
     return concept

@@ -32,13 +32,39 @@ from mappings.carecloud.fields import (
     text,
 )
 from mappings.carecloud.patient_record import PATIENT_FIELD, PATIENT_LISTING, patient_records
-from mappings.valuemaps import PERSONAL_RELATIONSHIP, US_CORE, V2_0131, V3_ROLE_CODE
+from mappings.valuemaps import US_CORE, V2_0131, V3_ROLE_CODE, ValueMap
 
 PROFILE = US_CORE + "us-core-relatedperson"
 SOURCE_NAME = "relatedperson"
 EMERGENCY_CONTACT = {"system": V2_0131, "code": "C", "display": "Emergency Contact"}
-#: HL7 v3 RoleCode personal relationship code → display, from the shared relationship map.
-_ROLE_CODES = {code: display for code, display in PERSONAL_RELATIONSHIP.entries.values()}
+#: What CareCloud's relationship code says the contact is to the patient.
+RELATIONSHIP = ValueMap(
+    name="carecloud-contact-relationship",
+    source="HL7 v3 RoleCode _PersonalRelationshipRoleType (code → display); the codes a"
+    " practice records for an emergency contact",
+    entries={
+        "SPS": "spouse",
+        "WIFE": "wife",
+        "HUSB": "husband",
+        "DOMPART": "domestic partner",
+        "MTH": "mother",
+        "FTH": "father",
+        "PRN": "parent",
+        "DAU": "natural daughter",
+        "SON": "natural son",
+        "CHILD": "child",
+        "SIS": "sister",
+        "BRO": "brother",
+        "SIB": "sibling",
+        "GRMTH": "grandmother",
+        "GRFTH": "grandfather",
+        "GRPRN": "grandparent",
+        "FRND": "unrelated friend",
+        "NBOR": "neighbor",
+        "GUARD": "guardian",
+    },
+    fallback=None,
+)
 #: X12 individual relationship code (what the contact is to the patient) → v3 RoleCode.
 _X12_TO_ROLE = {"01": "SPS", "19": "CHILD", "32": "MTH", "33": "FTH", "53": "DOMPART"}
 
@@ -64,7 +90,7 @@ def relationship_concepts(contact: dict[str, Any]) -> list[dict[str, Any]]:
     if raw is None:
         return []
     code = _X12_TO_ROLE.get(raw, raw.upper())
-    display = _ROLE_CODES.get(code)
+    display = RELATIONSHIP.get(code)
     if display is None:
         return [{"text": raw}]
     return [{"coding": [{"system": V3_ROLE_CODE, "code": code, "display": display}]}]
