@@ -25,9 +25,14 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from facade.core.compartment import BulkListing, ManyTransform, Source
+from facade.core.compartment import ManyTransform, Source
 from facade.core.mapping import Record, Resource
-from mappings.carecloud.encounter_record import ENCOUNTER_PARAMS, PATIENT_PARAM, read_encounter
+from mappings.carecloud.encounter_record import (
+    ENCOUNTER_LISTING,
+    ENCOUNTER_PARAMS,
+    PATIENT_PARAM,
+    read_encounter,
+)
 from mappings.carecloud.fields import ENCOUNTERS, UPDATED, chart_id, is_guid, reference, text
 
 
@@ -83,12 +88,11 @@ def mapped(encounter: Record) -> bool:
 #: time Encounter itself declares.
 ENCOUNTER_CHANGED = UPDATED
 
-#: How an export reads a chart source. CareCloud refuses `/encounters` without a patient, so
-#: there is no practice-wide listing: the export must read each member's encounters (one
-#: call per patient, shared by every chart type). The current BulkListing cannot say "per
-#: patient only" (the lead adapts the generic planner); this names the endpoint and
-#: declares that CareCloud has no `since` filter.
-BULK = BulkListing(endpoint=ENCOUNTERS, since_param=None)
+#: How an export reads a chart source: as Encounter does. CareCloud refuses `/encounters`
+#: without a patient, so there is no practice-wide listing: an export must read each
+#: member's encounters (one call per patient, shared by every chart type and Encounter). The
+#: current BulkListing cannot say "per patient only" (the lead adapts the generic planner).
+BULK = ENCOUNTER_LISTING
 
 
 def chart_source(
