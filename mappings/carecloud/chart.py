@@ -16,6 +16,12 @@ encounter's `updated_at` is a time at or after every change of every item in it;
 `recorded_at`/`resulted_at` say when they were recorded or resulted, not when they last
 changed (a problem resolved later keeps its recorded_at), so they are not used.
 
+Search parameters are all filtered locally (or read by id): `/encounters` filters only by
+`date_of_service`, and pushing a date search down would both cost a call of its own (the
+shared, cached list would not serve it) and drop items whose date is not the visit's (a
+problem's onset, a result that came back days later). There is no updated-since filter, so
+`_lastUpdated` compares the encounter's `updated_at`.
+
 Bulk: CareCloud has no practice-wide clinical listing (`/encounters` refuses a list without
 `patient_id`), so every chart source must be read per patient in an export; see `BULK`.
 """

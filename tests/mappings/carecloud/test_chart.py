@@ -24,6 +24,7 @@ from facade.sandbox.codes import load_table
 from mappings.carecloud import REGISTRY, document_reference, medication_request
 from mappings.carecloud.docref import ccd_id, ccd_transform, docref, read_ccd
 from mappings.carecloud.fields import expand_guid
+from tests.fhir_models import assert_fhir_resources
 
 GOLDEN_DIR = Path(__file__).parent / "golden"
 CHART_TYPES = (
@@ -324,3 +325,36 @@ async def test_docref_for_another_code_than_the_ccd_is_empty_and_calls_nothing()
     query = parse_query([("patient", patient), ("type", "http://loinc.org|11506-3")])
     bundle = await docref(FakeService(client, "2026-03-06"), query)
     assert bundle.get("entry", []) == [] and client.requests == []
+
+
+def _sandbox_chart() -> tuple[list[dict[str, Any]], list[tuple[str, Source, dict[str, Any]]]]:
+    """Every chart resource the sandbox generator's encounters yield, with its source."""
+    from facade.upstream.carecloud.sandbox.generator import generate
+
+    dataset = generate(12, 7)
+    mapped: list[tuple[str, Source, dict[str, Any]]] = []
+    for encounter in dataset.encounters:
+        for resource_type, source in _chart_sources():
+            for resource in source.resources(encounter, CTX):
+                mapped.append((resource_type, source, resource))
+    return dataset.encounters, mapped
+
+
+async def test_the_sandbox_chart_maps_to_distinct_resources_each_readable_by_id() -> None:
+    encounters, mapped = _sandbox_chart()
+    assert {t for t, _, _ in mapped} == set(CHART_TYPES), "the sandbox feeds every chart type"
+    ids = [(t, r["id"]) for t, _, r in mapped]
+    assert len(ids) == len(set(ids)), "two chart items map to one id"
+    assert_fhir_resources([r for _, _, r in mapped])
+    client = FakeCareCloud(encounters, {})
+    for _, source, resource in mapped[:: max(1, len(mapped) // 60)]:
+        located = split_fhir_id(resource["id"])
+        assert located is not None and source.read is not None
+        records = await source.read(client, located[1], FC)
+        assert resource in [r for rec in records for r in source.resources(rec, CTX)]
+
+
+def test_every_sandbox_ndc_has_a_crosswalk_row() -> None:
+    encounters, _ = _sandbox_chart()
+    ndcs = [str(m["ndc"]) for e in encounters for m in e.get("medications") or []]
+    assert ndcs and medication_request.unmapped_ndcs(ndcs) == []
