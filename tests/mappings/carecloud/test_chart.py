@@ -358,3 +358,59 @@ def test_every_sandbox_ndc_has_a_crosswalk_row() -> None:
     encounters, _ = _sandbox_chart()
     ndcs = [str(m["ndc"]) for e in encounters for m in e.get("medications") or []]
     assert ndcs and medication_request.unmapped_ndcs(ndcs) == []
+
+
+def _service(client: FakeCareCloud) -> Any:
+    from facade.core.service import FhirService
+    from facade.fhir.paging import CursorCodec
+
+    async def context() -> MappingContext:
+        return CTX
+
+    return FhirService(REGISTRY, client, context, CursorCodec(b"k" * 32), "https://f.test/fhir")
+
+
+def _grant(patient_id: str | None) -> Any:
+    from facade.auth.grant import Grant
+    from facade.auth.scopes import ScopeSet
+
+    if patient_id is None:
+        return Grant(client_id="t", scopes=ScopeSet.parse("system/*.rs"), backend=True)
+    return Grant(client_id="t", scopes=ScopeSet.parse("patient/*.rs"), patient_id=patient_id)
+
+
+async def test_the_service_reads_each_chart_type_with_one_call_and_confines_it() -> None:
+    """Through the framework's read: one GET /encounters/<guid> per read, and a patient
+    grant reading another patient's item gets the same 404 as an unknown id, after that one
+    call. (A patient grant reading its own GUID patient's item needs the core to read GUID
+    patient references; see the report.)"""
+    from facade.errors import ResourceNotFound
+
+    encounters, mapped = _sandbox_chart()
+    first: dict[str, dict[str, Any]] = {}
+    for resource_type, _, resource in mapped:
+        first.setdefault(resource_type, resource)
+    for resource_type, resource in first.items():
+        owner = (resource.get("subject") or resource.get("patient"))["reference"][8:]
+        other = next(e["patient_id"] for e in encounters if e["patient_id"] != owner)
+        client = FakeCareCloud(encounters, {})
+        service = _service(client)
+        read = await service.read(resource_type, resource["id"], grant=_grant(None))
+        assert read == resource and len(client.requests) == 1
+        with pytest.raises(ResourceNotFound):
+            await service.read(resource_type, resource["id"], grant=_grant(other))
+        assert len(client.requests) <= 2
+
+
+async def test_the_note_binary_is_served_and_kept_from_other_patients() -> None:
+    from facade.errors import ResourceNotFound
+
+    encounters, mapped = _sandbox_chart()
+    note = next(r for t, s, r in mapped if s.name == "note")
+    owner = note["subject"]["reference"][8:]
+    other = next(e["patient_id"] for e in encounters if e["patient_id"] != owner)
+    service = _service(FakeCareCloud(encounters, {}))
+    content = await service.binary(note["id"], grant=_grant(None))
+    assert content.content_type.startswith("text/plain") and content.data
+    with pytest.raises(ResourceNotFound):
+        await service.binary(note["id"], grant=_grant(other))
