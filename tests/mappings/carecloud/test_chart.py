@@ -391,7 +391,7 @@ async def test_the_service_reads_each_chart_type_with_one_call_and_confines_it()
     for resource_type, _, resource in mapped:
         first.setdefault(resource_type, resource)
     for resource_type, resource in first.items():
-        owner = (resource.get("subject") or resource.get("patient"))["reference"][8:]
+        owner = str(resource.get("subject", resource.get("patient", {}))["reference"])[8:]
         other = next(e["patient_id"] for e in encounters if e["patient_id"] != owner)
         client = FakeCareCloud(encounters, {})
         service = _service(client)
