@@ -39,7 +39,13 @@ from mappings.carecloud.chart import (
     practitioner_reference,
     profiled,
 )
-from mappings.carecloud.fields import encounter_diagnosis_id, fhir_date, instant, text
+from mappings.carecloud.fields import (
+    ENCOUNTER_DIAGNOSIS_SOURCE,
+    encounter_diagnosis_id,
+    fhir_date,
+    instant,
+    text,
+)
 from mappings.valuemaps import (
     CONDITION_CATEGORY,
     CONDITION_CLINICAL,
@@ -52,7 +58,7 @@ from mappings.valuemaps import (
 PROBLEMS_PROFILE = US_CORE + "us-core-condition-problems-health-concerns"
 ENCOUNTER_DIAGNOSIS_PROFILE = US_CORE + "us-core-condition-encounter-diagnosis"
 PROBLEM_SOURCE = "problem"
-DIAGNOSIS_SOURCE = "encdx"
+DIAGNOSIS_SOURCE = ENCOUNTER_DIAGNOSIS_SOURCE
 
 PROBLEM_LIST_ITEM = {
     "coding": [
