@@ -1,8 +1,8 @@
 """Coverage (us-core-coverage) ← the insurances of a CareCloud patient record
-(`coverage-<patient hex>-<insurance id>`).
+(`coverage-<patient key>-<insurance id>`).
 
 One `GET /patients/{id}` per patient (the Patient read's own call, shared through the
-client's cache). The payer is `Organization/payer-<patient hex>-<insurance id>` (payer.py).
+client's cache). The payer is `Organization/payer-<patient key>-<insurance id>` (payer.py).
 The period is the insurance's effective and termination dates; the status stays `active`
 (FHIR's status is about the record: an ended coverage is an active record with a past period,
 and a transform must not compare dates with today).

@@ -1,11 +1,11 @@
-"""Encounter (us-core-encounter) ← CareCloud /encounters (`encounter-<encounter hex>`).
+"""Encounter (us-core-encounter) ← CareCloud /encounters (`encounter-<encounter key>`).
 
 Only documented visits are Encounters: CareCloud opens an encounter when a visit is
 documented, and appointments (booked, future, cancelled, no-show) stay appointments; facade
 never reads /appointments for Encounter. Status: open → in-progress, signed and amended →
 finished. Telehealth visits are class VR, office visits AMB. The type is the visit's E/M
 code (CPT, in US Core's encounter type value set). `diagnoses` become Encounter.diagnosis
-references to the Conditions the encounter-diagnosis source yields (`encdx-<hex>-<rank>`).
+references to the Conditions the encounter-diagnosis source yields (`encdx-<encounter key>-<rank>`).
 
 Must-support elements CareCloud has no field for: hospitalization and its
 dischargeDisposition (ambulatory visits; the discharge-disposition search is refused), and

@@ -3,8 +3,8 @@
 
 Searches list `GET /encounters?patient_id=<guid>` (unpaged, the whole chart) with exactly
 `ENCOUNTER_PARAMS`, so every source built on it shares one cached vendor call per patient.
-Reads take the encounter GUID out of a compartment id (32 hex digits there) and call
-`GET /encounters/{guid}`. Defines no MAPPING.
+Reads take the encounter GUID out of a compartment id (its base32 key there, see
+fields.compact_guid) and call `GET /encounters/{guid}`. Defines no MAPPING.
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ ENCOUNTER_LISTING = BulkListing(endpoint=ENCOUNTERS, since_param=None)
 async def read_encounter(
     client: VendorClient, vendor_id: str, context: FetchContext
 ) -> list[Record]:
-    """The encounter a compartment id names (`vendor_id` is the GUID or its 32 hex digits)."""
+    """The encounter a compartment id names (`vendor_id` is the GUID or its key)."""
     guid = expand_guid(vendor_id)
     if guid is None:
         return []

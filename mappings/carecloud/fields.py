@@ -3,14 +3,18 @@ appointments and encounters, integer ids for everything else, null for absent. P
 functions shared by the CareCloud mapping modules; they never call the vendor.
 
 GUIDs in compartment ids: facade's compartment ids are `<source>-<vendor id>[-<part>]` and
-are split at the first '-', so a GUID inside one is written as its 32 hex digits
-(`compact_guid`) and read back with `expand_guid`. A Patient's own id is the GUID as
-CareCloud writes it (a FHIR id allows '-').
+are split at the first '-', so a GUID inside one is written as the RFC 4648 base32 text of
+its 16 bytes, lower case and unpadded (26 characters, `compact_guid`), and read back with
+`expand_guid`. Not the 32 hex digits: a FHIR id holds at most 64 characters, and a
+Provenance id is `<type>-<target id>`, so `AllergyIntolerance-allergy-<key>-<row id>` must
+fit too. A Patient's own id is the GUID as CareCloud writes it (a FHIR id allows '-').
 """
 
 from __future__ import annotations
 
+import base64
 import re
+import uuid
 from datetime import date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -35,11 +39,11 @@ LOCATIONS = "locations"
 AUTHORIZATION = "authorization"
 
 #: The compartment source of the Conditions an encounter's `diagnoses` list yields
-#: (Encounter.diagnosis references them): `Condition/encdx-<encounter hex>-<rank>`.
+#: (Encounter.diagnosis references them): `Condition/encdx-<encounter key>-<rank>`.
 ENCOUNTER_DIAGNOSIS_SOURCE = "encdx"
 
 _GUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
-_HEX32 = re.compile(r"[0-9a-f]{32}")
+_KEY = re.compile(r"[a-z2-7]{26}")
 _PHONE_DIGITS = re.compile(r"\d")
 
 
@@ -86,22 +90,21 @@ def is_guid(value: Any) -> bool:
 
 
 def compact_guid(value: Any) -> str:
-    """A GUID as 32 hex digits, for use inside compartment ids (which split at '-')."""
+    """A GUID as 26 base32 characters, for use inside compartment ids (which split at '-')."""
     raw = text(value)
     if raw is None or not is_guid(raw):
         raise ValueError(f"not a CareCloud GUID: {value!r}")
-    return raw.lower().replace("-", "")
+    return base64.b32encode(uuid.UUID(raw).bytes).decode("ascii").rstrip("=").lower()
 
 
 def expand_guid(value: str) -> str | None:
-    """The GUID behind `compact_guid`'s 32 hex digits (a dashed GUID passes through), or
-    None when `value` is neither."""
-    raw = value.lower()
-    if _GUID.fullmatch(raw):
-        return raw
-    if not _HEX32.fullmatch(raw):
+    """The GUID behind `compact_guid`'s key (a dashed GUID passes through), or None when
+    `value` is neither."""
+    if _GUID.fullmatch(value.lower()):
+        return value.lower()
+    if not _KEY.fullmatch(value):
         return None
-    return f"{raw[:8]}-{raw[8:12]}-{raw[12:16]}-{raw[16:20]}-{raw[20:]}"
+    return str(uuid.UUID(bytes=base64.b32decode(value.upper() + "======")))
 
 
 def guid_id(fhir_id: str) -> str | None:

@@ -26,7 +26,7 @@ PATIENT_LISTING = BulkListing(endpoint=PATIENTS, since_param=None)
 async def patient_detail(
     client: VendorClient, patient_id: str, context: FetchContext
 ) -> Record | None:
-    """`GET /patients/{guid}`; `patient_id` may be the GUID or its 32 hex digits (the form
+    """`GET /patients/{guid}`; `patient_id` may be the GUID or its base32 key (the form
     compartment ids carry)."""
     guid = expand_guid(patient_id)
     if guid is None:

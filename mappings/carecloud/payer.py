@@ -2,7 +2,7 @@
 
 CareCloud keeps no payer records an insurance points at: each insurance names its payer
 (`payer_id`, `payer_name`). Coverage.payor references
-`Organization/payer-<patient hex>-<insurance id>`, and this module reads that Organization
+`Organization/payer-<patient key>-<insurance id>`, and this module reads that Organization
 back from the patient record. No MAPPING here: the Organization mapping (organization.py)
 calls `read_payer` for ids it does not own, and Coverage writes these as export companions.
 """
@@ -32,7 +32,7 @@ PAYER_TYPE = {
     ]
 }
 
-_PAYER_ID = re.compile(r"payer-([0-9a-f]{32})-(\d+)")
+_PAYER_ID = re.compile(r"payer-([a-z2-7]{26})-(\d+)")
 
 
 def payer_id(patient_id: object, insurance_id: object) -> str:
@@ -74,7 +74,7 @@ def payer_organizations(record: Record, _ctx: MappingContext) -> list[Resource]:
 async def read_payer(
     client: VendorClient, fhir_id: str, context: FetchContext
 ) -> dict[str, Any] | None:
-    """`Organization/payer-<patient hex>-<insurance id>`, or None for any other id."""
+    """`Organization/payer-<patient key>-<insurance id>`, or None for any other id."""
     match = _PAYER_ID.fullmatch(fhir_id)
     if match is None:
         return None

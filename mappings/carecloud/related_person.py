@@ -1,5 +1,5 @@
 """RelatedPerson (us-core-relatedperson) ← the emergency contact on a CareCloud patient record
-(`relatedperson-<patient hex>-emergency`).
+(`contact-<patient key>`).
 
 Read from the patient record itself (`GET /patients/{id}`, the Patient read's own call).
 CareCloud's contact has a name, a relationship code and one phone number; it has no address
@@ -35,7 +35,7 @@ from mappings.carecloud.patient_record import PATIENT_FIELD, PATIENT_LISTING, pa
 from mappings.valuemaps import US_CORE, V2_0131, V3_ROLE_CODE, ValueMap
 
 PROFILE = US_CORE + "us-core-relatedperson"
-SOURCE_NAME = "relatedperson"
+SOURCE_NAME = "contact"
 EMERGENCY_CONTACT = {"system": V2_0131, "code": "C", "display": "Emergency Contact"}
 #: What CareCloud's relationship code says the contact is to the patient.
 RELATIONSHIP = ValueMap(
@@ -69,8 +69,9 @@ RELATIONSHIP = ValueMap(
 _X12_TO_ROLE = {"01": "SPS", "19": "CHILD", "32": "MTH", "33": "FTH", "53": "DOMPART"}
 
 
-def related_person_id(patient_id: object, role: str) -> str:
-    return chart_id(SOURCE_NAME, patient_id, role)
+def related_person_id(patient_id: object) -> str:
+    """The emergency contact's id (short: its Provenance id must fit 64 characters too)."""
+    return chart_id(SOURCE_NAME, patient_id)
 
 
 def emergency_contact(record: Record) -> dict[str, Any] | None:
@@ -112,7 +113,7 @@ def transform(record: Record, ctx: MappingContext) -> list[Resource]:
     patient_id = str(record["id"])
     resource: Resource = {
         "resourceType": "RelatedPerson",
-        "id": related_person_id(patient_id, "emergency"),
+        "id": related_person_id(patient_id),
         "meta": meta(PROFILE, record.get("updated_at") or record.get("created_at"), ctx),
         "active": True,
         "patient": {"reference": f"Patient/{patient_id}"},

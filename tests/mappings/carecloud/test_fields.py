@@ -24,7 +24,8 @@ NEW_YORK = ZoneInfo("America/New_York")
 
 def test_a_guid_in_a_compartment_id_survives_the_split_at_the_first_dash() -> None:
     resource_id = chart_id("coverage", GUID, 5501)
-    assert resource_id == "coverage-75d0dd66cf724858a4b66f8c462804db-5501"
+    assert resource_id == f"coverage-{compact_guid(GUID)}-5501"
+    assert len(compact_guid(GUID)) == 26
     located = split_fhir_id(resource_id)
     assert located is not None
     assert located[0] == "coverage"
@@ -32,14 +33,23 @@ def test_a_guid_in_a_compartment_id_survives_the_split_at_the_first_dash() -> No
 
 
 def test_encounter_diagnosis_ids_name_the_encounter_and_the_rank() -> None:
-    assert encounter_diagnosis_id(GUID, 2) == "encdx-75d0dd66cf724858a4b66f8c462804db-2"
+    assert encounter_diagnosis_id(GUID, 2) == f"encdx-{compact_guid(GUID)}-2"
+
+
+def test_every_compartment_id_and_its_provenance_id_fit_a_fhir_id() -> None:
+    # Provenance ids are `<type>-<target id>`: the longest type name (18 characters), a
+    # source name of 10 and a 7-digit row id still fit; 32 hex digits would not.
+    longest = chart_id("medication", "ffffffff-ffff-4fff-bfff-ffffffffffff", 9999999)
+    assert len("AllergyIntolerance-" + longest) <= 64
 
 
 def test_integer_vendor_ids_stay_as_they_are() -> None:
     assert chart_id("vitals", 880101, "bp") == "vitals-880101-bp"
 
 
-@pytest.mark.parametrize("value", ["", "not-a-guid", "75d0dd66cf724858a4b66f8c462804d", "x" * 32])
+@pytest.mark.parametrize(
+    "value", ["", "not-a-guid", "75d0dd66cf724858a4b66f8c462804db", "a" * 25, "1" * 26]
+)
 def test_what_is_not_a_guid_expands_to_nothing(value: str) -> None:
     assert expand_guid(value) is None
     assert guid_id(value) is None

@@ -1,5 +1,6 @@
-"""Reads by FHIR id reach the right CareCloud record: a compartment id carries a GUID as 32
-hex digits, and the read asks CareCloud for the GUID as CareCloud writes it, in one call."""
+"""Reads by FHIR id reach the right CareCloud record: a compartment id carries a GUID as a
+26-character base32 key, and the read asks CareCloud for the GUID as CareCloud writes it,
+in one call."""
 
 from __future__ import annotations
 
@@ -66,7 +67,7 @@ async def test_payer_organization_is_read_back_from_the_patient_record() -> None
     client = RecordingClient({"patients": {patient["id"]: patient}})
     for expected in case["expected"]:
         assert await read_payer(client, expected["id"], FETCH) == expected  # type: ignore[arg-type]
-    assert await read_payer(client, "payer-" + "0" * 32 + "-1", FETCH) is None  # type: ignore[arg-type]
+    assert await read_payer(client, "payer-" + "a" * 26 + "-1", FETCH) is None  # type: ignore[arg-type]
     assert await read_payer(client, CTX.practice_group_id, FETCH) is None  # type: ignore[arg-type]
     assert client.calls == [("patients", patient["id"])] * 2 + [
         ("patients", "00000000-0000-0000-0000-000000000000")
