@@ -1,4 +1,4 @@
-"""RFC 6238 time-based one-time passwords (SHA-1, 6 digits, 30-second steps), as CareCloud's MFA asks.
+"""RFC 6238 time-based one-time passwords (SHA-1, 6 digits, 30 s steps), as CareCloud's MFA asks.
 
 One small function pair shared by the client (which must log in again with a fresh code when
 its session dies) and the sandbox (which checks the code). It never logs or stores a secret.

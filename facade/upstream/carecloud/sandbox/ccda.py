@@ -120,7 +120,8 @@ def build_ccd(dataset: CareCloudDataset, patient: Record, *, now: datetime) -> b
     _vitals(body, encounters)
     _immunizations(body, _all(encounters, "immunizations"))
     _social_history(body, [e["smoking_status"] for e in encounters if e["smoking_status"]])
-    return b'<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(doc, encoding="utf-8", xml_declaration=False)
+    body_xml: bytes = ET.tostring(doc, encoding="utf-8", xml_declaration=False)
+    return b'<?xml version="1.0" encoding="UTF-8"?>\n' + body_xml
 
 
 def _header(doc: ET.Element, dataset: CareCloudDataset, patient: Record, now: datetime) -> None:
@@ -178,7 +179,9 @@ def _header(doc: ET.Element, dataset: CareCloudDataset, patient: Record, now: da
     device = el(assigned, "assignedAuthoringDevice")
     el(device, "manufacturerModelName", "CareCloud")
     el(device, "softwareName", "CareCloud sandbox")
-    custodian = el(el(el(doc, "custodian"), "assignedCustodian"), "representedCustodianOrganization")
+    custodian = el(
+        el(el(doc, "custodian"), "assignedCustodian"), "representedCustodianOrganization"
+    )
     el(custodian, "id", root="2.16.840.1.113883.4.6", extension=entity["npi"])
     el(custodian, "name", entity["name"])
     el(custodian, "telecom", use="WP", value=f"tel:+1-{entity['phone_number']}")
@@ -199,7 +202,9 @@ def _coded_or_null(parent: ET.Element, tag: str, code: str | None, table: str) -
 
 
 def _allergies(body: ET.Element, rows: list[Record]) -> None:
-    section = _section(body, "2.16.840.1.113883.10.20.22.2.6.1", "48765-2", "Allergies and Adverse Reactions")
+    section = _section(
+        body, "2.16.840.1.113883.10.20.22.2.6.1", "48765-2", "Allergies and Adverse Reactions"
+    )
     _table(
         section,
         ("Allergen", "Reaction", "Severity", "Status"),
@@ -212,7 +217,12 @@ def _allergies(body: ET.Element, rows: list[Record]) -> None:
         el(act, "code", code="CONC", codeSystem="2.16.840.1.113883.5.6")
         el(act, "statusCode", code="active" if row["status"] == "active" else "completed")
         _time(act, row["recorded_at"])
-        obs = el(el(act, "entryRelationship", typeCode="SUBJ"), "observation", classCode="OBS", moodCode="EVN")
+        obs = el(
+            el(act, "entryRelationship", typeCode="SUBJ"),
+            "observation",
+            classCode="OBS",
+            moodCode="EVN",
+        )
         template(obs, "2.16.840.1.113883.10.20.22.4.7", "2014-06-09")
         el(obs, "id", root=ROOT, extension=str(row["id"]))
         el(obs, "code", code="ASSERTION", codeSystem="2.16.840.1.113883.5.4")
@@ -220,10 +230,18 @@ def _allergies(body: ET.Element, rows: list[Record]) -> None:
         _time(obs, row["onset_date"])
         if row["reaction_code"] is None:
             # "No known allergy": the assertion itself is the value, with no substance.
-            value = el(obs, "value", code=row["allergen_code"], codeSystem=SNOMED, displayName=row["allergen"])
+            value = el(
+                obs,
+                "value",
+                code=row["allergen_code"],
+                codeSystem=SNOMED,
+                displayName=row["allergen"],
+            )
             value.set(f"{{{XSI}}}type", "CD")
             continue
-        value = el(obs, "value", code="419199007", codeSystem=SNOMED, displayName="Allergy to substance")
+        value = el(
+            obs, "value", code="419199007", codeSystem=SNOMED, displayName="Allergy to substance"
+        )
         value.set(f"{{{XSI}}}type", "CD")
         role = el(el(obs, "participant", typeCode="CSM"), "participantRole", classCode="MANU")
         el(
@@ -234,12 +252,23 @@ def _allergies(body: ET.Element, rows: list[Record]) -> None:
             displayName=row["allergen"],
         )
         if row["reaction_code"]:
-            reaction = el(el(obs, "entryRelationship", typeCode="MFST", inversionInd="true"), "observation", classCode="OBS", moodCode="EVN")
+            reaction = el(
+                el(obs, "entryRelationship", typeCode="MFST", inversionInd="true"),
+                "observation",
+                classCode="OBS",
+                moodCode="EVN",
+            )
             template(reaction, "2.16.840.1.113883.10.20.22.4.9", "2014-06-09")
             el(reaction, "id", root=ROOT, extension=f"reaction-{row['id']}")
             el(reaction, "code", code="ASSERTION", codeSystem="2.16.840.1.113883.5.4")
             el(reaction, "statusCode", code="completed")
-            coded = el(reaction, "value", code=row["reaction_code"], codeSystem=SNOMED, displayName=row["reaction"])
+            coded = el(
+                reaction,
+                "value",
+                code=row["reaction_code"],
+                codeSystem=SNOMED,
+                displayName=row["reaction"],
+            )
             coded.set(f"{{{XSI}}}type", "CD")
 
 
@@ -253,7 +282,7 @@ def _medications(body: ET.Element, rows: list[Record]) -> None:
     for row in rows:
         med = _entry(section, "SBADM", tag="substanceAdministration")
         template(med, "2.16.840.1.113883.10.20.22.4.16", "2014-06-09")
-        el(med, "id", root=ROOT, extension=f"medication-{row['id']}")
+        el(med, "id", root=ROOT, extension=str(row["id"]))
         el(med, "text", row["sig"])
         el(med, "statusCode", code="active" if row["status"] == "active" else "completed")
         period = el(med, "effectiveTime")
@@ -270,7 +299,13 @@ def _medications(body: ET.Element, rows: list[Record]) -> None:
         if rxcui is None:
             code.attrib.pop("code")
             code.set("nullFlavor", "OTH")
-        el(code, "translation", code=row["ndc"].replace("-", ""), codeSystem=NDC, displayName=row["name"])
+        el(
+            code,
+            "translation",
+            code=row["ndc"].replace("-", ""),
+            codeSystem=NDC,
+            displayName=row["name"],
+        )
 
 
 def _problems(body: ET.Element, rows: list[Record]) -> None:
@@ -287,13 +322,24 @@ def _problems(body: ET.Element, rows: list[Record]) -> None:
         el(act, "code", code="CONC", codeSystem="2.16.840.1.113883.5.6")
         el(act, "statusCode", code="active" if row["status"] == "active" else "completed")
         _time(act, row["recorded_at"])
-        obs = el(el(act, "entryRelationship", typeCode="SUBJ"), "observation", classCode="OBS", moodCode="EVN")
+        obs = el(
+            el(act, "entryRelationship", typeCode="SUBJ"),
+            "observation",
+            classCode="OBS",
+            moodCode="EVN",
+        )
         template(obs, "2.16.840.1.113883.10.20.22.4.4", "2015-08-01")
         el(obs, "id", root=ROOT, extension=str(row["id"]))
         el(obs, "code", code="55607006", codeSystem=SNOMED, displayName="Problem")
         el(obs, "statusCode", code="completed")
         _time(obs, row["onset_date"], row["resolved_date"])
-        value = el(obs, "value", code=row["code"], codeSystem=_SYSTEMS[row["code_system"]], displayName=row["description"])
+        value = el(
+            obs,
+            "value",
+            code=row["code"],
+            codeSystem=_SYSTEMS[row["code_system"]],
+            displayName=row["description"],
+        )
         value.set(f"{{{XSI}}}type", "CD")
 
 
@@ -302,7 +348,17 @@ def _results(body: ET.Element, rows: list[Record]) -> None:
     _table(
         section,
         ("Test", "Value", "Unit", "Range", "Flag", "Collected"),
-        [[r["name"], r["value"], r["unit"], r["reference_range"], r["abnormal_flag"], r["collected_at"]] for r in rows],
+        [
+            [
+                r["name"],
+                r["value"],
+                r["unit"],
+                r["reference_range"],
+                r["abnormal_flag"],
+                r["collected_at"],
+            ]
+            for r in rows
+        ],
     )
     panels: dict[tuple[str, str], list[Record]] = {}
     for row in rows:
@@ -311,7 +367,13 @@ def _results(body: ET.Element, rows: list[Record]) -> None:
         organizer = _entry(section, "CLUSTER", tag="organizer")
         template(organizer, "2.16.840.1.113883.10.20.22.4.1", "2015-08-01")
         el(organizer, "id", root=ROOT, extension=f"panel-{members[0]['id']}")
-        el(organizer, "code", code=panel_code, codeSystem=LOINC, displayName=members[0]["panel_name"])
+        el(
+            organizer,
+            "code",
+            code=panel_code,
+            codeSystem=LOINC,
+            displayName=members[0]["panel_name"],
+        )
         el(organizer, "statusCode", code="completed")
         _time(organizer, collected)
         for row in members:
@@ -327,7 +389,12 @@ def _results(body: ET.Element, rows: list[Record]) -> None:
             else:
                 value = el(obs, "value", row["value"])
                 value.set(f"{{{XSI}}}type", "ST")
-            el(obs, "interpretationCode", code=row["abnormal_flag"], codeSystem="2.16.840.1.113883.5.83")
+            el(
+                obs,
+                "interpretationCode",
+                code=row["abnormal_flag"],
+                codeSystem="2.16.840.1.113883.5.83",
+            )
 
 
 def _vitals(body: ET.Element, encounters: list[Record]) -> None:
@@ -385,7 +452,11 @@ def _immunizations(body: ET.Element, rows: list[Record]) -> None:
 
 def _social_history(body: ET.Element, rows: list[Record]) -> None:
     section = _section(body, "2.16.840.1.113883.10.20.22.2.17", "29762-2", "Social History")
-    _table(section, ("Smoking status", "Recorded"), [[r["description"], r["recorded_at"]] for r in rows])
+    _table(
+        section,
+        ("Smoking status", "Recorded"),
+        [[r["description"], r["recorded_at"]] for r in rows],
+    )
     for row in rows:
         obs = _entry(section, "OBS", tag="observation")
         template(obs, "2.16.840.1.113883.10.20.22.4.78", "2014-06-09")
@@ -393,5 +464,7 @@ def _social_history(body: ET.Element, rows: list[Record]) -> None:
         el(obs, "code", code="72166-2", codeSystem=LOINC, displayName="Tobacco smoking status")
         el(obs, "statusCode", code="completed")
         el(obs, "effectiveTime", value=ts(row["recorded_at"]))
-        value = el(obs, "value", code=row["code"], codeSystem=SNOMED, displayName=row["description"])
+        value = el(
+            obs, "value", code=row["code"], codeSystem=SNOMED, displayName=row["description"]
+        )
         value.set(f"{{{XSI}}}type", "CD")

@@ -159,7 +159,9 @@ class ChartWriter:
         if severity == "severe":
             reaction = load_table("snomed").row("39579001")
         onset = self.person.born + timedelta(
-            days=self.rng.randint(200, max(201, (self.person.last_day - self.person.born).days // 2))
+            days=self.rng.randint(
+                200, max(201, (self.person.last_day - self.person.born).days // 2)
+            )
         )
         row = {
             "id": self._id(),
@@ -282,7 +284,10 @@ class ChartWriter:
             }
             if test.get("text_value"):
                 row.update(
-                    value=test["text_value"], value_type="text", reference_range="", abnormal_flag="N"
+                    value=test["text_value"],
+                    value_type="text",
+                    reference_range="",
+                    abnormal_flag="N",
                 )
             else:
                 low, top, decimals = float(test["low"]), float(test["high"]), int(test["decimals"])
@@ -305,16 +310,13 @@ class ChartWriter:
     def immunization(
         self, encounter: Record, cvx: dict[str, Any], *, refused: bool = False
     ) -> None:
-        rng = self.rng
         encounter["immunizations"].append(
             {
                 "id": self._id(),
                 "cvx_code": cvx["code"],
                 "name": cvx["display"],
                 "administered_on": encounter["date_of_service"],
-                "lot_number": None
-                if refused
-                else f"{rng.choice('ABCDEFHJKLMNPRSTUVWXYZ')}{rng.randint(1000, 9999)}{rng.choice('ABCDEF')}{rng.choice('ABCDEF')}",
+                "lot_number": None if refused else self._lot_number(),
                 "manufacturer": None if refused else cvx["manufacturer"],
                 "status": "refused" if refused else "completed",
                 "refusal_reason": "Patient declined after counseling" if refused else None,
@@ -322,6 +324,11 @@ class ChartWriter:
         )
         if not refused:
             self.procedure(encounter, "90471", "CPT")
+
+    def _lot_number(self) -> str:
+        rng = self.rng
+        letters = rng.choice("ABCDEFHJKLMNPRSTUVWXYZ") + rng.choice("ABCDEF") + rng.choice("ABCDEF")
+        return f"{letters[0]}{rng.randint(1000, 9999)}{letters[1:]}"
 
     def procedure(self, encounter: Record, code: str, code_system: str) -> None:
         if any(p["code"] == code for p in encounter["procedures"]):

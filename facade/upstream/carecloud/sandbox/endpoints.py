@@ -39,7 +39,9 @@ from facade.upstream.carecloud.sandbox.webhooks import EVENTS
 Predicate = Callable[[Record], bool]
 
 
-def json_response(body: object, status: int = 200, headers: dict[str, str] | None = None) -> JSONResponse:
+def json_response(
+    body: object, status: int = 200, headers: dict[str, str] | None = None
+) -> JSONResponse:
     return JSONResponse(body, status_code=status, headers=headers)
 
 
@@ -111,6 +113,14 @@ async def location(state: SandboxState, request: Request, username: str) -> Resp
 # -- patients ----------------------------------------------------------------------------------
 
 
+def _starts_with(field: str, prefix: str) -> Predicate:
+    return lambda record: str(record[field]).lower().startswith(prefix)
+
+
+def _equals(field: str, wanted: object) -> Predicate:
+    return lambda record: bool(record[field] == wanted)
+
+
 def _patient_filters(params: dict[str, str]) -> list[Predicate]:
     predicates: list[Predicate] = []
     if params.get("provider_id"):
@@ -127,7 +137,7 @@ def _patient_filters(params: dict[str, str]) -> list[Predicate]:
     for name in ("first_name", "last_name"):
         if params.get(name):
             prefix = params[name].strip().lower()
-            predicates.append(lambda p, n=name, x=prefix: str(p[n]).lower().startswith(x))
+            predicates.append(_starts_with(name, prefix))
     if params.get("date_of_birth"):
         born = parse_day("date_of_birth", params["date_of_birth"]).isoformat()
         predicates.append(lambda p: p["date_of_birth"] == born)
@@ -170,7 +180,7 @@ async def appointments(state: SandboxState, request: Request, username: str) -> 
     for name in ("provider_id", "location_id"):
         if params.get(name):
             wanted = integer(name, params[name])
-            predicates.append(lambda a, n=name, w=wanted: a[n] == w)
+            predicates.append(_equals(name, wanted))
     if params.get("status"):
         status = params["status"]
         if status not in APPOINTMENT_STATUSES:

@@ -49,7 +49,7 @@ def link_header(url: URL, page: Page) -> str:
     """`<url?page=1>; rel="first", ...` with every other query parameter kept."""
 
     def at(number: int) -> str:
-        return f'<{url.include_query_params(page=number)}>'
+        return f"<{url.include_query_params(page=number)}>"
 
     links = [f'{at(1)}; rel="first"']
     if page.number > 1:

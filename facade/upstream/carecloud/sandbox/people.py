@@ -43,7 +43,7 @@ RELATIONSHIPS = (
     ("BRO", "Brother"),
     ("FRND", "Friend"),
 )
-#: Only payers with a clearinghouse payer id can be billed and checked for eligibility.
+#: Plan benefits /eligibility reports (dollars); payers come from the curated table.
 COPAYS = (20, 25, 30, 35, 40)
 DEDUCTIBLES = (500, 1000, 1500, 2500, 3000)
 
@@ -87,6 +87,7 @@ def _places(kind: str) -> tuple[dict[str, Any], ...]:
 
 @cache
 def _billable_payers() -> tuple[dict[str, Any], ...]:
+    """Payers with a clearinghouse payer id: only those can be billed and checked."""
     return tuple(row for row in load_table("payers").rows if row["insurance_payer_id"])
 
 
@@ -195,7 +196,9 @@ def make_patient(
         provider = rng.choice(
             [p for p in practice.providers if p["specialty"]["name"] != "Pediatrics"]
         )
-    location = next(l for l in practice.locations if l["id"] == provider["location_ids"][0])
+    location = next(
+        place for place in practice.locations if place["id"] == provider["location_ids"][0]
+    )
     local = kind != "" or rng.random() < 0.8
     addresses = [_address(rng, local=local, primary=True)]
     if kind == "adult":
@@ -205,7 +208,9 @@ def make_patient(
         extra.pop("_area_code")
     phones = [{"phone_number": phone(rng, area), "phone_type_code": "M", "is_primary": True}]
     if kind == "adult" or rng.random() < 0.3:
-        phones.append({"phone_number": phone(rng, area), "phone_type_code": "H", "is_primary": False})
+        phones.append(
+            {"phone_number": phone(rng, area), "phone_type_code": "H", "is_primary": False}
+        )
     race = "black" if kind == "adult" else rng.choice(RACES)
     ethnicity = "not_hispanic" if kind == "adult" else rng.choice(ETHNICITIES)
     language = "eng" if kind else rng.choice(LANGUAGES)
@@ -256,9 +261,13 @@ def make_patient(
         "id": new_guid(rng),
         "chart_number": f"CC-{index + 1:06d}",
         "first_name": first,
-        "middle_name": rng.choice(_names("given", sex)) if kind == "adult" or rng.random() < 0.5 else "",
+        "middle_name": rng.choice(_names("given", sex))
+        if kind == "adult" or rng.random() < 0.5
+        else "",
         "last_name": last,
-        "suffix": "Sr." if kind == "deceased" else ("Jr." if not kind and rng.random() < 0.03 else ""),
+        "suffix": "Sr."
+        if kind == "deceased"
+        else ("Jr." if not kind and rng.random() < 0.03 else ""),
         "preferred_name": (first[:3] if kind == "adult" else ""),
         "date_of_birth": born.isoformat(),
         "gender_code": "F" if sex == "female" else "M",

@@ -27,7 +27,9 @@ def embedded_state(
     webhook_transport: httpx.AsyncBaseTransport | None = None,
 ) -> SandboxState:
     """A freshly generated sandbox; its `default_user` is the login facade uses."""
-    return SandboxState.create(generate(patients, seed), seed=seed, webhook_transport=webhook_transport)
+    return SandboxState.create(
+        generate(patients, seed), seed=seed, webhook_transport=webhook_transport
+    )
 
 
 def write_credentials(state: SandboxState, path: Path, base_url: str) -> None:

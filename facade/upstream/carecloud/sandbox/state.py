@@ -21,7 +21,7 @@ import httpx
 from facade.upstream.carecloud.sandbox.context import PRACTICE_ZONE, Record, iso, new_guid
 from facade.upstream.carecloud.sandbox.dataset import CareCloudDataset
 from facade.upstream.carecloud.sandbox.webhooks import Delivery, Subscription, deliver, event_body
-from facade.upstream.carecloud.totp import verify_totp
+from facade.upstream.carecloud.totp import hotp, time_step, verify_totp
 
 Clock = Callable[[], datetime]
 
@@ -73,7 +73,7 @@ class Fault(StrEnum):
     TIMEOUT = "timeout"
     #: Every session expires before the call is authenticated, so it gets 401 session_expired.
     EXPIRE_SESSION = "expire_session"
-    #: The same fault under the name DrChrono's sandbox gives it (vendor-parametrised tests).
+    #: The same fault under the token-based name other sandboxes use (vendor-parametrised tests).
     EXPIRE_TOKEN = "expire_session"
 
     @classmethod
@@ -131,7 +131,7 @@ class RequestLogEntry:
 
     @property
     def query(self) -> dict[str, str]:
-        """The DrChrono sandbox's name for `params` (vendor-parametrised tests read either)."""
+        """`params` under the name other sandboxes use (vendor-parametrised tests read either)."""
         return self.params
 
 
@@ -143,6 +143,10 @@ class SandboxState:
     clock: Clock = utc_now
     seed: int | None = None
     hourly_budget: int = DEFAULT_HOURLY_BUDGET
+    #: Refuse a TOTP code a login already used (as strict vendors do); off by default since
+    #: the contract only asks for the current, previous or next step's code.
+    single_use_codes: bool = False
+    spent_codes: set[tuple[str, int]] = field(default_factory=set)
     #: Where webhook deliveries go; None means the real network (standalone sandbox only).
     webhook_transport: httpx.AsyncBaseTransport | None = None
     users: dict[str, SandboxUser] = field(default_factory=dict)
@@ -176,7 +180,7 @@ class SandboxState:
         hourly_budget: int = DEFAULT_HOURLY_BUDGET,
         webhook_transport: httpx.AsyncBaseTransport | None = None,
     ) -> SandboxState:
-        """A sandbox with the practice's API user, whose password and TOTP secret derive from `seed`."""
+        """A sandbox with the practice's API user (password and TOTP secret derive from `seed`)."""
         state = cls(
             dataset=dataset,
             clock=clock,
@@ -235,6 +239,15 @@ class SandboxState:
             return 401, {"error": "mfa_required"}
         if not verify_totp(user.totp_secret, mfa_code, now):
             return self._failed(username, "invalid_mfa_code")
+        if self.single_use_codes:
+            step = next(
+                time_step(now) + delta
+                for delta in (-1, 0, 1)
+                if hotp(user.totp_secret, time_step(now) + delta) == mfa_code
+            )
+            if (username, step) in self.spent_codes:
+                return self._failed(username, "invalid_mfa_code")
+            self.spent_codes.add((username, step))
         self.failures.pop(username, None)
         return 200, self._issue(username)
 
@@ -256,10 +269,10 @@ class SandboxState:
 
     def _issue(self, username: str) -> Record:
         now = self.clock()
-        session = Session(
-            self.random_token(32), username, now + timedelta(seconds=SESSION_SECONDS)
+        session = Session(self.random_token(32), username, now + timedelta(seconds=SESSION_SECONDS))
+        grant = RefreshGrant(
+            self.random_token(40), username, now + timedelta(seconds=REFRESH_SECONDS)
         )
-        grant = RefreshGrant(self.random_token(40), username, now + timedelta(seconds=REFRESH_SECONDS))
         self.sessions[session.token] = session
         self.refresh_grants[grant.token] = grant
         return {
@@ -408,7 +421,8 @@ class SandboxState:
             "id": self._random.randint(9_000_000, 9_999_999),
             "signed_by": encounter["provider_id"],
             "signed_at": now,
-            "text": text or f"Subjective: {encounter['chief_complaint']}.\nPlan: Return as scheduled.",
+            "text": text
+            or f"Subjective: {encounter['chief_complaint']}.\nPlan: Return as scheduled.",
         }
         for lab in encounter["lab_results"]:
             if lab["status"] == "preliminary":

@@ -102,7 +102,9 @@ class VisitWriter:
             "start_time": iso(start),
             "end_time": iso(end),
             "status": status,
-            "cancellation_reason": self.rng.choice(CANCEL_REASONS) if status == "cancelled" else None,
+            "cancellation_reason": self.rng.choice(CANCEL_REASONS)
+            if status == "cancelled"
+            else None,
             "comments": "",
             "created_at": iso(created),
             "updated_at": iso(max(created, updated)),
@@ -125,8 +127,10 @@ class VisitWriter:
         months = age_in_months(self.person.born, day)
         code = _preventive_code(months) if preventive else None
         if code is None:
-            code = self.rng.choice(("99203", "99204")) if first else self.rng.choice(
-                ("99212", "99213", "99213", "99214", "99215")
+            code = (
+                self.rng.choice(("99203", "99204"))
+                if first
+                else self.rng.choice(("99212", "99213", "99213", "99214", "99215"))
             )
         end = datetime.fromisoformat(appointment["end_time"])
         signed_at = None if open_ else iso(end + timedelta(minutes=self.rng.randint(15, 240)))
@@ -260,7 +264,9 @@ def _adult_story(visits: VisitWriter) -> None:
         if index != 4:
             chart.vitals(encounter, hypertensive=index < 3)
         if index == 1:
-            chart.problem(encounter, uri, onset=day - timedelta(days=3), resolved=day + timedelta(days=9))
+            chart.problem(
+                encounter, uri, onset=day - timedelta(days=3), resolved=day + timedelta(days=9)
+            )
             chart.diagnose(encounter, [uri])
         if index == 2:
             chart.medication(encounter, atorvastatin)
@@ -300,7 +306,9 @@ def _child_story(visits: VisitWriter) -> None:
         if months == 15:
             sick = visits.encounter(day + timedelta(days=40), "Ear pain and fever")
             chart.vitals(sick, hypertensive=False)
-            chart.problem(sick, otitis, onset=day + timedelta(days=38), resolved=day + timedelta(days=50))
+            chart.problem(
+                sick, otitis, onset=day + timedelta(days=38), resolved=day + timedelta(days=50)
+            )
             chart.diagnose(sick, [otitis])
     visits.appointment(REFERENCE_DATE + timedelta(days=3), "scheduled", "Well child check")
 
@@ -361,24 +369,34 @@ def _random_story(visits: VisitWriter) -> None:
             chart.vitals(encounter, hypertensive=any(c["code"] == "I10" for c in chronic))
         if index == 0:
             for condition in chronic:
-                chart.problem(encounter, condition, onset=day - timedelta(days=rng.randint(60, 2000)))
+                chart.problem(
+                    encounter, condition, onset=day - timedelta(days=rng.randint(60, 2000))
+                )
                 for drug in chart.drugs_for(condition["code"])[:1]:
                     chart.medication(encounter, drug)
             if rng.random() < 0.35:
                 allergen, system = rng.choice(chart.allergen_choices())
-                chart.allergy(encounter, allergen, system, rng.choice(("mild", "moderate", "severe")))
+                chart.allergy(
+                    encounter, allergen, system, rng.choice(("mild", "moderate", "severe"))
+                )
             elif rng.random() < 0.4:
                 chart.no_known_allergies(encounter)
             if months >= 13 * 12:
                 chart.smoking_status(encounter, smoker)
         chart.diagnose(encounter, chronic)
         if acute is not None:
-            chart.problem(encounter, acute, onset=day - timedelta(days=2), resolved=day + timedelta(days=10))
+            chart.problem(
+                encounter, acute, onset=day - timedelta(days=2), resolved=day + timedelta(days=10)
+            )
             chart.diagnose(encounter, [acute])
             if acute["code"] == "J02.9":
                 chart.procedure(encounter, "87880", "CPT")
         if chronic and rng.random() < 0.5:
-            groups = ["CMP", "LIPID"] if not any(c["code"] == "E11.9" for c in chronic) else ["A1C", "CMP"]
+            groups = (
+                ["CMP", "LIPID"]
+                if not any(c["code"] == "E11.9" for c in chronic)
+                else ["A1C", "CMP"]
+            )
             for group in groups:
                 chart.labs(encounter, group)
         if person.is_child:

@@ -69,5 +69,7 @@ async def deliver(
     try:
         response = await client.post(subscription.url, content=body, headers=headers)
     except httpx.HTTPError as error:
-        return Delivery(subscription.id, event, event_id, subscription.url, body, None, type(error).__name__)
+        return Delivery(
+            subscription.id, event, event_id, subscription.url, body, None, type(error).__name__
+        )
     return Delivery(subscription.id, event, event_id, subscription.url, body, response.status_code)
