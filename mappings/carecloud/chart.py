@@ -7,9 +7,10 @@ Vendor calls. Every chart source lists `encounters` with exactly `{"patient_id":
 Condition, AllergyIntolerance, MedicationRequest, Immunization, Observation, DiagnosticReport,
 DocumentReference (note) and Procedure of one patient share ONE vendor call through the
 client's page cache. A read costs one call too: the FHIR id names the encounter,
-`<source>-<encounter hex>-<row>`, so it is GET /encounters/<guid>. The encounter GUID is
-written without its dashes because a compartment id's vendor part ends at the first `-`
-(`facade.core.compartment.split_fhir_id`); clinical row ids are integers.
+`<source>-<encounter key>-<row>`, so it is GET /encounters/<guid>. The encounter GUID is
+written as its 26-character base32 key (`fields.compact_guid`) because a compartment id's
+vendor part ends at the first `-` (`facade.core.compartment.split_fhir_id`) and a
+Provenance id (`<type>-<id>`) must fit 64 characters; clinical row ids are integers.
 
 Change time: an item changes only inside its encounter (it appears in no other), so the
 encounter's `updated_at` is a time at or after every change of every item in it; items' own
@@ -55,7 +56,7 @@ def number(value: Any) -> float | int | None:
 
 
 def item_id(source: str, encounter: Record, *parts: object) -> str:
-    """`<source>-<encounter hex>[-<part>...]`: the id of a resource mapped from an item."""
+    """`<source>-<encounter key>[-<part>...]`: the id of a resource mapped from an item."""
     return chart_id(source, encounter["id"], *parts)
 
 

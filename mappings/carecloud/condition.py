@@ -4,7 +4,7 @@ diagnosis, referencing that encounter).
 
 Both come from the one encounters list of the patient (see `chart`), so `category` decides
 only which items are mapped, never which vendor call is made. A diagnosis is identified by
-its rank within its encounter (`encdx-<encounter hex>-<rank>`, the id Encounter.diagnosis
+its rank within its encounter (`encdx-<encounter key>-<rank>`, the id Encounter.diagnosis
 references: fields.encounter_diagnosis_id).
 
 Must-support elements CareCloud has no field for: `verificationStatus` (problems carry no

@@ -1,5 +1,5 @@
 """DiagnosticReport (us-core-diagnosticreport-lab) ← CareCloud encounters' `lab_results`,
-grouped by panel: one report per panel LOINC per encounter (`lab-<encounter hex>-<panel>`),
+grouped by panel: one report per panel LOINC per encounter (`lab-<encounter key>-<panel>`),
 code = the panel (LOINC, `panel_name`), category v2-0074 LAB, result = that panel's lab result
 Observations, effective = the earliest collection, issued = the latest result. A result
 without a panel is a report of its own (coded by the result's LOINC code).

@@ -82,7 +82,7 @@ def _header(xml: bytes) -> tuple[dict[str, str] | None, str | None, str | None]:
 
 
 def ccd_id(patient_id: str) -> str:
-    """`ccd-<patient hex>`: the patient's GUID compacted (compartment ids split at '-')."""
+    """`ccd-<patient key>`: the patient's GUID as its key (compartment ids split at '-')."""
     return chart_id(CCD_SOURCE, patient_id)
 
 
@@ -121,7 +121,7 @@ def ccda_path(patient_id: str) -> str:
 
 
 async def read_ccd(client: VendorClient, key: str, fc: FetchContext) -> list[Record]:
-    """The readable CCD `ccd-<patient hex>`: the patient's whole record, generated now."""
+    """The readable CCD `ccd-<patient key>`: the patient's whole record, generated now."""
     patient_id = expand_guid(key)
     if patient_id is None:
         return []

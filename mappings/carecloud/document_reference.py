@@ -5,7 +5,7 @@ encounter (`note`, null while the encounter is open) and the patient's C-CDA
 A note is a clinical note of type Progress note (LOINC 11506-3), category clinical-note,
 docStatus final (amended when the encounter was amended after signing), author and
 authenticator the signing provider, context = its encounter and the visit's period. Its text
-is not inlined: the attachment names `Binary/note-<encounter hex>-<note id>` (same id as the
+is not inlined: the attachment names `Binary/note-<encounter key>-<note id>` (same id as the
 DocumentReference), which facade answers from the encounter as text/plain.
 
 Must-support elements CareCloud has no field for: none for notes. The CCD has no

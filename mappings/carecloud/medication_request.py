@@ -51,7 +51,8 @@ from mappings.carecloud.fields import fhir_date, instant, text
 from mappings.valuemaps import MEDICATIONREQUEST_CATEGORY, NDC, RXNORM, UCUM, US_CORE
 
 PROFILE = US_CORE + "us-core-medicationrequest"
-SOURCE_NAME = "medication"
+#: Short: a Provenance id (`MedicationRequest-<this id>`) must fit FHIR's 64 characters.
+SOURCE_NAME = "med"
 CROSSWALK_TABLE = "ndc_rxnorm"
 
 COMMUNITY = {

@@ -15,7 +15,7 @@ CareCloud writes one row per measurement, LOINC-coded with a UCUM unit. The cura
 
 Rows left out: codes with no US Core profile (pain 72514-3), and units the profile does not
 allow (a validator would reject them; facade converts no units). `smoking_status` → one
-us-core-smokingstatus Observation (`smoking-<encounter hex>`), performer = the encounter's
+us-core-smokingstatus Observation (`smoking-<encounter key>`), performer = the encounter's
 provider.
 """
 

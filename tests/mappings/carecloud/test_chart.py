@@ -414,3 +414,18 @@ async def test_the_note_binary_is_served_and_kept_from_other_patients() -> None:
     assert content.content_type.startswith("text/plain") and content.data
     with pytest.raises(ResourceNotFound):
         await service.binary(note["id"], grant=_grant(other))
+
+
+@pytest.mark.parametrize(
+    "resource_type,source", _chart_sources(), ids=lambda v: getattr(v, "name", v)
+)
+def test_provenance_ids_fit_fhir_even_for_the_largest_row_ids(
+    resource_type: str, source: Source
+) -> None:
+    """A Provenance id is `<type>-<target id>`; with a 32-bit row id (10 digits) or a LOINC
+    panel code it must still be a FHIR id (at most 64 characters)."""
+    from mappings.carecloud.chart import item_id
+
+    encounter = {"id": "9c1d7e2a-4b5f-4a3c-8e6d-1f2a3b4c5d6e"}
+    for part in ("2147483647", "100000-9"):
+        assert len(f"{resource_type}-{item_id(source.name, encounter, part)}") <= 64
