@@ -34,6 +34,7 @@ from typing import Any
 
 from facade.core.compartment import ManyTransform, Source
 from facade.core.mapping import Record, Resource
+from mappings.carecloud.encounter import encounter_id
 from mappings.carecloud.encounter_record import (
     ENCOUNTER_LISTING,
     ENCOUNTER_PARAMS,
@@ -61,8 +62,7 @@ def item_id(source: str, encounter: Record, *parts: object) -> str:
 
 
 def encounter_reference(encounter: Record) -> dict[str, str]:
-    # Encounter's own source (mappings.carecloud.encounter) names its resources so.
-    return {"reference": f"Encounter/{chart_id('encounter', encounter['id'])}"}
+    return {"reference": f"Encounter/{encounter_id(encounter['id'])}"}
 
 
 def patient_reference(encounter: Record) -> dict[str, str]:
