@@ -1,13 +1,16 @@
 """Must-support elements of the chart profiles that CareCloud's encounter contract has no
 field for, per profile, and why (quoting /work/notes/plan-12.md's wire contract, as the
 sandbox serves it). Serving them would mean inventing data; each entry is a documented gap.
-The vendor-parametrised must-support sweep can take this as CareCloud's excuses for the
-chart types; test_chart.py holds the golden outputs to exactly these gaps.
+The chart types' part of CareCloud's excuses for the vendor-parametrised must-support sweep
+(the administrative types' part is must_support_gaps.py; `ALL` joins them); test_chart.py
+holds the golden outputs to exactly these gaps.
 """
 
 from __future__ import annotations
 
-CARECLOUD_HAS_NO_SOURCE: dict[str, dict[str, str]] = {
+from tests.mappings.carecloud.must_support_gaps import CARECLOUD_HAS_NO_SOURCE
+
+CHART_HAS_NO_SOURCE: dict[str, dict[str, str]] = {
     "us-core-allergyintolerance": {
         "verificationStatus": "allergies[] hold id, allergen, allergen_code, code_system,"
         " reaction, reaction_code, severity, status (active|inactive), onset_date and"
@@ -47,3 +50,6 @@ CARECLOUD_HAS_NO_SOURCE: dict[str, dict[str, str]] = {
         " no order",
     },
 }
+
+#: Every must-support gap of CareCloud, administrative and chart profiles.
+ALL: dict[str, dict[str, str]] = {**CARECLOUD_HAS_NO_SOURCE, **CHART_HAS_NO_SOURCE}
