@@ -122,10 +122,6 @@ MAPPING = CompartmentMapping(
         SearchParam("Resource-id", ById(lambda v: v, "the encounter holding the allergy")),
         SearchParam("us-core-allergyintolerance-clinical-status", LocalFilter()),
     ),
-    combinations=(
-        (("patient",), "SHALL"),
-        (("patient", "clinical-status"), "SHOULD"),
-    ),
     author_paths=("recorder",),
     notes="From the encounters list (one call per patient, shared with every chart type)."
     " No verificationStatus: CareCloud records none.",

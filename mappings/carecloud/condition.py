@@ -184,18 +184,6 @@ MAPPING = CompartmentMapping(
         SearchParam("us-core-condition-asserted-date", LocalFilter()),
         SearchParam("us-core-condition-encounter", LocalFilter()),
     ),
-    combinations=(
-        (("patient",), "SHALL"),
-        (("patient", "category"), "SHALL"),
-        (("patient", "clinical-status"), "SHOULD"),
-        (("patient", "code"), "SHOULD"),
-        (("patient", "onset-date"), "SHOULD"),
-        (("patient", "abatement-date"), "SHOULD"),
-        (("patient", "recorded-date"), "SHOULD"),
-        (("patient", "asserted-date"), "SHOULD"),
-        (("patient", "category", "encounter"), "SHOULD"),
-        (("patient", "category", "clinical-status"), "SHOULD"),
-    ),
     author_paths=("recorder",),
     notes="Problems and encounter diagnoses nest in the encounters that recorded them: one"
     " GET /encounters?patient_id per patient serves both (and every other chart type). No"

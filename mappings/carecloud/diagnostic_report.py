@@ -110,14 +110,6 @@ MAPPING = CompartmentMapping(
         SearchParam("us-core-diagnosticreport-date", LocalFilter()),
         SearchParam("us-core-diagnosticreport-status", LocalFilter()),
     ),
-    combinations=(
-        (("patient",), "SHALL"),
-        (("patient", "category"), "SHALL"),
-        (("patient", "code"), "SHALL"),
-        (("patient", "category", "date"), "SHALL"),
-        (("patient", "status"), "SHOULD"),
-        (("patient", "code", "date"), "SHOULD"),
-    ),
     notes="Lab reports only (one per panel per encounter, from the encounters list: one call"
     " per patient). No performer: CareCloud records no performing lab. No"
     " us-core-diagnosticreport-note: CareCloud has no imaging, cardiology or pathology"

@@ -169,15 +169,6 @@ MAPPING = CompartmentMapping(
         SearchParam("us-core-documentreference-period", LocalFilter()),
         SearchParam("us-core-documentreference-status", LocalFilter()),
     ),
-    combinations=(
-        (("patient",), "SHALL"),
-        (("_id",), "SHALL"),
-        (("patient", "type"), "SHALL"),
-        (("patient", "category"), "SHALL"),
-        (("patient", "category", "date"), "SHALL"),
-        (("patient", "status"), "SHOULD"),
-        (("patient", "type", "period"), "SHOULD"),
-    ),
     author_paths=("author",),
     operations={"docref": docref},
     notes="Signed encounter notes (text by a facade Binary URL) from the encounters list (one"

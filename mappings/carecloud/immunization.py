@@ -115,11 +115,6 @@ MAPPING = CompartmentMapping(
         SearchParam("us-core-immunization-date", LocalFilter()),
         SearchParam("us-core-immunization-status", LocalFilter()),
     ),
-    combinations=(
-        (("patient",), "SHALL"),
-        (("patient", "date"), "SHOULD"),
-        (("patient", "status"), "SHOULD"),
-    ),
     notes="From the encounters list (one call per patient, shared with every chart type)."
     " primarySource is true for a vaccine given on the visit's date, false for an earlier"
     " one the visit recorded; not stated for refusals. No performer: CareCloud does not"

@@ -167,12 +167,6 @@ MAPPING = CompartmentMapping(
         SearchParam("us-core-medicationrequest-authoredon", LocalFilter()),
         SearchParam("us-core-medicationrequest-encounter", LocalFilter()),
     ),
-    combinations=(
-        (("patient", "intent"), "SHALL"),
-        (("patient", "intent", "status"), "SHALL"),
-        (("patient", "intent", "encounter"), "SHOULD"),
-        (("patient", "intent", "authoredon"), "SHOULD"),
-    ),
     author_paths=("requester",),
     notes="medicationCodeableConcept: RxNorm through the curated NDC crosswalk (ndc_rxnorm)"
     " plus the NDC; an NDC without a crosswalk row keeps NDC + text. CareCloud has no"

@@ -70,13 +70,6 @@ MAPPING = CompartmentMapping(
         SearchParam("us-core-observation-date", LocalFilter()),
         SearchParam("us-core-observation-status", LocalFilter()),
     ),
-    combinations=(
-        (("patient", "category"), "SHALL"),
-        (("patient", "code"), "SHALL"),
-        (("patient", "category", "date"), "SHALL"),
-        (("patient", "category", "status"), "SHOULD"),
-        (("patient", "code", "date"), "SHOULD"),
-    ),
     author_paths=("performer",),
     notes="Vital signs, lab results and smoking status, all from the encounters list (one"
     " call per patient). Lab results reference no Specimen (CareCloud records none); vital"

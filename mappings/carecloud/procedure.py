@@ -92,12 +92,6 @@ MAPPING = CompartmentMapping(
         SearchParam("us-core-procedure-code", LocalFilter()),
         SearchParam("us-core-procedure-status", LocalFilter()),
     ),
-    combinations=(
-        (("patient",), "SHALL"),
-        (("patient", "date"), "SHALL"),
-        (("patient", "code", "date"), "SHOULD"),
-        (("patient", "status"), "SHOULD"),
-    ),
     author_paths=("performer.actor",),
     notes="Procedures done at a visit, from the encounters list (one call per patient). No"
     " basedOn: CareCloud records no orders.",
