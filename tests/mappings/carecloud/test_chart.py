@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from facade.core import vendor as vendor_protocol
 from facade.core.compartment import CompartmentMapping, FetchContext, Source, split_fhir_id
 from facade.core.mapping import MappingContext
 from facade.core.vendor import VendorPage
@@ -56,6 +57,11 @@ class FakeCareCloud:
     (records unwrapped); every request is recorded as (kind, path, params)."""
 
     vendor = "carecloud"
+    # What the core's ConfinedClient copies from the client it wraps (the wire rules arrive
+    # with the core's vendor-neutral refactoring; a default Wire asks for nothing special).
+    wire = getattr(vendor_protocol, "Wire", lambda: None)()
+    budget = None
+    cache = None
 
     def __init__(self, encounters: list[dict[str, Any]], ccdas: dict[str, bytes]):
         self.encounters = {e["id"]: e for e in encounters}
