@@ -1,0 +1,98 @@
+"""Procedure (us-core-procedure) ← CareCloud encounters' `procedures`: CPT, SNOMED CT or
+HCPCS by `code_system`, performed at `performed_at` (else the encounter's date of service),
+status completed (CareCloud lists procedures done at the visit), performer = the
+encounter's provider. The visit code (`visit_code`, an E/M CPT) is the Encounter's type, not
+a Procedure.
+
+Must-support elements CareCloud has no field for: `basedOn` (no orders are recorded).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from facade.core.compartment import CompartmentMapping
+from facade.core.mapping import (
+    ById,
+    LocalFilter,
+    MappingContext,
+    PatientParam,
+    Record,
+    Resource,
+    SearchParam,
+)
+from mappings.carecloud.chart import (
+    chart_source,
+    encounter_reference,
+    item_id,
+    items,
+    mapped,
+    patient_reference,
+    practitioner_reference,
+    profiled,
+)
+from mappings.carecloud.fields import fhir_date, instant, text
+from mappings.valuemaps import CPT, HCPCS, SNOMED, US_CORE
+
+PROFILE = US_CORE + "us-core-procedure"
+SOURCE_NAME = "procedure"
+#: CareCloud procedure code_system → FHIR system.
+SYSTEMS = {"CPT": CPT, "SNOMED": SNOMED, "HCPCS": HCPCS}
+
+
+def _code(procedure: Record) -> dict[str, Any]:
+    code = text(procedure.get("code"))
+    system = SYSTEMS.get(text(procedure.get("code_system")) or "")
+    description = text(procedure.get("description"))
+    concept: dict[str, Any] = {}
+    if code and system:
+        coding = {"system": system, "code": code}
+        if description:
+            coding["display"] = description
+        concept["coding"] = [coding]
+    if description:
+        concept["text"] = description
+    elif code:
+        concept["text"] = code
+    return concept or {"text": "Unspecified procedure"}
+
+
+def _procedure(procedure: Record, encounter: Record, ctx: MappingContext) -> Resource:
+    resource = profiled("Procedure", item_id(SOURCE_NAME, encounter, procedure["id"]), PROFILE)
+    resource["status"] = "completed"
+    resource["code"] = _code(procedure)
+    resource["subject"] = patient_reference(encounter)
+    resource["encounter"] = encounter_reference(encounter)
+    performed = instant(procedure.get("performed_at"), ctx.timezone) or fhir_date(
+        encounter.get("date_of_service")
+    )
+    if performed:
+        resource["performedDateTime"] = performed
+    performer = practitioner_reference(encounter.get("provider_id"))
+    if performer:
+        resource["performer"] = [{"actor": performer}]
+    return resource
+
+
+def transform(encounter: Record, ctx: MappingContext) -> list[Resource]:
+    if not mapped(encounter):
+        return []
+    return [_procedure(p, encounter, ctx) for p in items(encounter, "procedures")]
+
+
+MAPPING = CompartmentMapping(
+    resource_type="Procedure",
+    profiles=(PROFILE,),
+    sources=(chart_source(SOURCE_NAME, transform, "encounters' procedures (CPT, SNOMED, HCPCS)"),),
+    search_params=(
+        SearchParam("Resource-lastUpdated", LocalFilter()),
+        SearchParam("us-core-procedure-patient", PatientParam()),
+        SearchParam("Resource-id", ById(lambda v: v, "the encounter holding the procedure")),
+        SearchParam("us-core-procedure-date", LocalFilter()),
+        SearchParam("us-core-procedure-code", LocalFilter()),
+        SearchParam("us-core-procedure-status", LocalFilter()),
+    ),
+    author_paths=("performer.actor",),
+    notes="Procedures done at a visit, from the encounters list (one call per patient). No"
+    " basedOn: CareCloud records no orders.",
+)
