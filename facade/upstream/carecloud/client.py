@@ -44,6 +44,7 @@ from facade.upstream.carecloud.session import (
     retry_after_seconds,
     session_ended,
 )
+from facade.upstream.carecloud.wire import WIRE
 
 log = logging.getLogger("facade.upstream.carecloud")
 
@@ -93,6 +94,7 @@ class _Answer:
 
 class CareCloudClient:
     vendor = "carecloud"
+    wire = WIRE
 
     def __init__(
         self,
