@@ -24,10 +24,9 @@ from facade.core.mapping import (
 )
 from mappings.carecloud.chart import (
     chart_source,
+    each_item,
     encounter_reference,
     item_id,
-    items,
-    mapped,
     patient_reference,
     practitioner_reference,
     profiled,
@@ -106,10 +105,7 @@ def _allergy(allergy: Record, encounter: Record, ctx: MappingContext) -> Resourc
     return resource
 
 
-def transform(encounter: Record, ctx: MappingContext) -> list[Resource]:
-    if not mapped(encounter):
-        return []
-    return [_allergy(allergy, encounter, ctx) for allergy in items(encounter, "allergies")]
+transform = each_item("allergies", _allergy)
 
 
 MAPPING = CompartmentMapping(

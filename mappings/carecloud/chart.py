@@ -29,11 +29,11 @@ Bulk: CareCloud has no practice-wide clinical listing (`/encounters` refuses a l
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from facade.core.compartment import ManyTransform, Source
-from facade.core.mapping import Record, Resource
+from facade.core.mapping import MappingContext, Record, Resource
 from mappings.carecloud.encounter import encounter_id
 from mappings.carecloud.encounter_record import (
     ENCOUNTER_LISTING,
@@ -86,6 +86,20 @@ def profiled(resource_type: str, resource_id: str, *profiles: str) -> Resource:
 def mapped(encounter: Record) -> bool:
     """Whether an encounter record can be mapped at all (a GUID id and a patient)."""
     return is_guid(encounter.get("id")) and text(encounter.get("patient_id")) is not None
+
+
+def each_item(
+    key: str, build: Callable[[Record, Record, MappingContext], Resource]
+) -> ManyTransform:
+    """A source's transform: `build(item, encounter, ctx)` for each `key` item of an
+    encounter that can be mapped at all."""
+
+    def transform(encounter: Record, ctx: MappingContext) -> list[Resource]:
+        if not mapped(encounter):
+            return []
+        return [build(item, encounter, ctx) for item in items(encounter, key)]
+
+    return transform
 
 
 # -- reads, change time, bulk --------------------------------------------------------------

@@ -29,10 +29,9 @@ from facade.core.mapping import (
 )
 from mappings.carecloud.chart import (
     chart_source,
+    each_item,
     encounter_reference,
     item_id,
-    items,
-    mapped,
     patient_reference,
     profiled,
 )
@@ -98,10 +97,7 @@ def _immunization(immunization: Record, encounter: Record, ctx: MappingContext) 
     return resource
 
 
-def transform(encounter: Record, ctx: MappingContext) -> list[Resource]:
-    if not mapped(encounter):
-        return []
-    return [_immunization(i, encounter, ctx) for i in items(encounter, "immunizations")]
+transform = each_item("immunizations", _immunization)
 
 
 MAPPING = CompartmentMapping(

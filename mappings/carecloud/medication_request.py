@@ -38,10 +38,9 @@ from facade.core.mapping import (
 from facade.sandbox.codes import load_table
 from mappings.carecloud.chart import (
     chart_source,
+    each_item,
     encounter_reference,
     item_id,
-    items,
-    mapped,
     number,
     patient_reference,
     practitioner_reference,
@@ -148,10 +147,7 @@ def _medication(medication: Record, encounter: Record, ctx: MappingContext) -> R
     return resource
 
 
-def transform(encounter: Record, ctx: MappingContext) -> list[Resource]:
-    if not mapped(encounter):
-        return []
-    return [_medication(m, encounter, ctx) for m in items(encounter, "medications")]
+transform = each_item("medications", _medication)
 
 
 MAPPING = CompartmentMapping(

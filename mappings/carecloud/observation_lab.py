@@ -19,10 +19,10 @@ from typing import Any
 
 from facade.core.mapping import MappingContext, Record, Resource
 from mappings.carecloud.chart import (
+    each_item,
     encounter_reference,
     item_id,
     items,
-    mapped,
     number,
     patient_reference,
     profiled,
@@ -152,10 +152,7 @@ def _result(result: Record, encounter: Record, ctx: MappingContext) -> Resource:
     return resource
 
 
-def transform(encounter: Record, ctx: MappingContext) -> list[Resource]:
-    if not mapped(encounter):
-        return []
-    return [_result(r, encounter, ctx) for r in items(encounter, "lab_results")]
+transform = each_item("lab_results", _result)
 
 
 def panels(encounter: Record) -> dict[str, list[Record]]:

@@ -23,10 +23,9 @@ from facade.core.mapping import (
 )
 from mappings.carecloud.chart import (
     chart_source,
+    each_item,
     encounter_reference,
     item_id,
-    items,
-    mapped,
     patient_reference,
     practitioner_reference,
     profiled,
@@ -74,10 +73,7 @@ def _procedure(procedure: Record, encounter: Record, ctx: MappingContext) -> Res
     return resource
 
 
-def transform(encounter: Record, ctx: MappingContext) -> list[Resource]:
-    if not mapped(encounter):
-        return []
-    return [_procedure(p, encounter, ctx) for p in items(encounter, "procedures")]
+transform = each_item("procedures", _procedure)
 
 
 MAPPING = CompartmentMapping(
