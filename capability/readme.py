@@ -1,26 +1,35 @@
 """Rewrites the README's generated blocks: `python -m capability.readme`.
 
-The support matrix and the export `_since` note come from the default vendor's mapping
-declarations (`with_matrix` takes another vendor's name), the settings table from the
-settings class (facade/settings.py). The blocks between their markers are never edited by
-hand; tests/test_readme.py fails when one is out of date.
+Each vendor in the table has its own support matrix and export `_since` note, generated from
+its mapping declarations and its wire rules, between markers that carry its name; the
+settings table comes from the settings class (facade/settings.py). The blocks between their
+markers are never edited by hand; tests/test_readme.py fails when one is out of date.
+`python -m capability.readme --print VENDOR` prints one vendor's blocks instead.
 """
 
 from __future__ import annotations
 
-import sys
+import argparse
+from collections.abc import Sequence
 from pathlib import Path
 
 from capability.statement import export_since_note, support_matrix
 from facade.settings import settings_table
-from facade.vendors import DEFAULT_VENDOR, vendor
+from facade.vendors import vendor, vendor_names
 
-START = "<!-- support-matrix:start -->"
-END = "<!-- support-matrix:end -->"
-SINCE_START = "<!-- export-since:start -->"
-SINCE_END = "<!-- export-since:end -->"
 SETTINGS_START = "<!-- settings:start -->"
 SETTINGS_END = "<!-- settings:end -->"
+
+
+def matrix_markers(vendor_name: str) -> tuple[str, str]:
+    return (
+        f"<!-- support-matrix:{vendor_name}:start -->",
+        f"<!-- support-matrix:{vendor_name}:end -->",
+    )
+
+
+def since_markers(vendor_name: str) -> tuple[str, str]:
+    return f"<!-- export-since:{vendor_name}:start -->", f"<!-- export-since:{vendor_name}:end -->"
 
 
 def generated_block(readme: str, start: str, end: str) -> str:
@@ -34,22 +43,46 @@ def _with_block(readme: str, start: str, end: str, content: str) -> str:
     return f"{head}{start}\n{content}\n{end}{tail}"
 
 
-def with_matrix(readme: str, vendor_name: str | None = None) -> str:
-    """The support matrix and export `_since` note of `vendor_name` (the README's: the
-    default vendor's)."""
-    registry = vendor(vendor_name or DEFAULT_VENDOR).registry()
-    readme = _with_block(readme, START, END, support_matrix(registry))
-    return _with_block(readme, SINCE_START, SINCE_END, export_since_note(registry))
+def vendor_blocks(vendor_name: str) -> tuple[str, str]:
+    """Vendor `vendor_name`'s support matrix and export `_since` note."""
+    entry = vendor(vendor_name)
+    registry = entry.registry()
+    return support_matrix(registry), export_since_note(registry, entry.wire)
+
+
+def with_matrix(readme: str, vendor_name: str) -> str:
+    """`readme` with the support matrix and export `_since` note of `vendor_name` rewritten."""
+    matrix, since = vendor_blocks(vendor_name)
+    readme = _with_block(readme, *matrix_markers(vendor_name), matrix)
+    return _with_block(readme, *since_markers(vendor_name), since)
 
 
 def with_settings(readme: str) -> str:
     return _with_block(readme, SETTINGS_START, SETTINGS_END, settings_table())
 
 
-def main() -> int:
-    path = Path(sys.argv[1]) if len(sys.argv) > 1 else Path("README.md")
-    path.write_text(with_settings(with_matrix(path.read_text())))
-    print(f"updated the generated blocks (support matrix, export _since, settings) in {path}")
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m capability.readme")
+    parser.add_argument("readme", nargs="?", type=Path, default=Path("README.md"))
+    parser.add_argument(
+        "--print",
+        dest="shown",
+        metavar="VENDOR",
+        choices=vendor_names(),
+        help="print this vendor's support matrix and export _since note; change no file",
+    )
+    args = parser.parse_args(argv)
+    if args.shown:
+        print("\n\n".join(vendor_blocks(args.shown)))
+        return 0
+    readme = with_settings(args.readme.read_text())
+    for name in vendor_names():
+        readme = with_matrix(readme, name)
+    args.readme.write_text(readme)
+    print(
+        "updated the generated blocks (each vendor's support matrix and export _since, "
+        f"settings) in {args.readme}"
+    )
     return 0
 
 

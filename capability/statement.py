@@ -21,6 +21,7 @@ from facade.core.mapping import (
 )
 from facade.core.provenance import PROFILE as PROVENANCE_PROFILE
 from facade.core.registry import AnyMapping, MappingRegistry
+from facade.core.vendor import Wire
 from facade.fhir.uscore import us_core_search
 
 US_CORE_SERVER = "http://hl7.org/fhir/us/core/CapabilityStatement/us-core-server"
@@ -56,7 +57,9 @@ def serving_note(mapping: AnyMapping, code: str, registry: MappingRegistry) -> s
     if isinstance(serve, ById):
         return f"read by id: {serve.describe}"
     if isinstance(serve, PatientParam):
-        endpoints = ", ".join(path(s.endpoint) for s in getattr(mapping, "sources", ()))
+        # Each endpoint once: several sources may read the same vendor list.
+        sources = getattr(mapping, "sources", ())
+        endpoints = ", ".join(dict.fromkeys(path(s.endpoint) for s in sources))
         return f"{serve.describe} ({endpoints})"
     assert isinstance(serve, LocalFilter)
     return serve.describe
@@ -183,10 +186,10 @@ def _security(base_url: str) -> dict[str, Any]:
     }
 
 
-def export_since_note(registry: MappingRegistry) -> str:
-    """How an export answers `_since` (Markdown), naming the sources whose records keep no
-    change time (from their `last_updated` declarations), and what Patient and Group exports
-    add."""
+def export_since_note(registry: MappingRegistry, wire: Wire) -> str:
+    """How an export answers `_since` (Markdown): whether the vendor can list changed records
+    (its wire's `since_param`), the sources whose records keep no change time (from their
+    `last_updated` declarations), and what Patient and Group exports add."""
     unchanged: dict[tuple[str, str], None] = {}
     for mapping in sorted(registry, key=lambda m: m.resource_type):
         if isinstance(mapping, ResourceMapping):
@@ -197,11 +200,17 @@ def export_since_note(registry: MappingRegistry) -> str:
             if isinstance(last_updated, NoChangeTime):
                 unchanged[(mapping.resource_type, last_updated.reason)] = None
     sources = "\n".join(f"- {t}: {reason}" for t, reason in unchanged)
+    asked = (
+        "the EHR is asked for records changed since a day earlier where it can filter, and "
+        "facade checks the exact instant"
+        if wire.since_param
+        else "the EHR cannot list records changed since a moment, so an export reads every "
+        "record and facade filters `_since` locally, to the exact instant"
+    )
     return (
         "`_since`: a resource is exported when its `meta.lastUpdated` (the EHR record's update "
-        "time, or its creation time when it was never updated) is after `_since`; the EHR is "
-        "asked for records changed since a day earlier where it can filter, and facade checks "
-        "the exact instant. These sources keep no change time, so their resources carry no "
+        f"time, or its creation time when it was never updated) is after `_since`; {asked}. "
+        "These sources keep no change time, so their resources carry no "
         "`meta.lastUpdated` and are always included (facade cannot prove they did not "
         f"change):\n\n{sources}\n\nPatient and Group exports also carry, once each, the "
         "Practitioner, PractitionerRole, Organization (Coverage payers too) and Location "
@@ -257,7 +266,10 @@ def _provenance_entry() -> dict[str, Any]:
     }
 
 
-def capability_statement(registry: MappingRegistry, base_url: str, date: str) -> dict[str, Any]:
+def capability_statement(
+    registry: MappingRegistry, wire: Wire, base_url: str, date: str
+) -> dict[str, Any]:
+    """What facade serves over the vendor of `registry`, whose client carries `wire`."""
     return {
         "resourceType": "CapabilityStatement",
         "id": "facade",
@@ -300,7 +312,7 @@ def capability_statement(registry: MappingRegistry, base_url: str, date: str) ->
                     {
                         "name": "export",
                         "definition": f"{BULK}/OperationDefinition/export",
-                        "documentation": export_since_note(registry),
+                        "documentation": export_since_note(registry, wire),
                     }
                 ],
             }

@@ -14,34 +14,51 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from capability import support_matrix
-from capability.readme import SETTINGS_END, SETTINGS_START, generated_block
-from capability.statement import export_since_note
+from capability.readme import (
+    SETTINGS_END,
+    SETTINGS_START,
+    generated_block,
+    matrix_markers,
+    since_markers,
+    vendor_blocks,
+)
 from facade.errors import FacadeError
 from facade.settings import setting_names, settings_table
-from mappings.drchrono import REGISTRY
+from facade.vendors import DEFAULT_VENDOR, vendor
 from tests.browser import Browser, RedirectCatcher, log_in_and_consent
 from tests.readme_shell import Scratch, Walkthrough, section, shell_blocks
+from tests.vendors import ALL_VENDORS, VENDORS
 
 SMART_WALKTHROUGH = "SMART standalone launch, step by step"
 
 README = (Path(__file__).resolve().parents[1] / "README.md").read_text()
 
 
-def test_support_matrix_is_the_one_the_declarations_generate() -> None:
-    start = README.index("<!-- support-matrix:start -->") + len("<!-- support-matrix:start -->")
-    end = README.index("<!-- support-matrix:end -->")
-    assert README[start:end].strip() == support_matrix(REGISTRY), (
+@pytest.mark.parametrize("vendor_name", ALL_VENDORS)
+def test_each_vendors_support_matrix_is_the_one_its_declarations_generate(
+    vendor_name: str,
+) -> None:
+    matrix, _ = vendor_blocks(vendor_name)
+    assert generated_block(README, *matrix_markers(vendor_name)) == matrix, (
         "the README is out of date: run .venv/bin/python -m capability.readme"
     )
 
 
-def test_export_since_note_is_the_one_the_declarations_generate() -> None:
-    start = README.index("<!-- export-since:start -->") + len("<!-- export-since:start -->")
-    end = README.index("<!-- export-since:end -->")
-    assert README[start:end].strip() == export_since_note(REGISTRY), (
+@pytest.mark.parametrize("vendor_name", ALL_VENDORS)
+def test_each_vendors_export_since_note_is_the_one_its_declarations_generate(
+    vendor_name: str,
+) -> None:
+    _, since = vendor_blocks(vendor_name)
+    assert generated_block(README, *since_markers(vendor_name)) == since, (
         "the README is out of date: run .venv/bin/python -m capability.readme"
     )
+
+
+def test_a_vendor_without_a_changed_since_filter_says_since_is_filtered_locally() -> None:
+    for name in ALL_VENDORS:
+        _, since = vendor_blocks(name)
+        local = "facade filters `_since` locally" in since
+        assert local == (not vendor(name).wire.since_param), name
 
 
 def test_the_settings_table_is_the_one_the_settings_class_generates() -> None:
@@ -91,11 +108,17 @@ def scratch(tmp_path: Path) -> Iterator[Scratch]:
     made.stop()
 
 
-def test_the_tour_runs_as_written_on_any_port(scratch: Scratch) -> None:
+@VENDORS
+def test_the_tour_runs_as_written_on_any_port(scratch: Scratch, vendor_name: str) -> None:
+    """Every vendor answers the tour unchanged apart from the vendor flag (and the vendor's
+    name where the server says what it connected to)."""
     tour = Walkthrough.of("A 30-second tour")
     assert tour.server_args == ["--patients", "100", "--seed", "1"]
     assert scratch.port != 8080
-    scratch.serve(tour.server_args, tuple(tour.expected_output))
+    flag = [] if vendor_name == DEFAULT_VENDOR else ["--vendor", vendor_name]
+    written, served = vendor(DEFAULT_VENDOR).title, vendor(vendor_name).title
+    expected = [line.replace(written, served) for line in tour.expected_output]
+    scratch.serve([*tour.server_args, *flag], tuple(expected))
 
     result = scratch.run(tour.script)
 

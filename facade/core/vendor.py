@@ -226,5 +226,7 @@ class Vendor:
     serve_sandbox: Command
     #: One line naming a stored connection (no secret), e.g. for start-up.
     describe_connection: Callable[[VendorCredentials], str]
+    #: The wire rules its client carries, readable without a connection (the README's notes).
+    wire: Wire
     #: Words only this vendor's packages may use (tests/test_vendor_neutral.py).
     wire_vocabulary: tuple[str, ...] = ()

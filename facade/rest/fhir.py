@@ -78,7 +78,7 @@ async def metadata(request: Request) -> Response:
     _check_accept(request)
     service = _service(request)
     statement = capability_statement(
-        service.registry, service.base_url, request.app.state.started_at
+        service.registry, service.client.wire, service.base_url, request.app.state.started_at
     )
     return FhirResponse(statement)
 

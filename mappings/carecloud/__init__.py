@@ -20,6 +20,6 @@ def _mappings() -> tuple[AnyMapping, ...]:
     return tuple(found)
 
 
-REGISTRY = MappingRegistry(vendor="carecloud", mappings=_mappings())
+REGISTRY = MappingRegistry(vendor="carecloud", mappings=_mappings(), endpoint_format="/{}")
 
 __all__ = ["REGISTRY"]

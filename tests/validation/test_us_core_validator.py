@@ -11,6 +11,7 @@ import httpx
 
 from capability import capability_statement
 from facade.core.compartment import CompartmentMapping
+from facade.upstream.drchrono.wire import WIRE
 from mappings.drchrono import REGISTRY
 from tests.chart import every_resource
 from tests.conftest import all_pages
@@ -63,7 +64,7 @@ async def test_every_served_resource_validates_against_us_core(
 def test_capability_statement_is_valid_fhir(shared_dir: Path, tmp_path: Path) -> None:
     path = tmp_path / "cs.json"
     path.write_text(
-        json.dumps(capability_statement(REGISTRY, "http://facade.test/fhir", "2026-11-21"))
+        json.dumps(capability_statement(REGISTRY, WIRE, "http://facade.test/fhir", "2026-11-21"))
     )
     validator = shared_dir / "tools" / "validator" / "validate.sh"
     result = subprocess.run(["bash", str(validator), str(path)], capture_output=True, text=True)

@@ -16,7 +16,7 @@ from facade.core.vendor import (
 )
 from facade.upstream.budget import QuotaRule
 from facade.upstream.carecloud.groups import GROUPS
-from facade.upstream.carecloud.wire import VOCABULARY
+from facade.upstream.carecloud.wire import VOCABULARY, WIRE
 
 if TYPE_CHECKING:
     import httpx
@@ -158,5 +158,6 @@ VENDOR = Vendor(
     connect=Command(_connect_arguments, _connect),
     serve_sandbox=Command(_sandbox_arguments, _serve_sandbox),
     describe_connection=describe_connection,
+    wire=WIRE,
     wire_vocabulary=VOCABULARY,
 )

@@ -139,5 +139,6 @@ VENDOR = Vendor(
     connect=Command(commands.add_connect_arguments, commands.connect),
     serve_sandbox=Command(commands.add_sandbox_arguments, commands.serve_sandbox),
     describe_connection=describe_connection,
+    wire=WIRE,
     wire_vocabulary=VOCABULARY,
 )
