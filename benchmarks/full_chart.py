@@ -20,8 +20,9 @@ from urllib.parse import urlencode
 
 from benchmarks.sandwich import Sandwich, sandwich
 from facade.core.compartment import CompartmentMapping
+from facade.core.registry import MappingRegistry
 from facade.fhir.matching import extract
-from mappings.drchrono import REGISTRY
+from facade.vendors import DEFAULT_VENDOR, vendor, vendor_names
 
 SPEC = (
     Path(os.environ.get("FACADE_SHARED_DIR", Path(__file__).resolve().parents[2] / "shared"))
@@ -29,6 +30,20 @@ SPEC = (
     / "us-core-6.1.0"
     / "uscore_6_1_0.json"
 )
+
+
+#: Per vendor: the fewest calls its API allows for one patient's own data, and why.
+CHART_FLOOR = {
+    "drchrono": (
+        "one listing per clinical endpoint filtered by patient (250 records a page, 50 verbose, "
+        "20 for clinical notes), plus the patient record"
+    ),
+    "carecloud": (
+        "2 calls: 1 GET /encounters?patient_id (every encounter with its nested chart, unpaged: "
+        "conditions, allergies, medications, immunizations, vitals, labs, procedures, notes) "
+        "+ the patient record GET /patients/{guid} (Patient, Coverage, RelatedPerson)"
+    ),
+}
 
 
 def _value_for(kind: str, elements: list[Any], comparator: bool) -> str | None:
@@ -62,7 +77,9 @@ def _value_for(kind: str, elements: list[Any], comparator: bool) -> str | None:
 
 
 def shall_searches(
-    patient_id: str, resources_by_profile: dict[str, list[dict[str, Any]]]
+    registry: MappingRegistry,
+    patient_id: str,
+    resources_by_profile: dict[str, list[dict[str, Any]]],
 ) -> list[tuple[str, str, str]]:
     """(profile, resource type, query) for every SHALL combination with findable values."""
     spec = json.loads(SPEC.read_text())
@@ -72,7 +89,7 @@ def shall_searches(
         resources = resources_by_profile.get(profile["profile_url"])
         if not resources:
             continue
-        mapping = REGISTRY.get(profile["resource"])
+        mapping = registry.get(profile["resource"])
         for combination in profile["capability_searches"]:
             if combination["expectation"] != "SHALL":
                 continue
@@ -111,9 +128,11 @@ def shall_searches(
     return searches
 
 
-async def _chart(sw: Sandwich, patient_id: str) -> dict[str, list[dict[str, Any]]]:
+async def _chart(
+    sw: Sandwich, registry: MappingRegistry, patient_id: str
+) -> dict[str, list[dict[str, Any]]]:
     by_profile: dict[str, list[dict[str, Any]]] = {}
-    for mapping in REGISTRY:
+    for mapping in registry:
         if isinstance(mapping, CompartmentMapping):
             query = f"/fhir/{mapping.resource_type}?patient={patient_id}&_count=250"
         elif mapping.resource_type == "Patient":
@@ -130,14 +149,15 @@ async def _chart(sw: Sandwich, patient_id: str) -> dict[str, list[dict[str, Any]
     return by_profile
 
 
-async def run(patients: int, patient_index: int) -> None:
-    async with sandwich(patients) as sw:
+async def run(patients: int, patient_index: int, vendor_name: str = DEFAULT_VENDOR) -> None:
+    registry = vendor(vendor_name).registry()
+    async with sandwich(patients, vendor_name=vendor_name) as sw:
         await sw.runtime.service.context()
-        patient_id = str(sw.state.dataset.endpoint("patients")[patient_index]["id"])
-        searches = shall_searches(patient_id, await _chart(sw, patient_id))
+        patient_id = sw.patient_ids()[patient_index]
+        searches = shall_searches(registry, patient_id, await _chart(sw, registry, patient_id))
         print(
             f"== full chart: every US Core SHALL search for Patient/{patient_id} "
-            f"({patients} sandbox patients) =="
+            f"({patients} {vendor_name} sandbox patients) =="
         )
         print(f"{'profile':42} {'cold calls':>10}  search")
         cold_total = 0
@@ -166,16 +186,30 @@ async def run(patients: int, patient_index: int) -> None:
                 by_endpoint.get(call.endpoint or call.path, 0) + 1
             )
         print("calls by endpoint: " + ", ".join(f"{k} {v}" for k, v in sorted(by_endpoint.items())))
+        own = [c for c in session if _names_patient(c, patient_id)]
+        own_endpoints = sorted({c.endpoint or c.path for c in own})
+        print(
+            f"calls naming the patient (the chart itself): {len(own)} on "
+            f"{', '.join(own_endpoints)}; the other {len(session) - len(own)} are practice "
+            "lists, searches that name no patient and reads by id"
+        )
+        print(f"fewest the API allows for the chart itself: {CHART_FLOOR[vendor_name]}")
         ratio = len(session) / len(distinct) if distinct else 0.0
         print(f"session calls / floor: {ratio:.2f}x")
+
+
+def _names_patient(call: Any, patient_id: str) -> bool:
+    """Whether a logged vendor request selects the patient (in its path or a query value)."""
+    return patient_id in call.path.split("/") or patient_id in call.query.values()
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--patients", type=int, default=50)
     parser.add_argument("--patient-index", type=int, default=0, help="0-2 are showcase patients")
+    parser.add_argument("--vendor", choices=vendor_names(), default=DEFAULT_VENDOR)
     args = parser.parse_args(argv)
-    asyncio.run(run(args.patients, args.patient_index))
+    asyncio.run(run(args.patients, args.patient_index, args.vendor))
     return 0
 
 

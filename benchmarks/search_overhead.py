@@ -17,12 +17,18 @@ from urllib.parse import urlencode
 
 from benchmarks.sandwich import Sandwich, sandwich
 from benchmarks.stats import machine, ms, percentile
+from facade.vendors import DEFAULT_VENDOR, vendor_names
 
 ADDED_P50_TARGET_SECONDS = 0.010
 COUNT = 100
 SEARCH = f"/fhir/Patient?_count={COUNT}"
-#: The single call the issue names; verbose=true caps it at 50 records, hence the replay above.
-SINGLE_CALL = "/api/patients?page_size=100&show_inactive=true&verbose=true"
+#: Per vendor, for reference: the single patient-list call nearest a 100-record page, and the
+#: key its records are under. DrChrono's is the one the issue names (verbose=true caps it at
+#: 50 records, hence the replay above); CareCloud's pages are a fixed 50.
+SINGLE_CALL = {
+    "drchrono": ("/api/patients?page_size=100&show_inactive=true&verbose=true", "results"),
+    "carecloud": ("/patients", "patients"),
+}
 
 
 @dataclass(frozen=True)
@@ -38,6 +44,7 @@ class Percentiles:
 @dataclass(frozen=True)
 class OverheadReport:
     vendor_urls: list[str]
+    single_call_url: str
     entries: int
     direct: Percentiles
     cold: Percentiles
@@ -80,9 +87,10 @@ async def timed_facade(bench: Sandwich, *, cold: bool) -> tuple[float, int]:
 
 
 async def measure(
-    patients: int, iterations: int, warmup: int, out: Callable[[str], None]
+    patients: int, iterations: int, warmup: int, out: Callable[[str], None], vendor_name: str
 ) -> OverheadReport:
-    async with sandwich(patients) as bench:
+    single_call, records_key = SINGLE_CALL[vendor_name]
+    async with sandwich(patients, vendor_name=vendor_name) as bench:
         await bench.runtime.service.context()  # loaded once an hour; not part of a search
         urls, calls, entries = await facade_calls(bench)
         if calls != len(urls):
@@ -105,7 +113,7 @@ async def measure(
                 direct_time = await timed_direct(bench, urls)
                 cold_time, cold_calls = await timed_facade(bench, cold=True)
             warm_time, warm_calls = await timed_facade(bench, cold=False)
-            single_time = await timed_direct(bench, [SINGLE_CALL])
+            single_time = await timed_direct(bench, [single_call])
             if cold_calls != len(urls) or warm_calls != 0:
                 odd_calls.add(index)
             if index >= warmup:
@@ -115,9 +123,10 @@ async def measure(
                 single.append(single_time)
         if odd_calls:
             out(f"!! {len(odd_calls)} iterations made an unexpected number of vendor calls")
-        single_records = len((await bench.vendor.get(SINGLE_CALL)).json()["results"])
+        single_records = len((await bench.vendor.get(single_call)).json()[records_key])
     return OverheadReport(
         vendor_urls=urls,
+        single_call_url=single_call,
         entries=entries,
         direct=Percentiles.of(direct),
         cold=Percentiles.of(cold),
@@ -130,14 +139,18 @@ async def measure(
 
 
 def run(
-    patients: int, iterations: int, warmup: int = 20, out: Callable[[str], None] = print
+    patients: int,
+    iterations: int,
+    warmup: int = 20,
+    out: Callable[[str], None] = print,
+    vendor_name: str = DEFAULT_VENDOR,
 ) -> OverheadReport:
     out(f"== (b) facade overhead on a {COUNT}-Patient search page, in-process ASGI ==")
     out(
-        f"{patients} sandbox patients, {iterations} iterations after {warmup} warm-up;"
-        f" burst limits off, hourly quota unlimited; {machine()}"
+        f"{patients} {vendor_name} sandbox patients, {iterations} iterations after {warmup}"
+        f" warm-up; burst limits off, hourly quota unlimited; {machine()}"
     )
-    report = asyncio.run(measure(patients, iterations, warmup, out))
+    report = asyncio.run(measure(patients, iterations, warmup, out, vendor_name))
     n = len(report.vendor_urls)
     rows = (
         (f"direct: the same {n} vendor call(s), replayed", report.direct),
@@ -146,7 +159,7 @@ def run(
         ("facade, warm (vendor pages cached, 0 calls)", report.warm),
         ("facade − direct, warm (per-iteration pairs)", report.warm_added),
         (
-            f"single vendor call {SINGLE_CALL} ({report.single_call_records} records)",
+            f"single vendor call {report.single_call_url} ({report.single_call_records} records)",
             report.single_call,
         ),
     )
@@ -168,8 +181,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--iterations", type=int, default=200, help="timed pairs after the warm-up (200)"
     )
     parser.add_argument("--warmup", type=int, default=20, help="untimed pairs first (20)")
+    parser.add_argument("--vendor", choices=vendor_names(), default=DEFAULT_VENDOR)
     args = parser.parse_args(argv)
-    run(args.patients, args.iterations, args.warmup)
+    run(args.patients, args.iterations, args.warmup, vendor_name=args.vendor)
     return 0
 
 

@@ -13,6 +13,7 @@ import asyncio
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import urlencode
 
 from benchmarks.sandwich import Sandwich, sandwich
@@ -21,6 +22,7 @@ from facade.fhir.query import parse_query
 from facade.upstream.budget import metered
 from facade.upstream.drchrono.sandbox.dataset import SandboxDataset
 from facade.upstream.drchrono.wire import WIRE
+from facade.vendors import DEFAULT_VENDOR, vendor_names
 
 #: Vendor query values longer than this are shortened in the listing (paging cursors).
 SHOWN_VALUE_CHARS = 24
@@ -62,7 +64,14 @@ class CallsReport:
         return next(c.calls for c in self.costs if c.search.label == label)
 
 
-def representative_searches(dataset: SandboxDataset) -> list[Search]:
+def representative_searches(vendor_name: str, state: Any) -> list[Search]:
+    """The same kinds of search for every vendor, each with the floor that vendor's API allows."""
+    if vendor_name == "drchrono":
+        return _drchrono_searches(state.dataset)
+    return _carecloud_searches(state)
+
+
+def _drchrono_searches(dataset: SandboxDataset) -> list[Search]:
     patients = dataset.endpoint("patients")
     everyone = len(patients)
     one = patients[min(3, everyone - 1)]
@@ -169,6 +178,123 @@ def representative_searches(dataset: SandboxDataset) -> list[Search]:
     ]
 
 
+def _carecloud_searches(state: Any) -> list[Search]:
+    """CareCloud: patients 50 a page with no page-size parameter; filters by first_name,
+    last_name (prefix) and date_of_birth only; providers, locations and the business entity
+    are one call each; a patient's whole chart is one /encounters call."""
+    from facade.upstream.carecloud.sandbox.paging import PAGE_SIZES
+    from mappings.carecloud.fields import PATIENT_ID_SYSTEM
+
+    patients = state.dataset.patients
+    everyone = len(patients)
+    one = patients[min(3, everyone - 1)]
+    guid = str(one["id"]).lower()
+    female = next((p for p in patients if p["gender_code"] == "F"), one)
+    male = next((p for p in patients if p["gender_code"] == "M"), one)
+    provider = state.dataset.providers[0]
+    location = state.dataset.locations[0]
+    per_page = PAGE_SIZES["patients"]
+
+    def pages(count: int) -> int:
+        return max(1, math.ceil(count / per_page))
+
+    def named(last: str) -> int:
+        return sum(1 for p in patients if str(p["last_name"]).lower().startswith(last.lower()))
+
+    same_birthday = sum(1 for p in patients if p["date_of_birth"] == one["date_of_birth"])
+    scan = pages(everyone)
+    scan_why = f"full scan of {everyone} patients at {per_page}/page (CareCloud's fixed page)"
+    practice = "providers + locations lists (a provider's location is joined in)"
+    return [
+        Search("Patient?_id=X", "Patient", [("_id", guid)], 1, "one record by id"),
+        Search(
+            "Patient?identifier=chart",
+            "Patient",
+            [("identifier", str(one["chart_number"]))],
+            scan,
+            f"{scan_why}: CareCloud cannot filter by chart number",
+        ),
+        Search(
+            "Patient?identifier=urn:carecloud:patient|guid",
+            "Patient",
+            [("identifier", f"{PATIENT_ID_SYSTEM}|{guid}")],
+            1,
+            "one record by id",
+        ),
+        Search(
+            "Patient?name=X",
+            "Patient",
+            [("name", str(one["last_name"]))],
+            scan,
+            f"{scan_why}: `name` matches any part of any name (middle, preferred)",
+        ),
+        Search(
+            "Patient?birthdate=D&name=X",
+            "Patient",
+            [("birthdate", str(one["date_of_birth"])), ("name", str(one["last_name"]))],
+            pages(same_birthday),
+            f"date_of_birth pushed down ({same_birthday} born that day)",
+        ),
+        Search(
+            "Patient?gender=female&name=X",
+            "Patient",
+            [("gender", "female"), ("name", str(female["last_name"]))],
+            scan,
+            f"{scan_why}: CareCloud has no gender filter",
+        ),
+        Search(
+            "Patient?family=X&gender=male",
+            "Patient",
+            [("family", str(male["last_name"])), ("gender", "male")],
+            pages(named(str(male["last_name"]))),
+            f"last_name pushed down ({named(str(male['last_name']))} match the prefix)",
+        ),
+        Search("Patient?_count=50 (all pages)", "Patient", [("_count", "50")], scan, scan_why),
+        Search(
+            "Patient?birthdate=ge1990-01-01",
+            "Patient",
+            [("birthdate", "ge1990-01-01")],
+            scan,
+            f"{scan_why}: CareCloud filters date_of_birth by exact day only",
+        ),
+        Search(
+            "Practitioner?name=X",
+            "Practitioner",
+            [("name", str(provider["last_name"]))],
+            2,
+            practice,
+        ),
+        Search(
+            "Practitioner?identifier=NPI",
+            "Practitioner",
+            [("identifier", f"http://hl7.org/fhir/sid/us-npi|{provider['npi']}")],
+            2,
+            practice,
+        ),
+        Search(
+            "Organization?name=X",
+            "Organization",
+            [("name", str(state.dataset.business_entity["name"]).split()[0])],
+            1,
+            "the business entity (/authorization, also read by the context)",
+        ),
+        Search(
+            "Location?address-city=X",
+            "Location",
+            [("address-city", str(location["address"]["city"]))],
+            1,
+            "locations list",
+        ),
+        Search(
+            "Condition?patient=X",
+            "Condition",
+            [("patient", guid)],
+            1,
+            "the patient's encounters: one /encounters call holds the whole chart",
+        ),
+    ]
+
+
 def describe_request(path: str, query: dict[str, str]) -> str:
     shown = {
         k: (v if len(v) <= SHOWN_VALUE_CHARS else v[:SHOWN_VALUE_CHARS] + "…")
@@ -214,20 +340,21 @@ async def cost_of(bench: Sandwich, search: Search) -> SearchCost:
     )
 
 
-async def measure(patients: int) -> tuple[SandboxDataset, CallsReport]:
-    async with sandwich(patients) as bench:
+async def measure(patients: int, vendor_name: str) -> CallsReport:
+    async with sandwich(patients, vendor_name=vendor_name) as bench:
         start = bench.api_log_size()
         await bench.runtime.service.context()
         context_calls = logged_since(bench, start)
-        costs = [
-            await cost_of(bench, search) for search in representative_searches(bench.state.dataset)
-        ]
-        return bench.state.dataset, CallsReport(context_calls=context_calls, costs=costs)
+        searches = representative_searches(vendor_name, bench.state)
+        costs = [await cost_of(bench, search) for search in searches]
+        return CallsReport(context_calls=context_calls, costs=costs)
 
 
-def run(patients: int, out: Callable[[str], None] = print) -> CallsReport:
-    dataset, report = asyncio.run(measure(patients))
-    out(f"== (c) vendor calls per FHIR search, {patients} sandbox patients ==")
+def run(
+    patients: int, out: Callable[[str], None] = print, vendor_name: str = DEFAULT_VENDOR
+) -> CallsReport:
+    report = asyncio.run(measure(patients, vendor_name))
+    out(f"== (c) vendor calls per FHIR search, {patients} {vendor_name} sandbox patients ==")
     out(f"practice context (once an hour, before any search): {len(report.context_calls)} calls")
     for line in report.context_calls:
         out(f"    {line}")
@@ -256,7 +383,6 @@ def run(patients: int, out: Callable[[str], None] = print) -> CallsReport:
     for cost in report.costs:
         floor = "?" if cost.search.minimum is None else str(cost.search.minimum)
         out(f"{cost.search.label:<46} {cost.calls:>5} {floor:>5} {cost.repeat_calls:>6}")
-    del dataset
     return report
 
 
@@ -266,8 +392,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--iterations", type=int, default=1, help="accepted for symmetry; calls are counted once"
     )
+    parser.add_argument("--vendor", choices=vendor_names(), default=DEFAULT_VENDOR)
     args = parser.parse_args(argv)
-    run(args.patients)
+    run(args.patients, vendor_name=args.vendor)
     return 0
 
 

@@ -1,5 +1,6 @@
-"""The benchmarks run end to end at tiny sizes and print their headline lines; the vendor-call
-benchmark reports the call counts the planner promises. No timing is ever asserted."""
+"""The benchmarks run end to end at tiny sizes and print their headline lines, for every
+vendor; the vendor-call benchmark reports the call counts the planner promises. No timing is
+ever asserted."""
 
 from __future__ import annotations
 
@@ -7,15 +8,28 @@ import re
 
 import pytest
 
-from benchmarks import bulk_export, mapping_throughput, run_all, search_overhead, vendor_calls
+from benchmarks import (
+    bulk_export,
+    full_chart,
+    mapping_throughput,
+    run_all,
+    search_overhead,
+    vendor_calls,
+)
+from tests.vendors import ALL_VENDORS
 
 TINY = ["--patients", "20", "--iterations", "3"]
+EACH_VENDOR = pytest.mark.parametrize("vendor_name", ALL_VENDORS)
+#: The practice context each vendor's facade loads once an hour: DrChrono users/current
+#: (a 302 to users/{id}), doctors and custom_demographics; CareCloud /authorization.
+CONTEXT_CALLS = {"drchrono": 4, "carecloud": 1}
 
 
+@EACH_VENDOR
 def test_mapping_throughput_prints_records_per_second_for_each_transform(
-    capsys: pytest.CaptureFixture[str],
+    capsys: pytest.CaptureFixture[str], vendor_name: str
 ) -> None:
-    assert mapping_throughput.main(TINY) == 0
+    assert mapping_throughput.main([*TINY, "--vendor", vendor_name]) == 0
     out = capsys.readouterr().out
     for headline in (
         "Patient transform ",
@@ -27,38 +41,63 @@ def test_mapping_throughput_prints_records_per_second_for_each_transform(
     assert re.search(r"^Patient target ≥ 20,000/s: measured [\d,]+/s", out, re.M)
 
 
+@EACH_VENDOR
 def test_search_overhead_prints_direct_facade_and_added_percentiles(
-    capsys: pytest.CaptureFixture[str],
+    capsys: pytest.CaptureFixture[str], vendor_name: str
 ) -> None:
-    assert search_overhead.main([*TINY, "--warmup", "1"]) == 0
+    assert search_overhead.main([*TINY, "--warmup", "1", "--vendor", vendor_name]) == 0
     out = capsys.readouterr().out
-    assert "X-Upstream-Calls: 1" in out  # 20 patients fit one verbose vendor page
+    assert "X-Upstream-Calls: 1" in out  # 20 patients fit one vendor page (50 a page at most)
     for label in ("direct: the same 1 vendor call(s)", "facade, cold", "facade − direct, cold"):
         assert re.search(rf"^{re.escape(label)}.* ms +-?[\d.]+ ms$", out, re.M), label
     assert re.search(r"^added p50 target ≤ 10 ms: measured -?[\d.]+ ms cold", out, re.M)
     assert "!!" not in out, "facade made an unexpected number of vendor calls"
 
 
+@EACH_VENDOR
 def test_vendor_calls_reports_one_call_for_id_and_birthdate_name_searches(
-    capsys: pytest.CaptureFixture[str],
+    capsys: pytest.CaptureFixture[str], vendor_name: str
 ) -> None:
-    assert vendor_calls.main(TINY) == 0
+    assert vendor_calls.main([*TINY, "--vendor", vendor_name]) == 0
     out = capsys.readouterr().out
-    assert "practice context (once an hour, before any search): 4 calls" in out
+    context = CONTEXT_CALLS[vendor_name]
+    assert f"practice context (once an hour, before any search): {context} calls" in out
     assert re.search(r"^Patient\?_id=X: 1 calls \(minimum 1;", out, re.M)
     assert re.search(r"^Patient\?birthdate=D&name=X: 1 calls \(minimum 1;", out, re.M)
     assert re.search(r"^  rule     _id: read by id", out, re.M)
     assert re.search(r"^  rule     birthdate: pushed down as date_of_birth=", out, re.M)
 
 
-def test_vendor_calls_report_counts_match_the_sandbox_log() -> None:
-    report = vendor_calls.run(20, out=lambda _line: None)
+@EACH_VENDOR
+def test_vendor_calls_report_counts_match_the_sandbox_log_and_the_floor(vendor_name: str) -> None:
+    report = vendor_calls.run(20, out=lambda _line: None, vendor_name=vendor_name)
     assert report.calls_for("Patient?_id=X") == 1
     assert report.calls_for("Patient?birthdate=D&name=X") == 1
     for cost in report.costs:
         assert cost.calls == len(cost.vendor_requests), cost.search.label
+        assert cost.calls == cost.search.minimum, cost.search.label
 
 
+@EACH_VENDOR
+def test_full_chart_prints_the_session_calls_against_the_floor(
+    capsys: pytest.CaptureFixture[str], vendor_name: str
+) -> None:
+    assert full_chart.main(["--patients", "5", "--vendor", vendor_name]) == 0
+    out = capsys.readouterr().out
+    assert re.search(r"^searches: \d+$", out, re.M)
+    session = re.search(r"^vendor calls, the whole chart in one session .*: (\d+)$", out, re.M)
+    floor = re.search(r"^floor: distinct vendor pages the chart needs: (\d+)$", out, re.M)
+    assert session and floor and session.group(1) == floor.group(1)
+    own = re.search(r"^calls naming the patient \(the chart itself\): (\d+) on ([^;]+);", out, re.M)
+    assert own, "the chart's own calls are printed"
+    # Each endpoint holding the patient's data read once: 5 patients fit one page everywhere.
+    assert int(own.group(1)) == len(own.group(2).split(", ")), own.group(0)
+    assert (
+        f"fewest the API allows for the chart itself: {full_chart.CHART_FLOOR[vendor_name]}" in out
+    )
+
+
+# DrChrono only until CareCloud's export reads /encounters per patient (issue 12, "bulk").
 def test_bulk_export_prints_calls_memory_and_throughput_against_targets(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
@@ -87,6 +126,7 @@ def test_bulk_export_report_matches_the_export_and_the_sandbox_log() -> None:
     assert report.traced.traced_peak is not None and report.traced.traced_peak > 0
 
 
+# DrChrono only until CareCloud's export reads /encounters per patient (its (d) rows).
 def test_run_all_prints_the_summary_with_targets(capsys: pytest.CaptureFixture[str]) -> None:
     assert run_all.main(TINY) == 0
     out = capsys.readouterr().out
