@@ -52,6 +52,8 @@ MEMORY_PATIENTS = 10_000
 #: tracemalloc slows the export ~5×: its peak is taken on a smaller export.
 TRACE_PATIENTS = 200
 MB = 2**20
+#: The mode of an export listing that calls the vendor once per patient (facade/bulk/planner).
+BY_PATIENT = "by-patient"
 KICKOFF_HEADERS = {"Accept": "application/fhir+json", "Prefer": "respond-async"}
 
 
@@ -218,11 +220,11 @@ async def _export(sw: Sandwich, patients: int, *, trace: bool) -> ExportRun:
         records = found.records if found else 0
         verbose = bool(listing["detail"])
         label = listing["endpoint"] + (" (verbose)" if verbose else "")
-        if listing["mode"] == "practice":
-            minimum, general_minimum = _practice_floor(sw, listing["endpoint"], verbose, records)
-        else:  # one call per patient of the export, each answer unpaged
+        if listing["mode"] == BY_PATIENT:  # one call per patient of the export, unpaged
             label = f"{listing['endpoint']} (one call per patient)"
             minimum = general_minimum = patients
+        else:
+            minimum, general_minimum = _practice_floor(sw, listing["endpoint"], verbose, records)
         run.listings.append(ListingCost(label, records, verbose, minimum, general_minimum))
     # A lookup list that is also one of the export's listings is the same pages: counted once.
     listed = {x.label.split(" ")[0] for x in run.listings}
@@ -240,6 +242,8 @@ def _practice_floor(sw: Sandwich, endpoint: str, verbose: bool, records: int) ->
     else:
         from facade.upstream.carecloud.sandbox.paging import PAGE_SIZES
 
+        if endpoint not in PAGE_SIZES:  # an unpaged answer (the business entity)
+            return 1, 1
         largest = general = PAGE_SIZES[endpoint]  # fixed pages: no page-size parameter
     return max(1, math.ceil(records / largest)), max(1, math.ceil(records / general))
 
