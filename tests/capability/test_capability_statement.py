@@ -12,10 +12,13 @@ import httpx
 import pytest
 
 from capability import support_matrix
+from capability.statement import export_since_note
 from facade.core.compartment import CompartmentMapping
 from facade.fhir.definitions import definition
 from facade.upstream.drchrono.sandbox.dataset import SandboxDataset
+from facade.vendors import vendor
 from mappings.drchrono import REGISTRY
+from tests.vendors import VENDORS
 
 SNAPSHOT = Path(__file__).parent / "metadata.snapshot.json"
 
@@ -127,3 +130,17 @@ def test_support_matrix_lists_every_declared_parameter() -> None:
     for mapping in REGISTRY:
         for param in mapping.search_params:
             assert f"| {mapping.resource_type} |" in matrix and f"`{param.code}`" in matrix
+
+
+@VENDORS
+async def test_each_vendors_metadata_says_how_its_export_answers_since(
+    fhir: httpx.AsyncClient, vendor_name: str
+) -> None:
+    """The export's `_since` note is the vendor's own: a vendor that cannot list changed
+    records (no `since_param` in its wire) has `_since` filtered locally."""
+    statement = (await fhir.get("/fhir/metadata")).json()
+    [export] = statement["rest"][0]["operation"]
+    entry = vendor(vendor_name)
+    assert export["documentation"] == export_since_note(entry.registry(), entry.wire)
+    local = "facade filters `_since` locally" in export["documentation"]
+    assert local == (not entry.wire.since_param)
