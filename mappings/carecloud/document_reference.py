@@ -51,7 +51,7 @@ from mappings.carecloud.docref import (
     read_ccd,
 )
 from mappings.carecloud.encounter_record import read_encounter
-from mappings.carecloud.fields import PATIENTS, instant, text
+from mappings.carecloud.fields import PATIENTS, expand_guid, instant, text
 from mappings.valuemaps import DOCUMENT_TYPE, IHE_FORMAT_CODE, US_CORE
 
 if TYPE_CHECKING:
@@ -143,6 +143,7 @@ MAPPING = CompartmentMapping(
             name=CCD_SOURCE,
             endpoint=PATIENTS,
             transform=ccd_transform,
+            vendor_key=expand_guid,
             patient_param="patient_id",
             fetch=no_stored_ccd,
             read=read_ccd,
