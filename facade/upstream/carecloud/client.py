@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -32,6 +31,7 @@ from facade.upstream.carecloud.session import (
     session_ended,
 )
 from facade.upstream.carecloud.wire import WIRE
+from facade.upstream.paging import pages
 from facade.upstream.retry import ClientPolicy as ClientPolicy
 from facade.upstream.retry import RequestLoop, VendorRules
 
@@ -135,15 +135,6 @@ class CareCloudClient:
         self.cache.put(url, page, cache_ttl)
         return page
 
-    async def iterate_pages(
-        self, endpoint: str, params: dict[str, str], *, reason: str, cache_ttl: float = 0.0
-    ) -> AsyncIterator[VendorPage]:
-        url: str | None = self.list_url(endpoint, params)
-        while url is not None:
-            page = await self.fetch_page(url, reason=reason, cache_ttl=cache_ttl)
-            yield page
-            url = page.next_url
-
     async def list_all(
         self, endpoint: str, params: dict[str, str], *, reason: str, cache_ttl: float = 0.0
     ) -> list[Record]:
@@ -153,9 +144,7 @@ class CareCloudClient:
         records: list[Record] = []
         seen: set[str] = set()
         for window in _windowed(endpoint, params):
-            async for page in self.iterate_pages(
-                endpoint, window, reason=reason, cache_ttl=cache_ttl
-            ):
+            async for page in pages(self, endpoint, window, reason=reason, cache_ttl=cache_ttl):
                 for record in page.results:
                     key = str(record.get("id", ""))
                     if not key or key not in seen:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
 from typing import Any, Protocol, cast
@@ -27,6 +26,7 @@ from facade.upstream.budget import UpstreamBudget, parse_throttle_wait
 from facade.upstream.cache import ResponseCache
 from facade.upstream.drchrono.oauth import refresh_tokens
 from facade.upstream.drchrono.wire import WIRE
+from facade.upstream.paging import pages
 from facade.upstream.retry import ClientPolicy as ClientPolicy
 from facade.upstream.retry import RequestLoop, VendorRules
 
@@ -111,20 +111,11 @@ class DrChronoClient:
         self.cache.put(url, page, cache_ttl)
         return page
 
-    async def iterate_pages(
-        self, endpoint: str, params: dict[str, str], *, reason: str, cache_ttl: float = 0.0
-    ) -> AsyncIterator[VendorPage]:
-        url: str | None = self.list_url(endpoint, params)
-        while url is not None:
-            page = await self.fetch_page(url, reason=reason, cache_ttl=cache_ttl)
-            yield page
-            url = page.next_url
-
     async def list_all(
         self, endpoint: str, params: dict[str, str], *, reason: str, cache_ttl: float = 0.0
     ) -> list[Record]:
         records: list[Record] = []
-        async for page in self.iterate_pages(endpoint, params, reason=reason, cache_ttl=cache_ttl):
+        async for page in pages(self, endpoint, params, reason=reason, cache_ttl=cache_ttl):
             records.extend(page.results)
         return records
 
