@@ -14,6 +14,7 @@ from facade.core.vendor import Vendor
 #: name -> "module:attribute" of its `Vendor` entry. The first is the default vendor.
 VENDORS: dict[str, str] = {
     "drchrono": "facade.upstream.drchrono.vendor:VENDOR",
+    "carecloud": "facade.upstream.carecloud.vendor:VENDOR",
 }
 
 DEFAULT_VENDOR = next(iter(VENDORS))

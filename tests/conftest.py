@@ -1,14 +1,16 @@
-"""Shared fixtures: the transport sandwich of facade → DrChrono client → sandbox, in-process.
+"""Shared fixtures: the transport sandwich of facade → vendor client → sandbox, in-process.
 
-facade is driven through httpx.ASGITransport, and its DrChrono client reaches the sandbox
-app through another ASGITransport: real code end to end, no network, nothing patched.
+facade is driven through httpx.ASGITransport, and its vendor client reaches the sandbox app
+through another ASGITransport: real code end to end, no network, nothing patched. The
+vendor is DrChrono unless a suite runs once per vendor (`pytestmark = VENDORS`, from
+tests/vendors.py): then `vendor_name` names it, and `sandbox` is that vendor's.
 """
 
 from __future__ import annotations
 
-import copy
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -18,25 +20,20 @@ from facade.clock import FakeClock
 from facade.runtime import Runtime, build_runtime
 from facade.settings import Settings
 from facade.upstream.drchrono.sandbox.dataset import SandboxDataset
-from facade.upstream.drchrono.sandbox.generator import generate
 from facade.upstream.drchrono.sandbox.state import SandboxLimits, SandboxState
 from tests.browser import CHROMIUM, Browser, missing_chromium
 from tests.tokens import FreshToken
+from tests.vendors import SANDBOX_SEED, generated, sandbox_state
 
 FACADE_BASE = "http://facade.test"
 FHIR_BASE = f"{FACADE_BASE}/fhir"
-SANDBOX_PATIENTS = 12
-SANDBOX_SEED = 7
-
-
-@pytest.fixture(scope="session")
-def generated() -> SandboxDataset:
-    return generate(patients=SANDBOX_PATIENTS, seed=SANDBOX_SEED)
 
 
 @pytest.fixture
-def dataset(generated: SandboxDataset) -> SandboxDataset:
-    return copy.deepcopy(generated)
+def dataset() -> SandboxDataset:
+    """DrChrono's generated sandbox data (a fresh copy), for DrChrono-only suites."""
+    data: SandboxDataset = generated("drchrono")
+    return data
 
 
 @pytest.fixture
@@ -50,17 +47,25 @@ def sandbox_limits() -> SandboxLimits:
 
 
 @pytest.fixture
-def sandbox(
-    dataset: SandboxDataset, clock: FakeClock, sandbox_limits: SandboxLimits
-) -> SandboxState:
-    return SandboxState.with_default_app(
-        dataset, seed=SANDBOX_SEED, limits=sandbox_limits, clock=clock.now
-    )
+def vendor_name(request: pytest.FixtureRequest) -> str:
+    """The vendor under test: DrChrono, or each vendor where a suite opts in (VENDORS)."""
+    return str(getattr(request, "param", "drchrono"))
 
 
 @pytest.fixture
-def settings(tmp_path: Path) -> Settings:
+def sandbox(vendor_name: str, clock: FakeClock, request: pytest.FixtureRequest) -> Any:
+    """The vendor's sandbox state (for DrChrono, over `dataset` with `sandbox_limits`)."""
+    if vendor_name != "drchrono":
+        return sandbox_state(vendor_name, generated(vendor_name), clock)
+    dataset: SandboxDataset = request.getfixturevalue("dataset")
+    limits: SandboxLimits = request.getfixturevalue("sandbox_limits")
+    return SandboxState.with_default_app(dataset, seed=SANDBOX_SEED, limits=limits, clock=clock.now)
+
+
+@pytest.fixture
+def settings(tmp_path: Path, vendor_name: str) -> Settings:
     return Settings(
+        vendor=vendor_name,
         data_dir=tmp_path / "data",
         public_base_url=FHIR_BASE,
         upstream_burst_per_second=0,
@@ -73,9 +78,7 @@ def settings(tmp_path: Path) -> Settings:
 
 
 @pytest.fixture
-async def runtime(
-    settings: Settings, sandbox: SandboxState, clock: FakeClock
-) -> AsyncIterator[Runtime]:
+async def runtime(settings: Settings, sandbox: Any, clock: FakeClock) -> AsyncIterator[Runtime]:
     built = await build_runtime(settings, sandbox=sandbox, clock=clock)
     yield built
     await built.aclose()

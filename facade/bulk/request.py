@@ -160,7 +160,7 @@ def build_request(
             raise InvalidRequest("The patient parameter is only accepted in a POST kick-off.")
         for value in parameters["patient"]:
             patient = patient_id_of(value)
-            if patient is None:
+            if patient is None or registry.patient_key(patient) is None:
                 raise InvalidParameterValue(f"patient {value!r} is not a Patient reference.")
             patients.append(patient)
     filters = tuple(v for v in parameters.get("_typeFilter", []) if v)

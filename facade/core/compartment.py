@@ -142,6 +142,9 @@ class Source:
     #: When a record last changed: see ChangeTime.
     last_updated: LastUpdated | None = None
     description: str = ""
+    #: The vendor id behind the id piece this source writes into its resources' ids, when
+    #: it writes a shorter form (a vendor id that holds '-'); None when the piece names none.
+    vendor_key: Callable[[str], str | None] = lambda piece: piece
 
     def resources(self, record: Record, ctx: MappingContext) -> list[Resource]:
         """The transform's resources, with the record's declared change time."""
@@ -222,4 +225,4 @@ def patient_named_by(
     source = mapping.source(located[0]) if located else None
     if located is None or source is None or source.endpoint != patient_endpoint:
         return None
-    return located[1]
+    return source.vendor_key(located[1])

@@ -204,12 +204,13 @@ class ChartPlan:
 
 
 def patient_id_of(value: str) -> str | None:
-    """The vendor patient id in `123`, `Patient/123` or `<base>/Patient/123`."""
+    """The patient id in `<id>`, `Patient/<id>` or `<base>/Patient/<id>`, when it is a valid
+    FHIR id; whether the vendor could hold such an id is its Patient mapping's `vendor_id`."""
     parts = value.rstrip("/").split("/")
     if len(parts) >= 2 and parts[-2] != "Patient":
         return None
     candidate = parts[-1]
-    return candidate if candidate.isdigit() else None
+    return candidate if FHIR_ID.fullmatch(candidate) else None
 
 
 def plan_chart(mapping: CompartmentMapping, query: SearchQuery, *, lenient: bool) -> ChartPlan:

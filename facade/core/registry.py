@@ -40,6 +40,15 @@ class MappingRegistry:
     def resource_types(self) -> list[str]:
         return sorted(m.resource_type for m in self.mappings)
 
+    def patient_key(self, patient_id: str) -> str | None:
+        """The vendor's id of patient `patient_id` (its Patient mapping's `vendor_id`), or
+        None when no patient of this vendor could have that id: then no call is made."""
+        try:
+            patient = self.get("Patient")
+        except ResourceNotFound:
+            return None
+        return patient.vendor_id(patient_id) if isinstance(patient, ResourceMapping) else None
+
     def get(self, resource_type: str) -> AnyMapping:
         for mapping in self.mappings:
             if mapping.resource_type == resource_type:

@@ -420,6 +420,8 @@ class FhirService:
             return [r for r in candidates if _passes(plan.local, r)]
         matches: list[Resource] = []
         for patient_id in dict.fromkeys(plan.patient_ids or []):
+            if self.registry.patient_key(patient_id) is None:
+                continue  # an id no patient of this vendor has: nothing to ask for
             for source in plan.sources:
                 for record in await self._source_records(source, patient_id, ctx):
                     for resource in source.resources(record, ctx):

@@ -31,6 +31,8 @@ class VendorCredentials:
     #: UTC, timezone-aware.
     expires_at: datetime
     scope: str = ""
+    #: A second secret the vendor's login needs beside client_secret (a TOTP seed), or "".
+    login_secret: str = field(default="", repr=False)
 
 
 class ConnectionStore:
@@ -54,6 +56,7 @@ class ConnectionStore:
             refresh_token=self._box.decrypt(row.refresh_token_enc),
             expires_at=_as_utc(row.expires_at),
             scope=row.scope,
+            login_secret=self._box.decrypt(row.login_secret_enc) if row.login_secret_enc else "",
         )
 
     def save(self, vendor: str, credentials: VendorCredentials) -> None:
@@ -82,6 +85,9 @@ class ConnectionStore:
             row.refresh_token_enc = self._box.encrypt(credentials.refresh_token)
             row.expires_at = credentials.expires_at.astimezone(UTC)
             row.scope = credentials.scope
+            row.login_secret_enc = (
+                self._box.encrypt(credentials.login_secret) if credentials.login_secret else ""
+            )
             row.updated_at = now
             session.add(row)
             session.commit()

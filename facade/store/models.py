@@ -22,6 +22,8 @@ class UpstreamConnection(SQLModel, table=True):
     #: When the access token expires. Datetimes here are timezone-aware and stored as UTC.
     expires_at: datetime
     scope: str = Field(default="", max_length=2000)
+    #: A second login secret some vendors need (a TOTP seed), encrypted; "" when none.
+    login_secret_enc: str = Field(default="")
     created_at: datetime
     updated_at: datetime
 

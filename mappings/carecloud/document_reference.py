@@ -44,7 +44,7 @@ from mappings.carecloud.chart import (
 )
 from mappings.carecloud.docref import CCD_SOURCE, ccd_transform, docref, no_stored_ccd, read_ccd
 from mappings.carecloud.encounter_record import read_encounter
-from mappings.carecloud.fields import PATIENTS, instant, text
+from mappings.carecloud.fields import PATIENTS, expand_guid, instant, text
 from mappings.ccda import CLINICAL_NOTE
 from mappings.valuemaps import DOCUMENT_TYPE, IHE_FORMAT_CODE, US_CORE
 
@@ -137,6 +137,7 @@ MAPPING = CompartmentMapping(
             name=CCD_SOURCE,
             endpoint=PATIENTS,
             transform=ccd_transform,
+            vendor_key=expand_guid,
             patient_param="patient_id",
             fetch=no_stored_ccd,
             read=read_ccd,

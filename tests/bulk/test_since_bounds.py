@@ -7,7 +7,7 @@ import httpx
 
 from facade.bulk.exports import BulkExports
 from tests.bulk.conftest import download, export
-from tests.conftest import SANDBOX_PATIENTS
+from tests.vendors import SANDBOX_PATIENTS
 
 
 async def test_export_since_the_last_second_of_the_calendar_is_empty(

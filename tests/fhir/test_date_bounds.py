@@ -11,8 +11,9 @@ import pytest
 
 from facade.runtime import Runtime
 from facade.upstream.drchrono.sandbox.dataset import SandboxDataset
-from tests.conftest import SANDBOX_PATIENTS, all_pages
+from tests.conftest import all_pages
 from tests.tokens import token
+from tests.vendors import SANDBOX_PATIENTS
 
 NOBODY = [
     "birthdate=9999-12-31",

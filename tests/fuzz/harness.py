@@ -23,8 +23,9 @@ from facade.runtime import Runtime, build_runtime
 from facade.settings import Settings
 from facade.upstream.drchrono.sandbox.generator import generate
 from facade.upstream.drchrono.sandbox.state import SandboxLimits, SandboxState
-from tests.conftest import FACADE_BASE, FHIR_BASE, SANDBOX_PATIENTS, SANDBOX_SEED
+from tests.conftest import FACADE_BASE, FHIR_BASE
 from tests.tokens import token
+from tests.vendors import SANDBOX_PATIENTS, SANDBOX_SEED
 
 #: The kinds of caller every operation is fuzzed as.
 TOKEN_KINDS = ("system", "patient", "user", "none")

@@ -95,6 +95,7 @@ def credentials() -> VendorCredentials:
         refresh_token="refresh-token-plaintext-1",
         expires_at=NOW + timedelta(hours=48),
         scope="user:read patients:read",
+        login_secret="login-secret-plaintext-1",
     )
 
 
@@ -125,6 +126,7 @@ def test_migrate_creates_the_schema(database_url: str) -> None:
             "refresh_token_enc",
             "expires_at",
             "scope",
+            "login_secret_enc",
             "created_at",
             "updated_at",
         }
@@ -198,6 +200,7 @@ def test_secrets_are_encrypted_at_rest(
         ("client_secret_enc", credentials.client_secret),
         ("access_token_enc", credentials.access_token),
         ("refresh_token_enc", credentials.refresh_token),
+        ("login_secret_enc", credentials.login_secret),
     ):
         stored = str(row[column])
         assert plaintext not in stored

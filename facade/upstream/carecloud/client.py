@@ -51,6 +51,8 @@ SINGULAR = {
     "claims": "claim",
     "webhooks": "webhook",
 }
+#: Paths that answer one JSON object, not a list: listed, they are that one record.
+DOCUMENTS = frozenset({"authorization"})
 #: Lists whose start_date..end_date range CareCloud caps, in days (start and end both count).
 DATE_RANGE_DAYS = {"appointments": 93}
 _ID_SEGMENT = re.compile(
@@ -118,11 +120,14 @@ class CareCloudClient:
     ) -> VendorPage:
         """One list page (`{"<endpoint>": [...]}`), its next page named by the Link header;
         served from the cache when the same URL was fetched within its TTL."""
+        key = self._path_of(url).rsplit("/", 1)[-1]
+        if key in DOCUMENTS:
+            document = await self.get_path(f"/{key}", reason=reason, cache_ttl=cache_ttl)
+            return VendorPage(url=url, results=[document], next_url=None)
         cached = self.cache.get(url)
         if isinstance(cached, VendorPage):
             return cached
         answer = await self._get(self._same_origin(url), reason=reason, max_wait=max_wait)
-        key = self._path_of(url).rsplit("/", 1)[-1]
         body = _json(answer)
         if not isinstance(body, dict) or not isinstance(body.get(key), list):
             raise UpstreamUnavailable("CareCloud answered a list request with an unexpected body.")
@@ -219,7 +224,7 @@ class CareCloudClient:
         """A JSON document by path (e.g. /authorization)."""
         url = self._same_origin(f"{self.base_url}{path}")
         cached = self.cache.get(url)
-        if cached is not None:
+        if cached is not None and not isinstance(cached, VendorPage):
             return cached
         answer = await self._get(url, reason=reason)
         body = _json(answer)

@@ -31,7 +31,6 @@ from facade.upstream.carecloud.credentials import (
     InvalidTotpSecret,
     MemoryKeeper,
     StoredKeeper,
-    TotpSecretFile,
     checked_totp_secret,
 )
 from facade.upstream.carecloud.session import (
@@ -110,8 +109,8 @@ async def log_in_at(
     now: datetime,
 ) -> VendorCredentials:
     """`log_in` at a given moment, as the generic keeper stores it (the embedded sandbox's
-    login hook: `EmbeddedSandbox.login(http, state, now)`). Until VendorCredentials keeps
-    the TOTP secret, the caller must keep it beside (MemoryTotpSecret) for later logins."""
+    login hook: `EmbeddedSandbox.login(http, state, now)`), the TOTP secret included so
+    later logins can make fresh codes."""
     credentials = await log_in(http, base_url, username, password, totp_secret, _At(now))
     return credentials.to_vendor_credentials()
 
@@ -131,9 +130,9 @@ def describe_connection(stored: VendorCredentials) -> str:
     return f"CareCloud at {stored.base_url} (user {stored.client_id})"
 
 
-def stored_keeper(database: Database, box: SecretBox, data_dir: Path) -> StoredKeeper:
+def stored_keeper(database: Database, box: SecretBox) -> StoredKeeper:
     """The keeper a running facade reads its CareCloud connection through."""
-    return StoredKeeper(ConnectionStore(database, box), TotpSecretFile.in_data_dir(data_dir, box))
+    return StoredKeeper(ConnectionStore(database, box))
 
 
 def store_credentials(settings: Settings, credentials: CareCloudCredentials) -> None:
@@ -142,7 +141,7 @@ def store_credentials(settings: Settings, credentials: CareCloudCredentials) -> 
     try:
         database.migrate()
         box = SecretBox.from_settings(settings.secret_key, settings.data_dir)
-        stored_keeper(database, box, settings.data_dir).save(credentials)
+        stored_keeper(database, box).save(credentials)
     finally:
         database.dispose()
 

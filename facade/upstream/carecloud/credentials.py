@@ -1,10 +1,10 @@
 """What facade keeps to stay logged in at CareCloud, and where it keeps it (encrypted).
 
 A CareCloud login is a username, a password and a TOTP secret; a session is a session token,
-a refresh token and an expiry. The generic connection row (VendorCredentials) holds all but
-the TOTP secret: username → client_id, password → client_secret, session → access_token,
-refresh → refresh_token, business entity → scope. The TOTP secret sits beside it in a
-`TotpSecretStore` (an encrypted file until the row has a field for it). No repr shows a secret.
+a refresh token and an expiry. The generic connection row (VendorCredentials) holds it all:
+username → client_id, password → client_secret, session → access_token,
+refresh → refresh_token, business entity → scope, TOTP secret → login_secret, all encrypted
+at rest. No repr shows a secret.
 """
 
 from __future__ import annotations
@@ -13,12 +13,9 @@ import base64
 import binascii
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Protocol
 
 from facade.store.connections import ConnectionStore, VendorCredentials
-from facade.store.private_files import open_private
-from facade.store.secrets import SecretBox
 
 #: The connection row's vendor key.
 VENDOR = "carecloud"
@@ -90,17 +87,16 @@ class CareCloudCredentials:
             refresh_token=self.refresh_token,
             expires_at=self.expires_at,
             scope=_ENTITY_PREFIX + self.business_entity_id if self.business_entity_id else "",
+            login_secret=self.totp_secret,
         )
 
     @classmethod
-    def from_vendor_credentials(
-        cls, stored: VendorCredentials, totp_secret: str
-    ) -> CareCloudCredentials:
+    def from_vendor_credentials(cls, stored: VendorCredentials) -> CareCloudCredentials:
         return cls(
             base_url=stored.base_url,
             username=stored.client_id,
             password=stored.client_secret,
-            totp_secret=totp_secret,
+            totp_secret=stored.login_secret,
             session_token=stored.access_token,
             refresh_token=stored.refresh_token,
             expires_at=stored.expires_at,
@@ -129,67 +125,6 @@ class MemoryKeeper:
         self.credentials = credentials
 
 
-class TotpSecretStore(Protocol):
-    def load(self) -> str: ...
-
-    def save(self, secret: str) -> None: ...
-
-    def delete(self) -> None: ...
-
-
-class TotpSecretFile:
-    """The TOTP secret encrypted with the data directory's SecretBox in an owner-only file.
-
-    Interim: it belongs in the connection row (an encrypted field) once the generic store
-    has one; StoredKeeper takes any TotpSecretStore, so only the wiring changes then."""
-
-    FILE_NAME = "carecloud-totp.enc"
-
-    def __init__(self, path: Path, box: SecretBox):
-        self._path = path
-        self._box = box
-
-    @classmethod
-    def in_data_dir(cls, data_dir: Path, box: SecretBox) -> TotpSecretFile:
-        return cls(data_dir / cls.FILE_NAME, box)
-
-    def load(self) -> str:
-        try:
-            token = self._path.read_text(encoding="ascii").strip()
-        except FileNotFoundError:
-            raise LookupError("no stored CareCloud TOTP secret") from None
-        return self._box.decrypt(token)
-
-    def save(self, secret: str) -> None:
-        with open_private(self._path, "w", encoding="ascii") as handle:
-            handle.write(self._box.encrypt(secret))
-
-    def delete(self) -> None:
-        self._path.unlink(missing_ok=True)
-
-    def __repr__(self) -> str:
-        return f"TotpSecretFile({self._path.name})"
-
-
-class MemoryTotpSecret:
-    """A TOTP secret held for the life of the process (the embedded sandbox's user)."""
-
-    def __init__(self, secret: str):
-        self._secret = secret
-
-    def load(self) -> str:
-        return self._secret
-
-    def save(self, secret: str) -> None:
-        self._secret = secret
-
-    def delete(self) -> None:
-        self._secret = ""
-
-    def __repr__(self) -> str:
-        return "MemoryTotpSecret(<hidden>)"
-
-
 class VendorKeeper(Protocol):
     """The runtime's generic keeper of one vendor connection (StoredCredentials,
     MemoryCredentials in facade/runtime.py)."""
@@ -200,25 +135,16 @@ class VendorKeeper(Protocol):
 
 
 class OverVendorKeeper:
-    """CareCloud credentials through the runtime's generic keeper plus a TotpSecretStore:
-    what the vendor entry's client factory wraps around the keeper it is handed. Once the
-    connection row keeps the TOTP secret itself, the store argument goes away."""
+    """CareCloud credentials through the runtime's generic keeper: what the vendor entry's
+    client factory wraps around the keeper it is handed."""
 
-    def __init__(self, keeper: VendorKeeper, totp: TotpSecretStore):
+    def __init__(self, keeper: VendorKeeper):
         self._keeper = keeper
-        self._totp = totp
-        self._totp_written: str | None = None
 
     def load(self) -> CareCloudCredentials:
-        secret = self._totp.load()
-        self._totp_written = secret
-        return CareCloudCredentials.from_vendor_credentials(self._keeper.load(), secret)
+        return CareCloudCredentials.from_vendor_credentials(self._keeper.load())
 
     def save(self, credentials: CareCloudCredentials) -> None:
-        # The secret first: a row without its secret could not log in again.
-        if credentials.totp_secret != self._totp_written:
-            self._totp.save(credentials.totp_secret)
-            self._totp_written = credentials.totp_secret
         self._keeper.save(credentials.to_vendor_credentials())
 
 
@@ -239,14 +165,11 @@ class _RowKeeper:
 
 
 class StoredKeeper(OverVendorKeeper):
-    """CareCloud credentials kept encrypted: the connection row plus the TOTP secret."""
+    """CareCloud credentials kept encrypted in the connection row (the TOTP secret too)."""
 
-    def __init__(self, store: ConnectionStore, totp: TotpSecretStore):
-        super().__init__(_RowKeeper(store), totp)
+    def __init__(self, store: ConnectionStore):
+        super().__init__(_RowKeeper(store))
         self._store = store
-        self._totp = totp
 
     def delete(self) -> None:
         self._store.delete(VENDOR)
-        self._totp.delete()
-        self._totp_written = None

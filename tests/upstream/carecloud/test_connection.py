@@ -36,9 +36,7 @@ from facade.upstream.carecloud.connection import (
     stored_keeper,
 )
 from facade.upstream.carecloud.credentials import (
-    MemoryTotpSecret,
     OverVendorKeeper,
-    TotpSecretFile,
 )
 from facade.upstream.carecloud.practice_context import readiness_probe
 from facade.upstream.carecloud.sandbox.app import create_sandbox_app
@@ -154,11 +152,11 @@ async def test_connect_logs_in_once_and_stores_every_secret_encrypted(
     refresh_token = next(iter(vendor.refresh_tokens))
 
     (row,) = connection_rows(settings)
-    on_disk = repr(row) + (settings.data_dir / TotpSecretFile.FILE_NAME).read_text()
+    on_disk = repr(row)
     for secret in (PASSWORD, TOTP_SECRET, session_token, refresh_token):
         assert secret not in on_disk
     assert USERNAME in repr(row)  # the username is no secret: an operator may read it
-    assert ((settings.data_dir / TotpSecretFile.FILE_NAME).stat().st_mode & 0o777) == 0o600
+    assert not list(settings.data_dir.glob("*totp*"))  # the TOTP secret lives in the row only
     for secret in (PASSWORD, TOTP_SECRET, session_token, refresh_token):
         assert secret not in run.stdout + run.stderr
 
@@ -176,7 +174,7 @@ async def test_a_stored_connection_serves_and_keeps_its_renewals_encrypted(
 
 async def _serve_from_the_store(vendor: Vendor, settings: Settings, database: Database) -> None:
     box = SecretBox.from_settings(settings.secret_key, settings.data_dir)
-    keeper = stored_keeper(database, box, settings.data_dir)
+    keeper = stored_keeper(database, box)
     stored = keeper.load()
     assert (stored.username, stored.password, stored.totp_secret) == (
         USERNAME,
@@ -221,7 +219,6 @@ async def test_a_refused_login_is_said_plainly_and_stores_nothing(
     assert said in run.stderr
     assert "nothing was stored" in run.stderr
     assert connection_rows(settings) == []
-    assert not (settings.data_dir / TotpSecretFile.FILE_NAME).exists()
     for secret in (PASSWORD, TOTP_SECRET, WRONG_SECRET, "not the password"):
         assert secret not in run.stdout + run.stderr
 
@@ -278,7 +275,7 @@ async def test_the_runtimes_generic_keeper_carries_a_carecloud_session(
         generic = GenericKeeper(first.to_vendor_credentials())
         client = build_client(
             http,
-            OverVendorKeeper(generic, MemoryTotpSecret(first.totp_secret)),
+            OverVendorKeeper(generic),
             UpstreamBudget(clock, 100, None),
             ResponseCache(clock),
             clock,
@@ -290,6 +287,7 @@ async def test_the_runtimes_generic_keeper_carries_a_carecloud_session(
     assert saved.access_token in vendor.sessions
     assert saved.refresh_token in vendor.refresh_tokens
     assert saved.scope == f"business_entity:{BUSINESS_ENTITY_ID}"
+    assert saved.login_secret == first.totp_secret  # later logins make fresh codes with it
     line = describe_connection(saved)
     assert line == f"CareCloud at {BASE_URL} (user {USERNAME})"
 
