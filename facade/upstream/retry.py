@@ -124,18 +124,12 @@ class RequestLoop(Generic[A]):
             try:
                 with anyio.fail_after(policy.timeout_seconds):
                     answer = await send(url, token)
-            except (TimeoutError, httpx.TimeoutException):
-                record_call(CallRecord(metered_as, 0, reason))
+            except (TimeoutError, httpx.TransportError) as error:
+                record_call(CallRecord(metered_as, 0, reason))  # no answer: status 0
                 failures += 1
                 if failures > policy.retries:
-                    raise UpstreamTimeout() from None
-                await self._backoff(failures)
-                continue
-            except httpx.TransportError:
-                record_call(CallRecord(metered_as, 0, reason))
-                failures += 1
-                if failures > policy.retries:
-                    raise UpstreamUnavailable() from None
+                    timed_out = isinstance(error, TimeoutError | httpx.TimeoutException)
+                    raise (UpstreamTimeout() if timed_out else UpstreamUnavailable()) from None
                 await self._backoff(failures)
                 continue
             status = answer.status_code
