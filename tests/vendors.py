@@ -14,17 +14,32 @@ Both sandboxes keep the same fault plan (`fail_call(nth, fault)`, `fail_next(cou
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable, Iterable
 from functools import cache
 from typing import Any
 
 import pytest
 
-from facade.vendors import vendor_names
+from facade.core.registry import MappingRegistry
+from facade.vendors import vendor, vendor_names
 
 #: Every vendor in the table, for `@pytest.mark.parametrize("vendor_name", ...)`.
 ALL_VENDORS = tuple(vendor_names())
 #: Opt a module (`pytestmark = VENDORS`) or a test into running once per vendor.
 VENDORS = pytest.mark.parametrize("vendor_name", ALL_VENDORS, indirect=True)
+
+
+def registry(vendor_name: str) -> MappingRegistry:
+    """What the vendor serves (its mapping registry), readable at collection time."""
+    return vendor(vendor_name).registry()
+
+
+def per_vendor(argname: str, values: Callable[[str], Iterable[Any]]) -> pytest.MarkDecorator:
+    """Run once per vendor and, within it, once per value of `values(vendor)` (e.g. the
+    resource types its registry serves), with ids like `carecloud-Coverage`."""
+    cases = [(name, value) for name in ALL_VENDORS for value in values(name)]
+    return pytest.mark.parametrize(("vendor_name", argname), cases, indirect=["vendor_name"])
+
 
 SANDBOX_PATIENTS = 12
 SANDBOX_SEED = 7
