@@ -14,6 +14,7 @@ Both sandboxes keep the same fault plan (`fail_call(nth, fault)`, `fail_next(cou
 from __future__ import annotations
 
 import copy
+import dataclasses
 from collections.abc import Callable, Iterable
 from functools import cache
 from typing import Any
@@ -111,6 +112,24 @@ def expire_sessions(sandbox: Any) -> None:
         sandbox.expire_all_access_tokens()
     else:
         sandbox.expire_all_sessions()
+
+
+def renewals(sandbox: Any) -> list[Any]:
+    """Every login or session renewal the sandbox granted (its OAuth token calls that
+    succeeded, or its successful logins)."""
+    granted = [e for e in sandbox.request_log if e.status == 200]
+    return [e for e in granted if e.endpoint in _LOGIN_ENDPOINTS - {None}]
+
+
+def revoke_access(sandbox: Any) -> None:
+    """The vendor stops letting facade in: every refresh grant dies, and no new login is
+    accepted (DrChrono's only way in is a refresh token; CareCloud's password changes)."""
+    if vendor_of(sandbox) == "drchrono":
+        sandbox.refresh_tokens.clear()
+        return
+    sandbox.refresh_grants.clear()
+    for name, user in list(sandbox.users.items()):
+        sandbox.users[name] = dataclasses.replace(user, password=user.password + " (changed)")
 
 
 _LOGIN_ENDPOINTS = {"oauth.token", "authenticate", None}
