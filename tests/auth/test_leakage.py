@@ -22,6 +22,7 @@ import pytest
 
 from facade.app import create_app
 from facade.core.compartment import CompartmentMapping
+from facade.core.confinement import patient_of_id
 from facade.runtime import Runtime
 from tests.auth.conftest import PASSWORD
 from tests.auth.logins import login_token, operator_public_app, self_registered_app
@@ -278,4 +279,43 @@ async def test_another_patients_payer_is_refused_before_any_vendor_call(
     assert (await fhir.get(f"/fhir/{their_payer}", headers=access)).status_code == 404
     provenance = f"/fhir/Provenance/{their_payer.replace('/', '-')}"
     assert (await fhir.get(provenance, headers=access)).status_code == 404
+    assert vendor_calls(sandbox)[before:] == []
+
+
+@VENDORS
+async def test_ids_that_carry_another_patients_key_are_refused_before_any_vendor_call(
+    fhir: httpx.AsyncClient, runtime: Runtime, sandbox: Any
+) -> None:
+    """Sources read from the patient record (a coverage, a related person, the C-CDA) write
+    the patient's key into their ids: each such id names exactly its patient, and another
+    patient's token is refused it without asking the vendor."""
+    served = runtime.service.registry
+    patient_endpoint = served.get("Patient").endpoint
+    keyed = {
+        (mapping.resource_type, source.name): mapping
+        for mapping in served
+        if isinstance(mapping, CompartmentMapping)
+        for source in mapping.sources
+        if source.endpoint == patient_endpoint
+    }
+    assert keyed, "the vendor has sources read from the patient record"
+    mine, *others = patient_ids(sandbox)
+    theirs: dict[tuple[str, str], dict[str, Any]] = {}
+    for (resource_type, name), mapping in keyed.items():
+        for patient in others:
+            resources = await theirs_served(fhir, resource_type, mapping, patient)
+            found = [r for r in resources if r["id"].split("-", 1)[0] == name]
+            if found:
+                theirs[resource_type, name] = found[0]
+                break
+    assert theirs.keys() == keyed.keys(), "another patient has a resource of every such source"
+    access = {"Authorization": f"Bearer {token(runtime, 'patient/*.rs', patient_id=mine)}"}
+    await runtime.service.context()
+    before = len(vendor_calls(sandbox))
+    for (resource_type, _), resource in theirs.items():
+        named = patient_of_id(served, resource_type, resource["id"])
+        assert named == owner(resource) != mine, resource["id"]
+        read = await fhir.get(f"/fhir/{resource_type}/{resource['id']}", headers=access)
+        assert read.status_code == 404, resource["id"]
+        assert read.headers["X-Upstream-Calls"] == "0", resource["id"]
     assert vendor_calls(sandbox)[before:] == []
