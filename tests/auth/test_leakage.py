@@ -252,12 +252,17 @@ async def test_one_patients_token_reaches_nothing_of_another(
             headers={**access, "Content-Type": "application/fhir+json"},
         )
         assert posted.status_code == 404, (name, posted.text)
+    both = f"_id={mine},{theirs}" if resource_type == "Patient" else f"patient={mine},{theirs}"
     includes = [f"_include={quote(i.name)}" for i in mapping.includes]
-    for query in ["", "_revinclude=Provenance:target", *includes]:
+    for query in ["", both, "_revinclude=Provenance:target", *includes]:
         own = await all_pages(fhir, f"/fhir/{resource_type}?{query}", headers=access)
         for resource in own:
             if resource["resourceType"] in served:
                 assert owner(resource) == mine, (query, resource["resourceType"], resource["id"])
+    for resource in sampled(own):  # the refusals above are not a token that reads nothing
+        if resource["resourceType"] == resource_type:
+            read = await fhir.get(f"/fhir/{resource_type}/{resource['id']}", headers=access)
+            assert read.status_code == 200, (resource["id"], read.text)
 
 
 @VENDORS
