@@ -14,6 +14,8 @@ Both sandboxes keep the same fault plan (`fail_call(nth, fault)`, `fail_next(cou
 from __future__ import annotations
 
 import copy
+from collections import deque
+from datetime import timedelta
 from functools import cache
 from typing import Any
 
@@ -96,6 +98,27 @@ def expire_sessions(sandbox: Any) -> None:
         sandbox.expire_all_access_tokens()
     else:
         sandbox.expire_all_sessions()
+
+
+def set_hourly_limit(sandbox: Any, calls: int) -> None:
+    """The vendor answers 429 once facade has made `calls` calls in the (rolling) hour."""
+    if vendor_of(sandbox) == "drchrono":
+        sandbox.throttle.hourly_limit = calls
+    else:
+        sandbox.hourly_budget = calls
+
+
+def hold(sandbox: Any, seconds: int) -> None:
+    """Every call for the next `seconds` is answered 429 with `Retry-After: <seconds>`."""
+    now = sandbox.clock()
+    if vendor_of(sandbox) == "drchrono":
+        from facade.upstream.drchrono.sandbox.state import DEFAULT_CLIENT_ID
+
+        sandbox.throttle.hold(DEFAULT_CLIENT_ID, now, seconds)
+        return
+    # The user's rolling hour is full, and its calls all leave the window `seconds` from now.
+    spent = now - timedelta(hours=1) + timedelta(seconds=seconds)
+    sandbox.spent[sandbox.default_user().username] = deque([spent] * sandbox.hourly_budget)
 
 
 _LOGIN_ENDPOINTS = {"oauth.token", "authenticate", None}
