@@ -118,7 +118,7 @@ def hold(sandbox: Any, seconds: int) -> None:
         return
     # The user's rolling hour is full, and its calls all leave the window `seconds` from now.
     spent = now - timedelta(hours=1) + timedelta(seconds=seconds)
-    sandbox.spent[sandbox.default_user().username] = deque([spent] * sandbox.hourly_budget)
+    sandbox.spent[sandbox.default_user.username] = deque([spent] * sandbox.hourly_budget)
 
 
 _LOGIN_ENDPOINTS = {"oauth.token", "authenticate", None}
