@@ -142,3 +142,11 @@ async def test_a_crash_resumes_at_the_next_patient_without_asking_for_finished_o
     # Only the patient the crash interrupted is asked for twice.
     assert sorted(asked.values()) == [1] * (len(asked) - 1) + [2]
     assert Counter(e.endpoint for e in vendor_calls(sandbox))["patients"] == 2  # once, spilled
+
+
+async def test_the_capability_statement_says_since_is_checked_by_facade(fhir):
+    statement = (await fhir.get("/fhir/metadata")).json()
+    [export_operation] = [o for o in statement["rest"][0]["operation"] if o["name"] == "export"]
+    note = export_operation["documentation"]
+    assert "Encounter" in note and "only patient by patient" in note
+    assert "checks `_since` itself" in note
