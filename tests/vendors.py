@@ -87,6 +87,19 @@ def patient_records(sandbox: Any) -> list[dict[str, Any]]:
     return list(sandbox.dataset.patients)
 
 
+def practice_group(sandbox: Any) -> tuple[str, set[str]]:
+    """A group the vendor keeps (its first doctor's or provider's panel): its FHIR id and its
+    members' FHIR patient ids."""
+    if vendor_of(sandbox) == "drchrono":
+        doctor = str(sandbox.dataset.endpoint("doctors")[0]["id"])
+        patients = sandbox.dataset.endpoint("patients")
+        return f"doctor-{doctor}", {str(p["id"]) for p in patients if str(p["doctor"]) == doctor}
+    provider = sandbox.dataset.providers[0]["id"]
+    patients = sandbox.dataset.patients
+    members = {str(p["id"]).lower() for p in patients if p["primary_provider_id"] == provider}
+    return f"provider-{provider}", members
+
+
 def vendor_calls(sandbox: Any) -> list[Any]:
     """Every API request the sandbox answered (its login and OAuth calls left out)."""
     return [e for e in sandbox.api_requests() if e.endpoint not in _LOGIN_ENDPOINTS]

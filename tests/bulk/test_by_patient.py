@@ -18,7 +18,7 @@ import pytest
 
 from facade.clock import FakeClock
 from tests.bulk.conftest import download, export, finished, job_id_of, kick_off
-from tests.vendors import generated, patient_ids, sandbox_state, vendor_calls
+from tests.vendors import generated, patient_ids, practice_group, sandbox_state, vendor_calls
 
 pytestmark = pytest.mark.parametrize("vendor_name", ["carecloud"], indirect=True)
 
@@ -109,6 +109,20 @@ async def test_a_patient_confined_export_reads_only_its_patients_once_each(
     assert {r["subject"]["reference"] for r in got["Encounter"]} <= {f"Patient/{p}" for p in chosen}
     modes = {p.mode for p in exports.store.parts(job)}
     assert ("by-patient" in modes) == (threshold == 0), modes
+
+
+async def test_a_group_export_reads_each_member_once(fhir, exports, sandbox):
+    exports.runner.limits = exports.limits = type(exports.limits)(per_patient_threshold=0)
+    group_id, members = practice_group(sandbox)
+    job = job_id_of(await kick_off(fhir, f"Group/{group_id}/$export"))
+    got = await download(fhir, await finished(fhir, exports, job))
+
+    assert {p.lower() for p in encounter_calls(sandbox)} == members
+    assert set(encounter_calls(sandbox).values()) == {1}
+    assert {r["subject"]["reference"] for r in got["Encounter"]} <= {
+        f"Patient/{p}" for p in members
+    }
+    assert "by-patient" in {p.mode for p in exports.store.parts(job)}
 
 
 class Crash(BaseException):
