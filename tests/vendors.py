@@ -14,17 +14,35 @@ Both sandboxes keep the same fault plan (`fail_call(nth, fault)`, `fail_next(cou
 from __future__ import annotations
 
 import copy
+import dataclasses
+from collections import deque
+from collections.abc import Callable, Iterable
+from datetime import timedelta
 from functools import cache
 from typing import Any
 
 import pytest
 
-from facade.vendors import vendor_names
+from facade.core.registry import MappingRegistry
+from facade.vendors import vendor, vendor_names
 
 #: Every vendor in the table, for `@pytest.mark.parametrize("vendor_name", ...)`.
 ALL_VENDORS = tuple(vendor_names())
 #: Opt a module (`pytestmark = VENDORS`) or a test into running once per vendor.
 VENDORS = pytest.mark.parametrize("vendor_name", ALL_VENDORS, indirect=True)
+
+
+def registry(vendor_name: str) -> MappingRegistry:
+    """What the vendor serves (its mapping registry), readable at collection time."""
+    return vendor(vendor_name).registry()
+
+
+def per_vendor(argname: str, values: Callable[[str], Iterable[Any]]) -> pytest.MarkDecorator:
+    """Run once per vendor and, within it, once per value of `values(vendor)` (e.g. the
+    resource types its registry serves), with ids like `carecloud-Coverage`."""
+    cases = [(name, value) for name in ALL_VENDORS for value in values(name)]
+    return pytest.mark.parametrize(("vendor_name", argname), cases, indirect=["vendor_name"])
+
 
 SANDBOX_PATIENTS = 12
 SANDBOX_SEED = 7
@@ -85,6 +103,19 @@ def patient_records(sandbox: Any) -> list[dict[str, Any]]:
     return list(sandbox.dataset.patients)
 
 
+def practice_group(sandbox: Any) -> tuple[str, set[str]]:
+    """A group the vendor keeps (its first doctor's or provider's panel): its FHIR id and its
+    members' FHIR patient ids."""
+    if vendor_of(sandbox) == "drchrono":
+        doctor = str(sandbox.dataset.endpoint("doctors")[0]["id"])
+        patients = sandbox.dataset.endpoint("patients")
+        return f"doctor-{doctor}", {str(p["id"]) for p in patients if str(p["doctor"]) == doctor}
+    provider = sandbox.dataset.providers[0]["id"]
+    patients = sandbox.dataset.patients
+    members = {str(p["id"]).lower() for p in patients if p["primary_provider_id"] == provider}
+    return f"provider-{provider}", members
+
+
 def vendor_calls(sandbox: Any) -> list[Any]:
     """Every API request the sandbox answered (its login and OAuth calls left out)."""
     return [e for e in sandbox.api_requests() if e.endpoint not in _LOGIN_ENDPOINTS]
@@ -96,6 +127,45 @@ def expire_sessions(sandbox: Any) -> None:
         sandbox.expire_all_access_tokens()
     else:
         sandbox.expire_all_sessions()
+
+
+def renewals(sandbox: Any) -> list[Any]:
+    """Every login or session renewal the sandbox granted (its OAuth token calls that
+    succeeded, or its successful logins)."""
+    granted = [e for e in sandbox.request_log if e.status == 200]
+    return [e for e in granted if e.endpoint in _LOGIN_ENDPOINTS - {None}]
+
+
+def revoke_access(sandbox: Any) -> None:
+    """The vendor stops letting facade in: every refresh grant dies, and no new login is
+    accepted (DrChrono's only way in is a refresh token; CareCloud's password changes)."""
+    if vendor_of(sandbox) == "drchrono":
+        sandbox.refresh_tokens.clear()
+        return
+    sandbox.refresh_grants.clear()
+    for name, user in list(sandbox.users.items()):
+        sandbox.users[name] = dataclasses.replace(user, password=user.password + " (changed)")
+
+
+def set_hourly_limit(sandbox: Any, calls: int) -> None:
+    """The vendor answers 429 once facade has made `calls` calls in the (rolling) hour."""
+    if vendor_of(sandbox) == "drchrono":
+        sandbox.throttle.hourly_limit = calls
+    else:
+        sandbox.hourly_budget = calls
+
+
+def hold(sandbox: Any, seconds: int) -> None:
+    """Every call for the next `seconds` is answered 429 with `Retry-After: <seconds>`."""
+    now = sandbox.clock()
+    if vendor_of(sandbox) == "drchrono":
+        from facade.upstream.drchrono.sandbox.state import DEFAULT_CLIENT_ID
+
+        sandbox.throttle.hold(DEFAULT_CLIENT_ID, now, seconds)
+        return
+    # The user's rolling hour is full, and its calls all leave the window `seconds` from now.
+    spent = now - timedelta(hours=1) + timedelta(seconds=seconds)
+    sandbox.spent[sandbox.default_user.username] = deque([spent] * sandbox.hourly_budget)
 
 
 _LOGIN_ENDPOINTS = {"oauth.token", "authenticate", None}

@@ -97,38 +97,65 @@ def test_full_chart_prints_the_session_calls_against_the_floor(
     )
 
 
-# DrChrono only until CareCloud's export reads /encounters per patient (issue 12, "bulk").
+@EACH_VENDOR
 def test_bulk_export_prints_calls_memory_and_throughput_against_targets(
-    capsys: pytest.CaptureFixture[str],
+    capsys: pytest.CaptureFixture[str], vendor_name: str
 ) -> None:
-    assert bulk_export.main(TINY) == 0
+    assert bulk_export.main([*TINY, "--vendor", vendor_name]) == 0
     out = capsys.readouterr().out
     assert re.search(
         r"^\(a\) vendor calls: \d+ measured, \d+ minimum: [\d.]+× \(target ≤ 1.1×\)", out, re.M
     )
+    assert f"    {bulk_export.FLOOR_NOTE[vendor_name]}: " in out
     assert re.search(r"^\(b\) memory, export of 20 patients .*RSS grew [\d.]+ MB", out, re.M)
     assert re.search(r"^\(b\) tracemalloc peak .*: [\d.]+ MB \(target ≤ 300 MB", out, re.M)
     assert re.search(r"^\(c\) throughput: [\d,]+ resources in [\d.]+ s = [\d,]+/s", out, re.M)
 
 
-def test_bulk_export_report_matches_the_export_and_the_sandbox_log() -> None:
-    report = bulk_export.run(20, 20, 20, out=lambda _line: None)
+def drchrono_floor(listing: bulk_export.ListingCost) -> int:
+    """DrChrono's contract: 250 a page, 50 verbose, 20 for clinical notes."""
+    general = 50 if listing.verbose else 250
+    size = 20 if listing.label.startswith("clinical_notes") else general
+    return max(1, -(-listing.records // size))
+
+
+def carecloud_floor(listing: bulk_export.ListingCost) -> int:
+    """CareCloud's: /encounters once per patient (20 here), the patient list 50 a page."""
+    if listing.label == "encounters (one call per patient)":
+        return 20
+    assert listing.label == "patients", listing
+    return max(1, -(-listing.records // 50))
+
+
+FLOORS = {"drchrono": drchrono_floor, "carecloud": carecloud_floor}
+
+
+@EACH_VENDOR
+def test_bulk_export_report_matches_the_export_and_the_sandbox_log(vendor_name: str) -> None:
+    report = bulk_export.run(20, 20, 20, out=lambda _line: None, vendor_name=vendor_name)
     calls = report.calls
     assert calls.resources == sum(calls.by_type.values()) and calls.by_type["Patient"] == 20
     for listing in calls.listings:  # the floor: the vendor's largest page size
-        general = 50 if listing.verbose else 250
-        size = 20 if listing.label.startswith("clinical_notes") else general
-        assert listing.minimum == max(1, -(-listing.records // size)), listing
-        assert listing.general_minimum == max(1, -(-listing.records // general)), listing
+        assert listing.minimum == FLOORS[vendor_name](listing), listing
     assert calls.minimum_calls == sum(x.minimum for x in calls.listings) + calls.lookup_calls
     assert calls.vendor_calls <= calls.minimum_calls
     assert report.memory.resources == calls.resources == report.traced.resources
     assert report.traced.traced_peak is not None and report.traced.traced_peak > 0
 
 
-# DrChrono only until CareCloud's export reads /encounters per patient (its (d) rows).
-def test_run_all_prints_the_summary_with_targets(capsys: pytest.CaptureFixture[str]) -> None:
-    assert run_all.main(TINY) == 0
+def test_carecloud_export_costs_exactly_its_floor() -> None:
+    """Patient pages, one encounters call per patient, each practice list (business entity,
+    providers, locations) once, and no other call."""
+    calls = bulk_export.run(20, 20, 20, out=lambda _line: None, vendor_name="carecloud").calls
+    assert calls.lookup_calls == 3
+    assert calls.vendor_calls == calls.minimum_calls == 1 + 20 + 3, calls.listings
+
+
+@EACH_VENDOR
+def test_run_all_prints_the_summary_with_targets(
+    capsys: pytest.CaptureFixture[str], vendor_name: str
+) -> None:
+    assert run_all.main([*TINY, "--vendor", vendor_name]) == 0
     out = capsys.readouterr().out
     assert "== summary ==" in out
     assert re.search(r"^\(a\) Patient transform, one core +≥ 20,000/s +[\d,]+/s", out, re.M)
