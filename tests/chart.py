@@ -7,9 +7,8 @@ from typing import Any
 
 import httpx
 
-from facade.core.compartment import CompartmentMapping
-from mappings.drchrono import REGISTRY
 from tests.conftest import all_pages
+from tests.vendors import per_patient
 
 
 def patient_of(resource: dict[str, Any]) -> str | None:
@@ -27,8 +26,7 @@ def patient_of(resource: dict[str, Any]) -> str | None:
 async def every_resource(
     client: httpx.AsyncClient, resource_type: str, patient_ids: list[str], count: int = 100
 ) -> list[dict[str, Any]]:
-    mapping = REGISTRY.get(resource_type)
-    if not isinstance(mapping, CompartmentMapping):
+    if not per_patient(resource_type):
         return await all_pages(client, f"/fhir/{resource_type}?_count={count}")
     found: list[dict[str, Any]] = []
     for patient_id in patient_ids:

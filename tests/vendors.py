@@ -14,12 +14,15 @@ Both sandboxes keep the same fault plan (`fail_call(nth, fault)`, `fail_next(cou
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable, Iterable
 from functools import cache
 from typing import Any
 
 import pytest
 
-from facade.vendors import vendor_names
+from facade.core.compartment import CompartmentMapping
+from facade.core.registry import MappingRegistry
+from facade.vendors import vendor, vendor_names
 
 #: Every vendor in the table, for `@pytest.mark.parametrize("vendor_name", ...)`.
 ALL_VENDORS = tuple(vendor_names())
@@ -48,21 +51,28 @@ def generated(vendor: str, patients: int = SANDBOX_PATIENTS, seed: int = SANDBOX
     return copy.deepcopy(_generated(vendor, patients, seed))
 
 
-def sandbox_state(vendor: str, dataset: Any, clock: Any, *, limits: Any = None) -> Any:
-    """The vendor's sandbox over `dataset`, on facade's test clock."""
+def sandbox_state(vendor: str, dataset: Any, clock: Any, *, hourly_limit: int = 0) -> Any:
+    """The vendor's sandbox over `dataset`, on facade's test clock; `hourly_limit` raises
+    the vendor's hourly quota above its own (for suites that read a large sandbox whole)."""
     if vendor == "drchrono":
         from facade.upstream.drchrono.sandbox.state import SandboxLimits, SandboxState
 
+        limits = SandboxLimits(burst_per_second=None)
+        if hourly_limit:
+            limits = SandboxLimits(burst_per_second=None, hourly_limit=hourly_limit)
         return SandboxState.with_default_app(
-            dataset,
-            seed=SANDBOX_SEED,
-            limits=limits or SandboxLimits(burst_per_second=None),
-            clock=clock.now,
+            dataset, seed=SANDBOX_SEED, limits=limits, clock=clock.now
         )
     if vendor == "carecloud":
+        from facade.upstream.carecloud.sandbox.state import DEFAULT_HOURLY_BUDGET
         from facade.upstream.carecloud.sandbox.state import SandboxState as CareCloudState
 
-        return CareCloudState.create(dataset, seed=SANDBOX_SEED, clock=clock.now)
+        return CareCloudState.create(
+            dataset,
+            seed=SANDBOX_SEED,
+            clock=clock.now,
+            hourly_budget=hourly_limit or DEFAULT_HOURLY_BUDGET,
+        )
     raise AssertionError(f"no test sandbox for vendor {vendor!r}")
 
 
@@ -99,3 +109,36 @@ def expire_sessions(sandbox: Any) -> None:
 
 
 _LOGIN_ENDPOINTS = {"oauth.token", "authenticate", None}
+
+
+def registry(vendor_name: str) -> MappingRegistry:
+    """The vendor's mapping registry (what facade serves over it)."""
+    return vendor(vendor_name).registry()
+
+
+def per_vendor(argnames: str, cases: Callable[[MappingRegistry], Iterable[Any]]) -> Any:
+    """Parametrise a test by vendor and by that vendor's own cases (`cases(registry)`
+    yields a value, or a tuple, for `argnames`): `vendor_name` comes first and builds the
+    vendor's fixtures, as with VENDORS. Case ids read `<vendor>-<case id>`."""
+    params = []
+    for name in ALL_VENDORS:
+        for case in cases(registry(name)):
+            values = case if isinstance(case, tuple) else (case,)
+            params.append(pytest.param(name, *values, id="-".join([name, *map(_id, values)])))
+    return pytest.mark.parametrize(f"vendor_name,{argnames}", params, indirect=["vendor_name"])
+
+
+def _id(value: Any) -> str:
+    return str(getattr(value, "resource_type", None) or getattr(value, "name", None) or value)
+
+
+def per_patient(resource_type: str) -> bool:
+    """Whether facade searches `resource_type` one patient at a time (a patient-compartment
+    type); every vendor serving the type agrees."""
+    kinds = {
+        isinstance(registry(name).get(resource_type), CompartmentMapping)
+        for name in ALL_VENDORS
+        if resource_type in registry(name).resource_types
+    }
+    assert len(kinds) == 1, f"vendors disagree whether {resource_type} is per patient"
+    return kinds.pop()
