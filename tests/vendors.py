@@ -116,15 +116,21 @@ def registry(vendor_name: str) -> MappingRegistry:
     return vendor(vendor_name).registry()
 
 
-def per_vendor(argnames: str, cases: Callable[[MappingRegistry], Iterable[Any]]) -> Any:
+def per_vendor(
+    argnames: str,
+    cases: Callable[[MappingRegistry], Iterable[Any]],
+    ids: Callable[..., str] | None = None,
+) -> Any:
     """Parametrise a test by vendor and by that vendor's own cases (`cases(registry)`
     yields a value, or a tuple, for `argnames`): `vendor_name` comes first and builds the
-    vendor's fixtures, as with VENDORS. Case ids read `<vendor>-<case id>`."""
+    vendor's fixtures, as with VENDORS. Case ids read `<vendor>-<ids(*case)>`, by default
+    each value's resource type, name or text."""
     params = []
     for name in ALL_VENDORS:
         for case in cases(registry(name)):
             values = case if isinstance(case, tuple) else (case,)
-            params.append(pytest.param(name, *values, id="-".join([name, *map(_id, values)])))
+            case_id = ids(*values) if ids else "-".join(map(_id, values))
+            params.append(pytest.param(name, *values, id=f"{name}-{case_id}"))
     return pytest.mark.parametrize(f"vendor_name,{argnames}", params, indirect=["vendor_name"])
 
 

@@ -228,12 +228,24 @@ class ChartWriter:
         self._vital_row(encounter, "bmi", f"{703 * weight / height**2:.1f}", "kg/m2")
         systolic = rng.randint(132, 158) if hypertensive else rng.randint(104, 128)
         diastolic = rng.randint(82, 96) if hypertensive else rng.randint(64, 80)
-        self._vital_row(encounter, "blood_pressure_1", str(systolic), "mm[Hg]")
-        self._vital_row(encounter, "blood_pressure_2", str(diastolic), "mm[Hg]")
+        # The deceased showcase (heart failure) had his pressures charted one half at a time,
+        # visit by visit, and was on home oxygen: US Core's blood pressure data-absent
+        # components and pulse oximetry's inhaled oxygen components.
+        heart_failure = self.person.kind == "deceased"
+        even_visit = self.encounters.index(encounter) % 2 == 0
+        if not heart_failure or even_visit:
+            self._vital_row(encounter, "blood_pressure_1", str(systolic), "mm[Hg]")
+        if not heart_failure or not even_visit:
+            self._vital_row(encounter, "blood_pressure_2", str(diastolic), "mm[Hg]")
         self._vital_row(encounter, "pulse", str(rng.randint(58, 96)), "/min")
         self._vital_row(encounter, "respiratory_rate", str(rng.randint(12, 20)), "/min")
         self._vital_row(encounter, "temperature", f"{rng.uniform(97.4, 99.1):.1f}", "[degF]")
-        self._vital_row(encounter, "oxygen_saturation", str(rng.randint(94, 100)), "%")
+        if heart_failure:
+            self._vital_row(encounter, "oxygen_saturation", "94", "%")
+            self._vital_row(encounter, "inhaled_oxygen_flow_rate", "2", "L/min")
+            self._vital_row(encounter, "oxygen_concentration", "28", "%")
+        else:
+            self._vital_row(encounter, "oxygen_saturation", str(rng.randint(94, 100)), "%")
 
     def _child_vitals(self, encounter: Record, months: int) -> None:
         rng = self.rng
@@ -247,6 +259,12 @@ class ChartWriter:
             head = 35 + 2 * min(months, 3) + 0.5 * max(0, min(months, 12) - 3)
             head += 0.15 * max(0, months - 12)
             self._vital_row(encounter, "head_circumference", f"{head:.1f}", "cm")
+            self._vital_row(
+                encounter,
+                "head_occipital_frontal_circumference_percentile",
+                str(rng.randint(15, 85)),
+                "%",
+            )
         if months < 24:
             self._vital_row(
                 encounter, "weight_for_length_percentile", str(rng.randint(15, 85)), "%"

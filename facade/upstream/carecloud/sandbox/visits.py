@@ -276,6 +276,7 @@ def _adult_story(visits: VisitWriter) -> None:
             chart.labs(encounter, "LIPID")
             chart.labs(encounter, "UACR")
             chart.labs(encounter, "CBC")
+            chart.labs(encounter, "UA")
             chart.smoking_status(encounter, "8517006")
         if index == 3:
             chart.immunization(encounter, chart.cvx("187"), refused=True)
