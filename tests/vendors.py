@@ -148,3 +148,9 @@ def per_patient(resource_type: str) -> bool:
     }
     assert len(kinds) == 1, f"vendors disagree whether {resource_type} is per patient"
     return kinds.pop()
+
+
+def confining_params(vendor_name: str) -> set[str]:
+    """Besides a source's patient parameter, the list parameters that confine a vendor call
+    to records of one of a patient's orders or visits (a source's own fetch uses them)."""
+    return {"order", "appointment", "lab_order"} if vendor_name == "drchrono" else set()

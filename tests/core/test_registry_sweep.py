@@ -11,8 +11,8 @@ import httpx
 
 from facade.core.compartment import CompartmentMapping
 from facade.core.mapping import ById, Pushdown, ResourceMapping, Unsupported
-from facade.fhir.definitions import SearchParamDefinition
 from facade.core.registry import MappingRegistry
+from facade.fhir.definitions import SearchParamDefinition
 from facade.fhir.matching import extract
 from tests.chart import every_resource, patient_of
 from tests.conftest import all_pages

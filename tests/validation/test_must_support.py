@@ -17,6 +17,7 @@ from tests.chart import every_resource
 from tests.conftest import all_pages
 from tests.vendors import per_vendor, registry
 
+
 def _children(node: Any, name: str) -> list[Any]:
     """The values of element `name` in `node`; `x[x]` matches any `x<Type>` choice."""
     if not isinstance(node, dict):
