@@ -7,8 +7,17 @@ from typing import Any
 
 import httpx
 
+from facade.core.compartment import CompartmentMapping
 from tests.conftest import all_pages
-from tests.vendors import per_patient
+from tests.vendors import ALL_VENDORS, registry
+
+#: The types searched one patient at a time (the same for every vendor that serves them).
+PATIENT_COMPARTMENT = frozenset(
+    m.resource_type
+    for name in ALL_VENDORS
+    for m in registry(name)
+    if isinstance(m, CompartmentMapping)
+)
 
 
 def patient_of(resource: dict[str, Any]) -> str | None:
@@ -26,7 +35,7 @@ def patient_of(resource: dict[str, Any]) -> str | None:
 async def every_resource(
     client: httpx.AsyncClient, resource_type: str, patient_ids: list[str], count: int = 100
 ) -> list[dict[str, Any]]:
-    if not per_patient(resource_type):
+    if resource_type not in PATIENT_COMPARTMENT:
         return await all_pages(client, f"/fhir/{resource_type}?_count={count}")
     found: list[dict[str, Any]] = []
     for patient_id in patient_ids:

@@ -14,13 +14,13 @@ Both sandboxes keep the same fault plan (`fail_call(nth, fault)`, `fail_next(cou
 from __future__ import annotations
 
 import copy
+import dataclasses
 from collections.abc import Callable, Iterable
 from functools import cache
 from typing import Any
 
 import pytest
 
-from facade.core.compartment import CompartmentMapping
 from facade.core.registry import MappingRegistry
 from facade.vendors import vendor, vendor_names
 
@@ -28,6 +28,28 @@ from facade.vendors import vendor, vendor_names
 ALL_VENDORS = tuple(vendor_names())
 #: Opt a module (`pytestmark = VENDORS`) or a test into running once per vendor.
 VENDORS = pytest.mark.parametrize("vendor_name", ALL_VENDORS, indirect=True)
+
+
+def registry(vendor_name: str) -> MappingRegistry:
+    """What the vendor serves (its mapping registry), readable at collection time."""
+    return vendor(vendor_name).registry()
+
+
+def per_vendor(
+    argnames: str, values: Callable[[str], Iterable[Any]], ids: Callable[..., str] | None = None
+) -> pytest.MarkDecorator:
+    """Run once per vendor and, within it, once per value of `values(vendor)` (e.g. the
+    resource types its registry serves), with ids like `carecloud-Coverage`. With several
+    `argnames` ("mapping,code") each value is a tuple; `ids(*value)` names a case whose
+    values do not read well as ids."""
+    names = [name.strip() for name in argnames.split(",")]
+    cases = []
+    for name in ALL_VENDORS:
+        for value in values(name):
+            row = tuple(value) if len(names) > 1 else (value,)
+            cases.append(pytest.param(name, *row, id=f"{name}-{ids(*row)}" if ids else None))
+    return pytest.mark.parametrize(["vendor_name", *names], cases, indirect=["vendor_name"])
+
 
 SANDBOX_PATIENTS = 12
 SANDBOX_SEED = 7
@@ -108,46 +130,25 @@ def expire_sessions(sandbox: Any) -> None:
         sandbox.expire_all_sessions()
 
 
+def renewals(sandbox: Any) -> list[Any]:
+    """Every login or session renewal the sandbox granted (its OAuth token calls that
+    succeeded, or its successful logins)."""
+    granted = [e for e in sandbox.request_log if e.status == 200]
+    return [e for e in granted if e.endpoint in _LOGIN_ENDPOINTS - {None}]
+
+
+def revoke_access(sandbox: Any) -> None:
+    """The vendor stops letting facade in: every refresh grant dies, and no new login is
+    accepted (DrChrono's only way in is a refresh token; CareCloud's password changes)."""
+    if vendor_of(sandbox) == "drchrono":
+        sandbox.refresh_tokens.clear()
+        return
+    sandbox.refresh_grants.clear()
+    for name, user in list(sandbox.users.items()):
+        sandbox.users[name] = dataclasses.replace(user, password=user.password + " (changed)")
+
+
 _LOGIN_ENDPOINTS = {"oauth.token", "authenticate", None}
-
-
-def registry(vendor_name: str) -> MappingRegistry:
-    """The vendor's mapping registry (what facade serves over it)."""
-    return vendor(vendor_name).registry()
-
-
-def per_vendor(
-    argnames: str,
-    cases: Callable[[MappingRegistry], Iterable[Any]],
-    ids: Callable[..., str] | None = None,
-) -> Any:
-    """Parametrise a test by vendor and by that vendor's own cases (`cases(registry)`
-    yields a value, or a tuple, for `argnames`): `vendor_name` comes first and builds the
-    vendor's fixtures, as with VENDORS. Case ids read `<vendor>-<ids(*case)>`, by default
-    each value's resource type, name or text."""
-    params = []
-    for name in ALL_VENDORS:
-        for case in cases(registry(name)):
-            values = case if isinstance(case, tuple) else (case,)
-            case_id = ids(*values) if ids else "-".join(map(_id, values))
-            params.append(pytest.param(name, *values, id=f"{name}-{case_id}"))
-    return pytest.mark.parametrize(f"vendor_name,{argnames}", params, indirect=["vendor_name"])
-
-
-def _id(value: Any) -> str:
-    return str(getattr(value, "resource_type", None) or getattr(value, "name", None) or value)
-
-
-def per_patient(resource_type: str) -> bool:
-    """Whether facade searches `resource_type` one patient at a time (a patient-compartment
-    type); every vendor serving the type agrees."""
-    kinds = {
-        isinstance(registry(name).get(resource_type), CompartmentMapping)
-        for name in ALL_VENDORS
-        if resource_type in registry(name).resource_types
-    }
-    assert len(kinds) == 1, f"vendors disagree whether {resource_type} is per patient"
-    return kinds.pop()
 
 
 def confining_params(vendor_name: str) -> set[str]:

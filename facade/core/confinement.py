@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Collection, Mapping
 from dataclasses import replace
 
-from facade.core.compartment import CompartmentMapping, patient_named_by
+from facade.core.compartment import patient_named_by
 from facade.core.mapping import ById, PatientParam, Record, ResourceMapping
 from facade.core.planner import patient_id_of
 from facade.core.registry import AnyMapping, MappingRegistry
@@ -21,7 +21,8 @@ def patient_of_id(registry: MappingRegistry, resource_type: str, resource_id: st
     """The patient a resource id names by itself, or None when only the vendor knows.
 
     A Patient's id is the patient; a compartment resource read from the patient record
-    (care team, coverage, related persons, the C-CDA) carries the patient id in its id."""
+    (care team, coverage, related persons, the C-CDA) carries the patient id in its id, and
+    so may a practice-type resource derived from it (a patient's payer Organization)."""
     if resource_type == "Patient":
         return resource_id
     try:
@@ -29,7 +30,9 @@ def patient_of_id(registry: MappingRegistry, resource_type: str, resource_id: st
         patient = registry.get("Patient")
     except ResourceNotFound:
         return None
-    if not isinstance(mapping, CompartmentMapping) or not isinstance(patient, ResourceMapping):
+    if isinstance(mapping, ResourceMapping):
+        return mapping.patient_in_id(resource_id)
+    if not isinstance(patient, ResourceMapping):
         return None
     return patient_named_by(mapping, resource_id, patient.endpoint)
 

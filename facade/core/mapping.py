@@ -212,6 +212,10 @@ class ResourceMapping:
     #: Reads ids that are not vendor records of `endpoint` (e.g. payer Organizations found
     #: through a patient's insurance): (client, FHIR id, FetchContext) → resource or None.
     read_other: Any = None
+    #: The patient an id names by itself, for resources `read_other` builds from one
+    #: patient's record (a payer Organization that patient's insurance names), else None:
+    #: a patient-confined grant reads only its own patient's, and no other is fetched.
+    patient_in_id: Callable[[str], str | None] = lambda _fhir_id: None
     #: When a (derived) record last changed: see ChangeTime.
     last_updated: LastUpdated | None = None
     notes: str = ""

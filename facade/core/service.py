@@ -114,15 +114,16 @@ class FhirService:
     async def read(self, resource_type: str, resource_id: str, *, grant: Grant) -> Resource:
         """One resource, if the grant allows reading it; outside the grant it does not exist.
 
-        For a patient-confined grant, an id that names its patient (Patient/<id>, and ids of
-        sources read from the patient record) is refused before any vendor call. Any other
-        id names a record only the vendor can place: it is fetched (the call is counted like
-        every other) and checked, and answers the same 404 as an id that does not exist."""
+        For a patient-confined grant, an id that names another patient (Patient/<id>, ids of
+        sources read from the patient record, a patient's payer) is refused before any vendor
+        call. Any other id names a record only the vendor can place: it is fetched (the call
+        is counted like every other) and checked, and answers the same 404 as an id that does
+        not exist."""
         access = _require(grant, resource_type, READ)
         patient_id = access.patient_id if self._in_compartment(resource_type) else None
-        if patient_id is not None:
+        if access.patient_id is not None:
             named = patient_of_id(self.registry, resource_type, resource_id)
-            if named is not None and named != patient_id:
+            if named is not None and named != access.patient_id:
                 raise ResourceNotFound(f"{resource_type}/{resource_id} is not known.")
         if resource_type == "Provenance":
             return await self._read_provenance(resource_id, grant)

@@ -42,16 +42,10 @@ from mappings.carecloud.chart import (
     practitioner_reference,
     profiled,
 )
-from mappings.carecloud.docref import (
-    CCD_SOURCE,
-    CLINICAL_NOTE,
-    ccd_transform,
-    docref,
-    no_stored_ccd,
-    read_ccd,
-)
+from mappings.carecloud.docref import CCD_SOURCE, ccd_transform, docref, no_stored_ccd, read_ccd
 from mappings.carecloud.encounter_record import read_encounter
 from mappings.carecloud.fields import PATIENTS, expand_guid, instant, text
+from mappings.ccda import CLINICAL_NOTE
 from mappings.valuemaps import DOCUMENT_TYPE, IHE_FORMAT_CODE, US_CORE
 
 if TYPE_CHECKING:

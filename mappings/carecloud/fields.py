@@ -15,11 +15,18 @@ from __future__ import annotations
 import base64
 import re
 import uuid
-from datetime import date, datetime
+from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from facade.core.mapping import ChangeTime, MappingContext, no_change_time
+
+# The vendor-neutral readers, offered here with this vendor's own (re-exported).
+from mappings.datatypes import concept as concept
+from mappings.datatypes import fhir_date as fhir_date
+from mappings.datatypes import phone as phone
+from mappings.datatypes import reference as reference
+from mappings.datatypes import text as text
 
 PATIENT_ID_SYSTEM = "urn:carecloud:patient"
 PROVIDER_ID_SYSTEM = "urn:carecloud:provider"
@@ -44,18 +51,6 @@ ENCOUNTER_DIAGNOSIS_SOURCE = "encdx"
 
 _GUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 _KEY = re.compile(r"[a-z2-7]{26}")
-_PHONE_DIGITS = re.compile(r"\d")
-
-
-def text(value: Any) -> str | None:
-    """A vendor string, or None for null, empty or blank."""
-    if value.__class__ is str:
-        stripped = value.strip()
-        return stripped if stripped else None
-    if value is None:
-        return None
-    stripped = str(value).strip()
-    return stripped if stripped else None
 
 
 def instant(value: Any, tz: ZoneInfo) -> str | None:
@@ -71,17 +66,6 @@ def instant(value: Any, tz: ZoneInfo) -> str | None:
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=tz)
     return moment.isoformat(timespec="seconds")
-
-
-def fhir_date(value: Any) -> str | None:
-    """A "YYYY-MM-DD" date (or the date part of a timestamp), or None when not a date."""
-    raw = text(value)
-    if raw is None:
-        return None
-    try:
-        return date.fromisoformat(raw[:10]).isoformat()
-    except ValueError:
-        return None
 
 
 def is_guid(value: Any) -> bool:
@@ -134,13 +118,6 @@ def encounter_diagnosis_id(encounter_id: Any, rank: Any) -> str:
     return chart_id(ENCOUNTER_DIAGNOSIS_SOURCE, encounter_id, rank)
 
 
-def phone(value: Any) -> str | None:
-    raw = text(value)
-    if raw is None or not _PHONE_DIGITS.search(raw):
-        return None
-    return raw
-
-
 def address(
     value: Any, *, use: str | None = None, period_start: str | None = None
 ) -> dict[str, Any] | None:
@@ -189,24 +166,3 @@ def meta(profile: str, updated_at: Any, ctx: MappingContext) -> dict[str, Any]:
     if last_updated:
         result["lastUpdated"] = last_updated
     return result
-
-
-def reference(resource_type: str, vendor_id: Any) -> dict[str, str] | None:
-    """A reference to a resource whose FHIR id is the vendor id (Patient, Practitioner,
-    Location, Organization), or None when the id is absent."""
-    raw = text(vendor_id)
-    return {"reference": f"{resource_type}/{raw}"} if raw else None
-
-
-def concept(system: str | None, code: str | None, display: str | None) -> dict[str, Any] | None:
-    """A CodeableConcept with a coding when both system and code are known, and the display
-    as its text; None when there is neither."""
-    result: dict[str, Any] = {}
-    if code and system:
-        coding = {"system": system, "code": code}
-        if display:
-            coding["display"] = display
-        result["coding"] = [coding]
-    if display:
-        result["text"] = display
-    return result or None

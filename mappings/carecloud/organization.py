@@ -29,7 +29,7 @@ from mappings.carecloud.fields import (
     phone,
     text,
 )
-from mappings.carecloud.payer import read_payer
+from mappings.carecloud.payer import payer_patient, read_payer
 from mappings.valuemaps import NPI_SYSTEM, US_CORE
 
 PROFILE = US_CORE + "us-core-organization"
@@ -82,6 +82,7 @@ MAPPING = ResourceMapping(
     lookup_data=True,
     vendor_id=lambda fhir_id: fhir_id,
     read_other=read_payer,
+    patient_in_id=payer_patient,
     search_params=(
         SearchParam("Resource-id", ById(lambda v: v, "the business entity")),
         SearchParam("us-core-organization-name", LocalFilter()),

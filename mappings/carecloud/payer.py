@@ -14,7 +14,13 @@ from typing import TYPE_CHECKING, Any
 
 from facade.core.compartment import FetchContext
 from facade.core.mapping import MappingContext, Record, Resource, with_last_updated
-from mappings.carecloud.fields import PATIENT_RECORD_CHANGED, PAYER_ID_SYSTEM, chart_id, text
+from mappings.carecloud.fields import (
+    PATIENT_RECORD_CHANGED,
+    PAYER_ID_SYSTEM,
+    chart_id,
+    expand_guid,
+    text,
+)
 from mappings.carecloud.patient_record import patient_detail
 from mappings.valuemaps import US_CORE
 
@@ -37,6 +43,12 @@ _PAYER_ID = re.compile(r"payer-([a-z2-7]{26})-(\d+)")
 
 def payer_id(patient_id: object, insurance_id: object) -> str:
     return chart_id("payer", patient_id, insurance_id)
+
+
+def payer_patient(fhir_id: str) -> str | None:
+    """The patient whose insurance a payer Organization id names (`patient_in_id`)."""
+    match = _PAYER_ID.fullmatch(fhir_id)
+    return expand_guid(match[1]) if match else None
 
 
 def insurances(record: Record) -> list[dict[str, Any]]:

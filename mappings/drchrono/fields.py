@@ -4,13 +4,19 @@ addresses and phones. Pure functions shared by the DrChrono mapping modules.
 
 from __future__ import annotations
 
-import re
-from datetime import date, datetime
+from datetime import datetime
 from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from facade.core.mapping import ChangeTime, MappingContext, no_change_time
+
+# The vendor-neutral readers, offered here with this vendor's own (re-exported).
+from mappings.datatypes import concept as concept
+from mappings.datatypes import fhir_date as fhir_date
+from mappings.datatypes import phone as phone
+from mappings.datatypes import reference as reference
+from mappings.datatypes import text as text
 from mappings.drchrono.valuemaps import CODE_SYSTEM
 
 PATIENT_ID_SYSTEM = "urn:drchrono:patient"
@@ -19,25 +25,12 @@ DOCTOR_ID_SYSTEM = "urn:drchrono:doctor"
 PRACTICE_ID_SYSTEM = "urn:drchrono:practice-group"
 OFFICE_ID_SYSTEM = "urn:drchrono:office"
 
-_PHONE_DIGITS = re.compile(r"\d")
 
 #: Every source built on /api/appointments lists a patient's appointments with exactly these
 #: parameters (plus `patient`), so Encounter, vitals and encounter diagnoses share one vendor
 #: page through the client's cache. DrChrono refuses appointment lists without a date filter;
 #: `since` the epoch selects them all. `verbose` brings vitals, transitions and the note.
 APPOINTMENT_PARAMS = {"since": "1970-01-01T00:00:00", "verbose": "true"}
-
-
-def text(value: Any) -> str | None:
-    """A vendor string, or None for the vendor's ways of saying 'absent'."""
-    # The hot path of every transform: most values are already clean strings.
-    if value.__class__ is str:
-        stripped = value.strip()
-        return stripped if stripped else None
-    if value is None:
-        return None
-    stripped = str(value).strip()
-    return stripped if stripped else None
 
 
 def instant(value: Any, tz: ZoneInfo) -> str | None:
@@ -59,23 +52,6 @@ def instant(value: Any, tz: ZoneInfo) -> str | None:
 @lru_cache(maxsize=65536)
 def _utc_offset(tz: ZoneInfo, hour: datetime) -> str:
     return hour.replace(tzinfo=tz).isoformat(timespec="seconds")[19:]
-
-
-def fhir_date(value: Any) -> str | None:
-    raw = text(value)
-    if raw is None:
-        return None
-    try:
-        return date.fromisoformat(raw[:10]).isoformat()
-    except ValueError:
-        return None
-
-
-def phone(value: Any) -> str | None:
-    raw = text(value)
-    if raw is None or not _PHONE_DIGITS.search(raw):
-        return None
-    return raw
 
 
 def address_lines(value: Any) -> list[str]:
@@ -132,27 +108,8 @@ def meta(profile: str, updated_at: Any, ctx: MappingContext) -> dict[str, Any]:
     return result
 
 
-def reference(resource_type: str, vendor_id: Any) -> dict[str, str] | None:
-    raw = text(vendor_id)
-    return {"reference": f"{resource_type}/{raw}"} if raw else None
-
-
 def coded_concept(code: Any, code_system: Any, name: Any) -> dict[str, Any] | None:
     """A CodeableConcept from DrChrono's (code, code_system, name) triple (risk assessments,
     physical exams), or None when all three are empty. A code in a system facade does not
     know keeps only its text."""
     return concept(CODE_SYSTEM.get(text(code_system)), text(code), text(name))
-
-
-def concept(system: str | None, code: str | None, display: str | None) -> dict[str, Any] | None:
-    """A CodeableConcept with a coding when both system and code are known, and the display
-    as its text; None when there is neither."""
-    result: dict[str, Any] = {}
-    if code and system:
-        coding = {"system": system, "code": code}
-        if display:
-            coding["display"] = display
-        result["coding"] = [coding]
-    if display:
-        result["text"] = display
-    return result or None

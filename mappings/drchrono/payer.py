@@ -34,6 +34,12 @@ def payer_id(patient_id: object, order: int) -> str:
     return f"payer-{patient_id}-{order}"
 
 
+def payer_patient(fhir_id: str) -> str | None:
+    """The patient whose insurance a payer Organization id names (`patient_in_id`)."""
+    match = _PAYER_ID.fullmatch(fhir_id)
+    return match[1] if match else None
+
+
 def insurance(record: Record, order: int) -> dict[str, Any] | None:
     """The patient's insurance object in slot `order`, or None when the slot is empty."""
     value = record.get(SLOTS[order])

@@ -25,7 +25,7 @@ from mappings.drchrono.fields import (
     text,
     us_address,
 )
-from mappings.drchrono.payer import read_payer
+from mappings.drchrono.payer import payer_patient, read_payer
 from mappings.valuemaps import NPI_SYSTEM, US_CORE
 
 PROFILE = US_CORE + "us-core-organization"
@@ -109,6 +109,7 @@ MAPPING = ResourceMapping(
     lookup_data=True,
     vendor_id=lambda fhir_id: fhir_id,
     read_other=read_payer,
+    patient_in_id=payer_patient,
     search_params=(
         SearchParam("Resource-id", ById(lambda v: v, "picked from the practice list")),
         SearchParam("us-core-organization-name", LocalFilter()),

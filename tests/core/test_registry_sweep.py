@@ -11,7 +11,6 @@ import httpx
 
 from facade.core.compartment import CompartmentMapping
 from facade.core.mapping import ById, Pushdown, ResourceMapping, Unsupported
-from facade.core.registry import MappingRegistry
 from facade.fhir.definitions import SearchParamDefinition
 from facade.fhir.matching import extract
 from tests.chart import every_resource, patient_of
@@ -19,11 +18,11 @@ from tests.conftest import all_pages
 from tests.vendors import patient_ids, per_vendor, registry
 
 
-def cases(served: MappingRegistry) -> list[tuple[str, str]]:
+def cases(vendor_name: str) -> list[tuple[str, str]]:
     """Every served search parameter of the vendor's registry, by resource type."""
     return [
         (mapping.resource_type, param.code)
-        for mapping in served
+        for mapping in registry(vendor_name)
         for param in mapping.search_params
         if not isinstance(param.serve, Unsupported)
     ]
@@ -74,7 +73,7 @@ def no_match(definition: SearchParamDefinition) -> str:
     return NO_MATCH[definition.type]
 
 
-@per_vendor("resource_type,code", cases)
+@per_vendor("resource_type,code", cases, ids="{}-{}".format)
 async def test_parameter_finds_its_resource_and_drops_the_rest(
     warm_fhir: httpx.AsyncClient, sandbox: Any, vendor_name: str, resource_type: str, code: str
 ) -> None:

@@ -12,18 +12,17 @@ import pytest
 
 from facade.core.compartment import CompartmentMapping, Source
 from facade.core.planner import plan_chart
-from facade.core.registry import MappingRegistry
 from facade.fhir.query import parse_query
 from facade.runtime import Runtime
 from tests.conftest import all_pages
 from tests.vendors import confining_params, patient_ids, per_vendor, registry
 
 
-def compartment(served: MappingRegistry) -> list[CompartmentMapping]:
-    return [m for m in served if isinstance(m, CompartmentMapping)]
+def compartment(vendor_name: str) -> list[CompartmentMapping]:
+    return [m for m in registry(vendor_name) if isinstance(m, CompartmentMapping)]
 
 
-@per_vendor("mapping", compartment)
+@per_vendor("mapping", compartment, ids=lambda mapping: mapping.resource_type)
 async def test_a_patient_search_never_lists_practice_wide(
     warm_fhir: httpx.AsyncClient, sandbox: Any, vendor_name: str, mapping: CompartmentMapping
 ) -> None:
@@ -42,11 +41,11 @@ async def test_a_patient_search_never_lists_practice_wide(
             assert call.query[key] == patient_key
 
 
-def prunable(served: MappingRegistry) -> list[tuple[CompartmentMapping, Source, str]]:
+def prunable(vendor_name: str) -> list[tuple[CompartmentMapping, Source, str]]:
     """Each (type, source, token parameter) where a search could leave the source out."""
     return [
         (mapping, source, code)
-        for mapping in compartment(served)
+        for mapping in compartment(vendor_name)
         for source in mapping.sources
         for code in source.produces
         if len(mapping.sources) > 1

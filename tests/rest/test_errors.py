@@ -1,14 +1,26 @@
-"""Bad input of every kind gets the right status and an OperationOutcome, never a stack trace."""
+"""Bad input of every kind, and a vendor that fails, get the right status and an
+OperationOutcome, never a stack trace: for every vendor, through the sandboxes' shared
+fault plan."""
 
 from __future__ import annotations
+
+from typing import Any
 
 import httpx
 import pytest
 
 from facade.clock import FakeClock
-from facade.upstream.drchrono.sandbox.dataset import SandboxDataset
-from facade.upstream.drchrono.sandbox.state import SandboxState
 from tests.conftest import all_pages
+from tests.vendors import (
+    VENDORS,
+    expire_sessions,
+    patient_ids,
+    renewals,
+    revoke_access,
+    vendor_calls,
+)
+
+pytestmark = VENDORS
 
 
 def assert_outcome(response: httpx.Response, status: int, code: str) -> dict:
@@ -34,9 +46,7 @@ async def test_unknown_parameter_is_refused_listing_the_supported_ones(
         assert supported in text
 
 
-async def test_unknown_parameter_is_ignored_with_lenient_handling(
-    fhir: httpx.AsyncClient, dataset: SandboxDataset
-) -> None:
+async def test_unknown_parameter_is_ignored_with_lenient_handling(fhir: httpx.AsyncClient) -> None:
     response = await fhir.get(
         "/fhir/Patient?favourite-colour=blue", headers={"Prefer": "handling=lenient"}
     )
@@ -78,10 +88,10 @@ async def test_values_of_the_wrong_type_are_refused(fhir: httpx.AsyncClient, que
     ],
 )
 async def test_a_search_form_value_of_the_wrong_type_is_400_like_the_same_get(
-    warm_fhir: httpx.AsyncClient, sandbox: SandboxState, path: str, form: str, says: str
+    warm_fhir: httpx.AsyncClient, sandbox: Any, path: str, form: str, says: str
 ) -> None:
     fhir = warm_fhir
-    before = len(sandbox.api_requests())
+    before = len(vendor_calls(sandbox))
     posted = await fhir.post(
         f"/fhir/{path}/_search",
         content=form.encode(),
@@ -90,13 +100,19 @@ async def test_a_search_form_value_of_the_wrong_type_is_400_like_the_same_get(
     body = assert_outcome(posted, 400, "invalid-parameter-value")
     assert says in body["issue"][0]["details"]["text"]
     assert (await fhir.get(f"/fhir/{path}?{form}")).json() == body
-    assert sandbox.api_requests()[before:] == [], "refused before any vendor call"
+    assert vendor_calls(sandbox)[before:] == [], "refused before any vendor call"
 
 
-async def test_references_in_every_accepted_form_are_searched(fhir: httpx.AsyncClient) -> None:
-    for value in ("1", "Patient/1", "http://elsewhere.test/fhir/Patient/1/_history/2"):
-        response = await fhir.get(f"/fhir/Condition?patient={value}")
-        assert response.status_code == 200, (value, response.text)
+async def test_references_in_every_accepted_form_are_searched(
+    fhir: httpx.AsyncClient, sandbox: Any
+) -> None:
+    patient = patient_ids(sandbox)[0]
+    expected = await all_pages(fhir, f"/fhir/Condition?patient={patient}")
+    assert expected, "the patient has conditions to find"
+    for value in (f"Patient/{patient}", f"http://elsewhere.test/fhir/Patient/{patient}"):
+        assert await all_pages(fhir, f"/fhir/Condition?patient={value}") == expected, value
+    versioned = f"http://elsewhere.test/fhir/Patient/{patient}/_history/2"
+    assert (await fhir.get(f"/fhir/Condition?patient={versioned}")).status_code == 200
 
 
 @pytest.mark.parametrize("count", ["abc", "0", "-5", "1.5"])
@@ -131,9 +147,12 @@ async def test_unknown_id_is_404(fhir: httpx.AsyncClient) -> None:
     for path in (
         "/fhir/Patient/999999999",
         "/fhir/Patient/not-a-number",
-        "/fhir/Practitioner/1",
-        "/fhir/Organization/1",
-        "/fhir/Location/1",
+        "/fhir/Patient/00000000-0000-4000-8000-000000000000",
+        "/fhir/Practitioner/999999999",
+        "/fhir/Organization/999999999",
+        "/fhir/Location/999999999",
+        "/fhir/Condition/problem-999999999",
+        "/fhir/Condition/nosuchsource-1",
     ):
         assert_outcome(await fhir.get(path), 404, "not-found")
 
@@ -200,53 +219,69 @@ async def test_json_formats_are_accepted(fhir: httpx.AsyncClient) -> None:
 # -- the vendor fails ----------------------------------------------------------------------------
 
 
+#: FHIR requests that reach the vendor by different paths: a practice-wide listing, a read
+#: by id, and one patient's chart (a compartment search).
+ASKING_THE_VENDOR = {
+    "search": "/fhir/Patient?_count=1",
+    "read": "/fhir/Patient/{patient}",
+    "chart": "/fhir/Condition?patient={patient}",
+}
+
+
+def asking(kind: str, sandbox: Any) -> str:
+    return ASKING_THE_VENDOR[kind].format(patient=patient_ids(sandbox)[0])
+
+
+@pytest.mark.parametrize("kind", ASKING_THE_VENDOR)
 async def test_a_short_vendor_throttle_is_waited_out(
-    warm_fhir: httpx.AsyncClient, sandbox: SandboxState, clock: FakeClock
+    warm_fhir: httpx.AsyncClient, sandbox: Any, clock: FakeClock, kind: str
 ) -> None:
     sandbox.fail_next(1, "429")
-    response = await warm_fhir.get("/fhir/Patient?_count=1")
-    assert response.status_code == 200
-    assert 1.0 in clock.slept  # the sandbox said "Expected available in 1.0 seconds."
+    response = await warm_fhir.get(asking(kind, sandbox))
+    assert response.status_code == 200, response.text
+    assert 1.0 in clock.slept  # the sandbox asked for a one-second wait
 
 
+@pytest.mark.parametrize("kind", ASKING_THE_VENDOR)
 async def test_persistent_vendor_5xx_is_502_after_retries(
-    warm_fhir: httpx.AsyncClient, sandbox: SandboxState
+    warm_fhir: httpx.AsyncClient, sandbox: Any, kind: str
 ) -> None:
-    before = len(sandbox.api_requests("patients"))
+    before = len(vendor_calls(sandbox))
     sandbox.fail_next(10, "500")
-    response = await warm_fhir.get("/fhir/Patient?_count=1")
+    response = await warm_fhir.get(asking(kind, sandbox))
     assert_outcome(response, 502, "upstream-unavailable")
-    assert len(sandbox.api_requests("patients")) - before == 4  # the first try and 3 retries
+    assert len(vendor_calls(sandbox)) - before == 4  # the first try and 3 retries
 
 
 async def test_a_passing_vendor_5xx_is_retried_invisibly(
-    warm_fhir: httpx.AsyncClient, sandbox: SandboxState, dataset: SandboxDataset
+    warm_fhir: httpx.AsyncClient, sandbox: Any
 ) -> None:
     sandbox.fail_next(2, "500")
     found = await all_pages(warm_fhir, "/fhir/Patient?_count=50")
-    assert len(found) == len(dataset.endpoint("patients"))
+    assert [p["id"] for p in found] == patient_ids(sandbox)
 
 
-async def test_vendor_timeout_is_504(warm_fhir: httpx.AsyncClient, sandbox: SandboxState) -> None:
+@pytest.mark.parametrize("kind", ASKING_THE_VENDOR)
+async def test_vendor_timeout_is_504(warm_fhir: httpx.AsyncClient, sandbox: Any, kind: str) -> None:
     sandbox.fail_next(10, "timeout", timeout_seconds=3.0)
-    response = await warm_fhir.get("/fhir/Patient?_count=1")
+    response = await warm_fhir.get(asking(kind, sandbox))
     assert_outcome(response, 504, "upstream-timeout")
 
 
+@pytest.mark.parametrize("kind", ASKING_THE_VENDOR)
 async def test_expired_vendor_token_is_refreshed_transparently(
-    warm_fhir: httpx.AsyncClient, sandbox: SandboxState
+    warm_fhir: httpx.AsyncClient, sandbox: Any, kind: str
 ) -> None:
     sandbox.fail_next(1, "expire_token")
-    response = await warm_fhir.get("/fhir/Patient?_count=1")
-    assert response.status_code == 200
-    refreshes = [e for e in sandbox.request_log if e.endpoint == "oauth.token" and e.status == 200]
-    assert len(refreshes) == 2  # the first connect, and the refresh
+    response = await warm_fhir.get(asking(kind, sandbox))
+    assert response.status_code == 200, response.text
+    assert len(renewals(sandbox)) == 2  # the first connect, and the refresh
 
 
 async def test_revoked_vendor_authorization_is_503(
-    warm_fhir: httpx.AsyncClient, sandbox: SandboxState
+    warm_fhir: httpx.AsyncClient, sandbox: Any
 ) -> None:
-    sandbox.refresh_tokens.clear()
-    sandbox.expire_all_access_tokens()
+    revoke_access(sandbox)
+    expire_sessions(sandbox)
     response = await warm_fhir.get("/fhir/Patient?_count=1")
     assert_outcome(response, 503, "upstream-authorization-failed")

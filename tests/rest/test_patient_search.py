@@ -227,27 +227,3 @@ async def test_self_link_shows_only_applied_parameters(fhir: httpx.AsyncClient) 
         "relation": "self",
         "url": f"{FHIR_BASE}/Patient?gender=female&_count=7",
     }
-
-
-async def test_paging_is_complete_without_duplicates_at_every_page_size(
-    fhir: httpx.AsyncClient, dataset: SandboxDataset
-) -> None:
-    everyone = expected(dataset, lambda p: True)
-    for count in (1, 3, 5, 12, 50):
-        found = await all_pages(fhir, f"/fhir/Patient?_count={count}")
-        assert sorted(r["id"] for r in found) == everyone
-        assert len(found) == len({r["id"] for r in found})
-
-
-async def test_filtered_paging_never_refetches_a_vendor_page(
-    warm_fhir: httpx.AsyncClient, dataset: SandboxDataset, sandbox: SandboxState
-) -> None:
-    fhir = warm_fhir
-    before = len(sandbox.api_requests("patients"))
-    found = await all_pages(fhir, "/fhir/Patient?name=a&_count=1")
-    calls = sandbox.api_requests("patients")[before:]
-    urls = [(c.path, tuple(sorted(c.query.items()))) for c in calls]
-    assert len(urls) == len(set(urls)), "a vendor page was fetched twice in one search chain"
-    assert ids_of(found) == expected(
-        dataset, lambda p: any(fold(x).startswith("a") for x in name_parts(dataset, p))
-    )

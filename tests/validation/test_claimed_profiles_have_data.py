@@ -10,21 +10,20 @@ from typing import Any
 
 import httpx
 
-from facade.core.registry import MappingRegistry
 from mappings.valuemaps import US_CORE
 from tests.chart import every_resource, patient_of
 from tests.conftest import all_pages
-from tests.vendors import VENDORS, per_vendor
+from tests.vendors import VENDORS, per_vendor, registry
 
 #: US Core clinical notes guidance: the report categories a server must have data for.
 REPORT_CATEGORIES = {"LP29684-5", "LP29708-2", "LP7839-6"}
 NOTE_REPORT = US_CORE + "us-core-diagnosticreport-note"
 
 
-def serving_note_reports(served: MappingRegistry) -> list[str]:
+def serving_note_reports(vendor_name: str) -> list[str]:
     """The clinical-note report profile, if the vendor has such reports to serve it from
     (a vendor without any leaves it unclaimed, and its mapping notes say why)."""
-    report = served.get("DiagnosticReport")
+    report = registry(vendor_name).get("DiagnosticReport")
     return [NOTE_REPORT] if NOTE_REPORT in getattr(report, "profiles", ()) else []
 
 

@@ -12,7 +12,6 @@ from typing import Any
 import httpx
 
 from facade.core.compartment import CompartmentMapping
-from facade.core.registry import MappingRegistry
 from tests.chart import every_resource
 from tests.conftest import all_pages
 from tests.vendors import per_vendor, registry
@@ -146,10 +145,10 @@ def profile_requirements(shared_dir: Path, profile_url: str) -> dict[str, Any]:
     return {"must_support": {"elements": elements, "slices": [], "extensions": [], "choices": []}}
 
 
-def served_profiles(served: MappingRegistry) -> list[tuple[str, str]]:
+def served_profiles(vendor_name: str) -> list[tuple[str, str]]:
     return [
         (mapping.resource_type, profile)
-        for mapping in served
+        for mapping in registry(vendor_name)
         for profile in (
             mapping.profiles if isinstance(mapping, CompartmentMapping) else (mapping.profile,)
         )

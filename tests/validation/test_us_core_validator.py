@@ -11,10 +11,10 @@ from pathlib import Path
 import httpx
 
 from capability import capability_statement
-from tests.chart import every_resource
+from tests.chart import PATIENT_COMPARTMENT, every_resource
 from tests.conftest import all_pages
 from tests.fhir_models import assert_fhir_resources
-from tests.vendors import VENDORS, per_patient, registry
+from tests.vendors import VENDORS, registry
 
 
 @VENDORS
@@ -30,7 +30,7 @@ async def test_every_served_resource_validates_against_us_core(
         path = tmp_path / f"{resource_type}.ndjson"
         path.write_text("\n".join(json.dumps(r) for r in resources) + "\n")
         files.append(path)
-        scope = f"patient={patients[0]}&" if per_patient(resource_type) else ""
+        scope = f"patient={patients[0]}&" if resource_type in PATIENT_COMPARTMENT else ""
         first_page = (
             await sandbox_fhir.get(
                 f"/fhir/{resource_type}?{scope}_count=5&_revinclude=Provenance:target"

@@ -1,42 +1,28 @@
 """The CareCloud client: root-keyed bodies, Link-header paging, the call budget, retries,
 session renewal and caching.
 
-This is the one place where CareCloud's HTTP failures become facade errors. It never logs a
-token, a record or a record id, and never sends the session token to a URL outside the
-vendor's base URL, whoever named it.
+It and the request loop it runs under CareCloud's rules (facade/upstream/retry.py) are the
+one place where CareCloud's HTTP failures become facade errors. It never logs a token, a
+record or a record id, and never sends the session token to a URL outside the vendor's base
+URL, whoever named it.
 """
 
 from __future__ import annotations
 
 import logging
-import random
 import re
-from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 from urllib.parse import quote, urlencode, urljoin, urlsplit
 
-import anyio
 import httpx
 import orjson
 
 from facade.clock import Clock
 from facade.core.vendor import VendorClient, VendorPage
-from facade.errors import (
-    UpstreamAuthFailed,
-    UpstreamError,
-    UpstreamTimeout,
-    UpstreamUnavailable,
-)
-from facade.upstream.budget import (
-    CallRecord,
-    UpstreamBudget,
-    Wait,
-    WaitCause,
-    record_call,
-    throttled,
-)
+from facade.errors import UpstreamError, UpstreamUnavailable
+from facade.upstream.budget import UpstreamBudget
 from facade.upstream.cache import ResponseCache
 from facade.upstream.carecloud.credentials import CareCloudKeeper
 from facade.upstream.carecloud.session import (
@@ -45,13 +31,14 @@ from facade.upstream.carecloud.session import (
     session_ended,
 )
 from facade.upstream.carecloud.wire import WIRE
+from facade.upstream.paging import pages
+from facade.upstream.retry import ClientPolicy as ClientPolicy
+from facade.upstream.retry import RequestLoop, VendorRules
 
 log = logging.getLogger("facade.upstream.carecloud")
 
 Record = dict[str, Any]
 
-MAX_REDIRECTS = 3
-MAX_THROTTLE_ROUNDS = 5
 #: A JSON answer larger than this is not a CareCloud answer facade reads.
 MAX_JSON_BYTES = 64 * 1024 * 1024
 #: The root key of a single record, by collection (GET /patients/{id} -> {"patient": {...}}).
@@ -76,20 +63,11 @@ _REL = re.compile(r"""rel\s*=\s*(?:"([^"]*)"|([^\s;,]+))""", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
-class ClientPolicy:
-    timeout_seconds: float = 20.0
-    retries: int = 3
-    backoff_base_seconds: float = 0.25
-    backoff_cap_seconds: float = 4.0
-    max_wait_seconds: float = 5.0
-
-
-@dataclass(frozen=True)
 class _Answer:
     """A vendor answer, read in full (within its size limit)."""
 
     url: str
-    status: int
+    status_code: int
     headers: httpx.Headers
     content: bytes
 
@@ -113,7 +91,21 @@ class CareCloudClient:
         self.cache = cache
         self._clock = clock
         self.policy = policy or ClientPolicy()
-        self._rng = random.Random()
+        self._requests = RequestLoop(
+            VendorRules(
+                name="CareCloud",
+                token=session.token,
+                renew=session.renew,
+                session_ended=_ended,
+                throttle_wait=_throttle_wait,
+                own_url=self._same_origin,
+                endpoint_of=self._endpoint_of,
+                log_call=_log_call,
+            ),
+            budget,
+            clock,
+            self.policy,
+        )
 
     @property
     def base_url(self) -> str:
@@ -148,15 +140,6 @@ class CareCloudClient:
         self.cache.put(url, page, cache_ttl)
         return page
 
-    async def iterate_pages(
-        self, endpoint: str, params: dict[str, str], *, reason: str, cache_ttl: float = 0.0
-    ) -> AsyncIterator[VendorPage]:
-        url: str | None = self.list_url(endpoint, params)
-        while url is not None:
-            page = await self.fetch_page(url, reason=reason, cache_ttl=cache_ttl)
-            yield page
-            url = page.next_url
-
     async def list_all(
         self, endpoint: str, params: dict[str, str], *, reason: str, cache_ttl: float = 0.0
     ) -> list[Record]:
@@ -166,9 +149,7 @@ class CareCloudClient:
         records: list[Record] = []
         seen: set[str] = set()
         for window in _windowed(endpoint, params):
-            async for page in self.iterate_pages(
-                endpoint, window, reason=reason, cache_ttl=cache_ttl
-            ):
+            async for page in pages(self, endpoint, window, reason=reason, cache_ttl=cache_ttl):
                 for record in page.results:
                     key = str(record.get("id", ""))
                     if not key or key not in seen:
@@ -269,71 +250,15 @@ class CareCloudClient:
         raw: bool = False,
         max_bytes: int = MAX_JSON_BYTES,
     ) -> _Answer | None:
-        wait_limit = self.policy.max_wait_seconds if max_wait is None else max_wait
-        failures = 0
-        redirects = 0
-        throttles = 0
-        renewed = False
-        while True:
-            endpoint = self._endpoint_of(url)
-            await self.budget.acquire(wait_limit)
-            token = await self.session.token()
-            try:
-                answer = await self._send(url, token, raw=raw, max_bytes=max_bytes)
-            except (TimeoutError, httpx.TimeoutException):
-                record_call(CallRecord(endpoint, 0, reason))
-                failures += 1
-                if failures > self.policy.retries:
-                    raise UpstreamTimeout() from None
-                await self._backoff(failures)
-                continue
-            except httpx.TransportError:
-                record_call(CallRecord(endpoint, 0, reason))
-                failures += 1
-                if failures > self.policy.retries:
-                    raise UpstreamUnavailable() from None
-                await self._backoff(failures)
-                continue
-            status = answer.status
-            record_call(CallRecord(endpoint, status, reason))
-            log.debug("carecloud GET /%s -> %s", endpoint, status)
-            if status in (301, 302, 303, 307, 308):
-                redirects += 1
-                location = answer.headers.get("location")
-                if not location or redirects > MAX_REDIRECTS:
-                    raise UpstreamUnavailable("CareCloud redirected facade too often.")
-                url = self._same_origin(urljoin(url, location))
-                continue
-            if status == 401 and not renewed and _ended(answer):
-                renewed = True
-                await self.session.renew(token)
-                continue
-            if status in (401, 403):
-                raise UpstreamAuthFailed()
-            if status == 429:
-                # Wait what CareCloud said (budget.acquire sleeps it when it is within this
-                # caller's limit), then ask again.
-                throttles += 1
-                wait = retry_after_seconds(_as_response(answer), self._clock.now())
-                self.budget.throttled_by_vendor(wait)
-                if wait > wait_limit or throttles > MAX_THROTTLE_ROUNDS:
-                    raise throttled(Wait(wait, WaitCause.VENDOR))
-                continue
-            if status >= 500:
-                failures += 1
-                if failures > self.policy.retries:
-                    raise UpstreamUnavailable()
-                await self._backoff(failures)
-                continue
-            if status == 404 and missing_ok:
-                return None
-            if status != 200:
-                # CareCloud's {"error": ...} text may echo what was asked: it stays out of
-                # messages that reach FHIR clients and logs.
-                raise UpstreamError(f"CareCloud refused facade's request (HTTP {status}).")
-            return answer
+        async def send(target: str, token: str) -> _Answer:
+            return await self._send(target, token, raw=raw, max_bytes=max_bytes)
+
+        return await self._requests.get(
+            url, send, reason=reason, max_wait=max_wait, missing_ok=missing_ok
+        )
 
     async def _send(self, url: str, token: str, *, raw: bool, max_bytes: int) -> _Answer:
+        """One GET, its answer read in full; the request loop bounds how long it takes."""
         request = self._http.build_request(
             "GET",
             url,
@@ -342,25 +267,18 @@ class CareCloudClient:
                 "Accept": "*/*" if raw else "application/json",
             },
         )
-        with anyio.fail_after(self.policy.timeout_seconds):
-            response = await self._http.send(request, stream=True, follow_redirects=False)
-            try:
-                chunks: list[bytes] = []
-                size = 0
-                async for chunk in response.aiter_bytes():
-                    size += len(chunk)
-                    if size > max_bytes:
-                        raise UpstreamUnavailable("CareCloud's answer is larger than facade reads.")
-                    chunks.append(chunk)
-            finally:
-                await response.aclose()
+        response = await self._http.send(request, stream=True, follow_redirects=False)
+        try:
+            chunks: list[bytes] = []
+            size = 0
+            async for chunk in response.aiter_bytes():
+                size += len(chunk)
+                if size > max_bytes:
+                    raise UpstreamUnavailable("CareCloud's answer is larger than facade reads.")
+                chunks.append(chunk)
+        finally:
+            await response.aclose()
         return _Answer(url, response.status_code, response.headers, b"".join(chunks))
-
-    async def _backoff(self, failures: int) -> None:
-        ceiling = min(
-            self.policy.backoff_cap_seconds, self.policy.backoff_base_seconds * 2 ** (failures - 1)
-        )
-        await self._clock.sleep(ceiling / 2 + self._rng.random() * ceiling / 2)
 
     def _same_origin(self, url: str) -> str:
         """Refuse URLs that would carry the session token outside CareCloud's API."""
@@ -427,11 +345,19 @@ def _json(answer: _Answer) -> Any:
 
 
 def _as_response(answer: _Answer) -> httpx.Response:
-    return httpx.Response(answer.status, headers=answer.headers, content=answer.content)
+    return httpx.Response(answer.status_code, headers=answer.headers, content=answer.content)
 
 
 def _ended(answer: _Answer) -> bool:
     return session_ended(_as_response(answer))
+
+
+def _throttle_wait(answer: _Answer, now: datetime) -> float:
+    return retry_after_seconds(_as_response(answer), now)
+
+
+def _log_call(endpoint: str, status: int) -> None:
+    log.debug("carecloud GET /%s -> %s", endpoint, status)
 
 
 def link_target(header: str, rel: str) -> str | None:

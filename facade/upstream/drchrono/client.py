@@ -1,16 +1,14 @@
 """The DrChrono v4 client: tokens, paging, the call budget, retries, redirects and caching.
 
-This is the one place where DrChrono's HTTP failures become facade errors. It never logs a
-token or a record, and it never sends the bearer token to a host other than the vendor's.
+It and the request loop it runs under DrChrono's rules (facade/upstream/retry.py) are the one
+place where DrChrono's HTTP failures become facade errors. It never logs a token or a record,
+and it never sends the bearer token to a host other than the vendor's.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import random
-from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
 from typing import Any, Protocol, cast
@@ -22,25 +20,15 @@ import orjson
 
 from facade.clock import Clock
 from facade.core.vendor import VendorPage
-from facade.errors import (
-    UpstreamAuthFailed,
-    UpstreamError,
-    UpstreamTimeout,
-    UpstreamUnavailable,
-)
+from facade.errors import UpstreamTimeout, UpstreamUnavailable
 from facade.store.connections import VendorCredentials
-from facade.upstream.budget import (
-    CallRecord,
-    UpstreamBudget,
-    Wait,
-    WaitCause,
-    parse_throttle_wait,
-    record_call,
-    throttled,
-)
+from facade.upstream.budget import UpstreamBudget, parse_throttle_wait
 from facade.upstream.cache import ResponseCache
 from facade.upstream.drchrono.oauth import refresh_tokens
 from facade.upstream.drchrono.wire import WIRE
+from facade.upstream.paging import pages
+from facade.upstream.retry import ClientPolicy as ClientPolicy
+from facade.upstream.retry import RequestLoop, VendorRules
 
 log = logging.getLogger("facade.upstream.drchrono")
 
@@ -48,8 +36,6 @@ Record = dict[str, Any]
 
 #: Refresh the access token this long before it expires.
 REFRESH_MARGIN = timedelta(minutes=5)
-MAX_REDIRECTS = 3
-MAX_THROTTLE_ROUNDS = 5
 #: A 429 that names no wait at all is waited out this long before facade asks again.
 UNSTATED_THROTTLE_SECONDS = 60.0
 
@@ -60,15 +46,6 @@ class CredentialKeeper(Protocol):
     def load(self) -> VendorCredentials: ...
 
     def save(self, credentials: VendorCredentials) -> None: ...
-
-
-@dataclass(frozen=True)
-class ClientPolicy:
-    timeout_seconds: float = 20.0
-    retries: int = 3
-    backoff_base_seconds: float = 0.25
-    backoff_cap_seconds: float = 4.0
-    max_wait_seconds: float = 5.0
 
 
 class DrChronoClient:
@@ -92,7 +69,22 @@ class DrChronoClient:
         self.policy = policy or ClientPolicy()
         self._credentials = keeper.load()
         self._refresh_lock = asyncio.Lock()
-        self._rng = random.Random()
+        self._requests = RequestLoop(
+            VendorRules(
+                name="The EHR",
+                token=self._access_token,
+                renew=self._renew,
+                # DrChrono's 401 names no cause: the token is refreshed once, whatever it says.
+                session_ended=lambda response: True,
+                throttle_wait=_throttle_wait,
+                own_url=self._same_origin,
+                endpoint_of=_endpoint_of,
+                log_call=_log_call,
+            ),
+            budget,
+            clock,
+            self.policy,
+        )
 
     @property
     def base_url(self) -> str:
@@ -119,20 +111,11 @@ class DrChronoClient:
         self.cache.put(url, page, cache_ttl)
         return page
 
-    async def iterate_pages(
-        self, endpoint: str, params: dict[str, str], *, reason: str, cache_ttl: float = 0.0
-    ) -> AsyncIterator[VendorPage]:
-        url: str | None = self.list_url(endpoint, params)
-        while url is not None:
-            page = await self.fetch_page(url, reason=reason, cache_ttl=cache_ttl)
-            yield page
-            url = page.next_url
-
     async def list_all(
         self, endpoint: str, params: dict[str, str], *, reason: str, cache_ttl: float = 0.0
     ) -> list[Record]:
         records: list[Record] = []
-        async for page in self.iterate_pages(endpoint, params, reason=reason, cache_ttl=cache_ttl):
+        async for page in pages(self, endpoint, params, reason=reason, cache_ttl=cache_ttl):
             records.extend(page.results)
         return records
 
@@ -223,89 +206,33 @@ class DrChronoClient:
         max_wait: float | None = None,
         raw: bool = False,
     ) -> Any:
-        wait_limit = self.policy.max_wait_seconds if max_wait is None else max_wait
-        endpoint = _endpoint_of(url)
-        failures = 0
-        redirects = 0
-        throttles = 0
-        refreshed = False
-        while True:
-            await self.budget.acquire(wait_limit)
-            token = await self._access_token()
-            try:
-                with anyio.fail_after(self.policy.timeout_seconds):
-                    response = await self._http.get(
-                        url,
-                        headers={
-                            "Authorization": f"Bearer {token}",
-                            "Accept": "*/*" if raw else "application/json",
-                        },
-                        follow_redirects=False,
-                    )
-            except (TimeoutError, httpx.TimeoutException):
-                record_call(CallRecord(endpoint, 0, reason))
-                failures += 1
-                if failures > self.policy.retries:
-                    raise UpstreamTimeout() from None
-                await self._backoff(failures)
-                continue
-            except httpx.TransportError:
-                record_call(CallRecord(endpoint, 0, reason))
-                failures += 1
-                if failures > self.policy.retries:
-                    raise UpstreamUnavailable() from None
-                await self._backoff(failures)
-                continue
-            status = response.status_code
-            record_call(CallRecord(endpoint, status, reason))
-            log.debug("drchrono GET /api/%s -> %s", endpoint, status)
-            if status in (301, 302, 303, 307, 308):
-                redirects += 1
-                location = response.headers.get("location")
-                if not location or redirects > MAX_REDIRECTS:
-                    raise UpstreamUnavailable("The EHR redirected facade too often.")
-                # Re-send the original request (same method and headers) to the new location.
-                url = self._same_origin(urljoin(url, location))
-                continue
-            if status == 401 and not refreshed:
-                refreshed = True
-                await self._refresh(force=True)
-                continue
-            if status in (401, 403):
-                raise UpstreamAuthFailed()
-            if status == 429:
-                # Wait what the vendor said, then ask again (budget.acquire sleeps it when
-                # it is within this caller's limit); never until the hour turns on a guess.
-                throttles += 1
-                wait = _throttle_wait(response, self._clock.now())
-                self.budget.throttled_by_vendor(wait)
-                if wait > wait_limit or throttles > MAX_THROTTLE_ROUNDS:
-                    raise throttled(Wait(wait, WaitCause.VENDOR))
-                continue
-            if status >= 500:
-                failures += 1
-                if failures > self.policy.retries:
-                    raise UpstreamUnavailable()
-                await self._backoff(failures)
-                continue
-            if status == 404 and missing_ok:
-                return None
-            if status != 200:
-                raise UpstreamError(f"The EHR refused facade's request (HTTP {status}).")
-            if raw:
-                return response.content
-            try:
-                return orjson.loads(response.content)
-            except ValueError:
-                raise UpstreamUnavailable(
-                    "The EHR answered with a body that is not JSON."
-                ) from None
+        async def send(target: str, token: str) -> httpx.Response:
+            return await self._http.get(
+                target,
+                headers={
+                    "Authorization": f"Bearer {token}",
+                    "Accept": "*/*" if raw else "application/json",
+                },
+                follow_redirects=False,
+            )
 
-    async def _backoff(self, failures: int) -> None:
-        ceiling = min(
-            self.policy.backoff_cap_seconds, self.policy.backoff_base_seconds * 2 ** (failures - 1)
+        # A redirect (users/current -> users/<id>) is metered as the endpoint asked for.
+        response = await self._requests.get(
+            url,
+            send,
+            reason=reason,
+            max_wait=max_wait,
+            missing_ok=missing_ok,
+            endpoint=_endpoint_of(url),
         )
-        await self._clock.sleep(ceiling / 2 + self._rng.random() * ceiling / 2)
+        if response is None:
+            return None
+        if raw:
+            return response.content
+        try:
+            return orjson.loads(response.content)
+        except ValueError:
+            raise UpstreamUnavailable("The EHR answered with a body that is not JSON.") from None
 
     def _same_origin(self, url: str) -> str:
         """Refuse URLs that would carry facade's bearer token to another host."""
@@ -315,6 +242,9 @@ class DrChronoClient:
         return url
 
     # -- tokens ----------------------------------------------------------------------------
+
+    async def _renew(self, stale_token: str) -> None:
+        await self._refresh(force=True)
 
     async def _access_token(self) -> str:
         if self._credentials.expires_at - REFRESH_MARGIN <= self._clock.now():
@@ -353,6 +283,10 @@ class DrChronoClient:
 def _endpoint_of(url: str) -> str:
     path = urlsplit(url).path
     return path.removeprefix("/api/") if path.startswith("/api/") else path
+
+
+def _log_call(endpoint: str, status: int) -> None:
+    log.debug("drchrono GET /api/%s -> %s", endpoint, status)
 
 
 def _throttle_wait(response: httpx.Response, now: datetime) -> float:

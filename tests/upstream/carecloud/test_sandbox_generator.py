@@ -19,6 +19,7 @@ from facade.upstream.carecloud.sandbox.generator import generate
 from facade.upstream.carecloud.sandbox.practice import is_valid_npi
 
 NDC_11 = re.compile(r"^\d{5}-\d{4}-\d{2}$")
+SYSTOLIC, DIASTOLIC = "8480-6", "8462-4"
 
 
 def dumped(dataset: CareCloudDataset) -> str:
@@ -108,7 +109,7 @@ def test_the_showcase_child_has_pediatric_vitals(generated: CareCloudDataset) ->
     child = generated.patients[1]
     loincs = {v["loinc_code"] for e in generated.encounters_of(child["id"]) for v in e["vitals"]}
 
-    assert {"9843-4", "77606-2", "59576-9"} <= loincs
+    assert {"9843-4", "8289-1", "77606-2", "59576-9"} <= loincs
     assert child["insurances"][0]["relationship_to_insured_code"] == "19"
 
 
@@ -129,6 +130,57 @@ def test_the_third_patient_is_deceased_and_seen_only_before_death(
         for a in generated.appointments
         if a["patient_id"] == deceased["id"]
     )
+
+
+def _pressure_halves(encounter: dict[str, Any]) -> set[str]:
+    return {v["loinc_code"] for v in encounter["vitals"]} & {SYSTOLIC, DIASTOLIC}
+
+
+def test_the_deceased_showcase_has_one_half_blood_pressures_and_home_oxygen(
+    generated: CareCloudDataset,
+) -> None:
+    encounters = generated.encounters_of(generated.patients[2]["id"])
+    halves = [_pressure_halves(e) for e in encounters]
+    last = {v["loinc_code"]: v for v in encounters[-1]["vitals"]}
+
+    assert {SYSTOLIC} in halves
+    assert {DIASTOLIC} in halves
+    assert (last["3151-8"]["value"], last["3151-8"]["unit"]) == ("2", "L/min")
+    assert (last["3150-0"]["value"], last["3150-0"]["unit"]) == ("29", "%")
+    assert last["59408-5"]["observed_at"] == last["3151-8"]["observed_at"]
+
+
+def test_qualitative_lab_results_are_text_with_their_normal_value_as_range(
+    generated: CareCloudDataset,
+) -> None:
+    text = [
+        lab for e in generated.encounters for lab in e["lab_results"] if lab["value_type"] == "text"
+    ]
+    protein = [lab for lab in text if lab["loinc_code"] == "20454-5"]
+
+    assert {lab["value"] for lab in text} == {"Yellow", "Negative", "Positive"}
+    assert all(lab["unit"] == "" for lab in text)
+    assert {(lab["value"], lab["abnormal_flag"]) for lab in protein} == {
+        ("Negative", "N"),
+        ("Positive", "A"),
+    }
+    assert {lab["reference_range"] for lab in protein} == {"Negative"}
+
+
+def test_the_unusual_vitals_and_labs_are_a_few_percent_of_their_kind(
+    generated: CareCloudDataset,
+) -> None:
+    pressures = [h for e in generated.encounters if (h := _pressure_halves(e))]
+    oximetries = [
+        e for e in generated.encounters for v in e["vitals"] if v["loinc_code"] == "59408-5"
+    ]
+    on_oxygen = [e for e in oximetries if any(v["loinc_code"] == "3151-8" for v in e["vitals"])]
+    labs = [lab for e in generated.encounters for lab in e["lab_results"]]
+    text = [lab for lab in labs if lab["value_type"] == "text"]
+
+    assert 0 < sum(len(h) == 1 for h in pressures) <= 0.08 * len(pressures)
+    assert 0 < len(on_oxygen) <= 0.08 * len(oximetries)
+    assert 0 < len(text) <= 0.08 * len(labs)
 
 
 def _codes(dataset: CareCloudDataset) -> Iterator[tuple[str, str]]:

@@ -2,6 +2,11 @@
 NDC-coded medications, allergies, vitals (LOINC/UCUM), immunizations (CVX), lab results,
 smoking status and procedures.
 
+The charts hold, in small shares, the cases US Core certification checks and a tidy chart
+never shows: a blood pressure with only one half charted, pulse oximetry on supplemental
+oxygen (flow rate and concentration rows), an infant's head circumference percentile and
+qualitative (text) lab results.
+
 Codes come only from the curated tables; a drug without a verified NDC is never prescribed.
 It never reads the clock: every date derives from the visit it belongs to.
 """
@@ -25,6 +30,15 @@ from facade.upstream.carecloud.sandbox.people import Person
 #: The SNOMED-coded twin of a problem is used for every n-th problem (CareCloud takes both).
 SNOMED_PROBLEM_EVERY = 4
 REACTION_SEVERITY = ("mild", "moderate", "severe")
+#: Share of adult vital-sign sets where only one blood pressure half was charted (the reading
+#: was interrupted, or only the systolic was palpated).
+ONE_PRESSURE_HALF_SHARE = 0.03
+#: Share of adult vital-sign sets taken on supplemental oxygen by nasal cannula.
+ON_OXYGEN_SHARE = 0.03
+#: Share of qualitative lab results that come back abnormal (where the test has such a value).
+ABNORMAL_TEXT_SHARE = 0.1
+#: The specimen whose collection is no venipuncture.
+URINE = "Urine"
 
 
 @cache
@@ -210,7 +224,18 @@ class ChartWriter:
             }
         )
 
-    def vitals(self, encounter: Record, *, hypertensive: bool) -> None:
+    def vitals(
+        self,
+        encounter: Record,
+        *,
+        hypertensive: bool,
+        pressure_half: str = "",
+        oxygen_lpm: int = 0,
+    ) -> None:
+        """One vital-sign set. An adult's blood pressure is charted whole unless
+        `pressure_half` ("systolic" or "diastolic") names the only half taken; `oxygen_lpm`
+        is the flow of supplemental oxygen during the pulse oximetry (0: room air). Both
+        also happen at random, in the shares above."""
         on = date.fromisoformat(encounter["date_of_service"])
         months = age_in_months(self.person.born, on)
         rng = self.rng
@@ -228,22 +253,22 @@ class ChartWriter:
         self._vital_row(encounter, "bmi", f"{703 * weight / height**2:.1f}", "kg/m2")
         systolic = rng.randint(132, 158) if hypertensive else rng.randint(104, 128)
         diastolic = rng.randint(82, 96) if hypertensive else rng.randint(64, 80)
-        # The deceased showcase (heart failure) had his pressures charted one half at a time,
-        # visit by visit, and was on home oxygen: US Core's blood pressure data-absent
-        # components and pulse oximetry's inhaled oxygen components.
-        heart_failure = self.person.kind == "deceased"
-        even_visit = self.encounters.index(encounter) % 2 == 0
-        if not heart_failure or even_visit:
+        if not pressure_half and rng.random() < ONE_PRESSURE_HALF_SHARE:
+            pressure_half = rng.choice(("systolic", "diastolic"))
+        if pressure_half != "diastolic":
             self._vital_row(encounter, "blood_pressure_1", str(systolic), "mm[Hg]")
-        if not heart_failure or not even_visit:
+        if pressure_half != "systolic":
             self._vital_row(encounter, "blood_pressure_2", str(diastolic), "mm[Hg]")
         self._vital_row(encounter, "pulse", str(rng.randint(58, 96)), "/min")
         self._vital_row(encounter, "respiratory_rate", str(rng.randint(12, 20)), "/min")
         self._vital_row(encounter, "temperature", f"{rng.uniform(97.4, 99.1):.1f}", "[degF]")
-        if heart_failure:
-            self._vital_row(encounter, "oxygen_saturation", "94", "%")
-            self._vital_row(encounter, "inhaled_oxygen_flow_rate", "2", "L/min")
-            self._vital_row(encounter, "oxygen_concentration", "28", "%")
+        if not oxygen_lpm and rng.random() < ON_OXYGEN_SHARE:
+            oxygen_lpm = rng.randint(1, 4)
+        if oxygen_lpm:
+            self._vital_row(encounter, "oxygen_saturation", str(rng.randint(91, 97)), "%")
+            self._vital_row(encounter, "inhaled_oxygen_flow_rate", str(oxygen_lpm), "L/min")
+            # By nasal cannula each litre a minute adds about 4% to room air's 21%.
+            self._vital_row(encounter, "oxygen_concentration", str(21 + 4 * oxygen_lpm), "%")
         else:
             self._vital_row(encounter, "oxygen_saturation", str(rng.randint(94, 100)), "%")
 
@@ -262,7 +287,7 @@ class ChartWriter:
             self._vital_row(
                 encounter,
                 "head_occipital_frontal_circumference_percentile",
-                str(rng.randint(15, 85)),
+                str(rng.randint(10, 90)),
                 "%",
             )
         if months < 24:
@@ -279,6 +304,8 @@ class ChartWriter:
     # -- labs -----------------------------------------------------------------------------
 
     def labs(self, encounter: Record, group: str, *, high: bool = False) -> None:
+        """One panel's results; `high` makes every result abnormal (high, or the qualitative
+        test's abnormal value)."""
         panel = _panel(group)
         collected = self._at(encounter, 25)
         resulted_day = date.fromisoformat(encounter["date_of_service"]) + timedelta(days=1)
@@ -301,12 +328,7 @@ class ChartWriter:
                 "resulted_at": resulted,
             }
             if test.get("text_value"):
-                row.update(
-                    value=test["text_value"],
-                    value_type="text",
-                    reference_range="",
-                    abnormal_flag="N",
-                )
+                row.update(self._text_result(test, high=high))
             else:
                 low, top, decimals = float(test["low"]), float(test["high"]), int(test["decimals"])
                 span = top - low
@@ -321,7 +343,27 @@ class ChartWriter:
                     abnormal_flag=flag,
                 )
             encounter["lab_results"].append(row)
-        self.procedure(encounter, "36415", "CPT")
+        if panel["specimen"] != URINE:
+            self.procedure(encounter, "36415", "CPT")
+
+    def _text_result(self, test: dict[str, Any], *, high: bool) -> Record:
+        """A qualitative result: its words, no unit; a test with an abnormal value (a
+        presence test) names its normal value as the reference range and flags "A"."""
+        abnormal = test.get("abnormal_text_value") or ""
+        if not abnormal:
+            return {
+                "value": test["text_value"],
+                "value_type": "text",
+                "reference_range": "",
+                "abnormal_flag": "N",
+            }
+        flagged = high or self.rng.random() < ABNORMAL_TEXT_SHARE
+        return {
+            "value": abnormal if flagged else test["text_value"],
+            "value_type": "text",
+            "reference_range": test["text_value"],
+            "abnormal_flag": "A" if flagged else "N",
+        }
 
     # -- immunizations, procedures, smoking ----------------------------------------------
 

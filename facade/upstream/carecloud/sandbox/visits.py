@@ -276,6 +276,7 @@ def _adult_story(visits: VisitWriter) -> None:
             chart.labs(encounter, "LIPID")
             chart.labs(encounter, "UACR")
             chart.labs(encounter, "CBC")
+        if index == 3:
             chart.labs(encounter, "UA")
             chart.smoking_status(encounter, "8517006")
         if index == 3:
@@ -315,7 +316,10 @@ def _child_story(visits: VisitWriter) -> None:
 
 
 def _deceased_story(visits: VisitWriter) -> None:
-    """Heart failure and atrial fibrillation over his last years; no visits after death."""
+    """Heart failure and atrial fibrillation over his last years; no visits after death.
+    His kidney disease shows as protein in the urine, two follow-ups have only one half of
+    the blood pressure charted (systolic, then diastolic), and by his last visit he is on
+    home oxygen."""
     person = visits.person
     chart = ChartWriter(visits.practice, person, visits.mine)
     heart, afib, ckd = _icd("I50.9"), _icd("I48.91"), _icd("N18.30")
@@ -328,10 +332,16 @@ def _deceased_story(visits: VisitWriter) -> None:
     chart.smoking_status(first, "8517006")
     chart.vitals(first, hypertensive=True)
     chart.labs(first, "CMP")
-    for day in days[1:]:
+    chart.labs(first, "UA", high=True)
+    for position, day in enumerate(days[1:], start=1):
         encounter = visits.encounter(day, "Heart failure follow-up")
         chart.diagnose(encounter, [heart, afib, ckd])
-        chart.vitals(encounter, hypertensive=True)
+        chart.vitals(
+            encounter,
+            hypertensive=True,
+            pressure_half={1: "systolic", 2: "diastolic"}.get(position, ""),
+            oxygen_lpm=2 if position == len(days) - 1 else 0,
+        )
         if day.month in (9, 10, 11, 12, 1, 2, 3):
             chart.immunization(encounter, chart.cvx("197"))
     chart.labs(visits.mine[-1], "CBC")
@@ -398,6 +408,8 @@ def _random_story(visits: VisitWriter) -> None:
                 if not any(c["code"] == "E11.9" for c in chronic)
                 else ["A1C", "CMP"]
             )
+            if rng.random() < 0.25:
+                groups.append("UA")
             for group in groups:
                 chart.labs(encounter, group)
         if person.is_child:
