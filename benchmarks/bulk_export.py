@@ -14,6 +14,13 @@ too. (b) The sandbox's generated dataset lives in
 the same process, so it is measured apart: tracemalloc starts after the dataset (and facade's
 runtime) exist, and ru_maxrss is read before and after the export. (c) Resources written
 (Provenance included) over the wall time from kick-off to the completed manifest.
+
+(a) for CareCloud: its floor is ceil(N / 50) patient-list pages + N encounter calls + one call
+per practice list (authorization, providers, locations). CareCloud has no practice-wide
+clinical listing: `GET /encounters` needs `patient_id`, and its answer nests the patient's
+whole chart (problems, medications, allergies, vitals, immunizations, labs, notes), so no
+export can read the chart in fewer than one call per patient; the patient list, 50 a page,
+is the only way to learn the patients.
 """
 
 from __future__ import annotations
@@ -25,16 +32,23 @@ import json
 import math
 import resource
 import sys
+import tempfile
 import threading
 import time
 import tracemalloc
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
-from benchmarks.sandwich import Sandwich, sandwich
+import httpx
+
+from benchmarks.sandwich import FACADE_BASE, FHIR_BASE, SEED, UNLIMITED_HOURLY, Sandwich, sandwich
 from benchmarks.stats import machine
+from facade.app import create_app
 from facade.auth.operator import Operator
 from facade.clock import Clock
+from facade.runtime import build_runtime
+from facade.settings import Settings
 from facade.upstream.drchrono.sandbox.endpoints import ENDPOINT_SPECS
 from facade.upstream.drchrono.wire import WIRE
 
@@ -97,11 +111,38 @@ class ExportRun:
         return self.resources / self.seconds if self.seconds else 0.0
 
 
+#: CareCloud's patient list holds 50 patients a page (a size CareCloud fixes).
+CARECLOUD_PATIENT_PAGE = 50
+#: The practice lists a CareCloud export reads whole, one call each.
+CARECLOUD_PRACTICE_LISTS = ("authorization", "providers", "locations")
+
+
+@dataclass
+class PerPatientRun:
+    """A CareCloud system export: its vendor calls by endpoint, against the floor."""
+
+    patients: int
+    resources: int
+    calls: dict[str, int]
+
+    @property
+    def floor(self) -> int:
+        """Patient pages + one encounters call per patient + each practice list once (see the
+        module docstring for why no export can do with fewer)."""
+        pages = math.ceil(self.patients / CARECLOUD_PATIENT_PAGE)
+        return pages + self.patients + len(CARECLOUD_PRACTICE_LISTS)
+
+    @property
+    def vendor_calls(self) -> int:
+        return sum(self.calls.values())
+
+
 @dataclass
 class BulkReport:
     calls: ExportRun
     memory: ExportRun
     traced: ExportRun
+    per_patient: PerPatientRun
 
 
 def _current_rss() -> int:
@@ -217,6 +258,55 @@ async def _export(sw: Sandwich, patients: int, *, trace: bool) -> ExportRun:
     return run
 
 
+async def _measure_carecloud(patients: int) -> PerPatientRun:
+    """A full system export over the CareCloud sandbox (quota lifted), its calls counted."""
+    from facade.upstream.carecloud.sandbox.generator import generate
+    from facade.upstream.carecloud.sandbox.state import SandboxState
+
+    state = SandboxState.create(generate(patients, SEED), seed=SEED, hourly_budget=UNLIMITED_HOURLY)
+    with tempfile.TemporaryDirectory(prefix="facade-bench-") as data_dir:
+        settings = Settings(
+            vendor="carecloud",
+            data_dir=Path(data_dir),
+            public_base_url=FHIR_BASE,
+            upstream_hourly_limit=UNLIMITED_HOURLY,
+            upstream_burst_per_second=0,
+            client_requests_per_minute=0,
+        )
+        runtime = await build_runtime(settings, sandbox=state, clock=Clock())
+        exports = runtime.exports
+        assert exports is not None
+        operator = Operator(runtime.database, runtime.box, Clock(), runtime.tokens)
+        operator.add_client(
+            name="benchmarks", redirect_uris=[], jwks='{"keys": []}', client_id="benchmarks"
+        )
+        backend = operator.mint_token(client_id="benchmarks", scope="system/*.rs")
+        headers = {**KICKOFF_HEADERS, "Authorization": f"Bearer {backend}"}
+        fhir = httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=create_app(settings, runtime)),
+            base_url=FACADE_BASE,
+        )
+        await exports.worker.start()
+        try:
+            state.request_log.clear()  # the session's login is not the export's
+            kicked = await fhir.get("/fhir/$export", headers=headers)
+            assert kicked.status_code == 202, kicked.text
+            job_id = kicked.headers["content-location"].rsplit("/", 1)[1]
+            await exports.worker.wait(job_id)
+            status = await fhir.get(f"/fhir/$export-status/{job_id}", headers=headers)
+            assert status.status_code == 200, (status.status_code, status.text)
+        finally:
+            await exports.worker.stop()
+            await fhir.aclose()
+            await runtime.aclose()
+    calls: dict[str, int] = {}
+    for entry in state.api_requests():
+        if entry.endpoint not in (None, "authenticate"):
+            calls[entry.endpoint] = calls.get(entry.endpoint, 0) + 1
+    resources = sum(item["count"] for item in status.json()["output"])
+    return PerPatientRun(patients, resources, calls)
+
+
 async def _measure(patients: int, *, trace: bool) -> ExportRun:
     async with sandwich(patients) as sw:
         return await _export(sw, patients, trace=trace)
@@ -261,6 +351,19 @@ def run(
         f"    peak RSS (ru_maxrss) {(memory.rss_before or 0) / MB:.0f} MB before the export, "
         f"{(memory.rss_after or 0) / MB:.0f} MB after (dataset generation set the earlier peak)"
     )
+    per_patient = asyncio.run(_measure_carecloud(patients))
+    out(
+        f"(a) CareCloud, full system export of {patients:,} patients "
+        f"({per_patient.resources:,} resources): {per_patient.vendor_calls} vendor calls, "
+        f"floor {per_patient.floor} = {math.ceil(patients / CARECLOUD_PATIENT_PAGE)} patient "
+        f"pages + {patients} encounter calls + {len(CARECLOUD_PRACTICE_LISTS)} practice lists: "
+        f"{per_patient.vendor_calls / per_patient.floor:.2f}×"
+    )
+    out(
+        "    (no practice-wide clinical listing: /encounters needs patient_id and returns the "
+        "whole chart, so one call per patient is the least any export can make)"
+    )
+    out(f"    calls by endpoint: {dict(sorted(per_patient.calls.items()))}")
     traced = asyncio.run(_measure(trace_patients, trace=True))
     peak = (traced.traced_peak or 0) / MB
     out(
@@ -268,7 +371,7 @@ def run(
         f"({traced.resources:,} resources; tracing is too slow for {memory_patients:,}): "
         f"{peak:.1f} MB (target ≤ {MEMORY_TARGET_MB:.0f} MB: {peak / MEMORY_TARGET_MB:.2f}×)"
     )
-    return BulkReport(calls=calls, memory=memory, traced=traced)
+    return BulkReport(calls=calls, memory=memory, traced=traced, per_patient=per_patient)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

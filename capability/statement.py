@@ -201,12 +201,34 @@ def export_since_note(registry: MappingRegistry) -> str:
         "`_since`: a resource is exported when its `meta.lastUpdated` (the EHR record's update "
         "time, or its creation time when it was never updated) is after `_since`; the EHR is "
         "asked for records changed since a day earlier where it can filter, and facade checks "
-        "the exact instant. These sources keep no change time, so their resources carry no "
-        "`meta.lastUpdated` and are always included (facade cannot prove they did not "
-        f"change):\n\n{sources}\n\nPatient and Group exports also carry, once each, the "
+        f"the exact instant.{_by_patient_note(registry)} These sources keep no change time, so "
+        "their resources carry no `meta.lastUpdated` and are always included (facade cannot "
+        f"prove they did not change):\n\n{sources}\n\nPatient and Group exports also carry, "
+        "once each, the "
         "Practitioner, PractitionerRole, Organization (Coverage payers too) and Location "
         "resources their lines reference (with `_type` naming practice types alone: those "
         "the members' Patient records reference)."
+    )
+
+
+def _by_patient_note(registry: MappingRegistry) -> str:
+    """What an export does with the types the EHR lists only patient by patient (from their
+    sources' `BulkListing.per_patient`), or "" when it lists every type practice-wide."""
+    types = sorted(
+        {
+            mapping.resource_type
+            for mapping in registry
+            if isinstance(mapping, CompartmentMapping)
+            for source in mapping.sources
+            if source.bulk is not None and source.bulk.per_patient
+        }
+    )
+    if not types:
+        return ""
+    return (
+        f" The EHR lists {', '.join(types)} only patient by patient: an export asks for each "
+        "of its patients' records whole (one call per patient, shared by every type read "
+        "from it) and checks `_since` itself."
     )
 
 

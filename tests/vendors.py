@@ -15,7 +15,9 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+from collections import deque
 from collections.abc import Callable, Iterable
+from datetime import timedelta
 from functools import cache
 from typing import Any
 
@@ -117,6 +119,19 @@ def patient_records(sandbox: Any) -> list[dict[str, Any]]:
     return list(sandbox.dataset.patients)
 
 
+def practice_group(sandbox: Any) -> tuple[str, set[str]]:
+    """A group the vendor keeps (its first doctor's or provider's panel): its FHIR id and its
+    members' FHIR patient ids."""
+    if vendor_of(sandbox) == "drchrono":
+        doctor = str(sandbox.dataset.endpoint("doctors")[0]["id"])
+        patients = sandbox.dataset.endpoint("patients")
+        return f"doctor-{doctor}", {str(p["id"]) for p in patients if str(p["doctor"]) == doctor}
+    provider = sandbox.dataset.providers[0]["id"]
+    patients = sandbox.dataset.patients
+    members = {str(p["id"]).lower() for p in patients if p["primary_provider_id"] == provider}
+    return f"provider-{provider}", members
+
+
 def vendor_calls(sandbox: Any) -> list[Any]:
     """Every API request the sandbox answered (its login and OAuth calls left out)."""
     return [e for e in sandbox.api_requests() if e.endpoint not in _LOGIN_ENDPOINTS]
@@ -146,6 +161,27 @@ def revoke_access(sandbox: Any) -> None:
     sandbox.refresh_grants.clear()
     for name, user in list(sandbox.users.items()):
         sandbox.users[name] = dataclasses.replace(user, password=user.password + " (changed)")
+
+
+def set_hourly_limit(sandbox: Any, calls: int) -> None:
+    """The vendor answers 429 once facade has made `calls` calls in the (rolling) hour."""
+    if vendor_of(sandbox) == "drchrono":
+        sandbox.throttle.hourly_limit = calls
+    else:
+        sandbox.hourly_budget = calls
+
+
+def hold(sandbox: Any, seconds: int) -> None:
+    """Every call for the next `seconds` is answered 429 with `Retry-After: <seconds>`."""
+    now = sandbox.clock()
+    if vendor_of(sandbox) == "drchrono":
+        from facade.upstream.drchrono.sandbox.state import DEFAULT_CLIENT_ID
+
+        sandbox.throttle.hold(DEFAULT_CLIENT_ID, now, seconds)
+        return
+    # The user's rolling hour is full, and its calls all leave the window `seconds` from now.
+    spent = now - timedelta(hours=1) + timedelta(seconds=seconds)
+    sandbox.spent[sandbox.default_user.username] = deque([spent] * sandbox.hourly_budget)
 
 
 _LOGIN_ENDPOINTS = {"oauth.token", "authenticate", None}

@@ -4,8 +4,11 @@ Every compartment source and practice type becomes a Consumer of a Listing; cons
 read the same endpoint with the same parameters share one listing, so each vendor page is
 fetched once per export (appointments feed Encounter, Condition and the vital signs). A
 listing is practice-wide at the vendor's largest page size, or, when the export is confined
-to few enough patients that it is cheaper, one listing per patient. It decides; it never
-calls the vendor.
+to few enough patients that it is cheaper, one listing per patient. An endpoint the vendor
+lists only patient by patient (`BulkListing.per_patient`) is one "by-patient" listing: one
+call per patient of the export, whichever types and sources it feeds; unconfined, the
+export's patients are the practice's patient list, read once into the spill (the Patient
+listing replays the same pages). It decides; it never calls the vendor.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from datetime import timedelta
 
 from facade.bulk.references import REFERENCES
 from facade.bulk.request import PROVENANCE, ExportRequest, TypeSelection
+from facade.bulk.spill import list_name
 from facade.core.compartment import BulkJoin, BulkListing, CompartmentMapping, Source
 from facade.core.mapping import MappingContext, Record, ResourceMapping
 from facade.core.registry import MappingRegistry
@@ -27,6 +31,8 @@ from facade.fhir.matching import extract
 PER_PATIENT_CALLS = 1
 #: Calls a custom per-patient fetch (joins across endpoints) is assumed to cost.
 PER_PATIENT_FETCH_CALLS = 3
+#: The mode of a listing the vendor only has patient by patient (see the module docstring).
+BY_PATIENT = "by-patient"
 
 
 @dataclass
@@ -82,8 +88,9 @@ class Listing:
     """One vendor listing an export part pages through."""
 
     #: "practice" (paged practice-wide), "lookup" (a small practice list read whole and
-    #: derived), "patients" (one fetch per member patient), "references" (the practice
-    #: resources the other parts' lines reference) or "skipped".
+    #: derived), "patients" (one fetch per member patient), "by-patient" (one endpoint the
+    #: vendor lists patient by patient, called once per patient of the export), "references"
+    #: (the practice resources the other parts' lines reference) or "skipped".
     mode: str
     endpoint: str = ""
     params: dict[str, str] = field(default_factory=dict)
@@ -98,6 +105,11 @@ class Listing:
     page_size_cap: int | None = None
     #: The page size the listing asks for (decided when planned; also in `params`).
     page_length: int = 0
+    #: By-patient listings: the vendor parameter naming the patient, and the patient list
+    #: (a name in `lookups`) whose records are the export's patients; "" when confined to
+    #: the export's `patients`.
+    patient_param: str = ""
+    patient_list: str = ""
 
     def plan_pages(self, wire: Wire) -> None:
         """Put the page size and the detail flag into `params`, in the vendor's words."""
@@ -108,7 +120,8 @@ class Listing:
 
     @property
     def key(self) -> str:
-        return json.dumps([self.endpoint, sorted(self.params.items())])
+        by_patient = [self.patient_param] if self.patient_param else []
+        return json.dumps([self.endpoint, sorted(self.params.items()), *by_patient])
 
     @property
     def resource_types(self) -> list[str]:
@@ -152,6 +165,7 @@ def plan_export(
     `wire` is the vendor client's (how it spells page sizes, detail and `_since`)."""
     provenance = PROVENANCE in request.types
     practice: dict[str, Listing] = {}
+    by_patient: dict[str, Listing] = {}
     per_patient: list[Consumer] = []
     listings: list[Listing] = []
     referenced: list[Consumer] = []
@@ -235,7 +249,11 @@ def plan_export(
                 params[since_param] = vendor_since(request.since)
             detail = bulk.detail or wire.is_detail(params)
             params = wire.without_detail(params)
-            _add(wire, practice, "practice", bulk.endpoint, params, detail, bulk.lookups, consumer)
+            if bulk.per_patient:
+                into, mode, by = by_patient, BY_PATIENT, source.patient_param
+            else:
+                into, mode, by = practice, "practice", ""
+            _add(wire, into, mode, bulk.endpoint, params, detail, bulk.lookups, consumer, by)
     if referenced and not per_patient:
         # Only practice types asked for: the members' Patient records say which of them
         # belong to the export (their practitioner and organization), and are not written.
@@ -257,7 +275,15 @@ def plan_export(
         listing.plan_pages(wire)
         known = estimate(listing.key)
         listing.estimated_calls = (known if known is not None else 1) + len(listing.lookups)
-    practice_calls = sum(listing.estimated_calls for listing in practice.values())
+    everyone = _patient_list(registry, ctx, wire) if member_count is None else ""
+    for listing in by_patient.values():
+        listing.plan_pages(wire)
+        if everyone:
+            listing.patient_list = everyone
+            listing.lookups = (*listing.lookups, everyone)
+        known = member_count if member_count is not None else estimate(listing.key)
+        listing.estimated_calls = (known if known is not None else 1) + len(listing.lookups)
+    practice_calls = sum(x.estimated_calls for x in (*practice.values(), *by_patient.values()))
     patient_calls = (
         sum(
             PER_PATIENT_FETCH_CALLS
@@ -286,7 +312,19 @@ def plan_export(
             )
         )
         return ExportPlan([*listings, *last])
-    return ExportPlan([*_ordered(practice, listings), *last])
+    return ExportPlan([*_ordered(practice, listings), *by_patient.values(), *last])
+
+
+def _patient_list(registry: MappingRegistry, ctx: MappingContext, wire: Wire) -> str:
+    """The practice's patient list, named as the Patient listing reads it, so an export of
+    Patient and of by-patient sources reads its pages once (into the spill) for both."""
+    patient = registry.get("Patient")
+    assert isinstance(patient, ResourceMapping)
+    listing = Listing(
+        "practice", patient.endpoint, dict(patient.fixed_params), detail=patient.needs_detail(ctx)
+    )
+    listing.plan_pages(wire)
+    return list_name(listing.endpoint, listing.params, wire.paging_params)
 
 
 def _references_listing(consumers: list[Consumer]) -> Listing:
@@ -313,11 +351,12 @@ def _add(
     detail: bool,
     lookups: tuple[str, ...],
     consumer: Consumer,
+    patient_param: str = "",
 ) -> None:
     cap = wire.asked_page_size(params)
     params = wire.without_page_size(params)
-    candidate = Listing(mode, endpoint, params, lookups, detail=detail)
-    key = json.dumps([endpoint, sorted(params.items()), detail])
+    candidate = Listing(mode, endpoint, params, lookups, detail=detail, patient_param=patient_param)
+    key = json.dumps([endpoint, sorted(params.items()), detail, patient_param])
     existing = listings.get(key)
     if existing is None:
         listings[key] = existing = candidate

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import logging
 import traceback
-from collections.abc import AsyncGenerator, Callable
+from collections.abc import AsyncGenerator, Callable, Iterator
 from contextlib import aclosing
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -25,7 +25,7 @@ from facade.auth.grant import Grant
 from facade.auth.scopes import ScopeSet
 from facade.bulk.files import ExportFiles
 from facade.bulk.models import ExportFile, ExportJob, ExportPart
-from facade.bulk.planner import Consumer, Listing, plan_export
+from facade.bulk.planner import BY_PATIENT, Consumer, Listing, plan_export
 from facade.bulk.references import (
     REFERENCES,
     collect_references,
@@ -105,6 +105,8 @@ def build_plan(
             "lookups": list(listing.lookups),
             "detail": listing.detail,
             "key": listing.key,
+            "patient_param": listing.patient_param,
+            "patient_list": listing.patient_list,
             "consumers": [
                 [c.resource_type, c.source.name if c.source else "", *(["silent"] * c.silent)]
                 for c in listing.consumers
@@ -237,6 +239,19 @@ class ExportRunner:
                 else:
                     await self._run_lookup(job, listing, ctx, writer)
                 self._save(job, part, checkpoint, writer.checkpoint(), meter, base_calls, writer)
+            elif listing.mode == BY_PATIENT:
+                await self._run_by_patient(
+                    job,
+                    part,
+                    listing,
+                    checkpoint,
+                    resume,
+                    writer,
+                    spill,
+                    request,
+                    meter,
+                    base_calls,
+                )
             else:
                 await self._run_patients(
                     job, part, listing, checkpoint, resume, writer, ctx, request, meter, base_calls
@@ -410,6 +425,77 @@ class ExportRunner:
             self._save(job, part, checkpoint, state, meter, base_calls, writer)
             self._check_active(job.id)
 
+    async def _run_by_patient(
+        self,
+        job: ExportJob,
+        part: ExportPart,
+        listing: Listing,
+        checkpoint: dict[str, Any],
+        resume: dict[str, Any],
+        writer: _Writer,
+        spill: LookupSpill,
+        request: ExportRequest,
+        meter: Any,
+        base_calls: int,
+    ) -> None:
+        """One endpoint the vendor lists only patient by patient: one listing per patient of
+        the export (its members, or the practice's patient list), every consumer fed from
+        that one answer, and a checkpoint after each patient, so a restart resumes at the
+        next patient without asking for a finished one again."""
+        reason = f"bulk export {listing.endpoint}, one patient"
+
+        def spent() -> None:
+            self._save_calls(job, meter, base_calls)
+
+        for name in listing.lookups:
+            await self._fill(job, spill, name, self._page_length(name), reason, spent)
+        start = int(resume.get("patient_index", 0))
+        calls = int(resume.get("calls", 0))
+        listed = int(resume.get("records", 0))
+        patients = self._export_patients(spill, listing.patient_list, request, start)
+        for index, patient_id in enumerate(patients, start=start):
+            params = {**listing.params, listing.patient_param: patient_id}
+            url: str | None = self.client.list_url(listing.endpoint, params)
+            records: list[Record] = []
+            while url is not None:
+                page = await self._fetch_page(job, url, reason)
+                records.extend(page.results)
+                url = page.next_url
+                calls += 1
+            listed += len(records)
+            for record in records:
+                for consumer in listing.consumers:
+                    joined = consumer.join(record, spill) if consumer.join else record
+                    if joined is not None:
+                        writer.consume_record(consumer, joined)
+            if self.hook:
+                self.hook("page-written", part.seq, index + 1)
+            progress = {"patient_index": index + 1, "calls": calls, "records": listed}
+            self._save(
+                job,
+                part,
+                checkpoint,
+                {**progress, **writer.checkpoint()},
+                meter,
+                base_calls,
+                writer,
+            )
+            self._check_active(job.id)
+        self.store.save_statistic(listing.key, listed, calls, self.clock.now())
+
+    def _export_patients(
+        self, spill: LookupSpill, patient_list: str, request: ExportRequest, start: int
+    ) -> Iterator[str]:
+        """The vendor ids of the export's patients from the `start`th on: its members, or
+        every record of the practice's patient list (in the spill)."""
+        if not patient_list:
+            yield from request.patients[start:]
+            return
+        page = self._page_length(patient_list)
+        while records := spill.records(patient_list, start, page):
+            start += len(records)
+            yield from (str(record["id"]) for record in records)
+
     async def _patient_records(
         self, consumer: Consumer, patient_id: str, fc: FetchContext
     ) -> list[Record]:
@@ -522,6 +608,7 @@ class ExportRunner:
         from facade.core.compartment import BulkListing, CompartmentMapping
 
         consumers: list[Consumer] = []
+        joined = ("practice", BY_PATIENT)  # the modes that fill their listing's lookups
         for resource_type, source_name, *flags in descriptor["consumers"]:
             mapping = registry.get(resource_type)
             silent = "silent" in flags
@@ -548,7 +635,7 @@ class ExportRunner:
                         resource_type,
                         selection,
                         source=source,
-                        join=bulk.join if bulk and descriptor["mode"] == "practice" else None,
+                        join=bulk.join if bulk and descriptor["mode"] in joined else None,
                         patient_expression=_patient_expression(mapping),
                         provenance=provenance,
                         author_paths=mapping.author_paths,
@@ -565,6 +652,8 @@ class ExportRunner:
             consumers,
             detail,
             page_length=wire.asked_page_size(params) or wire.largest(detail),
+            patient_param=str(descriptor.get("patient_param", "")),
+            patient_list=str(descriptor.get("patient_list", "")),
         )
 
     def _save(

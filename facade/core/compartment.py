@@ -94,7 +94,8 @@ BulkJoin = Callable[[Record, LookupTables], "Record | None"]
 @dataclass(frozen=True)
 class BulkListing:
     """How a source is read practice-wide (Bulk $export): page through `endpoint` with
-    `params` (the patient filter left out), at the vendor's largest page size. `lookups` are
+    `params` (the patient filter left out), at the vendor's largest page size, or, where the
+    vendor has no practice-wide listing (`per_patient`), call it once per patient. `lookups` are
     practice lists read whole first (e.g. lab orders, to know each lab result's patient);
     `join` attaches them to a record, or returns None to drop it. `params` may carry the
     endpoint's own page-size maximum when it is below the vendor's general one."""
@@ -106,6 +107,10 @@ class BulkListing:
     #: The vendor parameter for `_since` (records updated since): "" for the vendor's usual
     #: one (its Wire's `since_param`), None if the endpoint has none.
     since_param: str | None = ""
+    #: Whether the vendor lists `endpoint` only for one patient at a time (it has no
+    #: practice-wide listing): an export then makes one call per patient it covers, by the
+    #: source's `patient_param`, and every source on the same call shares that answer.
+    per_patient: bool = False
     #: Whether the listing needs the vendor's detail records.
     detail: bool = False
 

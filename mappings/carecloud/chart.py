@@ -24,7 +24,8 @@ problem's onset, a result that came back days later). There is no updated-since 
 `_lastUpdated` compares the encounter's `updated_at`.
 
 Bulk: CareCloud has no practice-wide clinical listing (`/encounters` refuses a list without
-`patient_id`), so every chart source must be read per patient in an export; see `BULK`.
+`patient_id`), so every chart source is read per patient in an export, all of them from the
+same one call per patient; see `BULK`.
 """
 
 from __future__ import annotations
@@ -110,9 +111,8 @@ def each_item(
 ENCOUNTER_CHANGED = UPDATED
 
 #: How an export reads a chart source: as Encounter does. CareCloud refuses `/encounters`
-#: without a patient, so there is no practice-wide listing: an export must read each
-#: member's encounters (one call per patient, shared by every chart type and Encounter). The
-#: current BulkListing cannot say "per patient only" (the lead adapts the generic planner).
+#: without a patient, so there is no practice-wide listing: an export reads each of its
+#: patients' encounters (one call per patient, shared by every chart type and Encounter).
 BULK = ENCOUNTER_LISTING
 
 

@@ -23,10 +23,10 @@ PATIENT_PARAM = "patient_id"
 #: Sent with every encounter list besides the patient (none: the date filter is not used, so
 #: that all sources share one call).
 ENCOUNTER_PARAMS: dict[str, str] = {}
-#: Practice-wide (Bulk $export): CareCloud refuses an encounter list without `patient_id` and
-#: has no updated-since filter, so an export must read encounters patient by patient (the
-#: bulk planner's per-patient mode; see the report to the lead).
-ENCOUNTER_LISTING = BulkListing(endpoint=ENCOUNTERS, since_param=None)
+#: Bulk $export: CareCloud refuses an encounter list without `patient_id`, so an export reads
+#: encounters patient by patient, one call per patient shared by Encounter and every chart
+#: type; there is no updated-since filter, so `_since` is checked by facade on the answer.
+ENCOUNTER_LISTING = BulkListing(endpoint=ENCOUNTERS, since_param=None, per_patient=True)
 
 
 async def read_encounter(

@@ -70,6 +70,11 @@ def test_bulk_export_prints_calls_memory_and_throughput_against_targets(
     assert re.search(r"^\(b\) memory, export of 20 patients .*RSS grew [\d.]+ MB", out, re.M)
     assert re.search(r"^\(b\) tracemalloc peak .*: [\d.]+ MB \(target ≤ 300 MB", out, re.M)
     assert re.search(r"^\(c\) throughput: [\d,]+ resources in [\d.]+ s = [\d,]+/s", out, re.M)
+    assert re.search(
+        r"^\(a\) CareCloud, .*: \d+ vendor calls, floor 24 = 1 patient pages \+ 20 encounter",
+        out,
+        re.M,
+    )
 
 
 def test_bulk_export_report_matches_the_export_and_the_sandbox_log() -> None:
@@ -85,6 +90,11 @@ def test_bulk_export_report_matches_the_export_and_the_sandbox_log() -> None:
     assert calls.vendor_calls <= calls.minimum_calls
     assert report.memory.resources == calls.resources == report.traced.resources
     assert report.traced.traced_peak is not None and report.traced.traced_peak > 0
+    # CareCloud: every call the floor allows (patient pages, one encounters call per patient,
+    # each practice list once) and no other.
+    per_patient = report.per_patient
+    assert per_patient.vendor_calls == per_patient.floor == 1 + 20 + 3, per_patient.calls
+    assert per_patient.calls["encounters"] == 20 and per_patient.calls["patients"] == 1
 
 
 def test_run_all_prints_the_summary_with_targets(capsys: pytest.CaptureFixture[str]) -> None:

@@ -1,5 +1,8 @@
 """What an export contains: exactly the sandbox's records, narrowed by _type, _since,
-_typeFilter, a Group or a patient list; and what it costs in vendor calls."""
+_typeFilter, a Group or a patient list; and what it costs in vendor calls.
+
+The tests that count DrChrono's endpoints and parameters run over DrChrono only (CareCloud's
+counts and calls: test_by_patient.py); the rest run once per vendor."""
 
 from __future__ import annotations
 
@@ -8,8 +11,9 @@ from typing import Any
 
 from facade.runtime import Runtime
 from tests.bulk.conftest import download, export
-from tests.bulk.test_export_references import PRACTICE_TYPES, doctor_group
+from tests.bulk.test_export_references import PRACTICE_TYPES
 from tests.fhir_models import assert_fhir_resources
+from tests.vendors import VENDORS, patient_ids, practice_group, vendor_calls
 
 
 def patient_of(resource: dict[str, Any]) -> str | None:
@@ -79,6 +83,7 @@ async def test_system_export_reads_each_listing_once_at_the_largest_page(fhir, r
     assert len(appointments) == expected  # shared by Encounter, Condition and vital signs
 
 
+@VENDORS
 async def test_type_limits_the_export(fhir, exports):
     manifest = await export(fhir, exports, "$export", params={"_type": "Patient,Immunization"})
     assert {o["type"] for o in manifest["output"]} == {"Patient", "Immunization"}
@@ -127,10 +132,11 @@ async def test_type_filter_runs_the_search_machinery(fhir, runtime, exports):
     assert {r.endpoint for r in runtime.sandbox.api_requests()} <= {"appointments"}
 
 
+@VENDORS
 async def test_group_export_returns_exactly_the_members_data(fhir, runtime, exports):
     system = await download(fhir, await export(fhir, exports, "$export"))
-    path, members = doctor_group(runtime)
-    group = await download(fhir, await export(fhir, exports, path))
+    group_id, members = practice_group(runtime.sandbox)
+    group = await download(fhir, await export(fhir, exports, f"Group/{group_id}/$export"))
     assert ids(group["Patient"]) == members
     for resource_type, resources in group.items():
         if resource_type in ("Provenance", *PRACTICE_TYPES):
@@ -148,9 +154,11 @@ async def test_group_export_returns_exactly_the_members_data(fhir, runtime, expo
             assert kept == expected, resource_type
 
 
+@VENDORS
 async def test_patient_export_of_a_patient_list_goes_per_patient(fhir, runtime, exports):
     system = await download(fhir, await export(fhir, exports, "Patient/$export"))
-    chosen = [str(p["id"]) for p in runtime.sandbox.dataset.endpoint("patients")[:2]]
+    everyone = patient_ids(runtime.sandbox)
+    chosen = everyone[:2]
     runtime.sandbox.request_log.clear()
     body = {
         "resourceType": "Parameters",
@@ -171,6 +179,10 @@ async def test_patient_export_of_a_patient_list_goes_per_patient(fhir, runtime, 
             if r["id"].split("-")[0] in listed or resource_type == "Patient"
         }
         assert kept == expected, resource_type
-    # Per patient: every list request named one of the chosen patients.
-    patient_lists = [r for r in runtime.sandbox.api_requests() if "patient" in r.query]
-    assert patient_lists and all(r.query["patient"] in chosen for r in patient_lists)
+    # Per patient: every request that names a patient (a list's filter, a record's path)
+    # names one of the chosen patients.
+    named = [
+        {v.lower() for v in (*r.query.values(), *r.path.split("/"))} & set(everyone)
+        for r in vendor_calls(runtime.sandbox)
+    ]
+    assert any(named) and all(n <= set(chosen) for n in named)

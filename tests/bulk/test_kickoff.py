@@ -9,14 +9,16 @@ import pytest
 from facade.runtime import Runtime
 from tests.bulk.conftest import KICKOFF_HEADERS, export, job_id_of, kick_off
 from tests.tokens import token
+from tests.vendors import VENDORS, patient_ids, practice_group
 
-LEVELS = ["$export", "Patient/$export", "Group/doctor-{doctor}/$export"]
+pytestmark = VENDORS
+
+LEVELS = ["$export", "Patient/$export", "Group/{group}/$export"]
 
 
 def _path(runtime: Runtime, level: str) -> str:
     assert runtime.sandbox is not None
-    doctor = runtime.sandbox.dataset.endpoint("doctors")[0]["id"]
-    return level.format(doctor=doctor)
+    return level.format(group=practice_group(runtime.sandbox)[0])
 
 
 @pytest.mark.parametrize("level", LEVELS)
@@ -73,7 +75,7 @@ async def test_patient_parameter_only_by_post(fhir, exports):
 
 
 async def test_post_with_parameters_body(fhir, runtime, exports):
-    patient = str(runtime.sandbox.dataset.endpoint("patients")[0]["id"])
+    patient = patient_ids(runtime.sandbox)[0]
     body = {
         "resourceType": "Parameters",
         "parameter": [
@@ -154,7 +156,7 @@ async def test_without_token_401(runtime, exports):
 
 
 async def test_only_backend_tokens_with_system_scopes(fhir, runtime, exports):
-    patient = str(runtime.sandbox.dataset.endpoint("patients")[0]["id"])
+    patient = patient_ids(runtime.sandbox)[0]
     user = token(runtime, "patient/*.rs", patient_id=patient)
     response = await kick_off(fhir, "$export", headers={"Authorization": f"Bearer {user}"})
     assert response.status_code == 403
