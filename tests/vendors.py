@@ -37,11 +37,20 @@ def registry(vendor_name: str) -> MappingRegistry:
     return vendor(vendor_name).registry()
 
 
-def per_vendor(argname: str, values: Callable[[str], Iterable[Any]]) -> pytest.MarkDecorator:
+def per_vendor(
+    argnames: str, values: Callable[[str], Iterable[Any]], ids: Callable[..., str] | None = None
+) -> pytest.MarkDecorator:
     """Run once per vendor and, within it, once per value of `values(vendor)` (e.g. the
-    resource types its registry serves), with ids like `carecloud-Coverage`."""
-    cases = [(name, value) for name in ALL_VENDORS for value in values(name)]
-    return pytest.mark.parametrize(("vendor_name", argname), cases, indirect=["vendor_name"])
+    resource types its registry serves), with ids like `carecloud-Coverage`. With several
+    `argnames` ("mapping,code") each value is a tuple; `ids(*value)` names a case whose
+    values do not read well as ids."""
+    names = [name.strip() for name in argnames.split(",")]
+    cases = []
+    for name in ALL_VENDORS:
+        for value in values(name):
+            row = tuple(value) if len(names) > 1 else (value,)
+            cases.append(pytest.param(name, *row, id=f"{name}-{ids(*row)}" if ids else None))
+    return pytest.mark.parametrize(["vendor_name", *names], cases, indirect=["vendor_name"])
 
 
 SANDBOX_PATIENTS = 12
@@ -66,21 +75,28 @@ def generated(vendor: str, patients: int = SANDBOX_PATIENTS, seed: int = SANDBOX
     return copy.deepcopy(_generated(vendor, patients, seed))
 
 
-def sandbox_state(vendor: str, dataset: Any, clock: Any, *, limits: Any = None) -> Any:
-    """The vendor's sandbox over `dataset`, on facade's test clock."""
+def sandbox_state(vendor: str, dataset: Any, clock: Any, *, hourly_limit: int = 0) -> Any:
+    """The vendor's sandbox over `dataset`, on facade's test clock; `hourly_limit` raises
+    the vendor's hourly quota above its own (for suites that read a large sandbox whole)."""
     if vendor == "drchrono":
         from facade.upstream.drchrono.sandbox.state import SandboxLimits, SandboxState
 
+        limits = SandboxLimits(burst_per_second=None)
+        if hourly_limit:
+            limits = SandboxLimits(burst_per_second=None, hourly_limit=hourly_limit)
         return SandboxState.with_default_app(
-            dataset,
-            seed=SANDBOX_SEED,
-            limits=limits or SandboxLimits(burst_per_second=None),
-            clock=clock.now,
+            dataset, seed=SANDBOX_SEED, limits=limits, clock=clock.now
         )
     if vendor == "carecloud":
+        from facade.upstream.carecloud.sandbox.state import DEFAULT_HOURLY_BUDGET
         from facade.upstream.carecloud.sandbox.state import SandboxState as CareCloudState
 
-        return CareCloudState.create(dataset, seed=SANDBOX_SEED, clock=clock.now)
+        return CareCloudState.create(
+            dataset,
+            seed=SANDBOX_SEED,
+            clock=clock.now,
+            hourly_budget=hourly_limit or DEFAULT_HOURLY_BUDGET,
+        )
     raise AssertionError(f"no test sandbox for vendor {vendor!r}")
 
 
@@ -169,3 +185,9 @@ def hold(sandbox: Any, seconds: int) -> None:
 
 
 _LOGIN_ENDPOINTS = {"oauth.token", "authenticate", None}
+
+
+def confining_params(vendor_name: str) -> set[str]:
+    """Besides a source's patient parameter, the list parameters that confine a vendor call
+    to records of one of a patient's orders or visits (a source's own fetch uses them)."""
+    return {"order", "appointment", "lab_order"} if vendor_name == "drchrono" else set()

@@ -7,8 +7,8 @@ declarations only, never vendor data.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
 
 from facade.core.compartment import CompartmentMapping
 from facade.core.mapping import ResourceMapping
@@ -23,6 +23,11 @@ class MappingRegistry:
     mappings: tuple[AnyMapping, ...]
     #: How the vendor's documentation writes an endpoint's path ("{}": the endpoint's name).
     endpoint_format: str = "{}"
+    #: US Core must-support elements the vendor's API has no source for, and why: profile
+    #: name (e.g. "us-core-encounter") -> element path -> reason. Serving them would mean
+    #: inventing data, so they are documented gaps; the must-support sweep holds the
+    #: sandbox's resources to exactly these.
+    must_support_gaps: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         types = [m.resource_type for m in self.mappings]

@@ -1,13 +1,15 @@
 """CareCloud mapping declarations, one module per FHIR resource type, and their registry.
 
 Every module here that defines `MAPPING` is registered; nothing else needs to change to add
-a resource type. Modules without one (fields, payer) hold shared pieces.
+a resource type. Modules without one (fields, payer) hold shared pieces, and
+must_support_gaps what the API has no source for.
 """
 
 import importlib
 import pkgutil
 
 from facade.core.registry import AnyMapping, MappingRegistry
+from mappings.carecloud.must_support_gaps import HAS_NO_SOURCE
 
 
 def _mappings() -> tuple[AnyMapping, ...]:
@@ -20,6 +22,11 @@ def _mappings() -> tuple[AnyMapping, ...]:
     return tuple(found)
 
 
-REGISTRY = MappingRegistry(vendor="carecloud", mappings=_mappings(), endpoint_format="/{}")
+REGISTRY = MappingRegistry(
+    vendor="carecloud",
+    mappings=_mappings(),
+    endpoint_format="/{}",
+    must_support_gaps=HAS_NO_SOURCE,
+)
 
 __all__ = ["REGISTRY"]

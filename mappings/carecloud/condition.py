@@ -28,6 +28,7 @@ from facade.core.mapping import (
     Record,
     Resource,
     SearchParam,
+    Unsupported,
 )
 from mappings.carecloud.chart import (
     chart_source,
@@ -181,13 +182,15 @@ MAPPING = CompartmentMapping(
         SearchParam("us-core-condition-onset-date", LocalFilter()),
         SearchParam("us-core-condition-abatement-date", LocalFilter()),
         SearchParam("us-core-condition-recorded-date", LocalFilter()),
-        SearchParam("us-core-condition-asserted-date", LocalFilter()),
+        SearchParam(
+            "us-core-condition-asserted-date",
+            Unsupported("CareCloud records no asserted date (problems[] have recorded_at only)"),
+        ),
         SearchParam("us-core-condition-encounter", LocalFilter()),
     ),
     author_paths=("recorder",),
     notes="Problems and encounter diagnoses nest in the encounters that recorded them: one"
     " GET /encounters?patient_id per patient serves both (and every other chart type). No"
     " verificationStatus (CareCloud records none); encounter diagnoses carry no clinical"
-    " status or abatement (the problem list does). asserted-date matches nothing: CareCloud"
-    " records no asserted date.",
+    " status or abatement (the problem list does).",
 )

@@ -1,13 +1,14 @@
 """DrChrono v4 mapping declarations, one module per FHIR resource type, and their registry.
 
 Every module here that defines `MAPPING` is registered; nothing else needs to change to add
-a resource type.
+a resource type. must_support_gaps lists what the API has no source for.
 """
 
 import importlib
 import pkgutil
 
 from facade.core.registry import AnyMapping, MappingRegistry
+from mappings.drchrono.must_support_gaps import HAS_NO_SOURCE
 
 
 def _mappings() -> tuple[AnyMapping, ...]:
@@ -20,6 +21,11 @@ def _mappings() -> tuple[AnyMapping, ...]:
     return tuple(found)
 
 
-REGISTRY = MappingRegistry(vendor="drchrono", mappings=_mappings(), endpoint_format="/api/{}")
+REGISTRY = MappingRegistry(
+    vendor="drchrono",
+    mappings=_mappings(),
+    endpoint_format="/api/{}",
+    must_support_gaps=HAS_NO_SOURCE,
+)
 
 __all__ = ["REGISTRY"]

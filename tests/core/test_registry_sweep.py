@@ -8,24 +8,24 @@ from typing import Any
 from urllib.parse import quote
 
 import httpx
-import pytest
 
 from facade.core.compartment import CompartmentMapping
 from facade.core.mapping import ById, Pushdown, ResourceMapping, Unsupported
 from facade.fhir.definitions import SearchParamDefinition
 from facade.fhir.matching import extract
-from facade.upstream.drchrono.sandbox.dataset import SandboxDataset
-from facade.upstream.drchrono.sandbox.state import SandboxState
-from mappings.drchrono import REGISTRY
 from tests.chart import every_resource, patient_of
 from tests.conftest import all_pages
+from tests.vendors import patient_ids, per_vendor, registry
 
-CASES = [
-    (mapping.resource_type, param.code)
-    for mapping in REGISTRY
-    for param in mapping.search_params
-    if not isinstance(param.serve, Unsupported)
-]
+
+def cases(vendor_name: str) -> list[tuple[str, str]]:
+    """Every served search parameter of the vendor's registry, by resource type."""
+    return [
+        (mapping.resource_type, param.code)
+        for mapping in registry(vendor_name)
+        for param in mapping.search_params
+        if not isinstance(param.serve, Unsupported)
+    ]
 
 
 def sample_value(kind: str, element: Any) -> str | None:
@@ -73,19 +73,15 @@ def no_match(definition: SearchParamDefinition) -> str:
     return NO_MATCH[definition.type]
 
 
-@pytest.mark.parametrize("resource_type,code", CASES)
+@per_vendor("resource_type,code", cases, ids="{}-{}".format)
 async def test_parameter_finds_its_resource_and_drops_the_rest(
-    warm_fhir: httpx.AsyncClient,
-    sandbox: SandboxState,
-    dataset: SandboxDataset,
-    resource_type: str,
-    code: str,
+    warm_fhir: httpx.AsyncClient, sandbox: Any, vendor_name: str, resource_type: str, code: str
 ) -> None:
-    mapping = REGISTRY.get(resource_type)
+    mapping = registry(vendor_name).get(resource_type)
     param = mapping.param(code)
     assert param is not None
     definition = param.definition
-    patients = [str(p["id"]) for p in dataset.endpoint("patients")]
+    patients = patient_ids(sandbox)
     resources = await every_resource(warm_fhir, resource_type, patients, count=250)
     target, value = None, None
     for resource in resources:

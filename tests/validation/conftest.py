@@ -1,4 +1,5 @@
-"""Where the independent US Core validator and the certification notes live (../shared)."""
+"""Where the independent US Core validator and the certification notes live (../shared), and
+facade over a large sandbox of the vendor under test (the suites here run once per vendor)."""
 
 from __future__ import annotations
 
@@ -13,14 +14,15 @@ from facade.app import create_app
 from facade.clock import FakeClock
 from facade.runtime import Runtime, build_runtime
 from facade.settings import Settings
-from facade.upstream.drchrono.sandbox.generator import generate
-from facade.upstream.drchrono.sandbox.state import SandboxLimits, SandboxState
 from tests.conftest import FACADE_BASE, FHIR_BASE
 from tests.tokens import FreshToken
+from tests.vendors import generated, sandbox_state
 
 REPO = Path(__file__).resolve().parents[2]
 #: A sandbox large enough that random patients add variety to the three showcase ones.
 VALIDATION_PATIENTS = 40
+#: Reading the whole sandbox takes more vendor calls than an hour's quota allows.
+HOURLY_LIMIT = 100_000
 
 
 @pytest.fixture(scope="session")
@@ -34,18 +36,20 @@ def shared_dir() -> Path:
 
 
 @pytest.fixture
-async def sandbox_fhir(tmp_path: Path) -> AsyncIterator[httpx.AsyncClient]:
+async def sandbox_fhir(tmp_path: Path, vendor_name: str) -> AsyncIterator[httpx.AsyncClient]:
     clock = FakeClock()
-    state = SandboxState.with_default_app(
-        generate(patients=VALIDATION_PATIENTS, seed=1),
-        limits=SandboxLimits(burst_per_second=None, hourly_limit=100_000),
-        clock=clock.now,
+    state = sandbox_state(
+        vendor_name,
+        generated(vendor_name, VALIDATION_PATIENTS, seed=1),
+        clock,
+        hourly_limit=HOURLY_LIMIT,
     )
     settings = Settings(
+        vendor=vendor_name,
         data_dir=tmp_path / "data",
         public_base_url=FHIR_BASE,
         upstream_burst_per_second=0,
-        upstream_hourly_limit=100_000,
+        upstream_hourly_limit=HOURLY_LIMIT,
         client_requests_per_minute=0,
     )
     runtime: Runtime = await build_runtime(settings, sandbox=state, clock=clock)

@@ -1,5 +1,7 @@
 """Each served profile's must-support elements, slices and extensions appear in the
-sandbox's resources, as certification testing (uscore_6_1_0.json in ../shared) requires."""
+sandbox's resources, as certification testing (uscore_6_1_0.json in ../shared) requires,
+for every vendor: save the elements its registry declares it has no source for
+(`must_support_gaps`, each with its reason), which must be missing and nothing else."""
 
 from __future__ import annotations
 
@@ -8,53 +10,11 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import pytest
 
 from facade.core.compartment import CompartmentMapping
-from mappings.drchrono import REGISTRY
 from tests.chart import every_resource
 from tests.conftest import all_pages
-
-#: Must-support elements DrChrono's API has no source for, per profile, and why (quoting the
-#: v4 contract, shared/seeds/drchrono-v4-api-reference.txt, or the field survey in
-#: shared/research/upstreams.md). Serving them would mean inventing data; each entry is a
-#: documented gap, not a pass, and an entry whose element the sandbox does yield fails the
-#: test (a stale excuse).
-VENDOR_HAS_NO_SOURCE: dict[str, dict[str, str]] = {
-    "us-core-coverage": {
-        "period": "the insurance objects of /api/patients (primary_insurance, secondary_"
-        "insurance, tertiary_insurance) hold payer, plan, group, member and subscriber fields"
-        " only; upstreams.md: 'No coverage start/end dates exist anywhere'. /api/eligibility_"
-        "checks has only the clearinghouse's free-form coverage_details ('A variable size"
-        " object'), and its query_date is when a check ran, not when coverage began",
-    },
-    "us-core-procedure": {
-        "basedOn": "/api/procedures has appointment, code, created_at, date, description,"
-        " doctor, id, patient, procedure_type, status, updated_at and no order;"
-        " /api/patient_interventions has no order either, and /api/lab_orders and"
-        " /api/lab_tests (the ServiceRequests) name no procedure",
-    },
-    "us-core-encounter": {
-        "hospitalization": "/api/appointments are ambulatory visits (status one of '',"
-        " 'Arrived', 'Checked In', 'In Room', 'Cancelled', 'Complete', ...); no key records an"
-        " admission or inpatient stay",
-        "hospitalization.dischargeDisposition": "no key of /api/appointments records where"
-        " the patient went after the visit",
-    },
-    "us-core-practitionerrole": {
-        "endpoint": "DrChrono holds no Direct address or other electronic endpoint per doctor",
-    },
-    "us-core-diagnosticreport-note": {
-        "encounter": "DrChrono documents (the reports' source) carry a date, doctor and patient"
-        " but no appointment",
-    },
-    "us-core-condition-encounter-diagnosis": {
-        "abatementDateTime": "an encounter diagnosis is a code billed on the appointment"
-        " ('icd10_codes string read-only'), with no date of its own; the resolution date is"
-        " on the problem-list row (/api/problems status resolved, date_changed), which the"
-        " problem-list Condition carries",
-    },
-}
+from tests.vendors import per_vendor, registry
 
 
 def _children(node: Any, name: str) -> list[Any]:
@@ -185,22 +145,25 @@ def profile_requirements(shared_dir: Path, profile_url: str) -> dict[str, Any]:
     return {"must_support": {"elements": elements, "slices": [], "extensions": [], "choices": []}}
 
 
-SERVED_PROFILES = [
-    (mapping.resource_type, profile)
-    for mapping in REGISTRY
-    for profile in (
-        mapping.profiles if isinstance(mapping, CompartmentMapping) else (mapping.profile,)
-    )
-]
+def served_profiles(vendor_name: str) -> list[tuple[str, str]]:
+    return [
+        (mapping.resource_type, profile)
+        for mapping in registry(vendor_name)
+        for profile in (
+            mapping.profiles if isinstance(mapping, CompartmentMapping) else (mapping.profile,)
+        )
+    ]
 
 
-@pytest.mark.parametrize(
-    "resource_type,profile_url",
-    SERVED_PROFILES,
-    ids=[profile.rsplit("/", 1)[1] for _, profile in SERVED_PROFILES],
+@per_vendor(
+    "resource_type,profile_url", served_profiles, ids=lambda _type, url: url.rsplit("/", 1)[1]
 )
 async def test_must_support_elements_appear_in_the_sandbox(
-    sandbox_fhir: httpx.AsyncClient, shared_dir: Path, resource_type: str, profile_url: str
+    sandbox_fhir: httpx.AsyncClient,
+    shared_dir: Path,
+    vendor_name: str,
+    resource_type: str,
+    profile_url: str,
 ) -> None:
     requirements = profile_requirements(shared_dir, profile_url)
     patients = [r["id"] for r in await all_pages(sandbox_fhir, "/fhir/Patient?_count=250")]
@@ -212,7 +175,7 @@ async def test_must_support_elements_appear_in_the_sandbox(
     name = profile_url.rsplit("/", 1)[1]
     assert resources, f"the sandbox yields no {name} resource"
     missing = missing_must_support(requirements, resources)
-    excused = VENDOR_HAS_NO_SOURCE.get(name, {})
+    excused = registry(vendor_name).must_support_gaps.get(name, {})
     assert [m for m in missing if m not in excused] == []
     stale = [element for element in excused if element not in missing]
     assert stale == [], f"listed as having no vendor source, yet the sandbox yields {stale}"

@@ -258,7 +258,6 @@ async def test_the_ccd_is_read_by_its_patient_keyed_id() -> None:
 
 
 def test_golden_outputs_miss_exactly_the_documented_must_support_gaps() -> None:
-    from tests.mappings.carecloud.chart_must_support import CHART_HAS_NO_SOURCE
     from tests.validation.test_must_support import missing_must_support, profile_requirements
 
     resources = [r for data in GOLDEN for r in data["expected"]]
@@ -272,7 +271,7 @@ def test_golden_outputs_miss_exactly_the_documented_must_support_gaps() -> None:
             # A slice's optional children (a BP component's data-absent reason) are
             # situational: only top-level gaps must be documented.
             missing = [m for m in missing if "component:" not in m]
-            assert sorted(missing) == sorted(CHART_HAS_NO_SOURCE.get(name, {})), name
+            assert sorted(missing) == sorted(REGISTRY.must_support_gaps.get(name, {})), name
 
 
 class FakeService:

@@ -1,16 +1,38 @@
-"""Must-support elements of the chart profiles that CareCloud's encounter contract has no
-field for, per profile, and why (quoting /work/notes/plan-12.md's wire contract, as the
-sandbox serves it). Serving them would mean inventing data; each entry is a documented gap.
-The chart types' part of CareCloud's excuses for the vendor-parametrised must-support sweep
-(the administrative types' part is must_support_gaps.py; `ALL` joins them); test_chart.py
-holds the golden outputs to exactly these gaps.
+"""Must-support elements CareCloud's API has no source for, per US Core profile, and why
+(quoting CareCloud's wire contract, which the sandbox in facade/upstream/carecloud/sandbox/
+serves). Serving them would mean inventing data; each entry is a documented gap, not a pass.
+The registry carries them (`must_support_gaps`): the must-support sweep holds a 40-patient
+sandbox to exactly these, and the chart golden files miss exactly the chart profiles' ones.
 """
 
 from __future__ import annotations
 
-from tests.mappings.carecloud.must_support_gaps import CARECLOUD_HAS_NO_SOURCE
-
-CHART_HAS_NO_SOURCE: dict[str, dict[str, str]] = {
+HAS_NO_SOURCE: dict[str, dict[str, str]] = {
+    # Administrative profiles (the patient record, its insurances, the practice's providers).
+    "us-core-patient": {
+        "Patient.extension:tribalAffiliation": "the patient record (GET /patients/{id}) has"
+        " race_code, ethnicity_code, language_code, birth_sex and gender_code, and no tribe",
+    },
+    "us-core-coverage": {
+        "type": "an insurance is {id, priority, payer_id, payer_name, member_id, group_number,"
+        " plan_name, effective_date, termination_date, relationship_to_insured_code,"
+        " subscriber}: no plan type or claim filing indicator to choose a Source of Payment"
+        " Typology code from",
+    },
+    "us-core-encounter": {
+        "hospitalization": "CareCloud encounters are ambulatory visits (type office_visit or"
+        " telehealth); no field records an admission",
+        "hospitalization.dischargeDisposition": "no encounter field records where the patient"
+        " went after the visit",
+    },
+    "us-core-practitionerrole": {
+        "endpoint": "a provider is {id, npi, first_name, last_name, name, credentials, email,"
+        " phone_number, specialty, location_ids}: no Direct address or other endpoint",
+    },
+    "us-core-relatedperson": {
+        "address": "emergency_contact is {name, relationship_code, phone_number}: no address",
+    },
+    # Chart profiles (an encounter's items).
     "us-core-allergyintolerance": {
         "verificationStatus": "allergies[] hold id, allergen, allergen_code, code_system,"
         " reaction, reaction_code, severity, status (active|inactive), onset_date and"
@@ -50,6 +72,3 @@ CHART_HAS_NO_SOURCE: dict[str, dict[str, str]] = {
         " no order",
     },
 }
-
-#: Every must-support gap of CareCloud, administrative and chart profiles.
-ALL: dict[str, dict[str, str]] = {**CARECLOUD_HAS_NO_SOURCE, **CHART_HAS_NO_SOURCE}
