@@ -55,3 +55,17 @@ def load_table(name: str) -> CodeTable:
         note=document.get("note", ""),
         rows=tuple(document["rows"]),
     )
+
+
+@cache
+def names(kind: str, sex: str = "") -> tuple[str, ...]:
+    """The `names` table's names of one kind ("given", "family"), of one sex if given."""
+    table = load_table("names")
+    rows = table.where(kind=kind, sex=sex) if sex else table.where(kind=kind)
+    return tuple(row["code"] for row in rows)
+
+
+@cache
+def places(kind: str) -> tuple[dict[str, Any], ...]:
+    """The `places` table's rows of one kind ("street", "street_suffix", "city")."""
+    return load_table("places").where(kind=kind)

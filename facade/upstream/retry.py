@@ -12,7 +12,8 @@ from __future__ import annotations
 import random
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
 from typing import Generic, Protocol, TypeVar
 from urllib.parse import urljoin
 
@@ -81,6 +82,26 @@ class VendorRules(Generic[A]):
     endpoint_of: Callable[[str], str]
     #: Logs one answered call (endpoint, status); never the URL's query or the answer.
     log_call: Callable[[str, int], None]
+
+
+def retry_after(value: str, now: datetime) -> float | None:
+    """Seconds a Retry-After header value asks for as of `now`: delta seconds or an HTTP date
+    (a date without a zone is UTC); None when it names no wait a vendor's `throttle_wait` can
+    read, which then says what an unstated wait means."""
+    value = value.strip()
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        moment = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return max(0.0, (moment - now).total_seconds())
 
 
 class RequestLoop(Generic[A]):

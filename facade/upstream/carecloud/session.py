@@ -12,7 +12,6 @@ import asyncio
 import logging
 from dataclasses import replace
 from datetime import datetime, timedelta
-from email.utils import parsedate_to_datetime
 from typing import Any
 
 import anyio
@@ -33,6 +32,7 @@ from facade.upstream.carecloud.credentials import (
     checked_totp_secret,
 )
 from facade.upstream.carecloud.totp import STEP_SECONDS, hotp, time_step
+from facade.upstream.retry import retry_after
 
 log = logging.getLogger("facade.upstream.carecloud")
 
@@ -291,19 +291,8 @@ def _error_of(response: httpx.Response) -> str:
 def retry_after_seconds(response: httpx.Response, now: datetime) -> float:
     """Retry-After as delta seconds (what the CareCloud sandbox sends) or an HTTP date; a
     minute when the answer names no wait."""
-    value = response.headers.get("retry-after", "").strip()
-    if value:
-        try:
-            return max(0.0, float(value))
-        except ValueError:
-            pass
-        try:
-            moment = parsedate_to_datetime(value)
-        except (TypeError, ValueError):
-            return UNSTATED_THROTTLE_SECONDS
-        if moment.tzinfo is not None:
-            return max(0.0, (moment - now).total_seconds())
-    return UNSTATED_THROTTLE_SECONDS
+    wait = retry_after(response.headers.get("retry-after", ""), now)
+    return UNSTATED_THROTTLE_SECONDS if wait is None else wait
 
 
 def session_ended(response: httpx.Response) -> bool:

@@ -9,8 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from datetime import UTC, datetime, timedelta
-from email.utils import parsedate_to_datetime
+from datetime import datetime, timedelta
 from typing import Any, Protocol, cast
 from urllib.parse import urlencode, urljoin, urlsplit
 
@@ -28,7 +27,7 @@ from facade.upstream.drchrono.oauth import refresh_tokens
 from facade.upstream.drchrono.wire import WIRE
 from facade.upstream.paging import pages
 from facade.upstream.retry import ClientPolicy as ClientPolicy
-from facade.upstream.retry import RequestLoop, VendorRules
+from facade.upstream.retry import RequestLoop, VendorRules, retry_after
 
 log = logging.getLogger("facade.upstream.drchrono")
 
@@ -296,22 +295,6 @@ def _throttle_wait(response: httpx.Response, now: datetime) -> float:
         detail = str(response.json().get("detail", ""))
     except (ValueError, AttributeError):
         detail = ""
-    waits = [w for w in (parse_throttle_wait(detail), _retry_after(response, now)) if w is not None]
+    header = retry_after(response.headers.get("retry-after", ""), now)
+    waits = [w for w in (parse_throttle_wait(detail), header) if w is not None]
     return max(waits) if waits else UNSTATED_THROTTLE_SECONDS
-
-
-def _retry_after(response: httpx.Response, now: datetime) -> float | None:
-    value = response.headers.get("retry-after", "").strip()
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        moment = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return max(0.0, (moment - now).total_seconds())

@@ -14,9 +14,9 @@ from typing import Any
 import pytest
 
 from facade.sandbox.codes import load_table
+from facade.sandbox.npi import is_valid_npi
 from facade.upstream.carecloud.sandbox.dataset import CareCloudDataset
 from facade.upstream.carecloud.sandbox.generator import generate
-from facade.upstream.carecloud.sandbox.practice import is_valid_npi
 
 NDC_11 = re.compile(r"^\d{5}-\d{4}-\d{2}$")
 SYSTOLIC, DIASTOLIC = "8480-6", "8462-4"

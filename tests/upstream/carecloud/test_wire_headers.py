@@ -39,6 +39,7 @@ def test_the_next_link_is_read_from_any_well_formed_header(
         ("0", 0.0),
         ("Mon, 01 Jun 2026 12:00:30 GMT", 30.0),
         ("Mon, 01 Jun 2026 11:00:00 GMT", 0.0),
+        ("Mon, 01 Jun 2026 12:00:30 -0000", 30.0),  # zone unknown: read as UTC
         ("soon", UNSTATED_THROTTLE_SECONDS),
         (None, UNSTATED_THROTTLE_SECONDS),
     ],

@@ -10,8 +10,9 @@ from typing import Any
 import pytest
 
 from facade.sandbox.codes import load_table, table_names
+from facade.sandbox.npi import is_valid_npi
 from facade.upstream.drchrono.sandbox.dataset import ENDPOINTS, SandboxDataset
-from facade.upstream.drchrono.sandbox.generator import REFERENCE_DATE, generate, is_valid_npi
+from facade.upstream.drchrono.sandbox.generator import REFERENCE_DATE, generate
 from facade.upstream.drchrono.sandbox.visits import gs1_check_digit
 from mappings.drchrono import isbt128
 

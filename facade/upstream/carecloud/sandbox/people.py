@@ -13,7 +13,7 @@ from datetime import date, timedelta
 from functools import cache
 from typing import Any
 
-from facade.sandbox.codes import load_table
+from facade.sandbox.codes import load_table, names, places
 from facade.upstream.carecloud.sandbox.context import (
     REFERENCE_DATE,
     Practice,
@@ -74,18 +74,6 @@ class Person:
 
 
 @cache
-def _names(kind: str, sex: str = "") -> tuple[str, ...]:
-    table = load_table("names")
-    rows = table.where(kind=kind, sex=sex) if sex else table.where(kind=kind)
-    return tuple(row["code"] for row in rows)
-
-
-@cache
-def _places(kind: str) -> tuple[dict[str, Any], ...]:
-    return load_table("places").where(kind=kind)
-
-
-@cache
 def _billable_payers() -> tuple[dict[str, Any], ...]:
     """Payers with a clearinghouse payer id: only those can be billed and checked."""
     return tuple(row for row in load_table("payers").rows if row["insurance_payer_id"])
@@ -96,8 +84,8 @@ def _code(table: str, key: str, value_field: str) -> str:
 
 
 def _street(rng: random.Random) -> str:
-    name = rng.choice(_places("street"))["code"]
-    suffix = rng.choice(_places("street_suffix"))["code"]
+    name = rng.choice(places("street"))["code"]
+    suffix = rng.choice(places("street_suffix"))["code"]
     return f"{rng.randint(100, 9899)} {name} {suffix}"
 
 
@@ -106,7 +94,7 @@ def _address(rng: random.Random, *, local: bool, primary: bool) -> Record:
         city, state, zip_code = PRACTICE_CITY
         area = "614"
     else:
-        place = rng.choice(_places("city"))
+        place = rng.choice(places("city"))
         city, state, zip_code, area = (
             place["city"],
             place["state"],
@@ -183,8 +171,8 @@ def make_patient(
     sex = {"adult": "female", "child": "male", "deceased": "male"}.get(
         kind, rng.choice(("female", "male"))
     )
-    first = rng.choice(_names("given", sex))
-    last = rng.choice(_names("family"))
+    first = rng.choice(names("given", sex))
+    last = rng.choice(names("family"))
     deceased_on = REFERENCE_DATE - timedelta(days=40) if kind == "deceased" else None
     last_day = deceased_on or REFERENCE_DATE
     child = age_in_months(born, last_day) < 18 * 12
@@ -215,7 +203,7 @@ def make_patient(
     ethnicity = "not_hispanic" if kind == "adult" else rng.choice(ETHNICITIES)
     language = "eng" if kind else rng.choice(LANGUAGES)
     registered = max(born, REFERENCE_DATE - timedelta(days=rng.randint(3 * 365, 6 * 365)))
-    guardian_first = rng.choice(_names("given", "female"))
+    guardian_first = rng.choice(names("given", "female"))
     if child:
         subscriber = {
             "first_name": guardian_first,
@@ -236,7 +224,7 @@ def make_patient(
     if rng.random() < 0.05 and not kind:
         insurances = []
     relation_code, _ = RELATIONSHIPS[1] if child else rng.choice(RELATIONSHIPS)
-    contact_first = guardian_first if child else rng.choice(_names("given"))
+    contact_first = guardian_first if child else rng.choice(names("given"))
     emergency_contact = (
         {
             "name": f"{contact_first} {last}",
@@ -261,7 +249,7 @@ def make_patient(
         "id": new_guid(rng),
         "chart_number": f"CC-{index + 1:06d}",
         "first_name": first,
-        "middle_name": rng.choice(_names("given", sex))
+        "middle_name": rng.choice(names("given", sex))
         if kind == "adult" or rng.random() < 0.5
         else "",
         "last_name": last,

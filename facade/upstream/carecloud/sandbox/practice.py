@@ -9,6 +9,7 @@ from __future__ import annotations
 import random
 
 from facade.sandbox.codes import load_table
+from facade.sandbox.npi import make_npi
 from facade.upstream.carecloud.sandbox.context import (
     PRACTICE_TIME_ZONE,
     Practice,
@@ -34,33 +35,6 @@ LOCATIONS: tuple[tuple[str, str, str, str], ...] = (
     ("Scioto Valley Clintonville", "3340 N High St", "", "43202"),
     ("Scioto Valley Pediatrics", "1180 Kenny Rd", "Building B", "43212"),
 )
-
-
-def luhn_check_digit(payload: str) -> int:
-    """The Luhn digit that makes `payload + digit` pass the check."""
-    total = 0
-    for position, char in enumerate(reversed(payload)):
-        digit = int(char)
-        if position % 2 == 0:
-            digit *= 2
-            if digit > 9:
-                digit -= 9
-        total += digit
-    return (10 - total % 10) % 10
-
-
-def npi_check_digit(first_nine: str) -> int:
-    """NPI check digit: Luhn over the card-issuer prefix 80840 plus the first nine digits."""
-    return luhn_check_digit("80840" + first_nine)
-
-
-def is_valid_npi(npi: str) -> bool:
-    return len(npi) == 10 and npi.isdigit() and npi_check_digit(npi[:9]) == int(npi[9])
-
-
-def make_npi(rng: random.Random, first_digit: str) -> str:
-    first_nine = first_digit + "".join(str(rng.randint(0, 9)) for _ in range(8))
-    return first_nine + str(npi_check_digit(first_nine))
 
 
 def phone(rng: random.Random, area_code: str = AREA_CODE) -> str:

@@ -11,19 +11,19 @@ import base64
 import random
 import string
 from collections import deque
-from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
-from enum import StrEnum
+from datetime import datetime, timedelta
 
 import httpx
 
+from facade.sandbox.clock import Clock, utc_now
+from facade.sandbox.clock import ManualClock as ManualClock
+from facade.sandbox.faults import Fault as Fault
+from facade.sandbox.faults import FaultPlan
 from facade.upstream.carecloud.sandbox.context import PRACTICE_ZONE, Record, iso, new_guid
 from facade.upstream.carecloud.sandbox.dataset import CareCloudDataset
 from facade.upstream.carecloud.sandbox.webhooks import Delivery, Subscription, deliver, event_body
 from facade.upstream.carecloud.totp import hotp, time_step, verify_totp
-
-Clock = Callable[[], datetime]
 
 SESSION_SECONDS = 900
 REFRESH_SECONDS = 12 * 3600
@@ -43,48 +43,6 @@ APPOINTMENT_STATUSES = (
 )
 
 _TOKEN_ALPHABET = string.ascii_letters + string.digits
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)
-
-
-class ManualClock:
-    """A clock tests move by hand; call it like `clock()` wherever a `Clock` is expected."""
-
-    def __init__(self, start: datetime) -> None:
-        if start.tzinfo is None:
-            raise ValueError("ManualClock needs an aware datetime")
-        self.now = start
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += timedelta(seconds=seconds)
-
-
-class Fault(StrEnum):
-    """A failure the sandbox injects into a chosen API call (every call but /authenticate)."""
-
-    SERVER_ERROR = "500"
-    THROTTLED = "429"
-    #: Sleeps `timeout_seconds`, then answers 504: a client with a shorter timeout gives up.
-    TIMEOUT = "timeout"
-    #: Every session expires before the call is authenticated, so it gets 401 session_expired.
-    EXPIRE_SESSION = "expire_session"
-    #: The same fault under the token-based name other sandboxes use (vendor-parametrised tests).
-    EXPIRE_TOKEN = "expire_session"
-
-    @classmethod
-    def _missing_(cls, value: object) -> Fault | None:
-        return cls.EXPIRE_SESSION if value == "expire_token" else None
-
-
-@dataclass(frozen=True)
-class PlannedFault:
-    fault: Fault
-    timeout_seconds: float = 30.0
 
 
 @dataclass(frozen=True)
@@ -136,8 +94,11 @@ class RequestLogEntry:
 
 
 @dataclass
-class SandboxState:
-    """The sandbox's whole memory; `create` builds the usual one."""
+class SandboxState(FaultPlan):
+    """The sandbox's whole memory; `create` builds the usual one.
+
+    Its fault plan counts every API call but /authenticate.
+    """
 
     dataset: CareCloudDataset
     clock: Clock = utc_now
@@ -158,9 +119,6 @@ class SandboxState:
     request_log: list[RequestLogEntry] = field(default_factory=list)
     subscriptions: list[Subscription] = field(default_factory=list)
     deliveries: list[Delivery] = field(default_factory=list)
-    #: How many API calls (all but /authenticate) arrived; fault positions count in it.
-    api_calls_seen: int = field(default=0, init=False)
-    planned_faults: dict[int, PlannedFault] = field(default_factory=dict, init=False)
     _random: random.Random = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -316,27 +274,6 @@ class SandboxState:
 
     def charge(self, username: str) -> None:
         self.spent.setdefault(username, deque()).append(self.clock())
-
-    # -- faults ---------------------------------------------------------------------------
-
-    def fail_call(self, nth: int, fault: Fault | str, *, timeout_seconds: float = 30.0) -> None:
-        """Make the `nth` API call from now (1 = the next one) fail with `fault`."""
-        if nth < 1:
-            raise ValueError("nth counts from 1 (the next API call)")
-        self.planned_faults[self.api_calls_seen + nth] = PlannedFault(Fault(fault), timeout_seconds)
-
-    def fail_next(self, count: int, fault: Fault | str, *, timeout_seconds: float = 30.0) -> None:
-        """Make each of the next `count` API calls fail with `fault`."""
-        for nth in range(1, count + 1):
-            self.fail_call(nth, fault, timeout_seconds=timeout_seconds)
-
-    def clear_faults(self) -> None:
-        self.planned_faults.clear()
-
-    def next_api_call(self) -> PlannedFault | None:
-        """Count one arriving API call and return the fault planned for it, if any."""
-        self.api_calls_seen += 1
-        return self.planned_faults.pop(self.api_calls_seen, None)
 
     # -- request log ----------------------------------------------------------------------
 

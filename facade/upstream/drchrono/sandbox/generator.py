@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import random
 
+from facade.sandbox.npi import make_npi
 from facade.upstream.drchrono.sandbox.chart import choose_conditions, write_chart
 from facade.upstream.drchrono.sandbox.context import (
     REFERENCE_DATE,
@@ -20,7 +21,7 @@ from facade.upstream.drchrono.sandbox.people import SHOWCASE_KINDS, make_patient
 from facade.upstream.drchrono.sandbox.reports import write_reports
 from facade.upstream.drchrono.sandbox.visits import write_visits
 
-__all__ = ["REFERENCE_DATE", "generate", "npi_check_digit", "is_valid_npi"]
+__all__ = ["REFERENCE_DATE", "generate"]
 
 #: First id of each endpoint; magnitudes follow what real DrChrono accounts show.
 ID_STARTS: dict[str, int] = {
@@ -79,33 +80,6 @@ NOTE_TEMPLATES: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("Assessment", ("Assessment",)),
     ("Plan", ("Plan", "Follow-up")),
 )
-
-
-def luhn_check_digit(payload: str) -> int:
-    """The Luhn digit that makes `payload + digit` pass the check."""
-    total = 0
-    for position, char in enumerate(reversed(payload)):
-        digit = int(char)
-        if position % 2 == 0:
-            digit *= 2
-            if digit > 9:
-                digit -= 9
-        total += digit
-    return (10 - total % 10) % 10
-
-
-def npi_check_digit(first_nine: str) -> int:
-    """NPI check digit: Luhn over the card-issuer prefix 80840 plus the first nine digits."""
-    return luhn_check_digit("80840" + first_nine)
-
-
-def is_valid_npi(npi: str) -> bool:
-    return len(npi) == 10 and npi.isdigit() and npi_check_digit(npi[:9]) == int(npi[9])
-
-
-def make_npi(rng: random.Random, first_digit: str) -> str:
-    first_nine = first_digit + "".join(str(rng.randint(0, 9)) for _ in range(8))
-    return first_nine + str(npi_check_digit(first_nine))
 
 
 def make_practice(seed: int) -> Practice:

@@ -9,10 +9,9 @@ from __future__ import annotations
 
 import random
 from datetime import date, timedelta
-from functools import cache
 from typing import Any
 
-from facade.sandbox.codes import load_table
+from facade.sandbox.codes import load_table, names, places
 from facade.upstream.drchrono.sandbox.context import (
     REFERENCE_DATE,
     Chart,
@@ -88,18 +87,6 @@ EMPLOYERS = (
 )
 
 
-@cache
-def _names(kind: str, sex: str = "") -> tuple[str, ...]:
-    table = load_table("names")
-    rows = table.where(kind=kind, sex=sex) if sex else table.where(kind=kind)
-    return tuple(row["code"] for row in rows)
-
-
-@cache
-def _place_rows(kind: str) -> tuple[dict[str, Any], ...]:
-    return load_table("places").where(kind=kind)
-
-
 def empty_insurance() -> dict[str, Any]:
     insurance: dict[str, Any] = dict.fromkeys(INSURANCE_KEYS, "")
     insurance["is_subscriber_the_patient"] = True
@@ -129,14 +116,14 @@ def phone(rng: random.Random, area_code: str) -> str:
 
 
 def street_address(rng: random.Random) -> str:
-    streets = _place_rows("street")
-    suffixes = _place_rows("street_suffix")
+    streets = places("street")
+    suffixes = places("street_suffix")
     return f"{rng.randint(10, 9899)} {rng.choice(streets)['code']} {rng.choice(suffixes)['code']}"
 
 
 def make_patient(practice: Practice, rng: random.Random, showcase: str) -> Chart:
     """One patient record (verbose fields included) and the chart state that goes with it."""
-    cities = _place_rows("city")
+    cities = places("city")
     payers = load_table("payers").rows
     if showcase == "adult":
         sex, age, race, ethnicity, language = "female", 34.4, "white", "hispanic", "spa"
@@ -157,8 +144,8 @@ def make_patient(practice: Practice, rng: random.Random, showcase: str) -> Chart
             "spa" if ethnicity == "hispanic" and rng.random() < 0.5 else rng.choice(LANGUAGES)
         )
     birth_date = years_before(REFERENCE_DATE, age) - timedelta(days=rng.randint(0, 60))
-    given = _names("given", sex)
-    family = _names("family")
+    given = names("given", sex)
+    family = names("family")
     first_name = "Maria" if showcase == "adult" else rng.choice(given)
     last_name = "Garcia" if showcase == "adult" else rng.choice(family)
     middle_name = rng.choice(given)[0] if rng.random() < 0.6 else ""
@@ -186,7 +173,7 @@ def make_patient(practice: Practice, rng: random.Random, showcase: str) -> Chart
         doctor = doctors[0] if showcase else rng.choice(doctors)
     office = practice.offices[2] if doctor is doctors[2] else rng.choice(practice.offices[:2])
     adult = age >= 18
-    parent_name = f"{rng.choice(_names('given', 'female'))} {last_name}"
+    parent_name = f"{rng.choice(names('given', 'female'))} {last_name}"
     employer = rng.choice(EMPLOYERS) if adult and age < 66 else ""
     created_at = timestamp(first_day - timedelta(days=rng.randint(1, 14)), rng)
     patient: Record = {
@@ -348,10 +335,10 @@ def _add_custom_demographics(
         values.append(("name_suffix", "Jr." if showcase else rng.choice(("Jr.", "Sr.", "III"))))
     if showcase == "adult" or (sex == "female" and adult and rng.random() < 0.12):
         values.append(
-            ("previous_last_name", "Ramirez" if showcase else rng.choice(_names("family")))
+            ("previous_last_name", "Ramirez" if showcase else rng.choice(names("family")))
         )
     if showcase == "adult" or (adult and rng.random() < 0.1):
-        place = rng.choice(_place_rows("city"))
+        place = rng.choice(places("city"))
         previous = f"{street_address(rng)}, {place['city']}, {place['state']} {place['zip_code']}"
         values.append(("previous_address", previous))
     if showcase == "adult" or patient.get("race") == "indian":

@@ -8,16 +8,16 @@ from __future__ import annotations
 
 import random
 import string
-from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
-from enum import StrEnum
+from datetime import datetime, timedelta
 
+from facade.sandbox.clock import Clock, utc_now
+from facade.sandbox.clock import ManualClock as ManualClock
+from facade.sandbox.faults import Fault as Fault
+from facade.sandbox.faults import FaultPlan
 from facade.upstream.drchrono import DECLARED_BURST_PER_SECOND
 from facade.upstream.drchrono.sandbox.dataset import SandboxDataset
 from facade.upstream.drchrono.sandbox.limits import ApiThrottle
-
-Clock = Callable[[], datetime]
 
 #: The client id `SandboxState.with_default_app` registers (what `facade serve` uses).
 DEFAULT_CLIENT_ID = "facade-sandbox"
@@ -45,25 +45,6 @@ ALL_SCOPES = " ".join(
 )
 
 _TOKEN_ALPHABET = string.ascii_letters + string.digits
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)
-
-
-class ManualClock:
-    """A clock tests move by hand; call it like `clock()` wherever a `Clock` is expected."""
-
-    def __init__(self, start: datetime) -> None:
-        if start.tzinfo is None:
-            raise ValueError("ManualClock needs an aware datetime (UTC)")
-        self.now = start
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += timedelta(seconds=seconds)
 
 
 @dataclass(frozen=True)
@@ -148,23 +129,6 @@ class IssuedTokens:
         }
 
 
-class Fault(StrEnum):
-    """A failure the sandbox injects into a chosen /api call."""
-
-    SERVER_ERROR = "500"
-    THROTTLED = "429"
-    #: Sleeps `timeout_seconds`, then answers 504: a client with a shorter timeout gives up.
-    TIMEOUT = "timeout"
-    #: Every access token is revoked before the call is authenticated, so it gets a 401.
-    EXPIRE_TOKEN = "expire_token"
-
-
-@dataclass(frozen=True)
-class PlannedFault:
-    fault: Fault
-    timeout_seconds: float = 30.0
-
-
 @dataclass
 class RequestLogEntry:
     """One request the sandbox answered; `query` keeps the last value of each parameter."""
@@ -184,8 +148,11 @@ class RequestLogEntry:
 
 
 @dataclass
-class SandboxState:
-    """The sandbox's whole memory; `with_default_app` builds the usual one."""
+class SandboxState(FaultPlan):
+    """The sandbox's whole memory; `with_default_app` builds the usual one.
+
+    Its fault plan counts the /api requests (not OAuth, not /files).
+    """
 
     dataset: SandboxDataset
     limits: SandboxLimits = field(default_factory=SandboxLimits)
@@ -199,9 +166,6 @@ class SandboxState:
     refresh_tokens: dict[str, RefreshToken] = field(default_factory=dict)
     request_log: list[RequestLogEntry] = field(default_factory=list)
     throttle: ApiThrottle = field(init=False)
-    #: How many /api requests arrived so far; fault positions are absolute in this count.
-    api_calls_seen: int = field(default=0, init=False)
-    planned_faults: dict[int, PlannedFault] = field(default_factory=dict, init=False)
     _random: random.Random = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -320,27 +284,6 @@ class SandboxState:
 
     def expire_all_access_tokens(self) -> None:
         self.access_tokens.clear()
-
-    # -- Faults ----------------------------------------------------------------------------
-
-    def fail_call(self, nth: int, fault: Fault | str, *, timeout_seconds: float = 30.0) -> None:
-        """Make the `nth` /api call from now (1 = the next one) fail with `fault`."""
-        if nth < 1:
-            raise ValueError("nth counts from 1 (the next /api call)")
-        self.planned_faults[self.api_calls_seen + nth] = PlannedFault(Fault(fault), timeout_seconds)
-
-    def fail_next(self, count: int, fault: Fault | str, *, timeout_seconds: float = 30.0) -> None:
-        """Make each of the next `count` /api calls fail with `fault`."""
-        for nth in range(1, count + 1):
-            self.fail_call(nth, fault, timeout_seconds=timeout_seconds)
-
-    def clear_faults(self) -> None:
-        self.planned_faults.clear()
-
-    def next_api_call(self) -> PlannedFault | None:
-        """Count one arriving /api call and return the fault planned for it, if any."""
-        self.api_calls_seen += 1
-        return self.planned_faults.pop(self.api_calls_seen, None)
 
     # -- Request log -----------------------------------------------------------------------
 
