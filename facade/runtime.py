@@ -34,7 +34,7 @@ from facade.settings import Settings
 from facade.store.connections import ConnectionStore, VendorCredentials
 from facade.store.database import Database
 from facade.store.private_files import secure_data_dir
-from facade.store.secrets import SecretBox, load_or_create_key
+from facade.store.secrets import SecretBox, deployment_key
 from facade.upstream.budget import UpstreamBudget
 from facade.upstream.cache import ResponseCache
 from facade.vendors import vendor
@@ -226,11 +226,7 @@ async def build_runtime(
     )
     load_context = entry.context_loader(client, settings.upstream_lookup_cache_seconds)
 
-    cursor_key = (
-        settings.secret_key.encode()
-        if settings.secret_key
-        else load_or_create_key(settings.data_dir)
-    )
+    cursor_key = deployment_key(settings.secret_key, settings.data_dir)
     service = FhirService(
         entry.registry(),
         client,

@@ -1,7 +1,8 @@
 """Encryption of secrets at rest (vendor client secrets and tokens) with Fernet.
 
 The key comes from FACADE_SECRET_KEY, or from a key file made once in the data directory
-with owner-only permissions. A SecretBox never logs or returns the key.
+with owner-only permissions. A SecretBox never logs or returns the key. Other parts of facade
+(paging cursors, the mirror) derive keys of their own from the same deployment key.
 """
 
 from __future__ import annotations
@@ -25,9 +26,7 @@ class SecretBox:
 
     @classmethod
     def from_settings(cls, secret_key: str, data_dir: Path) -> SecretBox:
-        if secret_key:
-            return cls(secret_key.encode())
-        return cls(load_or_create_key(data_dir))
+        return cls(deployment_key(secret_key, data_dir))
 
     def encrypt(self, plaintext: str) -> str:
         return self._fernet.encrypt(plaintext.encode()).decode()
@@ -40,6 +39,15 @@ class SecretBox:
 
     def __repr__(self) -> str:
         return "SecretBox(<key hidden>)"
+
+
+def deployment_key(secret_key: str, data_dir: Path) -> bytes:
+    """The deployment's key material: FACADE_SECRET_KEY, else the data directory's key file
+    (made on first use). Use it only as input to a key derivation with a purpose of your
+    own (HKDF info), never directly, and never log or show it."""
+    if secret_key:
+        return secret_key.encode()
+    return load_or_create_key(data_dir)
 
 
 def load_or_create_key(data_dir: Path) -> bytes:

@@ -1,0 +1,19 @@
+"""The mirror: an opt-in local copy of the vendor's records, kept fresh by the vendor's
+change signals, so that answers cost no vendor calls and only changes do.
+
+This package is the store (records sealed at rest, watermarks, webhook deliveries); it
+holds PHI only sealed, and it never calls the vendor itself.
+"""
+
+from facade.mirror.cipher import MirrorRecordUnreadable, RecordCipher
+from facade.mirror.store import EndpointStatus, MirrorStore, StoredRecord, VendorRecord, Watermark
+
+__all__ = [
+    "EndpointStatus",
+    "MirrorRecordUnreadable",
+    "MirrorStore",
+    "RecordCipher",
+    "StoredRecord",
+    "VendorRecord",
+    "Watermark",
+]

@@ -1,0 +1,463 @@
+"""The mirror's store: vendor records as the vendor sent them, per connection and endpoint,
+with their bodies sealed; how far each listing is synced; the webhook deliveries taken.
+
+A write never takes a record back in time: one upsert statement compares the stored
+version with the incoming one, so an out-of-order or repeated delivery, or two writers
+racing, cannot replace a newer version with an older one. A scan pages by id in short
+transactions, so an export holds neither every record in memory nor a read transaction for
+its whole length. Calls block: code on the event loop goes through anyio.to_thread. Nothing
+here logs a body or a key.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from itertools import islice
+from typing import Any, NamedTuple
+
+import orjson
+from sqlalchemy import Connection, Row, Select, and_, delete, func, not_, or_, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.sql.dml import ReturningInsert
+from sqlalchemy.sql.elements import ColumnElement
+from sqlmodel import SQLModel, col
+
+from facade.clock import Clock
+from facade.mirror.cipher import RecordCipher
+from facade.mirror.models import MirrorDelivery, MirrorRecord, MirrorWatermark
+from facade.store.database import Database
+
+#: Rows per statement: 500 rows of 7 values stays far under every engine's parameter limit.
+WRITE_BATCH = 500
+
+
+#: A record on its way in: vendor id, patient id, vendor update time, body (a VendorRecord).
+Incoming = tuple[str, str | None, datetime | None, dict[str, Any]]
+
+
+class VendorRecord(NamedTuple):
+    """A record to keep, as the vendor sent it."""
+
+    vendor_id: str
+    patient_id: str | None
+    #: When the vendor last changed it (timezone-aware), if the vendor says.
+    vendor_updated_at: datetime | None
+    body: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class StoredRecord:
+    connection: str
+    endpoint: str
+    vendor_id: str
+    patient_id: str | None
+    vendor_updated_at: datetime | None
+    fetched_at: datetime
+    #: The vendor's record (PHI): kept out of repr so no log line or traceback shows it.
+    body: dict[str, Any] = field(repr=False)
+
+
+@dataclass(frozen=True)
+class Watermark:
+    """How far one listing (an endpoint with canonical parameters) is synced."""
+
+    connection: str
+    endpoint: str
+    params_key: str = ""
+    synced_through: datetime | None = None
+    #: Where an unfinished backfill resumes (JSON-serialisable); None when none is running.
+    backfill_cursor: dict[str, Any] | None = None
+    complete: bool = False
+    records: int = 0
+    calls_spent: int = 0
+    #: Set by the store when saved.
+    updated_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class EndpointStatus:
+    """One endpoint of a connection, for `facade mirror status`."""
+
+    endpoint: str
+    #: Records held now.
+    records: int
+    #: Listings with a watermark.
+    listings: int
+    #: Every listing has been backfilled at least once.
+    complete: bool
+    #: The stalest listing's synced-through time; None while any listing has none.
+    synced_through: datetime | None
+    calls_spent: int
+
+
+class MirrorStore:
+    def __init__(self, database: Database, key: bytes, clock: Clock):
+        """`key` is the deployment key (facade.store.secrets.deployment_key)."""
+        self._database = database
+        self._cipher = RecordCipher(key)
+        self._clock = clock
+
+    # -- records ---------------------------------------------------------------------------
+
+    def put_many(
+        self,
+        connection: str,
+        endpoint: str,
+        records: Iterable[Incoming],
+        *,
+        fetched_at: datetime | None = None,
+    ) -> int:
+        """Keep `records` (VendorRecord tuples), in one transaction; how many were written.
+
+        A record replaces the stored one unless it is older: by the vendor's update time
+        when both have one, else by fetch time (`fetched_at`: when the vendor answered,
+        default now), so a slow response written late cannot undo a fresher one. Records
+        are read from `records` a batch at a time; a record repeated in the batch is
+        applied in order, as if written one after another."""
+        fetched = _utc(fetched_at or self._clock.now(), "fetched_at")
+        written = 0
+        source = iter(records)
+        with self._database.engine.begin() as db:
+            while batch := list(islice(source, WRITE_BATCH)):
+                for distinct in _without_repeats(batch):
+                    rows = [self._record_row(connection, endpoint, r, fetched) for r in distinct]
+                    written += len(db.execute(_upsert_records(db, rows)).all())
+        return written
+
+    def get(self, connection: str, endpoint: str, vendor_id: str) -> StoredRecord | None:
+        statement = _records(connection, endpoint).where(col(MirrorRecord.vendor_id) == vendor_id)
+        with self._database.engine.connect() as db:
+            row = db.execute(statement).first()
+        return None if row is None else self._stored(row)
+
+    def for_patient(self, connection: str, endpoint: str, patient_id: str) -> list[StoredRecord]:
+        statement = (
+            _records(connection, endpoint)
+            .where(col(MirrorRecord.patient_id) == patient_id)
+            .order_by(col(MirrorRecord.id))
+        )
+        with self._database.engine.connect() as db:
+            rows = db.execute(statement).all()
+        return [self._stored(row) for row in rows]
+
+    def scan(self, connection: str, endpoint: str, batch: int = 500) -> Iterator[StoredRecord]:
+        """Every record of the endpoint, in id order, `batch` rows per query (keyset paging:
+        each page starts after the last id seen, so records written meanwhile neither repeat
+        nor shift the ones not yet read)."""
+        if batch < 1:
+            raise ValueError("batch must be at least 1")
+        after = 0
+        while True:
+            statement = (
+                _records(connection, endpoint)
+                .where(col(MirrorRecord.id) > after)
+                .order_by(col(MirrorRecord.id))
+                .limit(batch)
+            )
+            with self._database.engine.connect() as db:
+                rows = db.execute(statement).all()
+            for row in rows:
+                yield self._stored(row)
+            if len(rows) < batch:
+                return
+            after = rows[-1].id
+
+    def ids(self, connection: str, endpoint: str) -> set[str]:
+        """The vendor ids held (for reconciling deletes); no body is read."""
+        statement = select(col(MirrorRecord.vendor_id)).where(_endpoint_of(connection, endpoint))
+        with self._database.engine.connect() as db:
+            return set(db.execute(statement).scalars())
+
+    def delete(self, connection: str, endpoint: str, vendor_ids: Iterable[str]) -> int:
+        """Forget records the vendor no longer has; how many were held."""
+        deleted = 0
+        source = iter(vendor_ids)
+        with self._database.engine.begin() as db:
+            while batch := list(islice(source, WRITE_BATCH)):
+                result = db.execute(
+                    delete(MirrorRecord).where(
+                        _endpoint_of(connection, endpoint), col(MirrorRecord.vendor_id).in_(batch)
+                    )
+                )
+                deleted += result.rowcount
+        return deleted
+
+    # -- watermarks ------------------------------------------------------------------------
+
+    def watermark(self, connection: str, endpoint: str, params_key: str = "") -> Watermark | None:
+        statement = select(*_WATERMARK_COLUMNS).where(
+            col(MirrorWatermark.connection) == connection,
+            col(MirrorWatermark.endpoint) == endpoint,
+            col(MirrorWatermark.params_key) == params_key,
+        )
+        with self._database.engine.connect() as db:
+            row = db.execute(statement).first()
+        return None if row is None else _watermark(row)
+
+    def save_watermark(self, mark: Watermark) -> Watermark:
+        """Create or replace the listing's watermark; it comes back with its save time."""
+        saved = replace(
+            mark,
+            synced_through=(
+                None if mark.synced_through is None else _utc(mark.synced_through, "synced_through")
+            ),
+            updated_at=_utc(self._clock.now(), "clock"),
+        )
+        values = {
+            "connection": saved.connection,
+            "endpoint": saved.endpoint,
+            "params_key": saved.params_key,
+            "synced_through": saved.synced_through,
+            "backfill_cursor": (
+                None
+                if saved.backfill_cursor is None
+                else orjson.dumps(saved.backfill_cursor).decode()
+            ),
+            "complete": saved.complete,
+            "records": saved.records,
+            "calls_spent": saved.calls_spent,
+            "updated_at": saved.updated_at,
+        }
+        with self._database.engine.begin() as db:
+            statement = _insert(db, MirrorWatermark).values(values)
+            db.execute(
+                statement.on_conflict_do_update(
+                    index_elements=["connection", "endpoint", "params_key"],
+                    set_={name: statement.excluded[name] for name in values},
+                )
+            )
+        return saved
+
+    # -- webhook deliveries ----------------------------------------------------------------
+
+    def seen_delivery(self, connection: str, delivery_id: str) -> bool:
+        """Record a delivery as taken; True if it was taken before. One statement decides,
+        so of two deliveries with the same id arriving at once exactly one is new."""
+        with self._database.engine.begin() as db:
+            statement = (
+                _insert(db, MirrorDelivery)
+                .values(
+                    connection=connection,
+                    delivery_id=delivery_id,
+                    received_at=_utc(self._clock.now(), "clock"),
+                )
+                .on_conflict_do_nothing(index_elements=["connection", "delivery_id"])
+                .returning(col(MirrorDelivery.id))
+            )
+            return db.execute(statement).first() is None
+
+    def forget_deliveries(self, received_before: datetime) -> int:
+        """Drop delivery ids older than any redelivery the vendor would still make."""
+        moment = _utc(received_before, "received_before")
+        with self._database.engine.begin() as db:
+            result = db.execute(
+                delete(MirrorDelivery).where(col(MirrorDelivery.received_at) < moment)
+            )
+            return result.rowcount
+
+    # -- the whole mirror ------------------------------------------------------------------
+
+    def purge(self, connection: str | None = None) -> int:
+        """Delete everything the mirror holds for `connection` (None: for every one): records,
+        watermarks and deliveries; how many records were deleted.
+
+        On SQLite the deleted pages are overwritten and the write-ahead log emptied, so the
+        sealed bodies leave the files too (as far as no reader still holds an older
+        snapshot). On PostgreSQL the dead rows, sealed, remain until autovacuum reuses them."""
+        with self._database.engine.begin() as db:
+            secure = db.dialect.name == "sqlite"
+            if secure:
+                db.exec_driver_sql("PRAGMA secure_delete = ON")
+            try:
+                deleted = 0
+                for model in (MirrorRecord, MirrorWatermark, MirrorDelivery):
+                    statement = delete(model)
+                    if connection is not None:
+                        statement = statement.where(col(model.connection) == connection)
+                    result = db.execute(statement)
+                    if model is MirrorRecord:
+                        deleted = result.rowcount
+            finally:
+                if secure:
+                    db.exec_driver_sql("PRAGMA secure_delete = OFF")
+        if secure:
+            with self._database.engine.connect() as db:
+                db.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+        return deleted
+
+    def status(self, connection: str) -> list[EndpointStatus]:
+        """Per endpoint of `connection` (those with records or watermarks), by name."""
+        counts = (
+            select(col(MirrorRecord.endpoint), func.count())
+            .where(col(MirrorRecord.connection) == connection)
+            .group_by(col(MirrorRecord.endpoint))
+        )
+        marks = select(*_WATERMARK_COLUMNS).where(col(MirrorWatermark.connection) == connection)
+        with self._database.engine.connect() as db:
+            records = {str(name): int(count) for name, count in db.execute(counts).all()}
+            listings = [_watermark(row) for row in db.execute(marks).all()]
+        return [
+            _endpoint_status(
+                name, records.get(name, 0), [m for m in listings if m.endpoint == name]
+            )
+            for name in sorted(records.keys() | {m.endpoint for m in listings})
+        ]
+
+    def __repr__(self) -> str:
+        return "MirrorStore(<key hidden>)"
+
+    # -- rows ------------------------------------------------------------------------------
+
+    def _record_row(
+        self,
+        connection: str,
+        endpoint: str,
+        record: Incoming,
+        fetched_at: datetime,
+    ) -> dict[str, Any]:
+        vendor_id, patient_id, updated_at, body = record
+        return {
+            "connection": connection,
+            "endpoint": endpoint,
+            "vendor_id": vendor_id,
+            "patient_id": patient_id,
+            "vendor_updated_at": (
+                None if updated_at is None else _utc(updated_at, "vendor_updated_at")
+            ),
+            "fetched_at": fetched_at,
+            "body_enc": self._cipher.seal((connection, endpoint, vendor_id), body),
+        }
+
+    def _stored(self, row: Row[*tuple[Any, ...]]) -> StoredRecord:
+        return StoredRecord(
+            connection=row.connection,
+            endpoint=row.endpoint,
+            vendor_id=row.vendor_id,
+            patient_id=row.patient_id,
+            vendor_updated_at=_aware(row.vendor_updated_at),
+            fetched_at=_utc_from_db(row.fetched_at),
+            body=self._cipher.open((row.connection, row.endpoint, row.vendor_id), row.body_enc),
+        )
+
+
+#: What a StoredRecord is made of (and the id a scan pages by).
+_RECORD_COLUMNS = (
+    col(MirrorRecord.id),
+    col(MirrorRecord.connection),
+    col(MirrorRecord.endpoint),
+    col(MirrorRecord.vendor_id),
+    col(MirrorRecord.patient_id),
+    col(MirrorRecord.vendor_updated_at),
+    col(MirrorRecord.fetched_at),
+    col(MirrorRecord.body_enc),
+)
+_WATERMARK_COLUMNS = (
+    col(MirrorWatermark.connection),
+    col(MirrorWatermark.endpoint),
+    col(MirrorWatermark.params_key),
+    col(MirrorWatermark.synced_through),
+    col(MirrorWatermark.backfill_cursor),
+    col(MirrorWatermark.complete),
+    col(MirrorWatermark.records),
+    col(MirrorWatermark.calls_spent),
+    col(MirrorWatermark.updated_at),
+)
+
+
+def _records(connection: str, endpoint: str) -> Select[*tuple[Any, ...]]:
+    return select(*_RECORD_COLUMNS).where(_endpoint_of(connection, endpoint))
+
+
+def _endpoint_of(connection: str, endpoint: str) -> ColumnElement[bool]:
+    return and_(col(MirrorRecord.connection) == connection, col(MirrorRecord.endpoint) == endpoint)
+
+
+def _insert(db: Connection, model: type[SQLModel]) -> sqlite.Insert | postgresql.Insert:
+    """INSERT with ON CONFLICT, which both engines have under the same SQL."""
+    if db.dialect.name == "postgresql":
+        return postgresql.insert(model)
+    if db.dialect.name == "sqlite":
+        return sqlite.insert(model)
+    raise NotImplementedError(f"the mirror has no upsert for {db.dialect.name}")
+
+
+def _upsert_records(db: Connection, rows: list[dict[str, Any]]) -> ReturningInsert[int | None]:
+    """Insert `rows`, or replace a stored row unless it is newer; RETURNING names the rows
+    written. The comparison is made by the database, under the row's lock."""
+    statement = _insert(db, MirrorRecord).values(rows)
+    new, old = statement.excluded, MirrorRecord
+    timed = and_(col(old.vendor_updated_at).is_not(None), new.vendor_updated_at.is_not(None))
+    not_older = or_(
+        and_(timed, col(old.vendor_updated_at) <= new.vendor_updated_at),
+        and_(not_(timed), col(old.fetched_at) <= new.fetched_at),
+    )
+    replaced = ("patient_id", "vendor_updated_at", "fetched_at", "body_enc")
+    return statement.on_conflict_do_update(
+        index_elements=["connection", "endpoint", "vendor_id"],
+        set_={name: new[name] for name in replaced},
+        where=not_older,
+    ).returning(col(MirrorRecord.id))
+
+
+def _without_repeats(
+    batch: Sequence[Incoming],
+) -> list[list[Incoming]]:
+    """Split a batch into runs in which each vendor id appears once, keeping the order of a
+    repeated id's versions: one statement may not touch a row twice (PostgreSQL refuses)."""
+    runs: list[list[Incoming]] = []
+    seen: list[set[str]] = []
+    for record in batch:
+        vendor_id = record[0]
+        # After the last run that already has this id, so its versions stay in order.
+        start = max((i + 1 for i, ids in enumerate(seen) if vendor_id in ids), default=0)
+        if start == len(runs):
+            runs.append([])
+            seen.append(set())
+        runs[start].append(record)
+        seen[start].add(vendor_id)
+    return runs
+
+
+def _endpoint_status(name: str, records: int, listings: list[Watermark]) -> EndpointStatus:
+    times = [m.synced_through for m in listings]
+    synced = None if not times or None in times else min(t for t in times if t is not None)
+    return EndpointStatus(
+        endpoint=name,
+        records=records,
+        listings=len(listings),
+        complete=bool(listings) and all(m.complete for m in listings),
+        synced_through=synced,
+        calls_spent=sum(m.calls_spent for m in listings),
+    )
+
+
+def _watermark(row: Row[*tuple[Any, ...]]) -> Watermark:
+    return Watermark(
+        connection=row.connection,
+        endpoint=row.endpoint,
+        params_key=row.params_key,
+        synced_through=_aware(row.synced_through),
+        backfill_cursor=None if row.backfill_cursor is None else orjson.loads(row.backfill_cursor),
+        complete=row.complete,
+        records=row.records,
+        calls_spent=row.calls_spent,
+        updated_at=_aware(row.updated_at),
+    )
+
+
+def _utc(moment: datetime, name: str) -> datetime:
+    """A time on its way in: it must say its zone (a naive vendor time would be guessed)."""
+    if moment.tzinfo is None:
+        raise ValueError(f"{name} must be timezone-aware")
+    return moment.astimezone(UTC)
+
+
+def _aware(moment: datetime | None) -> datetime | None:
+    """A time on its way out: SQLite hands back naive UTC."""
+    return None if moment is None else _utc_from_db(moment)
+
+
+def _utc_from_db(moment: datetime) -> datetime:
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
