@@ -18,7 +18,7 @@ from itertools import islice
 from typing import Any, NamedTuple
 
 import orjson
-from sqlalchemy import Connection, Row, Select, and_, delete, func, not_, or_, select
+from sqlalchemy import Connection, Delete, Row, Select, and_, delete, func, not_, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.sql.dml import ReturningInsert
 from sqlalchemy.sql.elements import ColumnElement
@@ -271,14 +271,9 @@ class MirrorStore:
             if secure:
                 db.exec_driver_sql("PRAGMA secure_delete = ON")
             try:
-                deleted = 0
-                for model in (MirrorRecord, MirrorWatermark, MirrorDelivery):
-                    statement = delete(model)
-                    if connection is not None:
-                        statement = statement.where(col(model.connection) == connection)
-                    result = db.execute(statement)
-                    if model is MirrorRecord:
-                        deleted = result.rowcount
+                deleted = db.execute(_all_of(MirrorRecord, connection)).rowcount
+                db.execute(_all_of(MirrorWatermark, connection))
+                db.execute(_all_of(MirrorDelivery, connection))
             finally:
                 if secure:
                     db.exec_driver_sql("PRAGMA secure_delete = OFF")
@@ -372,6 +367,14 @@ def _records(connection: str, endpoint: str) -> Select[*tuple[Any, ...]]:
 
 def _endpoint_of(connection: str, endpoint: str) -> ColumnElement[bool]:
     return and_(col(MirrorRecord.connection) == connection, col(MirrorRecord.endpoint) == endpoint)
+
+
+def _all_of(
+    model: type[MirrorRecord | MirrorWatermark | MirrorDelivery], connection: str | None
+) -> Delete:
+    """DELETE of a mirror table's rows of one connection (None: of every connection)."""
+    statement = delete(model)
+    return statement if connection is None else statement.where(col(model.connection) == connection)
 
 
 def _insert(db: Connection, model: type[SQLModel]) -> sqlite.Insert | postgresql.Insert:

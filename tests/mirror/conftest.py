@@ -3,17 +3,23 @@ with its own deployment key and a clock that moves only when told."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import pytest
 from cryptography.fernet import Fernet
 
 from facade.clock import FakeClock
 from facade.mirror import MirrorStore
 from facade.store.database import Database
-from tests.store.test_database import (  # noqa: F401  (fixtures)
-    database,
-    database_url,
-    postgres_database,
-)
+from tests.store.test_database import database_url, postgres_database  # noqa: F401  (fixtures)
+
+
+@pytest.fixture
+def database(database_url: str) -> Iterator[Database]:  # noqa: F811  (database_url: a fixture)
+    db = Database(database_url)
+    db.migrate()
+    yield db
+    db.dispose()
 
 
 @pytest.fixture

@@ -10,20 +10,30 @@ from __future__ import annotations
 import os
 import stat
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from alembic import command
+from alembic.config import Config
 from alembic.script import ScriptDirectory
 from cryptography.fernet import Fernet
 from sqlalchemy import MetaData, create_engine, inspect, text
 from sqlalchemy.engine import make_url
+from sqlmodel import SQLModel
 
+from facade.mirror.models import MirrorDelivery, MirrorRecord, MirrorWatermark
 from facade.store.connections import ConnectionStore, VendorCredentials
 from facade.store.database import MIGRATIONS_DIR, Database
-from facade.store.secrets import KEY_FILE_NAME, SecretBox, SecretDecryptionError, load_or_create_key
+from facade.store.secrets import (
+    KEY_FILE_NAME,
+    SecretBox,
+    SecretDecryptionError,
+    deployment_key,
+    load_or_create_key,
+)
 
 POSTGRES_SERVER_URL = os.environ.get(
     "FACADE_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
@@ -138,6 +148,56 @@ def test_migrate_creates_the_schema(database_url: str) -> None:
         assert vendor_index and vendor_index[0]["unique"]
     finally:
         database.dispose()
+
+
+MIRROR_TABLES = (MirrorRecord, MirrorWatermark, MirrorDelivery)
+
+
+def test_migrate_creates_the_mirror_tables_as_their_models_declare(database: Database) -> None:
+    inspector = inspect(database.engine)
+    for model in MIRROR_TABLES:
+        table = SQLModel.metadata.tables[str(model.__tablename__)]
+        columns = {c["name"]: c for c in inspector.get_columns(table.name)}
+        assert set(columns) == set(table.columns.keys()), table.name
+        for column in table.columns:
+            assert columns[column.name]["nullable"] == column.nullable, (table.name, column.name)
+    record_columns = {c["name"] for c in inspector.get_columns("mirror_record")}
+    assert not record_columns & {"body", "name", "birth_date"}  # only the sealed body
+
+    def unique_keys(table: str) -> list[list[str]]:
+        constraints = [c["column_names"] for c in inspector.get_unique_constraints(table)]
+        indexes = [i["column_names"] for i in inspector.get_indexes(table) if i["unique"]]
+        return constraints + indexes
+
+    def indexes(table: str) -> list[list[str]]:
+        return [list(i["column_names"]) for i in inspector.get_indexes(table)]
+
+    assert ["connection", "endpoint", "vendor_id"] in unique_keys("mirror_record")
+    assert ["connection", "endpoint", "patient_id"] in indexes("mirror_record")
+    assert ["connection", "endpoint", "id"] in indexes("mirror_record")
+    assert ["connection", "endpoint", "params_key"] in unique_keys("mirror_watermark")
+    assert ["connection", "delivery_id"] in unique_keys("mirror_delivery")
+
+
+def test_the_mirror_migration_downgrades_and_upgrades_cleanly(database: Database) -> None:
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    mirror = {str(model.__tablename__) for model in MIRROR_TABLES}
+
+    def run(step: Callable[[Config, str], None], revision: str) -> set[str]:
+        with database.engine.begin() as connection:
+            config.attributes["connection"] = connection
+            step(config, revision)
+        return set(inspect(database.engine).get_table_names())
+
+    assert mirror <= run(command.upgrade, "head")
+    after_downgrade = run(command.downgrade, "0006")
+    assert not mirror & after_downgrade
+    assert "upstream_connection" in after_downgrade
+    with database.engine.connect() as connection:
+        version = connection.execute(text("SELECT version_num FROM alembic_version")).scalar()
+    assert version == "0006"
+    assert mirror <= run(command.upgrade, "head")
 
 
 def test_migrate_is_idempotent(database: Database) -> None:
@@ -271,6 +331,19 @@ def test_a_configured_secret_key_wins_over_the_key_file(tmp_path: Path) -> None:
     token = SecretBox.from_settings(configured.decode(), tmp_path).encrypt("secret")
     assert SecretBox(configured).decrypt(token) == "secret"
     assert not (tmp_path / KEY_FILE_NAME).exists()
+
+
+def test_the_deployment_key_is_the_one_the_secret_box_uses(tmp_path: Path) -> None:
+    """What the mirror and the cursors derive their keys from: the configured key, else the
+    key file, which it makes on first use like the secret box."""
+    data_dir = tmp_path / "data"
+    made = deployment_key("", data_dir)
+    assert made == (data_dir / KEY_FILE_NAME).read_bytes().strip()
+    assert deployment_key("", data_dir) == made
+    token = SecretBox.from_settings("", data_dir).encrypt("secret")
+    assert SecretBox(made).decrypt(token) == "secret"
+    configured = Fernet.generate_key()
+    assert deployment_key(configured.decode(), data_dir) == configured
 
 
 def test_repr_hides_secrets(credentials: VendorCredentials) -> None:

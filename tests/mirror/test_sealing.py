@@ -1,0 +1,123 @@
+"""Record bodies are PHI: the database only ever holds them sealed (AES-GCM under a key
+derived from the deployment key) and bound to their row."""
+
+from __future__ import annotations
+
+import base64
+from datetime import UTC, datetime
+
+import orjson
+import pytest
+from cryptography.fernet import Fernet
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from sqlalchemy import text
+
+from facade.clock import FakeClock
+from facade.mirror import MirrorRecordUnreadable, MirrorStore, RecordCipher, VendorRecord
+from facade.store.database import Database
+
+T0 = datetime(2026, 5, 1, 9, 0, 0, tzinfo=UTC)
+PATIENT = {
+    "id": 4711,
+    "first_name": "Zelda",
+    "last_name": "Quillfeather",
+    "date_of_birth": "1961-04-02",
+    "social_security_number": "078-05-1120",
+}
+
+
+def raw_rows(database: Database) -> list[dict[str, object]]:
+    with database.engine.connect() as connection:
+        result = connection.execute(text("SELECT * FROM mirror_record ORDER BY id"))
+        return [dict(row._mapping) for row in result]
+
+
+def put_patient(store: MirrorStore, vendor_id: str = "4711") -> None:
+    store.put_many("acme", "patients", [VendorRecord(vendor_id, vendor_id, T0, PATIENT)])
+
+
+def test_no_plaintext_phi_is_in_the_row(store: MirrorStore, database: Database) -> None:
+    put_patient(store)
+    [row] = raw_rows(database)
+    stored = bytes(row["body_enc"])  # type: ignore[arg-type]
+    everything = repr(row).encode() + stored
+    for value in ("Zelda", "Quillfeather", "1961-04-02", "078-05-1120"):
+        assert value.encode() not in everything
+    assert orjson.dumps(PATIENT) not in stored
+    # nonce (12 bytes) + ciphertext + tag (16 bytes): nothing else is stored with the body.
+    assert len(stored) == 12 + len(orjson.dumps(PATIENT)) + 16
+    # Keys and times stay readable, for an operator looking at the table.
+    assert (row["connection"], row["endpoint"], row["vendor_id"]) == ("acme", "patients", "4711")
+
+
+def test_the_same_body_is_sealed_differently_each_time(
+    store: MirrorStore, database: Database, clock: FakeClock
+) -> None:
+    put_patient(store, "1")
+    put_patient(store, "2")
+    first, second = (bytes(row["body_enc"]) for row in raw_rows(database))  # type: ignore[arg-type]
+    assert first[:12] != second[:12] and first[12:] != second[12:]
+
+
+def test_the_mirror_key_is_derived_not_the_deployment_key(
+    store: MirrorStore, database: Database, key: bytes
+) -> None:
+    put_patient(store)
+    stored = bytes(raw_rows(database)[0]["body_enc"])  # type: ignore[arg-type]
+    raw_key = base64.urlsafe_b64decode(key)
+    with pytest.raises(Exception):  # noqa: B017  (any failure: the raw key does not open it)
+        AESGCM(raw_key).decrypt(stored[:12], stored[12:], None)
+
+
+def test_another_deployment_key_cannot_read_the_bodies(
+    store: MirrorStore, database: Database, clock: FakeClock
+) -> None:
+    put_patient(store)
+    stranger = MirrorStore(database, Fernet.generate_key(), clock)
+    with pytest.raises(MirrorRecordUnreadable, match="deployment key changed") as raised:
+        stranger.get("acme", "patients", "4711")
+    assert "Zelda" not in str(raised.value)
+
+
+def test_a_body_copied_to_another_row_does_not_open(store: MirrorStore, database: Database) -> None:
+    put_patient(store, "1")
+    store.put_many("acme", "patients", [VendorRecord("2", "2", T0, {"first_name": "Other"})])
+    with database.engine.begin() as connection:
+        connection.execute(
+            text(
+                "UPDATE mirror_record SET body_enc ="
+                " (SELECT body_enc FROM mirror_record WHERE vendor_id = '1')"
+                " WHERE vendor_id = '2'"
+            )
+        )
+    with pytest.raises(MirrorRecordUnreadable) as raised:
+        store.get("acme", "patients", "2")
+    assert "acme/patients/2" in str(raised.value)
+    assert "belongs to another row" in str(raised.value)
+    found = store.get("acme", "patients", "1")  # the original still opens
+    assert found is not None and found.body == PATIENT
+
+
+def test_an_altered_body_does_not_open(store: MirrorStore, database: Database) -> None:
+    put_patient(store)
+    stored = bytearray(bytes(raw_rows(database)[0]["body_enc"]))  # type: ignore[arg-type]
+    stored[20] ^= 1
+    with database.engine.begin() as connection:
+        connection.execute(text("UPDATE mirror_record SET body_enc = :b"), {"b": bytes(stored)})
+    with pytest.raises(MirrorRecordUnreadable, match="altered"):
+        store.get("acme", "patients", "4711")
+
+
+def test_a_slash_in_a_key_cannot_make_two_rows_alike(key: bytes) -> None:
+    cipher = RecordCipher(key)
+    sealed = cipher.seal(("acme", "a/b", "c"), {"x": 1})
+    assert cipher.open(("acme", "a/b", "c"), sealed) == {"x": 1}
+    with pytest.raises(MirrorRecordUnreadable):
+        cipher.open(("acme", "a", "b/c"), sealed)
+    with pytest.raises(MirrorRecordUnreadable):
+        cipher.open(("acme", "a/b", "c"), b"short")
+
+
+def test_neither_store_nor_cipher_shows_the_key(store: MirrorStore, key: bytes) -> None:
+    shown = repr(store) + repr(RecordCipher(key))
+    assert key.decode() not in shown and "hidden" in shown
