@@ -29,7 +29,8 @@ from facade.mirror.cipher import RecordCipher
 from facade.mirror.models import MirrorDelivery, MirrorRecord, MirrorWatermark
 from facade.store.database import Database
 
-#: Rows per statement: 500 rows of 7 values stays far under every engine's parameter limit.
+#: Records taken from a caller's iterable at a time (sealed, then sent in one executemany), and
+#: ids per DELETE: memory stays bounded however many a call brings.
 WRITE_BATCH = 500
 
 
@@ -123,7 +124,7 @@ class MirrorStore:
             while batch := list(islice(source, WRITE_BATCH)):
                 for distinct in _without_repeats(batch):
                     rows = [self._record_row(connection, endpoint, r, fetched) for r in distinct]
-                    written += len(db.execute(_upsert_records(db, rows)).all())
+                    written += len(db.execute(_upsert_records(db), rows).all())
         return written
 
     def get(self, connection: str, endpoint: str, vendor_id: str) -> StoredRecord | None:
@@ -386,10 +387,11 @@ def _insert(db: Connection, model: type[SQLModel]) -> sqlite.Insert | postgresql
     raise NotImplementedError(f"the mirror has no upsert for {db.dialect.name}")
 
 
-def _upsert_records(db: Connection, rows: list[dict[str, Any]]) -> ReturningInsert[int | None]:
-    """Insert `rows`, or replace a stored row unless it is newer; RETURNING names the rows
-    written. The comparison is made by the database, under the row's lock."""
-    statement = _insert(db, MirrorRecord).values(rows)
+def _upsert_records(db: Connection) -> ReturningInsert[int | None]:
+    """Insert a row, or replace the stored one unless it is newer; RETURNING names the rows
+    written. The database compares, under the row's lock. Executed with many rows at once,
+    SQLAlchemy sends them as multi-row VALUES from one cached compilation."""
+    statement = _insert(db, MirrorRecord)
     new, old = statement.excluded, MirrorRecord
     timed = and_(col(old.vendor_updated_at).is_not(None), new.vendor_updated_at.is_not(None))
     not_older = or_(
