@@ -34,8 +34,8 @@ class RecordCipher:
         self._aead = AESGCM(derived)
 
     def seal(self, row: tuple[str, str, str], body: dict[str, Any]) -> bytes:
-        """nonce || ciphertext of the body's JSON, bound to `row` (a fresh nonce each time:
-        with random 96-bit nonces a key stays safe for billions of writes)."""
+        """nonce || ciphertext of the body's JSON, bound to `row`. The nonce is random and
+        fresh each time: NIST SP 800-38D allows 2**32 such writes under one key."""
         nonce = os.urandom(NONCE_BYTES)
         return nonce + self._aead.encrypt(nonce, orjson.dumps(body), _associated_data(row))
 
