@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from facade.sandbox.changes import LOGGER_NAME, Change, ChangeSchedule
+from facade.sandbox.changes import Change, ChangeSchedule
 from facade.sandbox.clock import ManualClock
 
 START = datetime(2026, 6, 1, 14, 0, tzinfo=UTC)
@@ -99,20 +99,3 @@ async def test_run_forever_sleeps_until_each_step_is_due() -> None:
 
     assert slept == [900.0, 900.0, 900.0]
     assert step.ran_at == [START + timedelta(seconds=900), START + timedelta(seconds=1800)]
-
-
-async def test_every_change_is_logged_on_one_line(caplog: pytest.LogCaptureFixture) -> None:
-    clock = ManualClock(START)
-    schedule = ChangeSchedule(clock, 60, Recorder(clock))
-    nested = Change(1, START, "delete", "charts", "c-9", "p-1", "row removed", ("rows/7",))
-    announced = Change(2, START, "create", "visits", "v-3", "p-1", events=("visit.changed",))
-
-    with caplog.at_level("INFO", logger=LOGGER_NAME):
-        await schedule.advance(120)
-
-    assert [r.getMessage() for r in caplog.records] == [
-        "modify things/1 (not announced)",
-        "modify things/2 (not announced)",
-    ]
-    assert nested.describe() == "delete charts/c-9 [rows/7] (row removed) (not announced)"
-    assert announced.describe() == "create visits/v-3 -> visit.changed"
