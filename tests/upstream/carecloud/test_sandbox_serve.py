@@ -69,5 +69,7 @@ def test_sandbox_arguments_parse() -> None:
     add_sandbox_arguments(parser)
 
     args = parser.parse_args(["--hourly-budget", "20", "--credentials-dir", "/tmp/x"])
+    changing = parser.parse_args(["--changes-per-hour", "30"])
 
     assert (args.hourly_budget, args.credentials_dir) == (20, Path("/tmp/x"))
+    assert (args.changes_per_hour, changing.changes_per_hour) == (0, 30)

@@ -376,7 +376,7 @@ class ChartWriter:
                 "cvx_code": cvx["code"],
                 "name": cvx["display"],
                 "administered_on": encounter["date_of_service"],
-                "lot_number": None if refused else self._lot_number(),
+                "lot_number": None if refused else self.lot_number(),
                 "manufacturer": None if refused else cvx["manufacturer"],
                 "status": "refused" if refused else "completed",
                 "refusal_reason": "Patient declined after counseling" if refused else None,
@@ -385,7 +385,7 @@ class ChartWriter:
         if not refused:
             self.procedure(encounter, "90471", "CPT")
 
-    def _lot_number(self) -> str:
+    def lot_number(self) -> str:
         rng = self.rng
         letters = rng.choice("ABCDEFHJKLMNPRSTUVWXYZ") + rng.choice("ABCDEF") + rng.choice("ABCDEF")
         return f"{letters[0]}{rng.randint(1000, 9999)}{letters[1:]}"

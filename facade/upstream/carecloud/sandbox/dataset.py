@@ -2,7 +2,8 @@
 appointments and encounters (each with its nested chart), plus what writes add (claims).
 
 Records are the JSON bodies the API serves, kept as plain dicts; lookups by id go through
-indexes rebuilt whenever a list grows. It must never hold FHIR or anything the API hides.
+indexes rebuilt whenever a list grows or `remove` takes a record out. It must never hold FHIR
+or anything the API hides.
 """
 
 from __future__ import annotations
@@ -36,6 +37,17 @@ class CareCloudDataset:
             cached = (len(records), {record["id"]: record for record in records})
             self._indexes[name] = cached
         return cached[1]
+
+    def remove(self, name: str, record_id: Any) -> Record | None:
+        """Take a record out of the `name` list (a deletion): gone from lists and lookups."""
+        records: list[Record] = getattr(self, name)
+        found = self._index(name).get(record_id)
+        if found is None:
+            return None
+        del records[next(i for i, record in enumerate(records) if record is found)]
+        # A removal followed by an append leaves the length as it was: forget the index.
+        self._indexes.pop(name, None)
+        return found
 
     def patient(self, patient_id: str) -> Record | None:
         return self._index("patients").get(patient_id)

@@ -83,7 +83,7 @@ def _code(table: str, key: str, value_field: str) -> str:
     return str(load_table(table).row(key)[value_field])
 
 
-def _street(rng: random.Random) -> str:
+def street(rng: random.Random) -> str:
     name = rng.choice(places("street"))["code"]
     suffix = rng.choice(places("street_suffix"))["code"]
     return f"{rng.randint(100, 9899)} {name} {suffix}"
@@ -102,7 +102,7 @@ def _address(rng: random.Random, *, local: bool, primary: bool) -> Record:
             place["area_code"],
         )
     return {
-        "line1": _street(rng),
+        "line1": street(rng),
         "line2": rng.choice(("", "", "", f"Apt {rng.randint(1, 40)}")),
         "city": city,
         "state": state,
@@ -113,7 +113,12 @@ def _address(rng: random.Random, *, local: bool, primary: bool) -> Record:
     }
 
 
-def _insurance(
+def member_id(rng: random.Random) -> str:
+    """A member id as the payer prints it on the card."""
+    return f"{rng.choice('HKMWXZ')}{rng.randint(10**8, 10**9 - 1)}"
+
+
+def make_insurance(
     practice: Practice,
     rng: random.Random,
     priority: int,
@@ -121,6 +126,7 @@ def _insurance(
     relationship: str,
     start: date,
 ) -> tuple[Record, Record]:
+    """One insurance (`priority` 1 is primary) and its plan benefits, for /eligibility."""
     payer = rng.choice(_billable_payers())
     insurance_id = practice.insurances.next(rng)
     terminated = priority == 2 and rng.random() < 0.3
@@ -129,7 +135,7 @@ def _insurance(
         "priority": priority,
         "payer_id": payer["insurance_payer_id"],
         "payer_name": payer["display"],
-        "member_id": f"{rng.choice('HKMWXZ')}{rng.randint(10**8, 10**9 - 1)}",
+        "member_id": member_id(rng),
         "group_number": f"{rng.randint(10**5, 10**6 - 1)}",
         "plan_name": payer["insurance_plan_name"],
         "effective_date": start.isoformat(),
@@ -216,7 +222,7 @@ def make_patient(
         relationship = "18"
     insurances = []
     for priority in (1, 2) if kind == "adult" or rng.random() < 0.15 else (1,):
-        insurance, plan_benefits = _insurance(
+        insurance, plan_benefits = make_insurance(
             practice, rng, priority, subscriber, relationship, registered
         )
         insurances.append(insurance)

@@ -1,5 +1,6 @@
 """Runs the CareCloud sandbox on its own (`facade sandbox carecloud`), on a real clock, and
-hands the embedded runtime its pieces (a generated state, the showcase people).
+hands the embedded runtime its pieces (a generated state, the showcase people). With
+`--changes-per-hour N` the practice changes while it runs (see changes.py), on that clock.
 
 The login it accepts goes to owner-only files (`password`, `totp-secret`) that
 `facade connect carecloud --password-file ... --totp-secret-file ...` reads: a password and a
@@ -9,6 +10,9 @@ TOTP secret are secrets even in a sandbox, so they are never printed or logged.
 from __future__ import annotations
 
 import argparse
+import asyncio
+import contextlib
+import logging
 import os
 from pathlib import Path
 from typing import Any
@@ -16,7 +20,9 @@ from typing import Any
 import httpx
 import uvicorn
 
+from facade.sandbox.changes import LOGGER_NAME
 from facade.upstream.carecloud.sandbox.app import create_sandbox_app
+from facade.upstream.carecloud.sandbox.changes import ChangeGenerator
 from facade.upstream.carecloud.sandbox.generator import generate
 from facade.upstream.carecloud.sandbox.state import DEFAULT_HOURLY_BUDGET, SandboxState
 
@@ -85,15 +91,48 @@ def serve_standalone(
     *,
     credentials_dir: Path,
     hourly_budget: int = DEFAULT_HOURLY_BUDGET,
+    changes_per_hour: float = 0,
 ) -> None:
     """Serve the sandbox until interrupted; its login goes to `credentials_dir`."""
     state = embedded_state(patients, seed, hourly_budget=hourly_budget)
+    changes = ChangeGenerator(state, changes_per_hour, seed=seed) if changes_per_hour else None
     base_url = f"http://{host}:{port}"
     write_credentials(state, credentials_dir)
     print(f"CareCloud sandbox at {base_url} ({patients} patients, seed {seed})", flush=True)
     print(f"login files in {credentials_dir}", flush=True)
     print(f"connect with: {connect_hint(state, base_url, credentials_dir)}", flush=True)
-    uvicorn.run(create_sandbox_app(state), host=host, port=port, log_level="warning")
+    if changes is not None:
+        print(f"changing records {changes_per_hour:g} times an hour", flush=True)
+        _print_changes()
+    server = uvicorn.Server(
+        uvicorn.Config(create_sandbox_app(state), host=host, port=port, log_level="warning")
+    )
+    asyncio.run(_serve(server, changes))
+
+
+def _print_changes() -> None:
+    """The change log on standard output, a line per change (ids and kinds, no PHI)."""
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter("%(asctime)s %(message)s"))
+    changes_logger = logging.getLogger(LOGGER_NAME)
+    changes_logger.addHandler(handler)
+    changes_logger.setLevel(logging.INFO)
+
+
+async def _serve(server: uvicorn.Server, changes: ChangeGenerator | None) -> None:
+    """The server, and beside it on the same loop (the records are not locked) the changes;
+    a generator that fails stops the server rather than leave it silently frozen."""
+    if changes is None:
+        await server.serve()
+        return
+    task = asyncio.create_task(changes.run_forever())
+    task.add_done_callback(lambda _: setattr(server, "should_exit", True))
+    try:
+        await server.serve()
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task  # a generator's own failure surfaces here
 
 
 def add_sandbox_arguments(parser: argparse.ArgumentParser) -> None:
@@ -110,6 +149,13 @@ def add_sandbox_arguments(parser: argparse.ArgumentParser) -> None:
         help="where the sandbox login's password and TOTP secret files go "
         "(default: <data dir>/carecloud-sandbox)",
     )
+    parser.add_argument(
+        "--changes-per-hour",
+        type=float,
+        default=0,
+        help="records the practice creates, changes or deletes an hour while it runs "
+        "(default: %(default)s, none)",
+    )
 
 
 def serve_sandbox(args: argparse.Namespace, settings: Any) -> int:
@@ -124,5 +170,6 @@ def serve_sandbox(args: argparse.Namespace, settings: Any) -> int:
         seed,
         credentials_dir=directory,
         hourly_budget=args.hourly_budget,
+        changes_per_hour=args.changes_per_hour,
     )
     return 0

@@ -22,7 +22,14 @@ from facade.sandbox.faults import Fault as Fault
 from facade.sandbox.faults import FaultPlan
 from facade.upstream.carecloud.sandbox.context import PRACTICE_ZONE, Record, iso, new_guid
 from facade.upstream.carecloud.sandbox.dataset import CareCloudDataset
-from facade.upstream.carecloud.sandbox.webhooks import Delivery, Subscription, deliver, event_body
+from facade.upstream.carecloud.sandbox.webhooks import (
+    APPOINTMENT_CHANGED,
+    ENCOUNTER_SIGNED,
+    Delivery,
+    Subscription,
+    deliver,
+    event_body,
+)
 from facade.upstream.carecloud.totp import hotp, time_step, verify_totp
 
 SESSION_SECONDS = 900
@@ -318,12 +325,15 @@ class SandboxState(FaultPlan):
                 sent.append(delivery)
         return sent
 
-    async def add_appointment(self, appointment: Record) -> Record:
-        self.dataset.appointments.append(appointment)
+    async def _appointment_changed(self, appointment: Record) -> None:
         await self.publish(
-            "appointment.changed",
+            APPOINTMENT_CHANGED,
             {"appointment_id": appointment["id"], "patient_id": appointment["patient_id"]},
         )
+
+    async def add_appointment(self, appointment: Record) -> Record:
+        self.dataset.appointments.append(appointment)
+        await self._appointment_changed(appointment)
         return appointment
 
     async def change_appointment_status(
@@ -338,10 +348,20 @@ class SandboxState(FaultPlan):
         appointment["status"] = status
         appointment["cancellation_reason"] = cancellation_reason if status == "cancelled" else None
         appointment["updated_at"] = iso(self.clock())
-        await self.publish(
-            "appointment.changed",
-            {"appointment_id": appointment["id"], "patient_id": appointment["patient_id"]},
-        )
+        await self._appointment_changed(appointment)
+        return appointment
+
+    async def reschedule_appointment(
+        self, appointment_id: str, start: datetime, end: datetime
+    ) -> Record:
+        """The front desk moves a visit to another time; fires the webhook."""
+        appointment = self.dataset.appointment(appointment_id)
+        if appointment is None:
+            raise KeyError(appointment_id)
+        appointment["start_time"] = iso(start)
+        appointment["end_time"] = iso(end)
+        appointment["updated_at"] = iso(self.clock())
+        await self._appointment_changed(appointment)
         return appointment
 
     async def sign_encounter(self, encounter_id: str, *, text: str | None = None) -> Record:
@@ -365,7 +385,7 @@ class SandboxState(FaultPlan):
             if lab["status"] == "preliminary":
                 lab["status"] = "final"
         await self.publish(
-            "encounter.signed",
+            ENCOUNTER_SIGNED,
             {"encounter_id": encounter["id"], "patient_id": encounter["patient_id"]},
         )
         return encounter

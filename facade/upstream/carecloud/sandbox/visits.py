@@ -134,38 +134,16 @@ class VisitWriter:
             )
         end = datetime.fromisoformat(appointment["end_time"])
         signed_at = None if open_ else iso(end + timedelta(minutes=self.rng.randint(15, 240)))
-        encounter: Record = {
-            "id": new_guid(self.rng),
-            "appointment_id": appointment["id"],
-            "patient_id": self.person.record["id"],
-            "provider_id": appointment["provider_id"],
-            "location_id": appointment["location_id"],
-            "date_of_service": day.isoformat(),
-            "start_time": appointment["start_time"],
-            "end_time": appointment["end_time"],
-            "status": "open" if open_ else ("amended" if self.rng.random() < 0.05 else "signed"),
-            "type": "telehealth" if telehealth else "office_visit",
-            "visit_code": {
-                "code": code,
-                "code_system": "CPT",
-                "description": _cpt(code)["display"],
-            },
-            "chief_complaint": reason,
-            "reason_for_visit": reason,
-            "diagnoses": [],
-            "procedures": [],
-            "vitals": [],
-            "problems": [],
-            "medications": [],
-            "allergies": [],
-            "immunizations": [],
-            "lab_results": [],
-            "smoking_status": None,
-            "note": None,
-            "created_at": appointment["start_time"],
-            "updated_at": signed_at or appointment["start_time"],
-            "signed_at": signed_at,
-        }
+        encounter_id = new_guid(self.rng)
+        status = "open" if open_ else ("amended" if self.rng.random() < 0.05 else "signed")
+        encounter = encounter_record(
+            encounter_id,
+            appointment,
+            status=status,
+            code=code,
+            telehealth=telehealth,
+            signed_at=signed_at,
+        )
         self.encounters.append(encounter)
         self.mine.append(encounter)
         return encounter
@@ -192,6 +170,47 @@ class VisitWriter:
         if future and rng.random() < 0.55:
             day = REFERENCE_DATE + timedelta(days=rng.randint(0, 45))
             self.appointment(day, rng.choice(("scheduled", "confirmed")), "Follow-up")
+
+
+def encounter_record(
+    encounter_id: str,
+    appointment: Record,
+    *,
+    status: str,
+    code: str,
+    telehealth: bool = False,
+    signed_at: str | None = None,
+) -> Record:
+    """The encounter a kept appointment became, its chart still empty."""
+    reason = appointment["visit_reason_name"]
+    return {
+        "id": encounter_id,
+        "appointment_id": appointment["id"],
+        "patient_id": appointment["patient_id"],
+        "provider_id": appointment["provider_id"],
+        "location_id": appointment["location_id"],
+        "date_of_service": datetime.fromisoformat(appointment["start_time"]).date().isoformat(),
+        "start_time": appointment["start_time"],
+        "end_time": appointment["end_time"],
+        "status": status,
+        "type": "telehealth" if telehealth else "office_visit",
+        "visit_code": {"code": code, "code_system": "CPT", "description": _cpt(code)["display"]},
+        "chief_complaint": reason,
+        "reason_for_visit": reason,
+        "diagnoses": [],
+        "procedures": [],
+        "vitals": [],
+        "problems": [],
+        "medications": [],
+        "allergies": [],
+        "immunizations": [],
+        "lab_results": [],
+        "smoking_status": None,
+        "note": None,
+        "created_at": appointment["start_time"],
+        "updated_at": signed_at or appointment["start_time"],
+        "signed_at": signed_at,
+    }
 
 
 def note_text(encounter: Record) -> str:

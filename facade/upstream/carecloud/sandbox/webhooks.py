@@ -15,7 +15,12 @@ from typing import Any
 
 import httpx
 
-EVENTS = ("appointment.changed", "encounter.signed")
+#: The only events CareCloud sends: an appointment created, rescheduled or moved to another
+#: status, and an encounter's note signed (or amended and signed again). Nothing else it does,
+#: deletions included, is announced.
+APPOINTMENT_CHANGED = "appointment.changed"
+ENCOUNTER_SIGNED = "encounter.signed"
+EVENTS = (APPOINTMENT_CHANGED, ENCOUNTER_SIGNED)
 
 
 @dataclass(frozen=True)
