@@ -1,0 +1,405 @@
+"""A practice at work: seeded changes to the sandbox's records, on its clock, at a set rate.
+
+`ChangeGenerator` creates, modifies and deletes the records facade reads (patients, problems,
+allergies, medications, appointments, clinical note locks, lab results), stamps `updated_at`
+with the change's moment in the practice's time zone (so `since=` listings see it), announces
+what DrChrono would announce through the sandbox's webhooks (nothing for a delete: the vendor
+sends no delete events but TASK_DELETE) and logs every change. Same dataset, seed, rate and
+moments, same changes; it never reads the wall clock or the global random generator.
+"""
+
+from __future__ import annotations
+
+import copy
+import random
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from facade.sandbox.clock import ManualClock
+from facade.sandbox.codes import names
+from facade.upstream.drchrono.sandbox.dataset import Record
+from facade.upstream.drchrono.sandbox.endpoints import ENDPOINT_SPECS
+from facade.upstream.drchrono.sandbox.rendering import render_record
+from facade.upstream.drchrono.sandbox.state import SandboxState
+
+#: What the generator can do, and how often relative to the rest.
+KIND_WEIGHTS: dict[str, int] = {
+    "patients.create": 1,
+    "patients.modify": 3,
+    "problems.create": 2,
+    "problems.modify": 2,
+    "problems.delete": 1,
+    "allergies.create": 1,
+    "allergies.modify": 1,
+    "allergies.delete": 1,
+    "medications.create": 2,
+    "medications.modify": 2,
+    "medications.delete": 1,
+    "appointments.create": 3,
+    "appointments.modify": 3,
+    "clinical_notes.lock": 2,
+    "lab_results.modify": 1,
+}
+#: The event DrChrono sends for each kind of change (absent: it sends none).
+EVENT_OF: dict[str, str] = {
+    "patients.create": "PATIENT_CREATE",
+    "patients.modify": "PATIENT_MODIFY",
+    "problems.create": "PATIENT_PROBLEM_CREATE",
+    "problems.modify": "PATIENT_PROBLEM_MODIFY",
+    "allergies.create": "PATIENT_ALLERGY_CREATE",
+    "allergies.modify": "PATIENT_ALLERGY_MODIFY",
+    "medications.create": "PATIENT_MEDICATION_CREATE",
+    "medications.modify": "PATIENT_MEDICATION_MODIFY",
+    "appointments.create": "APPOINTMENT_CREATE",
+    "appointments.modify": "APPOINTMENT_MODIFY",
+    "clinical_notes.lock": "CLINICAL_NOTE_LOCK",
+    "clinical_notes.unlock": "CLINICAL_NOTE_UNLOCK",
+}
+#: Appointment statuses a modification moves forward along.
+STATUS_STEPS = {"": "Confirmed", "Confirmed": "Arrived", "Arrived": "In Room"}
+APPOINTMENT_NOTES = ("Patient called to confirm.", "Bring medication list.", "Running late.")
+
+
+@dataclass(frozen=True)
+class Change:
+    """One change the generator made, as tests and benchmarks read it back."""
+
+    at: datetime
+    #: `<endpoint>.<create|modify|delete|lock|unlock>`, e.g. `problems.delete`.
+    kind: str
+    endpoint: str
+    record_id: str
+    patient_id: str | None
+    #: The webhook event announced for it, or None (deletes, lab results).
+    event: str | None
+    #: Every (endpoint, id) whose record changed, `updated_at` bumped where it has one.
+    touched: tuple[tuple[str, str], ...]
+
+    @property
+    def action(self) -> str:
+        return self.kind.rsplit(".", 1)[1]
+
+
+class ChangeGenerator:
+    """Makes `changes_per_hour` changes an hour, evenly spaced, the first one interval after
+    `start` (default: the sandbox clock's now); `run_until` makes those due by a moment."""
+
+    def __init__(
+        self,
+        state: SandboxState,
+        *,
+        changes_per_hour: float,
+        seed: int = 0,
+        start: datetime | None = None,
+        base_url: str = "http://drchrono.sandbox",
+    ) -> None:
+        if changes_per_hour <= 0:
+            raise ValueError("changes_per_hour must be positive")
+        self.state = state
+        self.changes_per_hour = changes_per_hour
+        self.base_url = base_url
+        self.start = start or state.clock()
+        #: Every change made, oldest first.
+        self.log: list[Change] = []
+        self._rng = random.Random(f"facade-sandbox:{seed}:changes")
+        self._made = 0
+        self._last_ids: dict[str, int] = {}
+        doctors = state.dataset.endpoint("doctors")
+        zone = str(doctors[0].get("timezone") or "UTC") if doctors else "UTC"
+        self._zone = ZoneInfo(zone)
+
+    def next_change_at(self) -> datetime:
+        return self.start + timedelta(seconds=3600.0 * (self._made + 1) / self.changes_per_hour)
+
+    def run_until(self, moment: datetime) -> list[Change]:
+        """Make every change scheduled at or before `moment`, each stamped with its own time."""
+        made = []
+        while (at := self.next_change_at()) <= moment:
+            self._made += 1
+            change = self._change(at)
+            if change is not None:
+                self.log.append(change)
+                made.append(change)
+        return made
+
+    def catch_up(self) -> list[Change]:
+        """Make the changes due by the sandbox clock's now (the standalone sandbox's pump)."""
+        return self.run_until(self.state.clock())
+
+    def advance(self, seconds: float) -> list[Change]:
+        """Move the sandbox's `ManualClock` on and make the changes that fell due meanwhile."""
+        clock = self.state.clock
+        if not isinstance(clock, ManualClock):
+            raise TypeError("advance needs a sandbox on a ManualClock; use run_until")
+        clock.advance(seconds)
+        return self.catch_up()
+
+    # -- One change --------------------------------------------------------------------------
+
+    def _change(self, at: datetime) -> Change | None:
+        """One change of a kind drawn by weight; None if the dataset offers nothing to change."""
+        kinds = list(KIND_WEIGHTS)
+        kind = self._rng.choices(kinds, [KIND_WEIGHTS[k] for k in kinds])[0]
+        endpoint, action = kind.split(".")
+        stamp = at.astimezone(self._zone).replace(tzinfo=None).isoformat(timespec="seconds")
+        make: Callable[[str], tuple[str, Record, list[tuple[str, Record]]] | None] = getattr(
+            self, f"_{endpoint}_{action}"
+        )
+        made = make(stamp)
+        if made is None:
+            return None
+        kind, record, touched = made
+        endpoint = kind.split(".")[0]
+        event = EVENT_OF.get(kind)
+        if event is not None:
+            spec = ENDPOINT_SPECS[endpoint]
+            self.state.webhooks.announce(
+                event, render_record(self.state, spec, record, {}, self.base_url)
+            )
+        patient = record.get("patient") if endpoint != "patients" else record["id"]
+        return Change(
+            at=at,
+            kind=kind,
+            endpoint=endpoint,
+            record_id=str(record["id"]),
+            patient_id=None if patient in (None, "") else str(patient),
+            event=event,
+            touched=tuple((name, str(r["id"])) for name, r in touched),
+        )
+
+    def _pick(self, endpoint: str, keep: Callable[[Record], bool] = lambda r: True) -> Record | None:
+        candidates = [r for r in self.state.dataset.endpoint(endpoint) if keep(r)]
+        return self._rng.choice(candidates) if candidates else None
+
+    def _patient(self) -> Record | None:
+        return self._pick("patients", lambda r: r.get("patient_status", "A") == "A")
+
+    def _new_id(self, endpoint: str) -> int:
+        last = self._last_ids.get(endpoint)
+        if last is None:
+            numeric = [int(str(r["id"])) for r in self.state.dataset.endpoint(endpoint)]
+            last = max((n for n in numeric if n > 0), default=1_000_000)
+        last += self._rng.randint(1, 17)
+        self._last_ids[endpoint] = last
+        return last
+
+    def _clone_for(self, endpoint: str, patient: Record) -> Record | None:
+        """A new chart row for `patient`, shaped like one of the practice's existing rows."""
+        template = self._pick(endpoint)
+        if template is None:
+            return None
+        record = copy.deepcopy(template)
+        record["id"] = self._new_id(endpoint)
+        record["patient"] = patient["id"]
+        if "doctor" in record:
+            record["doctor"] = patient.get("doctor", record["doctor"])
+        if "appointment" in record:
+            record["appointment"] = None  # the template's visit was someone else's
+        self.state.dataset.endpoint(endpoint).append(record)
+        return record
+
+    # patients
+
+    def _patients_create(self, stamp: str) -> tuple[str, Record, list[tuple[str, Record]]] | None:
+        template = self._patient()
+        if template is None:
+            return None
+        record = copy.deepcopy(template)
+        record["id"] = self._new_id("patients")
+        record["first_name"] = self._rng.choice(names("given"))
+        record["last_name"] = self._rng.choice(names("family"))
+        record["chart_id"] = f"{record['last_name'][:2].upper()}{record['first_name'][:2].upper()}"
+        record["chart_id"] += f"{record['id'] % 1_000_000:06d}"
+        record["created_at"] = record["updated_at"] = stamp
+        for key in ("date_of_first_appointment", "date_of_last_appointment"):
+            if key in record:
+                record[key] = None
+        self.state.dataset.endpoint("patients").append(record)
+        return "patients.create", record, [("patients", record)]
+
+    def _patients_modify(self, stamp: str) -> tuple[str, Record, list[tuple[str, Record]]] | None:
+        record = self._patient()
+        if record is None:
+            return None
+        number = f"(555) 01{self._rng.randint(0, 99):02d}-{self._rng.randint(0, 9999):04d}"
+        choice = self._rng.choice(("cell_phone", "email", "address"))
+        if choice == "email":
+            record["email"] = f"{str(record.get('first_name', 'p')).lower()}{number[-4:]}@example.org"
+        elif choice == "address":
+            record["address"] = f"{self._rng.randint(10, 9999)} Change Ave"
+        else:
+            record["cell_phone"] = number
+        record["updated_at"] = stamp
+        return "patients.modify", record, [("patients", record)]
+
+    # problems, allergies, medications: no updated_at on the vendor's rows
+
+    def _chart_create(self, endpoint: str) -> tuple[str, Record, list[tuple[str, Record]]] | None:
+        patient = self._patient()
+        record = self._clone_for(endpoint, patient) if patient is not None else None
+        if record is None:
+            return None
+        return f"{endpoint}.create", record, [(endpoint, record)]
+
+    def _chart_delete(self, endpoint: str) -> tuple[str, Record, list[tuple[str, Record]]] | None:
+        record = self._pick(endpoint)
+        if record is None:
+            return None
+        self.state.dataset.endpoint(endpoint).remove(record)
+        return f"{endpoint}.delete", record, [(endpoint, record)]
+
+    def _problems_create(self, stamp: str) -> tuple[str, Record, list[tuple[str, Record]]] | None:
+        made = self._chart_create("problems")
+        if made is not None:
+            made[1]["date_diagnosis"] = made[1]["date_changed"] = stamp[:10]
+        return made
+
+    def _problems_modify(self, stamp: str) -> tuple[str, Record, list[tuple[str, Record]]] | None:
+        record = self._pick("problems")
+        if record is None:
+            return None
+        resolved = record.get("status") == "resolved"
+        record["status"] = "active" if resolved else "resolved"
+        record["abatement_date"] = None if resolved else stamp[:10]
+        record["date_changed"] = stamp[:10]
+        return "problems.modify", record, [("problems", record)]
+
+    def _problems_delete(self, stamp: str) -> tuple[str, Record, list[tuple[str, Record]]] | None:
+        return self._chart_delete("problems")
+
+    def _allergies_create(self, stamp: str) -> tuple[str, Record, list[tuple[str, Record]]] | None:
+        return self._chart_create("allergies")
+
+    def _allergies_modify(self, stamp: str) -> tuple[str, Record, list[tuple[str, Record]]] | None:
+        record = self._pick("allergies")
+        if record is None:
+            return None
+        record["status"] = "inactive" if record.get("status", "active") == "active" else "active"
+        return "allergies.modify", record, [("allergies", record)]
+
+    def _allergies_delete(self, stamp: str) -> tuple[str, Record, list[tuple[str, Record]]] | None:
+        return self._chart_delete("allergies")
+
+    def _medications_create(
+        self, stamp: str
+    ) -> tuple[str, Record, list[tuple[str, Record]]] | None:
+        made = self._chart_create("medications")
+        if made is not None:
+            record = made[1]
+            record.update(status="active", date_started_taking=stamp[:10])
+            record["date_stopped_taking"] = None
+        return made
+
+    def _medications_modify(
+        self, stamp: str
+    ) -> tuple[str, Record, list[tuple[str, Record]]] | None:
+        record = self._pick("medications")
+        if record is None:
+            return None
+        stopping = record.get("status", "active") == "active"
+        record["status"] = "inactive" if stopping else "active"
+        record["date_stopped_taking"] = stamp[:10] if stopping else None
+        return "medications.modify", record, [("medications", record)]
+
+    def _medications_delete(
+        self, stamp: str
+    ) -> tuple[str, Record, list[tuple[str, Record]]] | None:
+        return self._chart_delete("medications")
+
+    # appointments and their notes
+
+    def _appointments_create(
+        self, stamp: str
+    ) -> tuple[str, Record, list[tuple[str, Record]]] | None:
+        patient = self._patient()
+        template = self._pick("appointments", lambda r: not r.get("deleted_flag"))
+        if patient is None or template is None:
+            return None
+        record = copy.deepcopy(template)
+        record["id"] = str(self._new_id("appointments"))
+        record["patient"] = patient["id"]
+        day = datetime.fromisoformat(stamp).date() + timedelta(days=self._rng.randint(1, 30))
+        hour, minute = self._rng.randint(8, 16), self._rng.choice((0, 15, 30, 45))
+        record["scheduled_time"] = f"{day.isoformat()}T{hour:02d}:{minute:02d}:00"
+        record["status"] = ""
+        record["created_at"] = record["updated_at"] = stamp
+        defaults = {
+            "extended_updated_at": stamp,
+            "icd10_codes": [],
+            "status_transitions": [],
+            "notes": "",
+            "clinical_note": {"locked": False, "pdf": "", "updated_at": None},
+        }
+        record.update({key: value for key, value in defaults.items() if key in record})
+        if isinstance(record.get("vitals"), dict):
+            record["vitals"] = {
+                key: value if key.endswith("_units") else None
+                for key, value in record["vitals"].items()
+            }
+        self.state.dataset.endpoint("appointments").append(record)
+        return "appointments.create", record, [("appointments", record)]
+
+    def _appointments_modify(
+        self, stamp: str
+    ) -> tuple[str, Record, list[tuple[str, Record]]] | None:
+        record = self._pick("appointments", lambda r: not r.get("deleted_flag"))
+        if record is None:
+            return None
+        status = str(record.get("status") or "")
+        if status in STATUS_STEPS:
+            record["status"] = STATUS_STEPS[status]
+        else:
+            record["notes"] = self._rng.choice(APPOINTMENT_NOTES)
+        _bump_appointment(record, stamp)
+        return "appointments.modify", record, [("appointments", record)]
+
+    def _clinical_notes_lock(
+        self, stamp: str
+    ) -> tuple[str, Record, list[tuple[str, Record]]] | None:
+        """Locks an unlocked note or unlocks a locked one; the lock lives on the appointment."""
+        appointments = {str(a["id"]): a for a in self.state.dataset.endpoint("appointments")}
+        note = self._pick(
+            "clinical_notes",
+            lambda r: not r.get("archived") and str(r.get("appointment")) in appointments,
+        )
+        if note is None:
+            return None
+        appointment = appointments[str(note["appointment"])]
+        summary = appointment.get("clinical_note")
+        signee = note.get("signee")
+        locked = bool(summary.get("locked")) if isinstance(summary, dict) else False
+        if isinstance(summary, dict):
+            summary["locked"] = not locked
+            summary["updated_at"] = stamp
+        if isinstance(signee, dict):
+            signee["locked_by"] = None if locked else self.state.dataset.current_user_id
+        if "updated_at" in note:
+            note["updated_at"] = stamp
+        _bump_appointment(appointment, stamp)
+        kind = "clinical_notes.unlock" if locked else "clinical_notes.lock"
+        return kind, note, [("clinical_notes", note), ("appointments", appointment)]
+
+    # lab results: DrChrono announces none; the order's summary shows the update
+
+    def _lab_results_modify(
+        self, stamp: str
+    ) -> tuple[str, Record, list[tuple[str, Record]]] | None:
+        record = self._pick("lab_results")
+        if record is None:
+            return None
+        record["status"] = "C"
+        record["comments"] = "Corrected result"
+        touched = [("lab_results", record)]
+        for summary in self.state.dataset.endpoint("lab_orders_summary"):
+            if str(summary["id"]) == str(record.get("lab_order")):
+                summary["updated_at"] = stamp
+                touched.append(("lab_orders_summary", summary))
+        return "lab_results.modify", record, touched
+
+
+def _bump_appointment(record: Record, stamp: str) -> None:
+    record["updated_at"] = stamp
+    if "extended_updated_at" in record:
+        record["extended_updated_at"] = stamp
