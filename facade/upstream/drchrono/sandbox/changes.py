@@ -59,6 +59,8 @@ EVENT_OF: dict[str, str] = {
 }
 #: Appointment statuses a modification moves forward along.
 STATUS_STEPS = {"": "Confirmed", "Confirmed": "Arrived", "Arrived": "In Room"}
+#: How many of an endpoint's rows new ones may be shaped like (a copy is kept of each).
+TEMPLATES_PER_ENDPOINT = 50
 APPOINTMENT_NOTES = ("Patient called to confirm.", "Bring medication list.", "Running late.")
 
 
@@ -104,20 +106,34 @@ class ChangeGenerator:
         #: Every change made, oldest first.
         self.log: list[Change] = []
         self._rng = random.Random(f"facade-sandbox:{seed}:changes")
-        self._made = 0
-        self._last_ids: dict[str, int] = {}
+        #: Scheduled moments passed, including any that found nothing to change.
+        self.scheduled = 0
+        #: The last id given per endpoint: ids only grow, a deleted row's id is never reused.
+        self._last_ids = {
+            name: max(
+                (int(str(r["id"])) for r in state.dataset.endpoint(name) if str(r["id"]).isdigit()),
+                default=1_000_000,
+            )
+            for name in ("patients", "problems", "allergies", "medications", "appointments")
+        }
+        #: New rows are shaped like the practice's first rows as they were at the start, so an
+        #: endpoint whose rows were all deleted still gets new ones.
+        self._templates = {
+            name: copy.deepcopy(state.dataset.endpoint(name)[:TEMPLATES_PER_ENDPOINT])
+            for name in ("patients", "problems", "allergies", "medications", "appointments")
+        }
         doctors = state.dataset.endpoint("doctors")
         zone = str(doctors[0].get("timezone") or "UTC") if doctors else "UTC"
         self._zone = ZoneInfo(zone)
 
     def next_change_at(self) -> datetime:
-        return self.start + timedelta(seconds=3600.0 * (self._made + 1) / self.changes_per_hour)
+        return self.start + timedelta(seconds=3600.0 * (self.scheduled + 1) / self.changes_per_hour)
 
     def run_until(self, moment: datetime) -> list[Change]:
         """Make every change scheduled at or before `moment`, each stamped with its own time."""
         made = []
         while (at := self.next_change_at()) <= moment:
-            self._made += 1
+            self.scheduled += 1
             change = self._change(at)
             if change is not None:
                 self.log.append(change)
@@ -158,7 +174,7 @@ class ChangeGenerator:
             self.state.webhooks.announce(
                 event, render_record(self.state, spec, record, {}, self.base_url)
             )
-        patient = record.get("patient") if endpoint != "patients" else record["id"]
+        patient = self._patient_of(endpoint, record)
         return Change(
             at=at,
             kind=kind,
@@ -169,28 +185,40 @@ class ChangeGenerator:
             touched=tuple((name, str(r["id"])) for name, r in touched),
         )
 
-    def _pick(self, endpoint: str, keep: Callable[[Record], bool] = lambda r: True) -> Record | None:
+    def _patient_of(self, endpoint: str, record: Record) -> object:
+        if endpoint == "patients":
+            return record["id"]
+        if "patient" in record:
+            return record["patient"]
+        # Lab results carry no patient: their order does.
+        order = self.state.dataset.by_id("lab_orders", str(record.get("lab_order")))
+        return None if order is None else order.get("patient")
+
+    def _pick(
+        self, endpoint: str, keep: Callable[[Record], bool] = lambda r: True
+    ) -> Record | None:
         candidates = [r for r in self.state.dataset.endpoint(endpoint) if keep(r)]
         return self._rng.choice(candidates) if candidates else None
+
+    def _template(
+        self, endpoint: str, keep: Callable[[Record], bool] = lambda r: True
+    ) -> Record | None:
+        """A fresh copy of one of the endpoint's rows as they were when the generator started."""
+        candidates = [r for r in self._templates[endpoint] if keep(r)]
+        return copy.deepcopy(self._rng.choice(candidates)) if candidates else None
 
     def _patient(self) -> Record | None:
         return self._pick("patients", lambda r: r.get("patient_status", "A") == "A")
 
     def _new_id(self, endpoint: str) -> int:
-        last = self._last_ids.get(endpoint)
-        if last is None:
-            numeric = [int(str(r["id"])) for r in self.state.dataset.endpoint(endpoint)]
-            last = max((n for n in numeric if n > 0), default=1_000_000)
-        last += self._rng.randint(1, 17)
-        self._last_ids[endpoint] = last
-        return last
+        self._last_ids[endpoint] += self._rng.randint(1, 17)
+        return self._last_ids[endpoint]
 
     def _clone_for(self, endpoint: str, patient: Record) -> Record | None:
         """A new chart row for `patient`, shaped like one of the practice's existing rows."""
-        template = self._pick(endpoint)
-        if template is None:
+        record = self._template(endpoint)
+        if record is None:
             return None
-        record = copy.deepcopy(template)
         record["id"] = self._new_id(endpoint)
         record["patient"] = patient["id"]
         if "doctor" in record:
@@ -203,10 +231,9 @@ class ChangeGenerator:
     # patients
 
     def _patients_create(self, stamp: str) -> tuple[str, Record, list[tuple[str, Record]]] | None:
-        template = self._patient()
-        if template is None:
+        record = self._template("patients", lambda r: r.get("patient_status", "A") == "A")
+        if record is None:
             return None
-        record = copy.deepcopy(template)
         record["id"] = self._new_id("patients")
         record["first_name"] = self._rng.choice(names("given"))
         record["last_name"] = self._rng.choice(names("family"))
@@ -226,7 +253,9 @@ class ChangeGenerator:
         number = f"(555) 01{self._rng.randint(0, 99):02d}-{self._rng.randint(0, 9999):04d}"
         choice = self._rng.choice(("cell_phone", "email", "address"))
         if choice == "email":
-            record["email"] = f"{str(record.get('first_name', 'p')).lower()}{number[-4:]}@example.org"
+            record["email"] = (
+                f"{str(record.get('first_name', 'p')).lower()}{number[-4:]}@example.org"
+            )
         elif choice == "address":
             record["address"] = f"{self._rng.randint(10, 9999)} Change Ave"
         else:
@@ -314,10 +343,9 @@ class ChangeGenerator:
         self, stamp: str
     ) -> tuple[str, Record, list[tuple[str, Record]]] | None:
         patient = self._patient()
-        template = self._pick("appointments", lambda r: not r.get("deleted_flag"))
-        if patient is None or template is None:
+        record = self._template("appointments", lambda r: not r.get("deleted_flag"))
+        if patient is None or record is None:
             return None
-        record = copy.deepcopy(template)
         record["id"] = str(self._new_id("appointments"))
         record["patient"] = patient["id"]
         day = datetime.fromisoformat(stamp).date() + timedelta(days=self._rng.randint(1, 30))
@@ -391,6 +419,11 @@ class ChangeGenerator:
             return None
         record["status"] = "C"
         record["comments"] = "Corrected result"
+        value = str(record.get("value") or "")
+        if record.get("value_is_numeric") and value.replace(".", "", 1).isdigit():
+            decimals = len(value.partition(".")[2])
+            step = self._rng.choice((-1, 1)) * self._rng.randint(1, 5) / 10**decimals
+            record["value"] = f"{max(float(value) + step, 0.0):.{decimals}f}"
         touched = [("lab_results", record)]
         for summary in self.state.dataset.endpoint("lab_orders_summary"):
             if str(summary["id"]) == str(record.get("lab_order")):
