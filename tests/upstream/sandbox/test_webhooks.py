@@ -6,7 +6,7 @@ import pytest
 
 from facade.upstream.drchrono.sandbox.state import DEFAULT_CLIENT_ID, ManualClock, SandboxState
 from facade.upstream.drchrono.sandbox.webhooks import WebhookError, verification_answer
-from tests.upstream.sandbox.app_harness import START, make_state
+from tests.upstream.sandbox.app_harness import START, make_state, sandbox_client
 from tests.upstream.sandbox.webhook_receiver import CALLBACK_URL, WebhookReceiver
 
 SECRET = "0f3c9a7d2b61e84c5a90d17e3b28f4c6a1d05e92"
@@ -129,3 +129,25 @@ async def test_ping_is_sent_at_once_to_a_verified_webhook() -> None:
     delivery = await state.webhooks.ping(DEFAULT_CLIENT_ID)
     assert delivery.delivered
     assert receiver.hooks[0].headers["x-drchrono-event"] == "PING"
+
+
+async def test_an_app_sets_up_and_pings_its_webhook_through_the_admin_route() -> None:
+    receiver = WebhookReceiver(secret=SECRET)
+    state, _ = make_state()
+    state.webhooks.use_transport(receiver.transport())
+    setup = {"callback_url": CALLBACK_URL, "secret_token": SECRET, "events": list(EVENTS)}
+    async with sandbox_client(state, authorized=False) as client:
+        wrong = await client.post("/sandbox/webhook", json=setup, auth=(DEFAULT_CLIENT_ID, "no"))
+        unknown = await client.post(
+            "/sandbox/webhook",
+            json={**setup, "events": ["PATIENT_DELETE"]},
+            auth=(DEFAULT_CLIENT_ID, "s3cret"),
+        )
+        made = await client.post("/sandbox/webhook", json=setup, auth=(DEFAULT_CLIENT_ID, "s3cret"))
+        ping = await client.post("/sandbox/webhook/ping", auth=(DEFAULT_CLIENT_ID, "s3cret"))
+    assert wrong.status_code == 401
+    assert unknown.status_code == 400
+    assert made.status_code == 200
+    assert made.json()["active"] is True
+    assert ping.json()["delivered"] is True
+    assert [hook.headers["x-drchrono-event"] for hook in receiver.hooks] == ["PING"]

@@ -176,7 +176,11 @@ class SandboxWebhooks:
             self.webhooks[client_id] = found
         else:
             moved = found.callback_url != callback_url
-            found.callback_url, found.secret_token, found.events = callback_url, secret_token, wanted
+            found.callback_url, found.secret_token, found.events = (
+                callback_url,
+                secret_token,
+                wanted,
+            )
             if not moved:
                 return found
             found.verified = False
