@@ -148,7 +148,7 @@ async def _serve_changing(
     async def pump() -> None:
         while True:
             if changes is not None:
-                changes.catch_up()
+                await changes.run_until(state.clock())
             await state.webhooks.deliver_due()
             await asyncio.sleep(1.0)
 

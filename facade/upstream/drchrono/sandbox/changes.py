@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from facade.sandbox.clock import ManualClock
+from facade.sandbox.changes import Action, Change, ChangeSchedule
 from facade.sandbox.codes import names
 from facade.upstream.drchrono.sandbox.dataset import Record
 from facade.upstream.drchrono.sandbox.endpoints import ENDPOINT_SPECS
@@ -57,36 +57,37 @@ EVENT_OF: dict[str, str] = {
     "clinical_notes.lock": "CLINICAL_NOTE_LOCK",
     "clinical_notes.unlock": "CLINICAL_NOTE_UNLOCK",
 }
+#: A note's lock and unlock modify it (and its appointment).
+ACTION_OF: dict[str, Action] = {
+    "create": "create",
+    "modify": "modify",
+    "delete": "delete",
+    "lock": "modify",
+    "unlock": "modify",
+}
 #: Appointment statuses a modification moves forward along.
 STATUS_STEPS = {"": "Confirmed", "Confirmed": "Arrived", "Arrived": "In Room"}
+#: The endpoints whose new rows are copies of old ones (with new ids).
+TEMPLATED = ("patients", "problems", "allergies", "medications", "appointments")
 #: How many of an endpoint's rows new ones may be shaped like (a copy is kept of each).
 TEMPLATES_PER_ENDPOINT = 50
 APPOINTMENT_NOTES = ("Patient called to confirm.", "Bring medication list.", "Running late.")
 
 
 @dataclass(frozen=True)
-class Change:
-    """One change the generator made, as tests and benchmarks read it back."""
+class _Made:
+    """What one change did: its kind (a key of KIND_WEIGHTS/EVENT_OF), the record it changed,
+    a few words on what (never a value that is PHI), and other records it modified with it."""
 
-    at: datetime
-    #: `<endpoint>.<create|modify|delete|lock|unlock>`, e.g. `problems.delete`.
     kind: str
-    endpoint: str
-    record_id: str
-    patient_id: str | None
-    #: The webhook event announced for it, or None (deletes, lab results).
-    event: str | None
-    #: Every (endpoint, id) whose record changed, `updated_at` bumped where it has one.
-    touched: tuple[tuple[str, str], ...]
-
-    @property
-    def action(self) -> str:
-        return self.kind.rsplit(".", 1)[1]
+    record: Record
+    what: str
+    also: tuple[tuple[str, Record, str], ...] = ()
 
 
 class ChangeGenerator:
-    """Makes `changes_per_hour` changes an hour, evenly spaced, the first one interval after
-    `start` (default: the sandbox clock's now); `run_until` makes those due by a moment."""
+    """Makes `changes_per_hour` changes an hour on the sandbox clock, evenly spaced from when it
+    was built (the shared `ChangeSchedule`); `run_until`/`advance` make those that fall due."""
 
     def __init__(
         self,
@@ -94,105 +95,98 @@ class ChangeGenerator:
         *,
         changes_per_hour: float,
         seed: int = 0,
-        start: datetime | None = None,
         base_url: str = "http://drchrono.sandbox",
     ) -> None:
-        if changes_per_hour <= 0:
-            raise ValueError("changes_per_hour must be positive")
         self.state = state
-        self.changes_per_hour = changes_per_hour
         self.base_url = base_url
-        self.start = start or state.clock()
-        #: Every change made, oldest first.
-        self.log: list[Change] = []
+        self.schedule = ChangeSchedule(state.clock, changes_per_hour, self._step)
         self._rng = random.Random(f"facade-sandbox:{seed}:changes")
-        #: Scheduled moments passed, including any that found nothing to change.
-        self.scheduled = 0
         #: The last id given per endpoint: ids only grow, a deleted row's id is never reused.
         self._last_ids = {
             name: max(
                 (int(str(r["id"])) for r in state.dataset.endpoint(name) if str(r["id"]).isdigit()),
                 default=1_000_000,
             )
-            for name in ("patients", "problems", "allergies", "medications", "appointments")
+            for name in TEMPLATED
         }
         #: New rows are shaped like the practice's first rows as they were at the start, so an
         #: endpoint whose rows were all deleted still gets new ones.
         self._templates = {
             name: copy.deepcopy(state.dataset.endpoint(name)[:TEMPLATES_PER_ENDPOINT])
-            for name in ("patients", "problems", "allergies", "medications", "appointments")
+            for name in TEMPLATED
         }
         doctors = state.dataset.endpoint("doctors")
         zone = str(doctors[0].get("timezone") or "UTC") if doctors else "UTC"
         self._zone = ZoneInfo(zone)
 
-    def next_change_at(self) -> datetime:
-        return self.start + timedelta(seconds=3600.0 * (self.scheduled + 1) / self.changes_per_hour)
+    @property
+    def log(self) -> list[Change]:
+        """Every change made, oldest first: one per record touched, the announced one first."""
+        return self.schedule.log
 
-    def run_until(self, moment: datetime) -> list[Change]:
-        """Make every change scheduled at or before `moment`, each stamped with its own time."""
-        made = []
-        while (at := self.next_change_at()) <= moment:
-            self.scheduled += 1
-            change = self._change(at)
-            if change is not None:
-                self.log.append(change)
-                made.append(change)
-        return made
+    async def run_until(self, moment: datetime) -> list[Change]:
+        return await self.schedule.run_until(moment)
 
-    def catch_up(self) -> list[Change]:
-        """Make the changes due by the sandbox clock's now (the standalone sandbox's pump)."""
-        return self.run_until(self.state.clock())
-
-    def advance(self, seconds: float) -> list[Change]:
-        """Move the sandbox's `ManualClock` on and make the changes that fell due meanwhile."""
-        clock = self.state.clock
-        if not isinstance(clock, ManualClock):
-            raise TypeError("advance needs a sandbox on a ManualClock; use run_until")
-        clock.advance(seconds)
-        return self.catch_up()
+    async def advance(self, seconds: float) -> list[Change]:
+        return await self.schedule.advance(seconds)
 
     # -- One change --------------------------------------------------------------------------
 
-    def _change(self, at: datetime) -> Change | None:
-        """One change of a kind drawn by weight; None if the dataset offers nothing to change."""
+    async def _step(self, step: int) -> list[Change]:
+        """One change of a kind drawn by weight; nothing if the dataset offers nothing to change.
+
+        The schedule has moved a ManualClock to the step's moment, so hooks are queued then."""
+        at = self.state.clock()
         kinds = list(KIND_WEIGHTS)
         kind = self._rng.choices(kinds, [KIND_WEIGHTS[k] for k in kinds])[0]
         endpoint, action = kind.split(".")
         stamp = at.astimezone(self._zone).replace(tzinfo=None).isoformat(timespec="seconds")
-        make: Callable[[str], tuple[str, Record, list[tuple[str, Record]]] | None] = getattr(
-            self, f"_{endpoint}_{action}"
-        )
+        make: Callable[[str], _Made | None] = getattr(self, f"_{endpoint}_{action}")
         made = make(stamp)
         if made is None:
-            return None
-        kind, record, touched = made
-        endpoint = kind.split(".")[0]
-        event = EVENT_OF.get(kind)
+            return []
+        endpoint, action = made.kind.split(".")
+        event = EVENT_OF.get(made.kind)
         if event is not None:
             spec = ENDPOINT_SPECS[endpoint]
             self.state.webhooks.announce(
-                event, render_record(self.state, spec, record, {}, self.base_url)
+                event, render_record(self.state, spec, made.record, {}, self.base_url)
             )
-        patient = self._patient_of(endpoint, record)
-        return Change(
-            at=at,
-            kind=kind,
-            endpoint=endpoint,
-            record_id=str(record["id"]),
-            patient_id=None if patient in (None, "") else str(patient),
-            event=event,
-            touched=tuple((name, str(r["id"])) for name, r in touched),
-        )
+        changes = [
+            Change(
+                step=step,
+                at=at,
+                action=ACTION_OF[action],
+                endpoint=endpoint,
+                record_id=str(made.record["id"]),
+                patient_id=self._patient_of(endpoint, made.record),
+                what=made.what,
+                events=(event,) if event else (),
+            )
+        ]
+        for other, record, what in made.also:
+            changes.append(
+                Change(
+                    step=step,
+                    at=at,
+                    action="modify",
+                    endpoint=other,
+                    record_id=str(record["id"]),
+                    patient_id=self._patient_of(other, record),
+                    what=what,
+                )
+            )
+        return changes
 
-    def _patient_of(self, endpoint: str, record: Record) -> object:
+    def _patient_of(self, endpoint: str, record: Record) -> str | None:
         if endpoint == "patients":
-            return record["id"]
-        if "patient" in record:
-            return record["patient"]
-        # Lab results carry no patient: their order does.
-        order = self.state.dataset.by_id("lab_orders", str(record.get("lab_order")))
-        return None if order is None else order.get("patient")
+            patient = record["id"]
+        elif "patient" in record:
+            patient = record["patient"]
+        else:  # lab results carry no patient: their order does
+            order = self.state.dataset.by_id("lab_orders", str(record.get("lab_order")))
+            patient = None if order is None else order.get("patient")
+        return None if patient in (None, "") else str(patient)
 
     def _pick(
         self, endpoint: str, keep: Callable[[Record], bool] = lambda r: True
@@ -230,7 +224,7 @@ class ChangeGenerator:
 
     # patients
 
-    def _patients_create(self, stamp: str) -> tuple[str, Record, list[tuple[str, Record]]] | None:
+    def _patients_create(self, stamp: str) -> _Made | None:
         record = self._template("patients", lambda r: r.get("patient_status", "A") == "A")
         if record is None:
             return None
@@ -244,9 +238,9 @@ class ChangeGenerator:
             if key in record:
                 record[key] = None
         self.state.dataset.endpoint("patients").append(record)
-        return "patients.create", record, [("patients", record)]
+        return _Made("patients.create", record, "created")
 
-    def _patients_modify(self, stamp: str) -> tuple[str, Record, list[tuple[str, Record]]] | None:
+    def _patients_modify(self, stamp: str) -> _Made | None:
         record = self._patient()
         if record is None:
             return None
@@ -261,31 +255,31 @@ class ChangeGenerator:
         else:
             record["cell_phone"] = number
         record["updated_at"] = stamp
-        return "patients.modify", record, [("patients", record)]
+        return _Made("patients.modify", record, choice)
 
     # problems, allergies, medications: no updated_at on the vendor's rows
 
-    def _chart_create(self, endpoint: str) -> tuple[str, Record, list[tuple[str, Record]]] | None:
+    def _chart_create(self, endpoint: str) -> _Made | None:
         patient = self._patient()
         record = self._clone_for(endpoint, patient) if patient is not None else None
         if record is None:
             return None
-        return f"{endpoint}.create", record, [(endpoint, record)]
+        return _Made(f"{endpoint}.create", record, "created")
 
-    def _chart_delete(self, endpoint: str) -> tuple[str, Record, list[tuple[str, Record]]] | None:
+    def _chart_delete(self, endpoint: str) -> _Made | None:
         record = self._pick(endpoint)
         if record is None:
             return None
         self.state.dataset.endpoint(endpoint).remove(record)
-        return f"{endpoint}.delete", record, [(endpoint, record)]
+        return _Made(f"{endpoint}.delete", record, "deleted")
 
-    def _problems_create(self, stamp: str) -> tuple[str, Record, list[tuple[str, Record]]] | None:
+    def _problems_create(self, stamp: str) -> _Made | None:
         made = self._chart_create("problems")
         if made is not None:
-            made[1]["date_diagnosis"] = made[1]["date_changed"] = stamp[:10]
+            made.record["date_diagnosis"] = made.record["date_changed"] = stamp[:10]
         return made
 
-    def _problems_modify(self, stamp: str) -> tuple[str, Record, list[tuple[str, Record]]] | None:
+    def _problems_modify(self, stamp: str) -> _Made | None:
         record = self._pick("problems")
         if record is None:
             return None
@@ -293,55 +287,47 @@ class ChangeGenerator:
         record["status"] = "active" if resolved else "resolved"
         record["abatement_date"] = None if resolved else stamp[:10]
         record["date_changed"] = stamp[:10]
-        return "problems.modify", record, [("problems", record)]
+        return _Made("problems.modify", record, f"status {record['status']}")
 
-    def _problems_delete(self, stamp: str) -> tuple[str, Record, list[tuple[str, Record]]] | None:
+    def _problems_delete(self, stamp: str) -> _Made | None:
         return self._chart_delete("problems")
 
-    def _allergies_create(self, stamp: str) -> tuple[str, Record, list[tuple[str, Record]]] | None:
+    def _allergies_create(self, stamp: str) -> _Made | None:
         return self._chart_create("allergies")
 
-    def _allergies_modify(self, stamp: str) -> tuple[str, Record, list[tuple[str, Record]]] | None:
+    def _allergies_modify(self, stamp: str) -> _Made | None:
         record = self._pick("allergies")
         if record is None:
             return None
         record["status"] = "inactive" if record.get("status", "active") == "active" else "active"
-        return "allergies.modify", record, [("allergies", record)]
+        return _Made("allergies.modify", record, f"status {record['status']}")
 
-    def _allergies_delete(self, stamp: str) -> tuple[str, Record, list[tuple[str, Record]]] | None:
+    def _allergies_delete(self, stamp: str) -> _Made | None:
         return self._chart_delete("allergies")
 
-    def _medications_create(
-        self, stamp: str
-    ) -> tuple[str, Record, list[tuple[str, Record]]] | None:
+    def _medications_create(self, stamp: str) -> _Made | None:
         made = self._chart_create("medications")
         if made is not None:
-            record = made[1]
+            record = made.record
             record.update(status="active", date_started_taking=stamp[:10])
             record["date_stopped_taking"] = None
         return made
 
-    def _medications_modify(
-        self, stamp: str
-    ) -> tuple[str, Record, list[tuple[str, Record]]] | None:
+    def _medications_modify(self, stamp: str) -> _Made | None:
         record = self._pick("medications")
         if record is None:
             return None
         stopping = record.get("status", "active") == "active"
         record["status"] = "inactive" if stopping else "active"
         record["date_stopped_taking"] = stamp[:10] if stopping else None
-        return "medications.modify", record, [("medications", record)]
+        return _Made("medications.modify", record, f"status {record['status']}")
 
-    def _medications_delete(
-        self, stamp: str
-    ) -> tuple[str, Record, list[tuple[str, Record]]] | None:
+    def _medications_delete(self, stamp: str) -> _Made | None:
         return self._chart_delete("medications")
 
     # appointments and their notes
 
-    def _appointments_create(
-        self, stamp: str
-    ) -> tuple[str, Record, list[tuple[str, Record]]] | None:
+    def _appointments_create(self, stamp: str) -> _Made | None:
         patient = self._patient()
         record = self._template("appointments", lambda r: not r.get("deleted_flag"))
         if patient is None or record is None:
@@ -367,25 +353,23 @@ class ChangeGenerator:
                 for key, value in record["vitals"].items()
             }
         self.state.dataset.endpoint("appointments").append(record)
-        return "appointments.create", record, [("appointments", record)]
+        return _Made("appointments.create", record, "created")
 
-    def _appointments_modify(
-        self, stamp: str
-    ) -> tuple[str, Record, list[tuple[str, Record]]] | None:
+    def _appointments_modify(self, stamp: str) -> _Made | None:
         record = self._pick("appointments", lambda r: not r.get("deleted_flag"))
         if record is None:
             return None
         status = str(record.get("status") or "")
         if status in STATUS_STEPS:
             record["status"] = STATUS_STEPS[status]
+            what = f"status {record['status']}"
         else:
             record["notes"] = self._rng.choice(APPOINTMENT_NOTES)
+            what = "notes"
         _bump_appointment(record, stamp)
-        return "appointments.modify", record, [("appointments", record)]
+        return _Made("appointments.modify", record, what)
 
-    def _clinical_notes_lock(
-        self, stamp: str
-    ) -> tuple[str, Record, list[tuple[str, Record]]] | None:
+    def _clinical_notes_lock(self, stamp: str) -> _Made | None:
         """Locks an unlocked note or unlocks a locked one; the lock lives on the appointment."""
         appointments = {str(a["id"]): a for a in self.state.dataset.endpoint("appointments")}
         note = self._pick(
@@ -406,14 +390,13 @@ class ChangeGenerator:
         if "updated_at" in note:
             note["updated_at"] = stamp
         _bump_appointment(appointment, stamp)
-        kind = "clinical_notes.unlock" if locked else "clinical_notes.lock"
-        return kind, note, [("clinical_notes", note), ("appointments", appointment)]
+        action = "unlocked" if locked else "locked"
+        kind = f"clinical_notes.{action[:-2]}"
+        return _Made(kind, note, action, (("appointments", appointment, f"note {action}"),))
 
     # lab results: DrChrono announces none; the order's summary shows the update
 
-    def _lab_results_modify(
-        self, stamp: str
-    ) -> tuple[str, Record, list[tuple[str, Record]]] | None:
+    def _lab_results_modify(self, stamp: str) -> _Made | None:
         record = self._pick("lab_results")
         if record is None:
             return None
@@ -424,12 +407,12 @@ class ChangeGenerator:
             decimals = len(value.partition(".")[2])
             step = self._rng.choice((-1, 1)) * self._rng.randint(1, 5) / 10**decimals
             record["value"] = f"{max(float(value) + step, 0.0):.{decimals}f}"
-        touched = [("lab_results", record)]
+        also = []
         for summary in self.state.dataset.endpoint("lab_orders_summary"):
             if str(summary["id"]) == str(record.get("lab_order")):
                 summary["updated_at"] = stamp
-                touched.append(("lab_orders_summary", summary))
-        return "lab_results.modify", record, touched
+                also.append(("lab_orders_summary", summary, "result corrected"))
+        return _Made("lab_results.modify", record, "corrected", tuple(also))
 
 
 def _bump_appointment(record: Record, stamp: str) -> None:
