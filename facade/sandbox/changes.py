@@ -9,6 +9,7 @@ times and names of fields only).
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -17,6 +18,9 @@ from typing import Literal
 from facade.sandbox.clock import Clock, ManualClock
 
 Action = Literal["create", "modify", "delete"]
+#: Where every change is logged at INFO, one line each.
+LOGGER_NAME = "facade.sandbox.changes"
+logger = logging.getLogger(LOGGER_NAME)
 
 
 @dataclass(frozen=True)
@@ -40,6 +44,13 @@ class Change:
     items: tuple[str, ...] = ()
     #: The webhook events the vendor sent about it; empty when the vendor announces nothing.
     events: tuple[str, ...] = ()
+
+    def describe(self) -> str:
+        """One line: "modify encounters/<id> [problems/7] (problem resolved) -> <event>"."""
+        items = f" [{', '.join(self.items)}]" if self.items else ""
+        what = f" ({self.what})" if self.what else ""
+        events = f" -> {', '.join(self.events)}" if self.events else " (not announced)"
+        return f"{self.action} {self.endpoint}/{self.record_id}{items}{what}{events}"
 
 
 Step = Callable[[int], Awaitable[list[Change]]]
@@ -83,6 +94,8 @@ class ChangeSchedule:
                 manual.now = max(manual.now, due)
             self.steps += 1
             changes = await self.step(self.steps)
+            for change in changes:
+                logger.info("%s", change.describe())
             self.log.extend(changes)
             done.extend(changes)
         if manual:
