@@ -147,9 +147,12 @@ async def _serve_changing(
 
     async def pump() -> None:
         while True:
-            if changes is not None:
-                await changes.run_until(state.clock())
-            await state.webhooks.deliver_due()
+            try:
+                if changes is not None:
+                    await changes.run_until(state.clock())
+                await state.webhooks.deliver_due()
+            except Exception:  # a sandbox bug must not stop the practice for good
+                logging.getLogger("facade").exception("sandbox change or webhook pump failed")
             await asyncio.sleep(1.0)
 
     pumping = asyncio.create_task(pump())
