@@ -355,6 +355,70 @@ def test_connect_stores_encrypted_credentials_and_serve_uses_that_account(
 # -- help and bad settings -----------------------------------------------------------------
 
 
+def test_a_changing_sandbox_announces_its_changes_to_a_verified_webhook_on_the_real_clock(
+    facade: type[Running],
+) -> None:
+    import hashlib
+    import hmac
+    import http.server
+    from urllib.parse import parse_qs, urlsplit
+
+    secret = "e3b1c4a9f07d2865b1a3c9d04f7e2b68a5c1d3e9"
+    hooks: queue.Queue[tuple[str, dict]] = queue.Queue()
+
+    class Receiver(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802 (http.server's name)
+            msg = parse_qs(urlsplit(self.path).query)["msg"][0]
+            answer = hmac.new(secret.encode(), msg.encode(), hashlib.sha256).hexdigest()
+            self._answer(json.dumps({"secret_token": answer}).encode())
+
+        def do_POST(self) -> None:  # noqa: N802
+            body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+            if self.headers["X-drchrono-signature"] == secret:
+                hooks.put((self.headers["X-drchrono-event"], body))
+            self._answer(b"{}")
+
+        def _answer(self, body: bytes) -> None:
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, format: str, *args: object) -> None:
+            return
+
+    receiver = http.server.HTTPServer(("127.0.0.1", 0), Receiver)
+    threading.Thread(target=receiver.serve_forever, daemon=True).start()
+    try:
+        port = free_port()
+        sandbox = facade(
+            ["sandbox", "drchrono", "--port", str(port), "--patients", "3",
+             "--changes-per-hour", "7200"]
+        )  # fmt: skip
+        client_id = sandbox.wait_for(r"client id: (\S+)").group(1)
+        client_secret = sandbox.wait_for(r"client secret: (\S+)").group(1)
+        sandbox.wait_for(r"changing 7200 records an hour")
+        wait_until_listening(port, sandbox)
+        setup = {
+            "callback_url": f"http://127.0.0.1:{receiver.server_port}/hooks",
+            "secret_token": secret,
+            "events": ["PATIENT_CREATE", "PATIENT_MODIFY", "APPOINTMENT_CREATE",
+                       "APPOINTMENT_MODIFY"],
+        }  # fmt: skip
+        answer = httpx.post(
+            f"http://127.0.0.1:{port}/sandbox/webhook", json=setup, auth=(client_id, client_secret)
+        )
+        assert answer.json()["active"] is True
+        event, body = hooks.get(timeout=20)  # two changes a second: one of these comes soon
+        assert event in setup["events"]
+        assert body["receiver"]["callback_url"] == setup["callback_url"]
+        assert "id" in body["object"]
+    finally:
+        receiver.shutdown()
+        receiver.server_close()
+
+
 def test_help_lists_every_environment_variable() -> None:
     result = subprocess.run(
         [FACADE, "--help"], env=clean_env(), capture_output=True, text=True, timeout=30

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import http.server
 import logging
 import secrets
@@ -15,6 +16,7 @@ import sys
 import threading
 import webbrowser
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
@@ -23,6 +25,9 @@ import uvicorn
 from facade.errors import FacadeError
 from facade.secret_input import SecretNotGiven, SecretOption
 from facade.settings import Settings
+
+if TYPE_CHECKING:
+    from facade.upstream.drchrono.sandbox.state import SandboxState
 
 #: The vendor app's client secret: from a file, stdin, the environment or a prompt. The
 #: sandbox reads the same variable, so one export serves `sandbox` and `connect` alike.
@@ -49,6 +54,13 @@ def add_sandbox_arguments(parser: argparse.ArgumentParser) -> None:
         type=int,
         default=500,
         help="API calls per hour the sandbox allows an app (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--changes-per-hour",
+        type=float,
+        default=0.0,
+        help="records the practice creates, modifies or deletes an hour, announced to the "
+        "app's webhook (configure it with POST /sandbox/webhook) (default: none)",
     )
 
 
@@ -105,14 +117,52 @@ def serve_sandbox(args: argparse.Namespace, settings: Settings) -> int:
         f"--base-url {base} --client-id {app.client_id} --client-secret-stdin",
         flush=True,
     )
-    uvicorn.run(
-        create_sandbox_app(state),
-        host=args.host,
-        port=args.port,
-        log_level=settings.log_level,
-        access_log=False,
+    server = uvicorn.Server(
+        uvicorn.Config(
+            create_sandbox_app(state),
+            host=args.host,
+            port=args.port,
+            log_level=settings.log_level,
+            access_log=False,
+        )
     )
+    if args.changes_per_hour > 0:
+        print(f"changing {args.changes_per_hour:g} records an hour", flush=True)
+    asyncio.run(_serve_changing(server, state, args.changes_per_hour, seed, base))
     return 0
+
+
+async def _serve_changing(
+    server: uvicorn.Server, state: SandboxState, changes_per_hour: float, seed: int, base: str
+) -> None:
+    """Serve until stopped; with a change rate, the practice changes on the real clock and
+    due webhook hooks go out, checked every second."""
+    from facade.upstream.drchrono.sandbox.changes import ChangeGenerator
+
+    changes = (
+        ChangeGenerator(state, changes_per_hour=changes_per_hour, seed=seed, base_url=base)
+        if changes_per_hour > 0
+        else None
+    )
+
+    async def pump() -> None:
+        while True:
+            try:
+                if changes is not None:
+                    await changes.run_until(state.clock())
+                await state.webhooks.deliver_due()
+            except Exception:  # a sandbox bug must not stop the practice for good
+                logging.getLogger("facade").exception("sandbox change or webhook pump failed")
+            await asyncio.sleep(1.0)
+
+    pumping = asyncio.create_task(pump())
+    try:
+        await server.serve()
+    finally:
+        pumping.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await pumping
+        await state.webhooks.aclose()
 
 
 def connect(args: argparse.Namespace, settings: Settings) -> int:

@@ -1,4 +1,5 @@
-"""The DrChrono v4 sandbox as an ASGI app: OAuth, /api list and detail, C-CDA, signed files.
+"""The DrChrono v4 sandbox as an ASGI app: OAuth, /api list and detail, C-CDA, signed files,
+and /sandbox/webhook, which stands in for the vendor's page where an app sets up its webhook.
 
 Every /api call goes through one pipeline (faults, bearer check, quota, request log) before its
 handler runs. It must never answer differently from the vendor's contract
@@ -18,6 +19,7 @@ from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Re
 from starlette.routing import Route
 
 from facade.upstream.drchrono.sandbox import oauth
+from facade.upstream.drchrono.sandbox.admin import configure_webhook, ping_webhook
 from facade.upstream.drchrono.sandbox.ccda import build_ccd
 from facade.upstream.drchrono.sandbox.dataset import ENDPOINTS
 from facade.upstream.drchrono.sandbox.endpoints import ENDPOINT_SPECS, EndpointSpec, HiddenUnless
@@ -80,6 +82,10 @@ def create_sandbox_app(state: SandboxState) -> Starlette:
         Route("/o/token/", logged("oauth.token", oauth.token), methods=["POST"]),
         Route("/o/revoke_token/", logged("oauth.revoke", oauth.revoke_token), methods=["POST"]),
         Route("/files/{path:path}", logged("files", serve_file), methods=["GET"]),
+        Route("/sandbox/webhook", logged("sandbox.webhook", configure_webhook), methods=["POST"]),
+        Route(
+            "/sandbox/webhook/ping", logged("sandbox.webhook.ping", ping_webhook), methods=["POST"]
+        ),
         Route(
             "/api/users/current", api.wrap("users.current", handlers.current_user), methods=["GET"]
         ),

@@ -1,7 +1,9 @@
-"""Everything the DrChrono sandbox remembers: data, OAuth apps and tokens, quota, faults, log.
+"""Everything the DrChrono sandbox remembers: data, OAuth apps and tokens, quota, faults, log,
+webhooks.
 
 A real, stateful fake: tests drive it through HTTP and read it back to assert what was pushed
-down. It must never read the wall clock directly (use `clock`) nor touch the network.
+down. It must never read the wall clock directly (use `clock`) nor touch the network (webhooks
+reach their callbacks only through the transport `webhooks` is given).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from facade.sandbox.faults import FaultPlan
 from facade.upstream.drchrono import DECLARED_BURST_PER_SECOND
 from facade.upstream.drchrono.sandbox.dataset import SandboxDataset
 from facade.upstream.drchrono.sandbox.limits import ApiThrottle
+from facade.upstream.drchrono.sandbox.webhooks import SandboxWebhooks
 
 #: The client id `SandboxState.with_default_app` registers (what `facade serve` uses).
 DEFAULT_CLIENT_ID = "facade-sandbox"
@@ -166,11 +169,14 @@ class SandboxState(FaultPlan):
     refresh_tokens: dict[str, RefreshToken] = field(default_factory=dict)
     request_log: list[RequestLogEntry] = field(default_factory=list)
     throttle: ApiThrottle = field(init=False)
+    #: Each app's webhook and every hook sent (configure them here: `state.webhooks.configure`).
+    webhooks: SandboxWebhooks = field(init=False)
     _random: random.Random = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         self.throttle = ApiThrottle(self.limits.hourly_limit, self.limits.burst_per_second)
         self._random = random.Random(self.seed) if self.seed is not None else random.SystemRandom()
+        self.webhooks = SandboxWebhooks(self.clock, seed=self.seed)
 
     @classmethod
     def with_default_app(
