@@ -100,6 +100,11 @@ class MirrorStore:
         self._cipher = RecordCipher(key)
         self._clock = clock
 
+    @property
+    def clock(self) -> Clock:
+        """The clock its fetch and save times are read from (the sync reads the same one)."""
+        return self._clock
+
     # -- records ---------------------------------------------------------------------------
 
     def put_many(

@@ -1,0 +1,513 @@
+"""The mirror's sync: what to read (the Bulk export's practice-wide plan), and reading it into
+the store within a share of the vendor quota.
+
+Three passes, each resumable and each stopping (`SyncRun.paused`) when its share of the
+hour's calls is spent, the vendor holds it off, or a call fails:
+
+- backfill: every listing of the plan, page by page (a listing the vendor has only patient by
+  patient, once per mirrored patient), each record kept raw with its vendor id, patient key and
+  vendor change time. After each page the listing's watermark says where to go on (the
+  vendor's next-page URL, the last finished patient), so a run after a crash asks for no page
+  or patient it already has.
+- poll: a listing whose vendor filters by change time (the Wire's `since_param`) is listed
+  changed-since its synced-through time less an overlap (clocks and commit order differ), and
+  what comes back replaces what is kept. A vendor without such a filter is not polled: bounded
+  re-reads in rotation are the next step (its records are fresh as of the last reconcile).
+- reconcile: every listing re-read whole; what the vendor no longer lists is deleted (most
+  vendor deletes announce nothing), and what it lists is kept as it is now. An endpoint is
+  reconciled only when all its listings were read to the end: a partial read proves nothing.
+
+The sync names no vendor: the plan, the wire rules and the change times come from the
+mappings and the vendor's Wire.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Iterable
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
+from math import floor
+from typing import Any
+
+import anyio
+
+from facade.bulk.planner import BY_PATIENT, Consumer, Listing, plan_export
+from facade.bulk.request import ExportRequest, exportable_types, select_types
+from facade.bulk.spill import list_name, parse_list_name
+from facade.clock import Clock
+from facade.core.mapping import ChangeTime, MappingContext, Record
+from facade.core.registry import MappingRegistry
+from facade.core.vendor import VendorClient, VendorPage, Wire
+from facade.errors import FacadeError
+from facade.mirror.store import MirrorStore, VendorRecord, Watermark
+from facade.upstream.budget import UpstreamBudget, metered
+
+#: The share of the hour's vendor calls the sync may spend, leaving the rest to live reads.
+DEFAULT_SHARE = 0.5
+#: How far before its synced-through time a poll asks for changes: records committed late, or
+#: stamped by a vendor clock a little behind facade's, are not missed.
+DEFAULT_OVERLAP = timedelta(minutes=5)
+#: A moment before any vendor record, for listings that must name one to list everything.
+_EVERYTHING = "2000-01-01"
+
+
+@dataclass(frozen=True)
+class SyncListing:
+    """One vendor listing the mirror keeps: an endpoint with its canonical parameters."""
+
+    endpoint: str
+    #: The parameters a full read sends (page size and detail included).
+    params: dict[str, str]
+    #: The listing's identity in its watermark (paging and page size aside).
+    key: str
+    #: Whether the vendor filters this listing by change time (Wire.since_param).
+    since: bool = False
+    #: Listings the vendor has only patient by patient: the parameter naming the patient, and
+    #: the endpoint whose mirrored records are the patients.
+    patient_param: str = ""
+    patient_endpoint: str = ""
+    #: Where a record names its patient (the consumers' patient parameter, as a field).
+    patient_fields: tuple[str, ...] = ()
+    #: The record is a patient (its own id is the patient key).
+    is_patient: bool = False
+    #: The consumers' declared change times, first that a record holds wins.
+    change_times: tuple[ChangeTime, ...] = ()
+    #: Its records name their patient only through a joined practice list (a lab result
+    #: through its order): kept without a patient key until the sync resolves joins.
+    joined: bool = False
+
+    def patient_of(self, record: Record, listed_for: str | None) -> str | None:
+        if listed_for is not None:
+            return listed_for
+        if self.is_patient:
+            return str(record["id"])
+        if self.joined:
+            return None
+        for name in self.patient_fields:
+            value = record.get(name)
+            if isinstance(value, str | int) and str(value):
+                return str(value)
+        return None
+
+    def changed_at(self, record: Record, ctx: MappingContext) -> datetime | None:
+        for declared in self.change_times:
+            moment = declared.of(record, ctx)
+            if moment is not None:
+                return datetime.fromisoformat(moment)
+        return None
+
+
+def plan_sync(registry: MappingRegistry, ctx: MappingContext, wire: Wire) -> list[SyncListing]:
+    """The listings a system-level Bulk export of everything reads, and the practice lists its
+    joins look up, once each, in the export's order (patients before per-patient listings)."""
+    request = ExportRequest("system", types=tuple(exportable_types(registry, "system")))
+    selections = select_types(request, registry, ctx, None)
+
+    def plan(since: str | None) -> list[Listing]:
+        asked = replace(request, since=since)
+        return plan_export(
+            asked,
+            registry,
+            selections,
+            ctx,
+            member_count=None,
+            per_patient_threshold=0,
+            estimate=lambda _key: None,
+            wire=wire,
+        ).listings
+
+    filtered = {
+        _identity(x, wire, without_since=True) for x in plan(_EVERYTHING) if _since_in(x, wire)
+    }
+    found: dict[str, SyncListing] = {}
+    lookups: list[str] = []
+    for listing in plan(None):
+        if listing.mode not in ("practice", "lookup", BY_PATIENT):
+            continue
+        key = _identity(listing, wire)
+        patient_endpoint = parse_list_name(listing.patient_list)[0] if listing.patient_list else ""
+        found.setdefault(
+            key,
+            SyncListing(
+                endpoint=listing.endpoint,
+                params=dict(listing.params),
+                key=key,
+                since=_identity(listing, wire, without_since=True) in filtered,
+                patient_param=listing.patient_param if listing.mode == BY_PATIENT else "",
+                patient_endpoint=patient_endpoint,
+            ),
+        )
+        found[key] = _with_consumers(found[key], listing.consumers)
+        lookups.extend(listing.lookups)
+    listed = {listing.endpoint for listing in found.values()}
+    for name in lookups:
+        endpoint, params = parse_list_name(name)
+        key = list_name(endpoint, wire.without_page_size(params), wire.paging_params)
+        if endpoint not in listed and key not in found:
+            # A practice list only a join reads (the practice-wide listing of an endpoint
+            # already holds every record a lookup of it would).
+            sized = {**params, **wire.page_params(wire.largest(wire.is_detail(params)))}
+            found[key] = SyncListing(endpoint=endpoint, params=sized, key=key)
+    return sorted(found.values(), key=lambda x: bool(x.patient_param))
+
+
+def _identity(listing: Listing, wire: Wire, *, without_since: bool = False) -> str:
+    params = wire.without_page_size(listing.params)
+    if without_since:
+        params = {k: v for k, v in params.items() if k != wire.since_param}
+    return list_name(listing.endpoint, params, wire.paging_params)
+
+
+def _since_in(listing: Listing, wire: Wire) -> bool:
+    return bool(wire.since_param) and wire.since_param in listing.params
+
+
+def _with_consumers(listing: SyncListing, consumers: Iterable[Consumer]) -> SyncListing:
+    fields = list(listing.patient_fields)
+    times = list(listing.change_times)
+    is_patient = listing.is_patient
+    joined = listing.joined
+    for consumer in consumers:
+        joined = joined or consumer.join is not None
+        declared = consumer.source.last_updated if consumer.source else None
+        if consumer.mapping is not None:
+            declared = consumer.mapping.last_updated
+            is_patient = is_patient or consumer.resource_type == "Patient"
+        if consumer.source is not None and consumer.source.patient_param not in fields:
+            fields.append(consumer.source.patient_param)
+        if isinstance(declared, ChangeTime) and declared not in times:
+            times.append(declared)
+    return replace(
+        listing,
+        patient_fields=tuple(fields),
+        change_times=tuple(times),
+        is_patient=is_patient,
+        joined=joined,
+    )
+
+
+class SyncShare:
+    """The sync's own calls in the vendor's quota window, held to `share` of its limit.
+
+    Counted the way the vendor counts (UpstreamBudget's QuotaRule: a clock-aligned window, or
+    a rolling one), so the calls left to live reads are the limit less at most this share."""
+
+    def __init__(self, budget: UpstreamBudget, clock: Clock, share: float = DEFAULT_SHARE):
+        if not 0 < share <= 1:
+            raise ValueError("the sync's share of the quota is in (0, 1]")
+        self._budget = budget
+        self._clock = clock
+        self.allowed = floor(budget.hourly_limit * share)
+        self._sent: deque[datetime] = deque()
+
+    @property
+    def spent(self) -> int:
+        """The sync's calls that count in the current window."""
+        now = self._clock.now()
+        quota = self._budget.quota
+        if quota.aligned:
+            start = quota.window_start(now)
+        else:
+            start = now - timedelta(seconds=quota.window_seconds)
+        while self._sent and self._sent[0] < start:
+            self._sent.popleft()
+        return len(self._sent)
+
+    @property
+    def left(self) -> int:
+        return max(0, min(self.allowed - self.spent, self._budget.remaining))
+
+    def took(self, calls: int) -> None:
+        now = self._clock.now()
+        self._sent.extend([now] * calls)
+
+
+@dataclass
+class SyncRun:
+    """What one pass did."""
+
+    calls: int = 0
+    written: int = 0
+    deleted: int = 0
+    #: Why it stopped before the end (the share spent, the vendor's refusal), or "".
+    paused: str = ""
+    #: Per endpoint, calls spent in this pass.
+    calls_by_endpoint: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def finished(self) -> bool:
+        return not self.paused
+
+
+class _Paused(Exception):
+    """The share is spent, or a call failed: the pass stops where its watermarks say."""
+
+
+class MirrorSync:
+    """Backfill, poll and reconcile one connection's listings into the store."""
+
+    def __init__(
+        self,
+        store: MirrorStore,
+        client: VendorClient,
+        ctx: MappingContext,
+        listings: list[SyncListing],
+        *,
+        connection: str,
+        clock: Clock,
+        share: SyncShare,
+        overlap: timedelta = DEFAULT_OVERLAP,
+        max_wait: float = 5.0,
+    ):
+        self.store = store
+        self.client = client
+        self.ctx = ctx
+        self.listings = listings
+        self.connection = connection
+        self.clock = clock
+        self.share = share
+        self.overlap = overlap
+        self.max_wait = max_wait
+
+    # -- backfill ----------------------------------------------------------------------------
+
+    async def backfill(self) -> SyncRun:
+        """Read every listing not yet backfilled to its end, from where its watermark says."""
+        run = SyncRun()
+        try:
+            for listing in self.listings:
+                mark = await self._watermark(listing)
+                if mark.complete:
+                    continue
+                if listing.patient_param:
+                    await self._backfill_by_patient(listing, mark, run)
+                else:
+                    await self._backfill_pages(listing, mark, run)
+        except _Paused as stop:
+            run.paused = str(stop)
+        return run
+
+    async def _backfill_pages(self, listing: SyncListing, mark: Watermark, run: SyncRun) -> None:
+        cursor = mark.backfill_cursor or {"started": self._now(), "next": None}
+        url = cursor["next"] or self.client.list_url(listing.endpoint, dict(listing.params))
+        while url is not None:
+            page, calls = await self._fetch(url, listing, run)
+            run.written += await self._put(listing, page.results, None, mark.records)
+            cursor = {**cursor, "next": page.next_url}
+            mark = replace(
+                mark,
+                backfill_cursor=cursor,
+                records=mark.records + len(page.results),
+                calls_spent=mark.calls_spent + calls,
+            )
+            await self._save(mark)
+            url = page.next_url
+        await self._save(self._completed(mark, cursor))
+
+    async def _backfill_by_patient(
+        self, listing: SyncListing, mark: Watermark, run: SyncRun
+    ) -> None:
+        cursor = mark.backfill_cursor or {"started": self._now(), "after": None, "next": None}
+        patients = await anyio.to_thread.run_sync(
+            self.store.ids, self.connection, listing.patient_endpoint
+        )
+        after = cursor["after"]
+        for patient in sorted(p for p in patients if after is None or p > after):
+            params = {**listing.params, listing.patient_param: patient}
+            resuming = cursor["next"] if cursor.get("patient") == patient else None
+            url: str | None = resuming or self.client.list_url(listing.endpoint, params)
+            while url is not None:
+                page, calls = await self._fetch(url, listing, run)
+                run.written += await self._put(listing, page.results, patient, 0)
+                url = page.next_url
+                done = url is None
+                cursor = {
+                    **cursor,
+                    "after": patient if done else cursor["after"],
+                    "patient": None if done else patient,
+                    "next": url,
+                }
+                mark = replace(
+                    mark,
+                    backfill_cursor=cursor,
+                    records=mark.records + len(page.results),
+                    calls_spent=mark.calls_spent + calls,
+                )
+                await self._save(mark)
+        await self._save(self._completed(mark, cursor))
+
+    def _completed(self, mark: Watermark, cursor: dict[str, Any]) -> Watermark:
+        """The listing holds everything the vendor had when its backfill started."""
+        return replace(
+            mark,
+            complete=True,
+            backfill_cursor=None,
+            synced_through=datetime.fromisoformat(cursor["started"]),
+        )
+
+    # -- poll ---------------------------------------------------------------------------------
+
+    async def poll(self) -> SyncRun:
+        """List what changed since each backfilled, vendor-filtered listing's synced-through
+        time (less the overlap) and keep it. Listings the vendor cannot filter wait for
+        reconcile."""
+        run = SyncRun()
+        try:
+            for listing in self.listings:
+                if not listing.since or not self.client.wire.since_param:
+                    continue
+                mark = await self._watermark(listing)
+                if not mark.complete or mark.synced_through is None:
+                    continue
+                started = self.clock.now()
+                since = mark.synced_through - self.overlap
+                local = since.astimezone(self.ctx.timezone).strftime("%Y-%m-%dT%H:%M:%S")
+                params = {**listing.params, self.client.wire.since_param: local}
+                url: str | None = self.client.list_url(listing.endpoint, params)
+                calls = 0
+                while url is not None:
+                    page, spent = await self._fetch(url, listing, run)
+                    calls += spent
+                    run.written += await self._put(listing, page.results, None, 0)
+                    url = page.next_url
+                mark = replace(mark, synced_through=started, calls_spent=mark.calls_spent + calls)
+                await self._save(mark)
+        except _Paused as stop:
+            run.paused = str(stop)
+        return run
+
+    # -- reconcile ------------------------------------------------------------------------------
+
+    async def reconcile(self) -> SyncRun:
+        """Re-read every backfilled listing whole; keep what it lists, delete what it no longer
+        does. An endpoint deletes only when every listing of it was read to the end (a pause
+        or an unfinished backfill proves nothing about the records not read)."""
+        run = SyncRun()
+        listed: dict[str, set[str]] = {}
+        unread = {listing.endpoint: 0 for listing in self.listings}
+        for listing in self.listings:
+            unread[listing.endpoint] += 1
+        try:
+            for listing in self.listings:
+                mark = await self._watermark(listing)
+                if not mark.complete:
+                    continue
+                started = self.clock.now()
+                seen = listed.setdefault(listing.endpoint, set())
+                calls = 0
+                for patient, url in await self._full_reads(listing):
+                    position = 0
+                    while url is not None:
+                        page, spent = await self._fetch(url, listing, run)
+                        calls += spent
+                        rows = self._rows(listing, page.results, patient, position)
+                        seen.update(row.vendor_id for row in rows)
+                        run.written += await self._write(listing, rows)
+                        position += len(rows)
+                        url = page.next_url
+                unread[listing.endpoint] -= 1
+                await self._save(
+                    replace(mark, calls_spent=mark.calls_spent + calls, synced_through=started)
+                )
+        except _Paused as stop:
+            run.paused = str(stop)
+        for endpoint, seen in listed.items():
+            if unread[endpoint]:
+                continue
+            held = await anyio.to_thread.run_sync(self.store.ids, self.connection, endpoint)
+            if gone := held - seen:
+                run.deleted += await anyio.to_thread.run_sync(
+                    self.store.delete, self.connection, endpoint, sorted(gone)
+                )
+        return run
+
+    async def _full_reads(self, listing: SyncListing) -> list[tuple[str | None, str | None]]:
+        """The first page of each full read of a listing: one, or one per mirrored patient."""
+        if not listing.patient_param:
+            return [(None, self.client.list_url(listing.endpoint, dict(listing.params)))]
+        patients = await anyio.to_thread.run_sync(
+            self.store.ids, self.connection, listing.patient_endpoint
+        )
+        return [
+            (
+                p,
+                self.client.list_url(
+                    listing.endpoint, {**listing.params, listing.patient_param: p}
+                ),
+            )
+            for p in sorted(patients)
+        ]
+
+    # -- one call, one write --------------------------------------------------------------------
+
+    async def _fetch(self, url: str, listing: SyncListing, run: SyncRun) -> tuple[VendorPage, int]:
+        """One page, if the share has a call left; its calls (retries included) are counted."""
+        if self.share.left < 1:
+            raise _Paused("the sync's share of this hour's vendor calls is spent")
+        with metered() as meter:
+            try:
+                page = await self.client.fetch_page(
+                    url, reason="mirror sync", max_wait=self.max_wait
+                )
+            except FacadeError as exc:
+                self._count(meter.count, listing, run)
+                raise _Paused(f"{listing.endpoint}: {type(exc).__name__}") from exc
+        self._count(meter.count, listing, run)
+        return page, meter.count
+
+    def _count(self, calls: int, listing: SyncListing, run: SyncRun) -> None:
+        self.share.took(calls)
+        run.calls += calls
+        run.calls_by_endpoint[listing.endpoint] = (
+            run.calls_by_endpoint.get(listing.endpoint, 0) + calls
+        )
+
+    async def _put(
+        self, listing: SyncListing, records: list[Record], patient: str | None, position: int
+    ) -> int:
+        return await self._write(listing, self._rows(listing, records, patient, position))
+
+    def _rows(
+        self, listing: SyncListing, records: list[Record], patient: str | None, position: int
+    ) -> list[VendorRecord]:
+        """The records as the store keeps them; `position` is the first one's place in the
+        whole listing (the key of a record the vendor gives no id, such as a singleton)."""
+        return [
+            VendorRecord(
+                vendor_key(record, position + index),
+                listing.patient_of(record, patient),
+                listing.changed_at(record, self.ctx),
+                record,
+            )
+            for index, record in enumerate(records)
+        ]
+
+    async def _write(self, listing: SyncListing, rows: list[VendorRecord]) -> int:
+        if not rows:
+            return 0
+        fetched = self.clock.now()
+
+        def write() -> int:
+            return self.store.put_many(self.connection, listing.endpoint, rows, fetched_at=fetched)
+
+        return await anyio.to_thread.run_sync(write)
+
+    async def _watermark(self, listing: SyncListing) -> Watermark:
+        found = await anyio.to_thread.run_sync(
+            self.store.watermark, self.connection, listing.endpoint, listing.key
+        )
+        return found or Watermark(self.connection, listing.endpoint, listing.key)
+
+    async def _save(self, mark: Watermark) -> None:
+        await anyio.to_thread.run_sync(self.store.save_watermark, mark)
+
+    def _now(self) -> str:
+        return self.clock.now().isoformat()
+
+
+def vendor_key(record: Record, position: int) -> str:
+    """A record's key in the store: its vendor id, or for a record the vendor gives none (a
+    practice's one account record), its place in the listing."""
+    found = record.get("id")
+    return str(found) if found not in (None, "") else f"#{position}"
