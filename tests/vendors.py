@@ -191,3 +191,15 @@ def confining_params(vendor_name: str) -> set[str]:
     """Besides a source's patient parameter, the list parameters that confine a vendor call
     to records of one of a patient's orders or visits (a source's own fetch uses them)."""
     return {"order", "appointment", "lab_order"} if vendor_name == "drchrono" else set()
+
+
+def change_generator(sandbox: Any, per_hour: float, seed: int) -> Any:
+    """The vendor's change generator over `sandbox` (its `run_until(moment)` makes the changes
+    due by then; its `log` lists them)."""
+    if vendor_of(sandbox) == "drchrono":
+        from facade.upstream.drchrono.sandbox.changes import ChangeGenerator
+
+        return ChangeGenerator(sandbox, changes_per_hour=per_hour, seed=seed)
+    from facade.upstream.carecloud.sandbox.changes import ChangeGenerator as CareCloudChanges
+
+    return CareCloudChanges(sandbox, per_hour, seed=seed)

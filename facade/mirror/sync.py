@@ -206,11 +206,12 @@ class SyncShare:
         """The sync's calls that count in the current window."""
         now = self._clock.now()
         quota = self._budget.quota
-        if quota.aligned:
-            start = quota.window_start(now)
-        else:
-            start = now - timedelta(seconds=quota.window_seconds)
-        while self._sent and self._sent[0] < start:
+        window = timedelta(seconds=quota.window_seconds)
+        start = quota.window_start(now) if quota.aligned else now - window
+        # As UpstreamBudget counts: a rolling window forgets a call `window` after it.
+        while self._sent and (
+            self._sent[0] <= start if not quota.aligned else self._sent[0] < start
+        ):
             self._sent.popleft()
         return len(self._sent)
 

@@ -5,7 +5,7 @@ an hour of changes, and never more than the sync's share of the hour's calls."""
 from __future__ import annotations
 
 from collections import Counter
-from datetime import timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -16,9 +16,18 @@ from facade.core.vendor import Record
 from facade.mirror import MirrorStore
 from facade.mirror.sync import MirrorSync, SyncListing, SyncShare, plan_sync, vendor_key
 from facade.runtime import Runtime
-from tests.vendors import VENDORS, vendor_calls
+from tests.vendors import VENDORS, change_generator, vendor_calls
 
 CONNECTION = "practice"
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    """A month after the suites' usual start: the DrChrono sandbox stamps two future
+    appointments `updated_at` with their own June dates, and the store (rightly) refuses to
+    replace a record with one stamped earlier, so a change made before those dates would be
+    refused. No vendor stamps a change in the future; the generated dataset does."""
+    return FakeClock(datetime(2026, 7, 1, 12, tzinfo=UTC))
 
 
 @pytest.fixture
@@ -149,3 +158,66 @@ async def test_the_sync_never_spends_more_than_its_share_of_the_hour(
         clock.advance(3600)
     assert len(runs) > 2
     await _assert_exact(runtime, sync, bodies=False)
+
+
+async def _an_hour_of_changes(sandbox: Any, clock: FakeClock, per_hour: int = 120) -> list[Any]:
+    """An hour of the vendor's change generator on facade's test clock (the sandbox cannot
+    move it, so the test does, a change's worth at a time)."""
+    changes = change_generator(sandbox, per_hour, seed=4)
+    for _ in range(per_hour):
+        clock.advance(3600 / per_hour)
+        await changes.run_until(clock.now())
+    log: list[Any] = changes.log
+    assert {c.action for c in log} >= {"create", "modify"}
+    return log
+
+
+async def test_after_an_hour_of_changes_a_poll_keeps_every_change_the_vendor_filters_by_time(
+    runtime: Runtime, mirror: MirrorStore, sandbox: Any, clock: FakeClock
+) -> None:
+    sync = await _sync(runtime, mirror)
+    assert (await sync.backfill()).finished
+    log = await _an_hour_of_changes(sandbox, clock)
+    before = len(vendor_calls(sandbox))
+
+    run = await sync.poll()
+
+    assert run.finished and run.calls == len(vendor_calls(sandbox)) - before
+    polled = {x.endpoint for x in sync.listings if x.since}
+    assert polled and set(run.calls_by_endpoint) == polled
+    assert run.calls == len(polled)  # an hour's changes fit one page per listing
+    changed = {(c.endpoint, c.record_id) for c in log if c.action != "delete"}
+    checked = 0
+    for listing in sync.listings:
+        if listing.endpoint not in polled:
+            continue
+        for record in await _vendor_now(runtime, listing):
+            if (listing.endpoint, str(record["id"])) in changed:
+                held = mirror.get(CONNECTION, listing.endpoint, str(record["id"]))
+                assert held is not None and held.body == record
+                checked += 1
+    assert checked > 10
+    marks = {s.endpoint: s for s in mirror.status(CONNECTION)}
+    assert all(marks[e].synced_through == clock.now() for e in polled)
+
+
+@VENDORS
+async def test_poll_and_reconcile_reach_the_vendor_state_again_after_an_hour_of_changes(
+    runtime: Runtime, mirror: MirrorStore, sandbox: Any, clock: FakeClock
+) -> None:
+    """Deletes announce nothing: only a reconcile finds them. (A vendor without a change-time
+    filter is not polled; its reconcile re-reads every listing.)"""
+    sync = await _sync(runtime, mirror)
+    assert (await sync.backfill()).finished
+    held = {(x.endpoint, i) for x in sync.listings for i in mirror.ids(CONNECTION, x.endpoint)}
+    log = await _an_hour_of_changes(sandbox, clock)
+    deleted = {(c.endpoint, c.record_id) for c in log if c.action == "delete" and not c.items}
+    await sync.poll()
+
+    run = await sync.reconcile()
+
+    assert run.finished
+    assert run.deleted == len(deleted & held)
+    await _assert_exact(runtime, sync)
+    for endpoint, record_id in deleted:
+        assert mirror.get(CONNECTION, endpoint, record_id) is None
