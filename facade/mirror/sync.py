@@ -446,6 +446,8 @@ class MirrorSync:
         """One page, if the share has a call left; its calls (retries included) are counted."""
         if self.share.left < 1:
             raise _Paused("the sync's share of this hour's vendor calls is spent")
+        # What a live read kept may be minutes old, and the store would date it now.
+        self.client.cache.forget(url)
         with metered() as meter:
             try:
                 page = await self.client.fetch_page(

@@ -43,5 +43,10 @@ class ResponseCache:
         while len(self._entries) > self._max_entries:
             self._entries.popitem(last=False)
 
+    def forget(self, key: str) -> None:
+        """Drop one response, so the next request for it asks the vendor (a reader that must
+        see the vendor as it is now, such as the mirror's sync)."""
+        self._entries.pop(key, None)
+
     def clear(self) -> None:
         self._entries.clear()

@@ -83,8 +83,10 @@ async def _assert_exact(runtime: Runtime, sync: MirrorSync, *, bodies: bool = Tr
             assert held == vendor, endpoint
 
 
-def _successful_urls(sandbox: Any) -> Counter[str]:
-    return Counter(f"{e.path}?{e.query}" for e in vendor_calls(sandbox) if e.status == 200)
+def _successful_urls(sandbox: Any, start: int) -> Counter[str]:
+    """The vendor URLs answered 200 from the `start`th API call on, and how often."""
+    calls = vendor_calls(sandbox)[start:]
+    return Counter(f"{e.path}?{e.query}" for e in calls if e.status == 200)
 
 
 @VENDORS
@@ -121,6 +123,7 @@ async def test_a_crash_mid_backfill_resumes_without_asking_for_a_finished_page_a
     retries = runtime.settings.upstream_retries
     crash_at = 6
     sync = await _sync(runtime, mirror)
+    start = len(vendor_calls(sandbox))  # the practice context is loaded: the sync's calls next
     for nth in range(crash_at, crash_at + retries + 1):
         sandbox.fail_call(nth, "500")  # the sixth page fails, and every retry of it
     first = await sync.backfill()
@@ -132,7 +135,7 @@ async def test_a_crash_mid_backfill_resumes_without_asking_for_a_finished_page_a
     second = await (await _sync(runtime, mirror)).backfill()
 
     assert second.finished
-    repeated = {url: n for url, n in _successful_urls(sandbox).items() if n > 1}
+    repeated = {url: n for url, n in _successful_urls(sandbox, start).items() if n > 1}
     assert repeated == {}
     await _assert_exact(runtime, await _sync(runtime, mirror))
 
