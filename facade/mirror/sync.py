@@ -117,6 +117,8 @@ def plan_sync(registry: MappingRegistry, ctx: MappingContext, wire: Wire) -> lis
             wire=wire,
         ).listings
 
+    # Which listings the vendor filters by change time: those an export `_since` plans with
+    # the Wire's since parameter (the mappings decide, per source, whether it applies).
     filtered = {
         _identity(x, wire, without_since=True) for x in plan(_EVERYTHING) if _since_in(x, wire)
     }
@@ -149,6 +151,7 @@ def plan_sync(registry: MappingRegistry, ctx: MappingContext, wire: Wire) -> lis
             # already holds every record a lookup of it would).
             sized = {**params, **wire.page_params(wire.largest(wire.is_detail(params)))}
             found[key] = SyncListing(endpoint=endpoint, params=sized, key=key)
+            listed.add(endpoint)
     return sorted(found.values(), key=lambda x: bool(x.patient_param))
 
 
@@ -191,7 +194,10 @@ class SyncShare:
     """The sync's own calls in the vendor's quota window, held to `share` of its limit.
 
     Counted the way the vendor counts (UpstreamBudget's QuotaRule: a clock-aligned window, or
-    a rolling one), so the calls left to live reads are the limit less at most this share."""
+    a rolling one), so the calls left to live reads are the limit less at most this share.
+    A page is started only while a call is left; the client's retries of a failing page count
+    too, so a failing page may overshoot by its retries. The count lives in the process: one
+    share per connection, kept across passes (a restart forgets the hour's calls so far)."""
 
     def __init__(self, budget: UpstreamBudget, clock: Clock, share: float = DEFAULT_SHARE):
         if not 0 < share <= 1:
@@ -207,10 +213,11 @@ class SyncShare:
         now = self._clock.now()
         quota = self._budget.quota
         window = timedelta(seconds=quota.window_seconds)
-        start = quota.window_start(now) if quota.aligned else now - window
-        # As UpstreamBudget counts: a rolling window forgets a call `window` after it.
+        # As UpstreamBudget counts: an aligned window forgets every call when it turns, a
+        # rolling one forgets each call `window` after it went out.
+        start = quota.window_start(now)
         while self._sent and (
-            self._sent[0] <= start if not quota.aligned else self._sent[0] < start
+            self._sent[0] < start if quota.aligned else now - self._sent[0] >= window
         ):
             self._sent.popleft()
         return len(self._sent)
@@ -363,17 +370,16 @@ class MirrorSync:
                     continue
                 started = self.clock.now()
                 since = mark.synced_through - self.overlap
+                # In the practice's time zone, as the planner's vendor_since spells it.
                 local = since.astimezone(self.ctx.timezone).strftime("%Y-%m-%dT%H:%M:%S")
                 params = {**listing.params, self.client.wire.since_param: local}
                 url: str | None = self.client.list_url(listing.endpoint, params)
-                calls = 0
                 while url is not None:
-                    page, spent = await self._fetch(url, listing, run)
-                    calls += spent
+                    page, calls = await self._fetch(url, listing, run)
                     run.written += await self._put(listing, page.results, None, 0)
+                    mark = await self._charge(mark, calls)
                     url = page.next_url
-                mark = replace(mark, synced_through=started, calls_spent=mark.calls_spent + calls)
-                await self._save(mark)
+                await self._save(replace(mark, synced_through=started))
         except _Paused as stop:
             run.paused = str(stop)
         return run
@@ -396,21 +402,19 @@ class MirrorSync:
                     continue
                 started = self.clock.now()
                 seen = listed.setdefault(listing.endpoint, set())
-                calls = 0
                 for patient, url in await self._full_reads(listing):
                     position = 0
                     while url is not None:
-                        page, spent = await self._fetch(url, listing, run)
-                        calls += spent
+                        page, calls = await self._fetch(url, listing, run)
                         rows = self._rows(listing, page.results, patient, position)
                         seen.update(row.vendor_id for row in rows)
                         run.written += await self._write(listing, rows)
+                        mark = await self._charge(mark, calls)
                         position += len(rows)
                         url = page.next_url
                 unread[listing.endpoint] -= 1
-                await self._save(
-                    replace(mark, calls_spent=mark.calls_spent + calls, synced_through=started)
-                )
+                # Read whole from `started` on: every change before it is held.
+                await self._save(replace(mark, synced_through=started))
         except _Paused as stop:
             run.paused = str(stop)
         for endpoint, seen in listed.items():
@@ -495,6 +499,12 @@ class MirrorSync:
             return self.store.put_many(self.connection, listing.endpoint, rows, fetched_at=fetched)
 
         return await anyio.to_thread.run_sync(write)
+
+    async def _charge(self, mark: Watermark, calls: int) -> Watermark:
+        """The listing's watermark with a page's calls counted, saved (a pause loses none)."""
+        charged = replace(mark, calls_spent=mark.calls_spent + calls)
+        await self._save(charged)
+        return charged
 
     async def _watermark(self, listing: SyncListing) -> Watermark:
         found = await anyio.to_thread.run_sync(

@@ -211,16 +211,20 @@ async def test_poll_and_reconcile_reach_the_vendor_state_again_after_an_hour_of_
     """Deletes announce nothing: only a reconcile finds them. (A vendor without a change-time
     filter is not polled; its reconcile re-reads every listing.)"""
     sync = await _sync(runtime, mirror)
-    assert (await sync.backfill()).finished
+    backfill = await sync.backfill()
+    assert backfill.finished
     held = {(x.endpoint, i) for x in sync.listings for i in mirror.ids(CONNECTION, x.endpoint)}
     log = await _an_hour_of_changes(sandbox, clock)
     deleted = {(c.endpoint, c.record_id) for c in log if c.action == "delete" and not c.items}
-    await sync.poll()
+    poll = await sync.poll()
 
     run = await sync.reconcile()
 
     assert run.finished
     assert run.deleted == len(deleted & held)
+    status = mirror.status(CONNECTION)
+    assert sum(s.calls_spent for s in status) == backfill.calls + poll.calls + run.calls
+    assert all(s.synced_through == clock.now() for s in status)
     await _assert_exact(runtime, sync)
     for endpoint, record_id in deleted:
         assert mirror.get(CONNECTION, endpoint, record_id) is None
