@@ -8,11 +8,16 @@ hour's calls is spent, the vendor holds it off, or a call fails:
   patient, once per mirrored patient), each record kept raw with its vendor id, patient key and
   vendor change time. After each page the listing's watermark says where to go on (the
   vendor's next-page URL, the last finished patient), so a run after a crash asks for no page
-  or patient it already has.
+  or patient it already has. A record's patient key is the patient it was listed for, or the
+  field its mappings select patients by, or what its join over the mirrored practice lists
+  names (a lab result: its order's patient); its change time is the one its mappings declare
+  (read on the joined record when the raw one holds none). Practice lists only joins read
+  are backfilled first.
 - poll: a listing whose vendor filters by change time (the Wire's `since_param`) is listed
   changed-since its synced-through time less an overlap (clocks and commit order differ), and
-  what comes back replaces what is kept. A vendor without such a filter is not polled: bounded
-  re-reads in rotation are the next step (its records are fresh as of the last reconcile).
+  what comes back replaces what is kept. A vendor without such a filter is not polled (its
+  bounded re-reads in rotation are not built yet): its records are fresh as of the last
+  reconcile, webhook hints aside.
 - reconcile: every listing re-read whole; what the vendor no longer lists is deleted (most
   vendor deletes announce nothing), and what it lists is kept as it is now. An endpoint is
   reconciled only when all its listings were read to the end: a partial read proves nothing.
@@ -24,7 +29,7 @@ mappings and the vendor's Wire.
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from math import floor
@@ -36,7 +41,8 @@ from facade.bulk.planner import BY_PATIENT, Consumer, Listing, plan_export
 from facade.bulk.request import ExportRequest, exportable_types, select_types
 from facade.bulk.spill import list_name, parse_list_name
 from facade.clock import Clock
-from facade.core.mapping import ChangeTime, MappingContext, Record
+from facade.core.compartment import LookupTables
+from facade.core.mapping import ChangeTime, MappingContext, Record, ResourceMapping
 from facade.core.registry import MappingRegistry
 from facade.core.vendor import VendorClient, VendorPage, Wire
 from facade.errors import FacadeError
@@ -73,22 +79,38 @@ class SyncListing:
     is_patient: bool = False
     #: The consumers' declared change times, first that a record holds wins.
     change_times: tuple[ChangeTime, ...] = ()
-    #: Its records name their patient only through a joined practice list (a lab result
-    #: through its order): kept without a patient key until the sync resolves joins.
-    joined: bool = False
+    #: Consumers whose records name their patient only through a joined practice list (a lab
+    #: result through its order): the join, over the mirrored lists, and the mapping say it.
+    joins: tuple[Consumer, ...] = ()
+    #: The vendor patient key of a FHIR Patient id (the Patient mapping's `vendor_id`).
+    patient_key: Callable[[str], str | None] = lambda fhir_id: fhir_id
 
     def patient_of(self, record: Record, listed_for: str | None) -> str | None:
         if listed_for is not None:
             return listed_for
         if self.is_patient:
             return str(record["id"])
-        if self.joined:
-            return None
         for name in self.patient_fields:
             value = record.get(name)
             if isinstance(value, str | int) and str(value):
                 return str(value)
         return None
+
+    def joined(
+        self, record: Record, lookups: LookupTables, ctx: MappingContext
+    ) -> tuple[str | None, datetime | None]:
+        """Patient key and change time of a record its join completes: the first consumer whose
+        join keeps the record and whose resources name a patient says them."""
+        for consumer in self.joins:
+            assert consumer.join is not None
+            joined = consumer.join(record, lookups)
+            if joined is None:
+                continue
+            for resource in consumer.transform(joined, ctx):
+                fhir_id = consumer.patient_of(resource)
+                if fhir_id is not None:
+                    return self.patient_key(fhir_id), self.changed_at(joined, ctx)
+        return None, self.changed_at(record, ctx)
 
     def changed_at(self, record: Record, ctx: MappingContext) -> datetime | None:
         for declared in self.change_times:
@@ -103,6 +125,9 @@ def plan_sync(registry: MappingRegistry, ctx: MappingContext, wire: Wire) -> lis
     joins look up, once each, in the export's order (patients before per-patient listings)."""
     request = ExportRequest("system", types=tuple(exportable_types(registry, "system")))
     selections = select_types(request, registry, ctx, None)
+    patient = registry.get("Patient")
+    assert isinstance(patient, ResourceMapping)
+    patient_key = patient.vendor_id
 
     def plan(since: str | None) -> list[Listing]:
         asked = replace(request, since=since)
@@ -140,19 +165,20 @@ def plan_sync(registry: MappingRegistry, ctx: MappingContext, wire: Wire) -> lis
                 patient_endpoint=patient_endpoint,
             ),
         )
-        found[key] = _with_consumers(found[key], listing.consumers)
+        found[key] = _with_consumers(found[key], listing.consumers, patient_key)
         lookups.extend(listing.lookups)
     listed = {listing.endpoint for listing in found.values()}
+    joined_only: list[SyncListing] = []
     for name in lookups:
         endpoint, params = parse_list_name(name)
-        key = list_name(endpoint, wire.without_page_size(params), wire.paging_params)
-        if endpoint not in listed and key not in found:
+        if endpoint not in listed:
             # A practice list only a join reads (the practice-wide listing of an endpoint
-            # already holds every record a lookup of it would).
+            # already holds every record a lookup of it would); read before the joins.
+            key = list_name(endpoint, wire.without_page_size(params), wire.paging_params)
             sized = {**params, **wire.page_params(wire.largest(wire.is_detail(params)))}
-            found[key] = SyncListing(endpoint=endpoint, params=sized, key=key)
+            joined_only.append(SyncListing(endpoint=endpoint, params=sized, key=key))
             listed.add(endpoint)
-    return sorted(found.values(), key=lambda x: bool(x.patient_param))
+    return [*joined_only, *sorted(found.values(), key=lambda x: bool(x.patient_param))]
 
 
 def _identity(listing: Listing, wire: Wire, *, without_since: bool = False) -> str:
@@ -166,13 +192,16 @@ def _since_in(listing: Listing, wire: Wire) -> bool:
     return bool(wire.since_param) and wire.since_param in listing.params
 
 
-def _with_consumers(listing: SyncListing, consumers: Iterable[Consumer]) -> SyncListing:
+def _with_consumers(
+    listing: SyncListing, consumers: Iterable[Consumer], patient_key: Callable[[str], str | None]
+) -> SyncListing:
     fields = list(listing.patient_fields)
     times = list(listing.change_times)
     is_patient = listing.is_patient
-    joined = listing.joined
+    joins = list(listing.joins)
     for consumer in consumers:
-        joined = joined or consumer.join is not None
+        if consumer.join is not None:
+            joins.append(consumer)
         declared = consumer.source.last_updated if consumer.source else None
         if consumer.mapping is not None:
             declared = consumer.mapping.last_updated
@@ -185,8 +214,9 @@ def _with_consumers(listing: SyncListing, consumers: Iterable[Consumer]) -> Sync
         listing,
         patient_fields=tuple(fields),
         change_times=tuple(times),
+        patient_key=patient_key,
         is_patient=is_patient,
-        joined=joined,
+        joins=tuple(joins),
     )
 
 
@@ -277,6 +307,7 @@ class MirrorSync:
         self.share = share
         self.overlap = overlap
         self.max_wait = max_wait
+        self._lookups = MirrorLookups(store, connection)
 
     # -- backfill ----------------------------------------------------------------------------
 
@@ -406,7 +437,7 @@ class MirrorSync:
                     position = 0
                     while url is not None:
                         page, calls = await self._fetch(url, listing, run)
-                        rows = self._rows(listing, page.results, patient, position)
+                        rows = await self._rows(listing, page.results, patient, position)
                         seen.update(row.vendor_id for row in rows)
                         run.written += await self._write(listing, rows)
                         mark = await self._charge(mark, calls)
@@ -425,6 +456,7 @@ class MirrorSync:
                 run.deleted += await anyio.to_thread.run_sync(
                     self.store.delete, self.connection, endpoint, sorted(gone)
                 )
+                self._lookups.changed(endpoint)
         return run
 
     async def _full_reads(self, listing: SyncListing) -> list[tuple[str | None, str | None]]:
@@ -473,22 +505,30 @@ class MirrorSync:
     async def _put(
         self, listing: SyncListing, records: list[Record], patient: str | None, position: int
     ) -> int:
-        return await self._write(listing, self._rows(listing, records, patient, position))
+        return await self._write(listing, await self._rows(listing, records, patient, position))
 
-    def _rows(
+    async def _rows(
         self, listing: SyncListing, records: list[Record], patient: str | None, position: int
     ) -> list[VendorRecord]:
         """The records as the store keeps them; `position` is the first one's place in the
         whole listing (the key of a record the vendor gives no id, such as a singleton)."""
-        return [
-            VendorRecord(
-                vendor_key(record, position + index),
-                listing.patient_of(record, patient),
-                listing.changed_at(record, self.ctx),
-                record,
-            )
-            for index, record in enumerate(records)
-        ]
+
+        def rows() -> list[VendorRecord]:
+            kept = []
+            for index, record in enumerate(records):
+                key = listing.patient_of(record, patient)
+                changed = listing.changed_at(record, self.ctx)
+                if (key is None or changed is None) and listing.joins:
+                    # The joined record names what the raw one does not (a note's change
+                    # time is its visit's, a lab result's patient its order's).
+                    joined_key, changed = listing.joined(record, self._lookups, self.ctx)
+                    key = key or joined_key
+                kept.append(
+                    VendorRecord(vendor_key(record, position + index), key, changed, record)
+                )
+            return kept
+
+        return await anyio.to_thread.run_sync(rows)
 
     async def _write(self, listing: SyncListing, rows: list[VendorRecord]) -> int:
         if not rows:
@@ -496,6 +536,7 @@ class MirrorSync:
         fetched = self.clock.now()
 
         def write() -> int:
+            self._lookups.changed(listing.endpoint)
             return self.store.put_many(self.connection, listing.endpoint, rows, fetched_at=fetched)
 
         return await anyio.to_thread.run_sync(write)
@@ -524,3 +565,33 @@ def vendor_key(record: Record, position: int) -> str:
     practice's one account record), its place in the listing."""
     found = record.get("id")
     return str(found) if found not in (None, "") else f"#{position}"
+
+
+class MirrorLookups:
+    """The practice lists a join looks up (LookupTables), read from the mirror: a list name
+    is its endpoint (a listing of it holds every record). `find` indexes an endpoint's
+    records by the field asked, once, until the sync writes that endpoint again."""
+
+    def __init__(self, store: MirrorStore, connection: str):
+        self._store = store
+        self._connection = connection
+        self._indexes: dict[tuple[str, str], dict[str, list[Record]]] = {}
+
+    def find(self, name: str, field: str, value: object) -> list[Record]:
+        endpoint = parse_list_name(name)[0]
+        index = self._indexes.get((endpoint, field))
+        if index is None:
+            index = {}
+            for stored in self._store.scan(self._connection, endpoint):
+                index.setdefault(str(stored.body.get(field)), []).append(stored.body)
+            self._indexes[(endpoint, field)] = index
+        return index.get(str(value), [])
+
+    def one(self, name: str, record_id: object) -> Record | None:
+        stored = self._store.get(self._connection, parse_list_name(name)[0], str(record_id))
+        return None if stored is None else stored.body
+
+    def changed(self, endpoint: str) -> None:
+        """The sync wrote or deleted records of `endpoint`: its indexes are stale."""
+        for key in [k for k in self._indexes if k[0] == endpoint]:
+            del self._indexes[key]

@@ -110,8 +110,11 @@ async def test_backfill_holds_exactly_the_vendor_records_with_keys_and_progress(
         for record in mirror.scan(CONNECTION, listing.endpoint):
             if listing.is_patient:
                 assert record.patient_id == record.vendor_id
-            elif listing.patient_param or (listing.patient_fields and not listing.joined):
+            elif listing.patient_param or listing.patient_fields:
                 assert record.patient_id is not None, listing.endpoint
+        if listing.change_times:  # the mappings' declared change time, as the vendor's time
+            held = mirror.scan(CONNECTION, listing.endpoint)
+            assert any(r.vendor_updated_at is not None for r in held), listing.endpoint
     # Done is done: a second backfill asks nothing.
     assert (await sync.backfill()).calls == 0
 
