@@ -308,6 +308,10 @@ class MirrorSync:
         self.overlap = overlap
         self.max_wait = max_wait
         self._lookups = MirrorLookups(store, connection)
+        #: The reconcile round under way: listings read whole, and the ids each endpoint's
+        #: listings listed.
+        self._round_read: set[str] = set()
+        self._round_seen: dict[str, set[str]] = {}
 
     # -- backfill ----------------------------------------------------------------------------
 
@@ -419,20 +423,21 @@ class MirrorSync:
 
     async def reconcile(self) -> SyncRun:
         """Re-read every backfilled listing whole; keep what it lists, delete what it no longer
-        does. An endpoint deletes only when every listing of it was read to the end (a pause
-        or an unfinished backfill proves nothing about the records not read)."""
+        does. A round of reconcile may take several passes (each stops when the share is
+        spent): a pass goes on with the first listing the round has not read whole, and an
+        endpoint deletes once every listing of it was read whole in the round (a partial read,
+        or an unfinished backfill, proves nothing about the records not read). The round lives
+        in the process; a restart begins a new one."""
         run = SyncRun()
-        listed: dict[str, set[str]] = {}
-        unread = {listing.endpoint: 0 for listing in self.listings}
-        for listing in self.listings:
-            unread[listing.endpoint] += 1
         try:
             for listing in self.listings:
+                if listing.key in self._round_read:
+                    continue
                 mark = await self._watermark(listing)
                 if not mark.complete:
                     continue
                 started = self.clock.now()
-                seen = listed.setdefault(listing.endpoint, set())
+                seen: set[str] = set()
                 for patient, url in await self._full_reads(listing):
                     position = 0
                     while url is not None:
@@ -443,21 +448,30 @@ class MirrorSync:
                         mark = await self._charge(mark, calls)
                         position += len(rows)
                         url = page.next_url
-                unread[listing.endpoint] -= 1
                 # Read whole from `started` on: every change before it is held.
                 await self._save(replace(mark, synced_through=started))
+                self._round_read.add(listing.key)
+                self._round_seen.setdefault(listing.endpoint, set()).update(seen)
+                run.deleted += await self._delete_unlisted(listing.endpoint)
         except _Paused as stop:
             run.paused = str(stop)
-        for endpoint, seen in listed.items():
-            if unread[endpoint]:
-                continue
-            held = await anyio.to_thread.run_sync(self.store.ids, self.connection, endpoint)
-            if gone := held - seen:
-                run.deleted += await anyio.to_thread.run_sync(
-                    self.store.delete, self.connection, endpoint, sorted(gone)
-                )
-                self._lookups.changed(endpoint)
+            return run
+        self._round_read.clear()
+        self._round_seen.clear()
         return run
+
+    async def _delete_unlisted(self, endpoint: str) -> int:
+        """Once the round has read every listing of `endpoint`: delete what none listed."""
+        if any(x.key not in self._round_read for x in self.listings if x.endpoint == endpoint):
+            return 0
+        seen = self._round_seen[endpoint]
+        held = await anyio.to_thread.run_sync(self.store.ids, self.connection, endpoint)
+        gone = sorted(held - seen)
+        if not gone:
+            return 0
+        deleted = await anyio.to_thread.run_sync(self.store.delete, self.connection, endpoint, gone)
+        self._lookups.changed(endpoint)
+        return deleted
 
     async def _full_reads(self, listing: SyncListing) -> list[tuple[str | None, str | None]]:
         """The first page of each full read of a listing: one, or one per mirrored patient."""

@@ -231,3 +231,29 @@ async def test_poll_and_reconcile_reach_the_vendor_state_again_after_an_hour_of_
     await _assert_exact(runtime, sync)
     for endpoint, record_id in deleted:
         assert mirror.get(CONNECTION, endpoint, record_id) is None
+
+
+async def test_a_reconcile_cut_short_by_the_share_deletes_nothing_it_did_not_read_whole(
+    runtime: Runtime, mirror: MirrorStore, sandbox: Any, clock: FakeClock
+) -> None:
+    sync = await _sync(runtime, mirror)
+    assert (await sync.backfill()).finished
+    await _an_hour_of_changes(sandbox, clock)
+    before = {x.endpoint: mirror.ids(CONNECTION, x.endpoint) for x in sync.listings}
+    share = SyncShare(runtime.client.budget, clock, 5 / runtime.client.budget.hourly_limit)
+    short = await _sync(runtime, mirror, share)
+
+    cut = await short.reconcile()
+
+    assert cut.paused and cut.calls == 5
+    unread = set(before) - set(cut.calls_by_endpoint)
+    assert unread
+    for endpoint in unread:
+        assert mirror.ids(CONNECTION, endpoint) == before[endpoint], endpoint
+    for _hour in range(20):  # the round goes on where it stopped, five calls an hour
+        clock.advance(3600)
+        if (await short.reconcile()).finished:
+            break
+    else:
+        raise AssertionError("the reconcile round never ended")
+    await _assert_exact(runtime, sync, bodies=False)
