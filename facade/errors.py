@@ -7,7 +7,7 @@
     │   │   ├── InvalidParameterValue 400 value          a value of the wrong type or form
     │   │   └── InvalidCursor         400 invalid        a paging cursor we did not issue
     │   ├── Unauthorized              401 login          no token, or one facade does not accept
-    │   ├── SignatureRejected         401 security       a webhook delivery without the vendor's signature
+    │   ├── SignatureRejected         401 security       a webhook delivery not signed as expected
     │   ├── Forbidden                 403 forbidden      the token does not grant this
     │   ├── ResourceNotFound          404 not-found      unknown type or id (or outside the grant)
     │   ├── MethodNotAllowed          405 not-supported  an interaction facade does not offer

@@ -1,6 +1,7 @@
 """Tables of the mirror: vendor records as the vendor sent them, how far each listing is
-synced, the webhook deliveries already taken and the records they said changed. Only keys and times are stored in the
-clear (they are indexed and carry no PHI); a record's body is only ever stored sealed."""
+synced, the webhook deliveries already taken and the records they said changed. Only keys
+and times are stored in the clear (they are indexed and carry no PHI); a record's body is
+only ever stored sealed."""
 
 from __future__ import annotations
 

@@ -65,7 +65,9 @@ class WebhookReceiver:
         """Verify, read and keep one delivery. DeliveryRejected when the signature is wrong
         (before the body is parsed); WebhookMalformed when a signed body is not a delivery."""
         if not self.rules.signed(headers, body, self.secret):
-            log.warning("webhook delivery for %s refused: bad or missing signature", self.connection)
+            log.warning(
+                "webhook delivery for %s refused: bad or missing signature", self.connection
+            )
             raise DeliveryRejected()
         try:
             payload = orjson.loads(body)
@@ -106,4 +108,6 @@ def build_receiver(
     sends none."""
     if not secret or rules is None:
         return None
-    return WebhookReceiver(vendor=vendor, connection=vendor, rules=rules, store=store, secret=secret)
+    return WebhookReceiver(
+        vendor=vendor, connection=vendor, rules=rules, store=store, secret=secret
+    )
