@@ -130,6 +130,7 @@ async def test_drchrono_changes_become_refresh_hints(
     assert {patient for _, patient in audited} >= {p for _, _, p in expected if p}
 
     assert SECRET not in caplog.text
+    assert SECRET not in repr(runtime.settings) + repr(runtime.webhooks)
     names = {
         str(d.body["object"][field])
         for d in sent
