@@ -292,8 +292,10 @@ class MirrorStore:
 
     def take_hints(self, connection: str, limit: int = WRITE_BATCH) -> list[Hint]:
         """Remove and return up to `limit` hints, oldest first. One DELETE ... RETURNING
-        decides, so two takers never both get a hint; a hint taken and then lost by a crash
-        is repaired by the next poll or reconcile, as a lost webhook is."""
+        decides, so two takers never both get a hint, and on PostgreSQL a taker skips the
+        rows another is taking (SKIP LOCKED) rather than coming back empty while hints wait;
+        SQLite runs writers one at a time. A hint taken and then lost by a crash is repaired
+        by the next poll or reconcile, as a lost webhook is."""
         if limit < 1:
             raise ValueError("limit must be at least 1")
         oldest = (
@@ -301,6 +303,7 @@ class MirrorStore:
             .where(col(MirrorHint.connection) == connection)
             .order_by(col(MirrorHint.received_at), col(MirrorHint.id))
             .limit(limit)
+            .with_for_update(skip_locked=True)
         )
         statement = (
             delete(MirrorHint)

@@ -85,4 +85,5 @@ def test_two_takers_never_get_the_same_hint(
     for thread in threads:
         thread.join()
     assert failures == []
+    # Each taker stopped only when nothing was left, and no hint went to both.
     assert sorted(taken[0] + taken[1], key=int) == [str(n) for n in range(200)]
