@@ -87,7 +87,8 @@ class Settings(BaseSettings):
     webhook_secret: str = _setting(
         "",
         "the secret registered with the vendor for its webhooks (at least 16 characters); "
-        "set, facade takes the vendor's change signals at `/webhooks/VENDOR`; empty: that "
+        "set, facade records the vendor's change signals at `/webhooks/VENDOR` for the "
+        "change-capture mirror (in progress: nothing is served from them yet); empty: that "
         "route answers 404",
         shown="empty (webhooks off)",
         repr=False,
