@@ -38,6 +38,7 @@ from facade.rest.health import router as health_router
 from facade.rest.limits import RequestLimits
 from facade.rest.responses import FhirResponse
 from facade.rest.site import router as site_router
+from facade.rest.webhooks import router as webhooks_router
 from facade.runtime import Runtime, build_runtime
 from facade.settings import Settings
 from facade.upstream.budget import metered
@@ -96,6 +97,7 @@ def create_app(
     app.include_router(auth_router)  # before the FHIR routes: it serves /fhir/.well-known/*
     app.include_router(bulk_router, prefix="/fhir")  # before the FHIR routes: $export, Group
     app.include_router(fhir_router, prefix="/fhir")
+    app.include_router(webhooks_router)  # signed by the vendor, outside SMART's /fhir
 
     # Added first, so it runs inside AccessLog: refusals are logged like any answer.
     app.add_middleware(

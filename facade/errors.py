@@ -7,6 +7,7 @@
     │   │   ├── InvalidParameterValue 400 value          a value of the wrong type or form
     │   │   └── InvalidCursor         400 invalid        a paging cursor we did not issue
     │   ├── Unauthorized              401 login          no token, or one facade does not accept
+    │   ├── SignatureRejected         401 security       a webhook delivery not signed as expected
     │   ├── Forbidden                 403 forbidden      the token does not grant this
     │   ├── ResourceNotFound          404 not-found      unknown type or id (or outside the grant)
     │   ├── MethodNotAllowed          405 not-supported  an interaction facade does not offer
@@ -105,6 +106,16 @@ class Unauthorized(RequestError):
 def _challenge_text(text: str) -> str:
     """RFC 6750's error_description alphabet: printable ASCII without `"` and `\\`."""
     return "".join(c if " " <= c <= "~" and c not in '"\\' else "?" for c in text)
+
+
+class SignatureRejected(RequestError):
+    """A webhook delivery that is not signed with the secret registered with the vendor: it
+    is refused unread (no bearer challenge: the vendor signs, it does not log in)."""
+
+    status = 401
+    issue_type = "security"
+    code = "signature-rejected"
+    default_message = "The delivery does not carry a valid signature."
 
 
 class Forbidden(RequestError):

@@ -29,6 +29,8 @@ from facade.core.service import FhirService, ServiceLimits
 from facade.core.vendor import ClientParts, VendorClient
 from facade.errors import FacadeError
 from facade.fhir.paging import CursorCodec
+from facade.mirror.store import MirrorStore
+from facade.mirror.webhooks import WebhookReceiver, build_receiver
 from facade.readiness import Readiness
 from facade.settings import Settings
 from facade.store.connections import ConnectionStore, VendorCredentials
@@ -123,6 +125,8 @@ class Runtime:
     authorization: Authority | None = None
     #: Bulk $export: jobs, worker, files, groups (the app starts and stops its worker).
     exports: BulkExports | None = None
+    #: The vendor's webhooks (`/webhooks/{vendor}`), when a webhook secret is set.
+    webhooks: WebhookReceiver | None = None
     _closed: bool = field(default=False, repr=False)
 
     async def upstream_problem(self) -> str | None:
@@ -284,4 +288,10 @@ async def build_runtime(
         sandbox=sandbox,
         authorization=authorization,
         exports=build_exports(settings, database, service, client, clock, entry.groups),
+        webhooks=build_receiver(
+            settings.vendor,
+            entry.webhooks,
+            settings.webhook_secret,
+            MirrorStore(database, cursor_key, clock),
+        ),
     )

@@ -32,7 +32,7 @@ from facade.vendors import DEFAULT_VENDOR, VENDORS
 ENV_PREFIX = "FACADE_"
 LogLevel = Literal["critical", "error", "warning", "info", "debug"]
 #: Settings whose values are never repeated in an error message.
-SECRET_SETTINGS = frozenset({"secret_key"})
+SECRET_SETTINGS = frozenset({"secret_key", "webhook_secret"})
 #: Bind addresses meaning "every interface": never advertised as the public base URL.
 WILDCARD_HOSTS = ("0.0.0.0", "::", "")
 #: An origin as browsers send it: scheme, host, optional port; no path, no trailing slash.
@@ -82,6 +82,15 @@ class Settings(BaseSettings):
         "",
         "Fernet key for secrets at rest and paging cursors",
         shown="key file in the data dir",
+        repr=False,
+    )
+    webhook_secret: str = _setting(
+        "",
+        "the secret registered with the vendor for its webhooks (at least 16 characters); "
+        "set, facade records the vendor's change signals at `/webhooks/VENDOR` for the "
+        "change-capture mirror (in progress: nothing is served from them yet); empty: that "
+        "route answers 404",
+        shown="empty (webhooks off)",
         repr=False,
     )
     # Embedded sandbox (used when no vendor connection is stored).
@@ -211,6 +220,13 @@ class Settings(BaseSettings):
     @classmethod
     def _lower_case_level(cls, value: Any) -> Any:
         return value.strip().lower() if isinstance(value, str) else value
+
+    @field_validator("webhook_secret")
+    @classmethod
+    def _long_enough(cls, value: str) -> str:
+        if value and len(value) < 16:
+            raise ValueError("must be at least 16 characters (a guessable secret signs forgeries)")
+        return value
 
     @field_validator("secret_key")
     @classmethod

@@ -15,7 +15,7 @@ import argparse
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
 from facade.core.mapping import MappingContext
 from facade.upstream.budget import QuotaRule, UpstreamBudget
@@ -204,6 +204,51 @@ class Command:
     run: Callable[[argparse.Namespace, Any], int]  # (args, Settings) -> exit status
 
 
+class RefreshHint(NamedTuple):
+    """A vendor's change signal, read as "refresh this record": the listing endpoint the
+    record comes from, its vendor id, the vendor patient it belongs to (None outside a chart)
+    and the event that announced it. A hint is never trusted as the record itself."""
+
+    endpoint: str
+    vendor_id: str
+    patient_id: str | None
+    event: str
+
+
+@dataclass(frozen=True)
+class WebhookDelivery:
+    """One delivery as the vendor's rules read it: the id redeliveries repeat, the event, and
+    the records it says changed (none for a ping or an event the mirror does not follow)."""
+
+    delivery_id: str
+    event: str
+    hints: tuple[RefreshHint, ...] = ()
+
+
+class WebhookMalformed(ValueError):
+    """A signed delivery whose headers or body do not say what the vendor's deliveries say;
+    the message names what is missing, never a value from the body."""
+
+
+@dataclass(frozen=True)
+class WebhookRules:
+    """How a vendor's webhooks reach facade, as functions of the request (headers are
+    case-insensitive) and the secret the operator registered with the vendor.
+
+    `handshake(query, secret)` is the JSON answer to the vendor's verification `GET`, or None
+    when the query is not one; a vendor without a handshake leaves it None. A handshake that
+    answers with an HMAC of a caller's message must not share its key with a body signature,
+    or it would sign forged bodies on request. `signed(headers, body, secret)` says whether
+    the raw body carries the vendor's signature, compared in constant time. `read(headers,
+    payload)` reads the verified delivery (payload: the parsed JSON body) or raises
+    WebhookMalformed; the delivery id it returns should come from the signed part when the
+    vendor signs one, so a replayed body cannot pass as a new delivery."""
+
+    signed: Callable[[Mapping[str, str], bytes, str], bool]
+    read: Callable[[Mapping[str, str], Any], WebhookDelivery]
+    handshake: Callable[[Mapping[str, str], str], dict[str, Any] | None] | None = None
+
+
 @dataclass(frozen=True)
 class Vendor:
     """One vendor's entry in facade/vendors.py."""
@@ -230,3 +275,5 @@ class Vendor:
     wire: Wire
     #: Words only this vendor's packages may use (tests/test_vendor_neutral.py).
     wire_vocabulary: tuple[str, ...] = ()
+    #: How its webhooks are verified and read (the mirror's change signals); None: it has none.
+    webhooks: WebhookRules | None = None

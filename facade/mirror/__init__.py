@@ -1,15 +1,24 @@
 """The mirror: an opt-in local copy of the vendor's records, kept fresh by the vendor's
 change signals, so that answers cost no vendor calls and only changes do.
 
-This package is the store (records sealed at rest, watermarks, webhook deliveries); it
-holds PHI only sealed, and it never calls the vendor itself.
+This package is the store (records sealed at rest, watermarks, webhook deliveries and the
+refresh hints they bring) and the webhook receiver; it holds PHI only sealed, and it never
+calls the vendor itself.
 """
 
 from facade.mirror.cipher import MirrorRecordUnreadable, RecordCipher
-from facade.mirror.store import EndpointStatus, MirrorStore, StoredRecord, VendorRecord, Watermark
+from facade.mirror.store import (
+    EndpointStatus,
+    Hint,
+    MirrorStore,
+    StoredRecord,
+    VendorRecord,
+    Watermark,
+)
 
 __all__ = [
     "EndpointStatus",
+    "Hint",
     "MirrorRecordUnreadable",
     "MirrorStore",
     "RecordCipher",

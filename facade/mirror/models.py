@@ -1,6 +1,7 @@
 """Tables of the mirror: vendor records as the vendor sent them, how far each listing is
-synced, and the webhook deliveries already taken. Only keys and times are stored in the
-clear (they are indexed and carry no PHI); a record's body is only ever stored sealed."""
+synced, the webhook deliveries already taken and the records they said changed. Only keys
+and times are stored in the clear (they are indexed and carry no PHI); a record's body is
+only ever stored sealed."""
 
 from __future__ import annotations
 
@@ -71,3 +72,26 @@ class MirrorDelivery(SQLModel, table=True):
     connection: str = Field(max_length=100)
     delivery_id: str = Field(max_length=200)
     received_at: datetime = Field(index=True)
+
+
+class MirrorHint(SQLModel, table=True):
+    """A record a vendor said changed (a webhook event), waiting for the sync to refresh it.
+
+    One row per record: a second event about a record not yet refreshed only updates the
+    row, so the table is bounded by the records, not by how often the vendor speaks."""
+
+    __tablename__ = "mirror_hint"
+    __table_args__ = (
+        UniqueConstraint("connection", "endpoint", "vendor_id", name="uq_mirror_hint_key"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    connection: str = Field(max_length=100)
+    endpoint: str = Field(max_length=100)
+    vendor_id: str = Field(max_length=100)
+    #: The vendor's patient key, when the event names one.
+    patient_id: str | None = Field(default=None, max_length=100)
+    #: The vendor's event name (the latest one, when several arrived).
+    event: str = Field(max_length=100)
+    #: When the latest event about the record arrived. UTC.
+    received_at: datetime

@@ -1,5 +1,6 @@
 """The mirror's store: vendor records as the vendor sent them, per connection and endpoint,
-with their bodies sealed; how far each listing is synced; the webhook deliveries taken.
+with their bodies sealed; how far each listing is synced; the webhook deliveries taken and
+the refresh hints they brought.
 
 A write never takes a record back in time: one upsert statement compares the stored
 version with the incoming one, so an out-of-order or repeated delivery, or two writers
@@ -26,7 +27,7 @@ from sqlmodel import SQLModel, col
 
 from facade.clock import Clock
 from facade.mirror.cipher import RecordCipher
-from facade.mirror.models import MirrorDelivery, MirrorRecord, MirrorWatermark
+from facade.mirror.models import MirrorDelivery, MirrorHint, MirrorRecord, MirrorWatermark
 from facade.store.database import Database
 
 #: Records taken from a caller's iterable at a time (sealed, then sent in one executemany), and
@@ -91,6 +92,22 @@ class EndpointStatus:
     #: The stalest listing's synced-through time; None while any listing has none.
     synced_through: datetime | None
     calls_spent: int
+
+
+#: A refresh hint on its way in: endpoint, vendor id, patient id, event (a RefreshHint).
+IncomingHint = tuple[str, str, str | None, str]
+
+
+@dataclass(frozen=True)
+class Hint:
+    """A record the vendor said changed, waiting to be refreshed."""
+
+    connection: str
+    endpoint: str
+    vendor_id: str
+    patient_id: str | None
+    event: str
+    received_at: datetime
 
 
 class MirrorStore:
@@ -242,17 +259,108 @@ class MirrorStore:
         """Record a delivery as taken; True if it was taken before. One statement decides,
         so of two deliveries with the same id arriving at once exactly one is new."""
         with self._database.engine.begin() as db:
-            statement = (
-                _insert(db, MirrorDelivery)
-                .values(
-                    connection=connection,
-                    delivery_id=delivery_id,
-                    received_at=_utc(self._clock.now(), "clock"),
-                )
-                .on_conflict_do_nothing(index_elements=["connection", "delivery_id"])
-                .returning(col(MirrorDelivery.id))
+            return not self._claim(db, connection, delivery_id)
+
+    def take_delivery(
+        self, connection: str, delivery_id: str, hints: Iterable[IncomingHint]
+    ) -> bool:
+        """Record a delivery as taken and keep its hints, in one transaction; False (and
+        nothing kept) if it was taken before. A failure keeps neither, so the vendor's
+        redelivery is not mistaken for a duplicate of a delivery whose hints were lost."""
+        with self._database.engine.begin() as db:
+            if not self._claim(db, connection, delivery_id):
+                return False
+            self._add_hints(db, connection, hints)
+            return True
+
+    def _claim(self, db: Connection, connection: str, delivery_id: str) -> bool:
+        """Insert the delivery's id; True if this statement inserted it (it is new)."""
+        statement = (
+            _insert(db, MirrorDelivery)
+            .values(
+                connection=connection,
+                delivery_id=delivery_id,
+                received_at=_utc(self._clock.now(), "clock"),
             )
-            return db.execute(statement).first() is None
+            .on_conflict_do_nothing(index_elements=["connection", "delivery_id"])
+            .returning(col(MirrorDelivery.id))
+        )
+        return db.execute(statement).first() is not None
+
+    # -- refresh hints ---------------------------------------------------------------------
+
+    def add_hints(self, connection: str, hints: Iterable[IncomingHint]) -> None:
+        """Keep hints (RefreshHint tuples); a record already hinted keeps one row, with the
+        latest event and arrival time."""
+        with self._database.engine.begin() as db:
+            self._add_hints(db, connection, hints)
+
+    def take_hints(self, connection: str, limit: int = WRITE_BATCH) -> list[Hint]:
+        """Remove and return up to `limit` hints, oldest first. One DELETE ... RETURNING
+        decides, so two takers never both get a hint, and on PostgreSQL a taker skips the
+        rows another is taking (SKIP LOCKED) rather than coming back empty while hints wait;
+        SQLite runs writers one at a time. A hint taken and then lost by a crash is repaired
+        by the next poll or reconcile, as a lost webhook is."""
+        if limit < 1:
+            raise ValueError("limit must be at least 1")
+        oldest = (
+            select(col(MirrorHint.id))
+            .where(col(MirrorHint.connection) == connection)
+            .order_by(col(MirrorHint.received_at), col(MirrorHint.id))
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        )
+        statement = (
+            delete(MirrorHint)
+            .where(col(MirrorHint.id).in_(oldest.scalar_subquery()))
+            .returning(*_HINT_COLUMNS)
+        )
+        with self._database.engine.begin() as db:
+            rows = db.execute(statement).all()
+        hints = [
+            Hint(
+                connection=row.connection,
+                endpoint=row.endpoint,
+                vendor_id=row.vendor_id,
+                patient_id=row.patient_id,
+                event=row.event,
+                received_at=_utc_from_db(row.received_at),
+            )
+            for row in rows
+        ]
+        return sorted(hints, key=lambda hint: hint.received_at)
+
+    def pending_hints(self, connection: str) -> int:
+        """How many records wait for a refresh (for `facade mirror status`)."""
+        statement = select(func.count()).where(col(MirrorHint.connection) == connection)
+        with self._database.engine.connect() as db:
+            return int(db.execute(statement).scalar_one())
+
+    def _add_hints(self, db: Connection, connection: str, hints: Iterable[IncomingHint]) -> None:
+        now = _utc(self._clock.now(), "clock")
+        latest: dict[tuple[str, str], dict[str, Any]] = {}
+        for endpoint, vendor_id, patient_id, event in hints:
+            latest[(endpoint, vendor_id)] = {
+                "connection": connection,
+                "endpoint": endpoint,
+                "vendor_id": vendor_id,
+                "patient_id": patient_id,
+                "event": event,
+                "received_at": now,
+            }
+        if not latest:
+            return
+        statement = _insert(db, MirrorHint)
+        db.execute(
+            statement.on_conflict_do_update(
+                index_elements=["connection", "endpoint", "vendor_id"],
+                set_={
+                    name: statement.excluded[name]
+                    for name in ("patient_id", "event", "received_at")
+                },
+            ),
+            list(latest.values()),
+        )
 
     def forget_deliveries(self, received_before: datetime) -> int:
         """Drop delivery ids older than any redelivery the vendor would still make."""
@@ -267,7 +375,7 @@ class MirrorStore:
 
     def purge(self, connection: str | None = None) -> int:
         """Delete everything the mirror holds for `connection` (None: for every one): records,
-        watermarks and deliveries; how many records were deleted.
+        watermarks, deliveries and hints; how many records were deleted.
 
         On SQLite the deleted pages are overwritten and the write-ahead log emptied, so the
         sealed bodies leave the files too (as far as no reader still holds an older
@@ -280,6 +388,7 @@ class MirrorStore:
                 deleted = db.execute(_all_of(MirrorRecord, connection)).rowcount
                 db.execute(_all_of(MirrorWatermark, connection))
                 db.execute(_all_of(MirrorDelivery, connection))
+                db.execute(_all_of(MirrorHint, connection))
             finally:
                 if secure:
                     db.exec_driver_sql("PRAGMA secure_delete = OFF")
@@ -365,6 +474,14 @@ _WATERMARK_COLUMNS = (
     col(MirrorWatermark.calls_spent),
     col(MirrorWatermark.updated_at),
 )
+_HINT_COLUMNS = (
+    col(MirrorHint.connection),
+    col(MirrorHint.endpoint),
+    col(MirrorHint.vendor_id),
+    col(MirrorHint.patient_id),
+    col(MirrorHint.event),
+    col(MirrorHint.received_at),
+)
 
 
 def _records(connection: str, endpoint: str) -> Select[*tuple[Any, ...]]:
@@ -376,7 +493,8 @@ def _endpoint_of(connection: str, endpoint: str) -> ColumnElement[bool]:
 
 
 def _all_of(
-    model: type[MirrorRecord | MirrorWatermark | MirrorDelivery], connection: str | None
+    model: type[MirrorRecord | MirrorWatermark | MirrorDelivery | MirrorHint],
+    connection: str | None,
 ) -> Delete:
     """DELETE of a mirror table's rows of one connection (None: of every connection)."""
     statement = delete(model)

@@ -105,7 +105,7 @@ def test_status_sums_each_endpoint_of_the_connection(store: MirrorStore) -> None
 def fill(store: MirrorStore, connection: str) -> None:
     store.put_many(connection, "problems", records(50))
     store.save_watermark(Watermark(connection, "problems", synced_through=T0, complete=True))
-    store.seen_delivery(connection, "d-1")
+    store.take_delivery(connection, "d-1", [("problems", "1", "p-1", "changed")])
 
 
 def test_purging_a_connection_leaves_nothing_of_it(store: MirrorStore, database: Database) -> None:
@@ -116,17 +116,19 @@ def test_purging_a_connection_leaves_nothing_of_it(store: MirrorStore, database:
     assert store.ids("acme", "problems") == set()
     assert store.watermark("acme", "problems") is None
     assert store.seen_delivery("acme", "d-1") is False  # forgotten too
+    assert store.pending_hints("acme") == 0
     # Another connection's mirror is untouched.
     assert len(store.ids("other", "problems")) == 50
     assert store.watermark("other", "problems") is not None
     assert store.seen_delivery("other", "d-1") is True
+    assert store.pending_hints("other") == 1
 
 
 def test_purging_everything_empties_the_mirror(store: MirrorStore, database: Database) -> None:
     fill(store, "acme")
     fill(store, "other")
     assert store.purge() == 100
-    for table in ("mirror_record", "mirror_watermark", "mirror_delivery"):
+    for table in ("mirror_record", "mirror_watermark", "mirror_delivery", "mirror_hint"):
         assert row_count(database, table) == 0
 
 

@@ -24,7 +24,7 @@ from sqlalchemy import MetaData, create_engine, inspect, text
 from sqlalchemy.engine import make_url
 from sqlmodel import SQLModel
 
-from facade.mirror.models import MirrorDelivery, MirrorRecord, MirrorWatermark
+from facade.mirror.models import MirrorDelivery, MirrorHint, MirrorRecord, MirrorWatermark
 from facade.store.connections import ConnectionStore, VendorCredentials
 from facade.store.database import MIGRATIONS_DIR, Database
 from facade.store.secrets import (
@@ -150,7 +150,7 @@ def test_migrate_creates_the_schema(database_url: str) -> None:
         database.dispose()
 
 
-MIRROR_TABLES = (MirrorRecord, MirrorWatermark, MirrorDelivery)
+MIRROR_TABLES = (MirrorRecord, MirrorWatermark, MirrorDelivery, MirrorHint)
 
 
 def test_migrate_creates_the_mirror_tables_as_their_models_declare(database: Database) -> None:
@@ -177,6 +177,7 @@ def test_migrate_creates_the_mirror_tables_as_their_models_declare(database: Dat
     assert ["connection", "endpoint", "id"] in indexes("mirror_record")
     assert ["connection", "endpoint", "params_key"] in unique_keys("mirror_watermark")
     assert ["connection", "delivery_id"] in unique_keys("mirror_delivery")
+    assert ["connection", "endpoint", "vendor_id"] in unique_keys("mirror_hint")
 
 
 def test_the_mirror_migration_downgrades_and_upgrades_cleanly(database: Database) -> None:

@@ -16,6 +16,7 @@ from facade.core.vendor import (
 )
 from facade.upstream.budget import QuotaRule
 from facade.upstream.carecloud.groups import GROUPS
+from facade.upstream.carecloud.webhooks import WEBHOOKS
 from facade.upstream.carecloud.wire import VOCABULARY, WIRE
 
 if TYPE_CHECKING:
@@ -160,4 +161,5 @@ VENDOR = Vendor(
     describe_connection=describe_connection,
     wire=WIRE,
     wire_vocabulary=VOCABULARY,
+    webhooks=WEBHOOKS,
 )

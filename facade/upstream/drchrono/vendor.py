@@ -17,6 +17,7 @@ from facade.core.vendor import (
 from facade.upstream.budget import CLOCK_HOUR
 from facade.upstream.drchrono import commands
 from facade.upstream.drchrono.groups import GROUPS
+from facade.upstream.drchrono.webhooks import WEBHOOKS
 from facade.upstream.drchrono.wire import VOCABULARY, WIRE
 
 if TYPE_CHECKING:
@@ -141,4 +142,5 @@ VENDOR = Vendor(
     describe_connection=describe_connection,
     wire=WIRE,
     wire_vocabulary=VOCABULARY,
+    webhooks=WEBHOOKS,
 )

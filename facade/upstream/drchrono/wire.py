@@ -29,4 +29,5 @@ VOCABULARY = (
     "show_inactive",
     "show_archived",
     "users/current",
+    "secret_token",
 )
