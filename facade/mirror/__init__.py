@@ -2,8 +2,8 @@
 change signals, so that answers cost no vendor calls and only changes do.
 
 This package is the store (records sealed at rest, watermarks, webhook deliveries and the
-refresh hints they bring) and the webhook receiver; it holds PHI only sealed, and it never
-calls the vendor itself.
+refresh hints they bring), the webhook receiver, and the sync (backfill, poll, reconcile),
+the only part that calls the vendor, within its share of the quota; it holds PHI only sealed.
 """
 
 from facade.mirror.cipher import MirrorRecordUnreadable, RecordCipher
