@@ -30,7 +30,7 @@ from mappings.carecloud.chart import (
     practitioner_reference,
     profiled,
 )
-from mappings.carecloud.fields import fhir_date, instant, text
+from mappings.carecloud.fields import concept, fhir_date, instant, text
 from mappings.valuemaps import CPT, HCPCS, SNOMED, US_CORE
 
 PROFILE = US_CORE + "us-core-procedure"
@@ -40,20 +40,14 @@ SYSTEMS = {"CPT": CPT, "SNOMED": SNOMED, "HCPCS": HCPCS}
 
 
 def _code(procedure: Record) -> dict[str, Any]:
+    """The procedure's code; its text is the description, else the bare code, so a row
+    without either still says what it is."""
     code = text(procedure.get("code"))
     system = SYSTEMS.get(text(procedure.get("code_system")) or "")
-    description = text(procedure.get("description"))
-    concept: dict[str, Any] = {}
-    if code and system:
-        coding = {"system": system, "code": code}
-        if description:
-            coding["display"] = description
-        concept["coding"] = [coding]
-    if description:
-        concept["text"] = description
-    elif code:
-        concept["text"] = code
-    return concept or {"text": "Unspecified procedure"}
+    found = concept(system, code, text(procedure.get("description"))) or {}
+    if "text" not in found:
+        found["text"] = code or "Unspecified procedure"
+    return found
 
 
 def _procedure(procedure: Record, encounter: Record, ctx: MappingContext) -> Resource:
