@@ -1,7 +1,7 @@
 """The mirror's sync: what to read (the Bulk export's practice-wide plan), and reading it into
 the store within a share of the vendor quota.
 
-Three passes, each resumable and each stopping (`SyncRun.paused`) when its share of the
+Four passes, each resumable and each stopping (`SyncRun.paused`) when its share of the
 hour's calls is spent, the vendor holds it off, or a call fails:
 
 - backfill: every listing of the plan, page by page (a listing the vendor has only patient by
@@ -21,6 +21,9 @@ hour's calls is spent, the vendor holds it off, or a call fails:
 - reconcile: every listing re-read whole; what the vendor no longer lists is deleted (most
   vendor deletes announce nothing), and what it lists is kept as it is now. An endpoint is
   reconciled only when all its listings were read to the end: a partial read proves nothing.
+- refresh_hinted: the records the vendor's webhooks named (the receiver's hints), read again
+  from the vendor, by id or, for a listing the vendor has per patient, that patient's
+  listing; the event's body is never taken. What no hint names waits for poll and reconcile.
 
 The sync names no vendor: the plan, the wire rules and the change times come from the
 mappings and the vendor's Wire.
@@ -33,7 +36,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from math import floor
-from typing import Any
+from typing import Any, NamedTuple
 
 import anyio
 
@@ -46,7 +49,7 @@ from facade.core.mapping import ChangeTime, MappingContext, Record, ResourceMapp
 from facade.core.registry import MappingRegistry
 from facade.core.vendor import VendorClient, VendorPage, Wire
 from facade.errors import FacadeError
-from facade.mirror.store import MirrorStore, VendorRecord, Watermark
+from facade.mirror.store import Hint, MirrorStore, VendorRecord, Watermark
 from facade.upstream.budget import UpstreamBudget, metered
 
 #: The share of the hour's vendor calls the sync may spend, leaving the rest to live reads.
@@ -278,6 +281,16 @@ class SyncRun:
         return not self.paused
 
 
+class _HintedRead(NamedTuple):
+    """What refreshes hinted records: a record of a practice-wide listing read by id (`key`
+    its vendor id), or a patient's records of a listing the vendor has per patient listed
+    again (`key` the patient)."""
+
+    endpoint: str
+    by_patient: bool
+    key: str
+
+
 class _Paused(Exception):
     """The share is spent, or a call failed: the pass stops where its watermarks say."""
 
@@ -489,6 +502,119 @@ class MirrorSync:
             )
             for p in sorted(patients)
         ]
+
+    # -- webhook hints ------------------------------------------------------------------------
+
+    async def refresh_hinted(self, batch: int = 100) -> SyncRun:
+        """Refresh the records the vendor's webhooks named, `batch` hints at a time. A hint is
+        only a hint: the record is read again from the vendor, never taken from the event. A
+        record of a practice-wide listing is read by id (gone at the vendor: deleted here); a
+        record the vendor lists only per patient is refreshed by listing that patient's
+        records again (those it no longer lists are deleted), once per patient however many
+        of its records the batch names. A hint on an endpoint the mirror does not keep that
+        names a patient re-lists that patient's per-patient listings (a check-in may open a
+        visit); one naming no patient is dropped: poll and reconcile cover it. When the share
+        is spent, the hints not yet refreshed are put back for the next pass."""
+        run = SyncRun()
+        try:
+            while True:
+                taken = await anyio.to_thread.run_sync(
+                    self.store.take_hints, self.connection, batch
+                )
+                if not taken:
+                    break
+                pending = deque(self._hinted_reads(taken))
+                try:
+                    while pending:
+                        await self._refresh(pending[0][0], run)
+                        pending.popleft()
+                except _Paused:
+                    untaken = list(dict.fromkeys(hint for _, hints in pending for hint in hints))
+                    await anyio.to_thread.run_sync(
+                        self.store.add_hints,
+                        self.connection,
+                        [(h.endpoint, h.vendor_id, h.patient_id, h.event) for h in untaken],
+                    )
+                    raise
+        except _Paused as stop:
+            run.paused = str(stop)
+        return run
+
+    def _hinted_reads(self, hints: list[Hint]) -> list[tuple[_HintedRead, list[Hint]]]:
+        """The batch's reads, each once, with the hints it answers."""
+        reads: dict[_HintedRead, list[Hint]] = {}
+        per_patient = list(dict.fromkeys(x.endpoint for x in self.listings if x.patient_param))
+        for hint in hints:
+            listings = [x for x in self.listings if x.endpoint == hint.endpoint]
+            if any(not x.patient_param for x in listings):
+                found = [_HintedRead(hint.endpoint, by_patient=False, key=hint.vendor_id)]
+            elif hint.patient_id is None:
+                continue
+            elif listings:
+                found = [_HintedRead(hint.endpoint, by_patient=True, key=hint.patient_id)]
+            else:
+                # A change to the patient's chart the mirror keeps no listing of (a visit's
+                # appointment checked in): what it keeps per patient may follow from it.
+                found = [_HintedRead(e, by_patient=True, key=hint.patient_id) for e in per_patient]
+            for read in found:
+                reads.setdefault(read, []).append(hint)
+        return list(reads.items())
+
+    async def _refresh(self, read: _HintedRead, run: SyncRun) -> None:
+        endpoint, key = read.endpoint, read.key
+        if not read.by_patient:
+            listing = next(
+                x for x in self.listings if x.endpoint == endpoint and not x.patient_param
+            )
+            await self._refresh_record(listing, key, run)
+            return
+        seen: set[str] = set()
+        for listing in self.listings:
+            if listing.endpoint != endpoint:
+                continue
+            url: str | None = self.client.list_url(
+                endpoint, {**listing.params, listing.patient_param: key}
+            )
+            position = 0
+            while url is not None:
+                page, _calls = await self._fetch(url, listing, run)
+                rows = await self._rows(listing, page.results, key, position)
+                seen.update(row.vendor_id for row in rows)
+                run.written += await self._write(listing, rows)
+                position += len(rows)
+                url = page.next_url
+        held = await anyio.to_thread.run_sync(
+            self.store.for_patient, self.connection, endpoint, key
+        )
+        run.deleted += await self._delete(endpoint, {r.vendor_id for r in held} - seen)
+
+    async def _refresh_record(self, listing: SyncListing, vendor_id: str, run: SyncRun) -> None:
+        """One record read by id, with the listing parameters a read by id keeps (detail)."""
+        if self.share.left < 1:
+            raise _Paused("the sync's share of this hour's vendor calls is spent")
+        params = self.client.wire.for_record(listing.params)
+        with metered() as meter:
+            try:
+                record = await self.client.get_record(
+                    listing.endpoint, vendor_id, params, reason="mirror sync"
+                )
+            except FacadeError as exc:
+                self._count(meter.count, listing, run)
+                raise _Paused(f"{listing.endpoint}: {type(exc).__name__}") from exc
+        self._count(meter.count, listing, run)
+        if record is None:
+            run.deleted += await self._delete(listing.endpoint, {vendor_id})
+            return
+        run.written += await self._put(listing, [record], None, 0)
+
+    async def _delete(self, endpoint: str, vendor_ids: set[str]) -> int:
+        if not vendor_ids:
+            return 0
+        deleted = await anyio.to_thread.run_sync(
+            self.store.delete, self.connection, endpoint, sorted(vendor_ids)
+        )
+        self._lookups.changed(endpoint)
+        return deleted
 
     # -- one call, one write --------------------------------------------------------------------
 
