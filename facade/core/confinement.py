@@ -119,6 +119,11 @@ class ConfinedClient:
     def list_url(self, endpoint: str, params: dict[str, str]) -> str:
         return self._client.list_url(endpoint, params)
 
+    def record_url(
+        self, endpoint: str, record_id: str, params: dict[str, str] | None = None
+    ) -> str:
+        return self._client.record_url(endpoint, record_id, params)
+
     async def fetch_page(
         self, url: str, *, reason: str, cache_ttl: float = 0.0, max_wait: float | None = None
     ) -> VendorPage:

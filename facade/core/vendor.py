@@ -102,6 +102,12 @@ class VendorClient(Protocol):
 
     def list_url(self, endpoint: str, params: dict[str, str]) -> str: ...
 
+    def record_url(
+        self, endpoint: str, record_id: str, params: dict[str, str] | None = None
+    ) -> str:
+        """The URL `get_record` asks (and caches its answer under)."""
+        ...
+
     async def fetch_page(
         self, url: str, *, reason: str, cache_ttl: float = 0.0, max_wait: float | None = None
     ) -> VendorPage: ...

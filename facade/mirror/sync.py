@@ -593,6 +593,8 @@ class MirrorSync:
         if self.share.left < 1:
             raise _Paused("the sync's share of this hour's vendor calls is spent")
         params = self.client.wire.for_record(listing.params)
+        # What a live read kept may be older than the change the hint announced.
+        self.client.cache.forget(self.client.record_url(listing.endpoint, vendor_id, params))
         with metered() as meter:
             try:
                 record = await self.client.get_record(

@@ -127,6 +127,13 @@ async def test_drchrono_a_hint_is_read_at_the_vendor_not_taken_from_the_event(
     store = sync.store
     assert (await sync.backfill()).finished
     kept, gone = drchrono.dataset.endpoint("patients")[:2]
+    # A live read keeps the record a while; the hint's read must not be served from it.
+    listing = next(x for x in sync.listings if x.endpoint == "patients")
+    params = runtime.client.wire.for_record(listing.params)
+    await runtime.client.get_record(
+        "patients", str(kept["id"]), params, reason="test", cache_ttl=600
+    )
+    kept["first_name"] = "Renamed"
     forged = {**copy.deepcopy(kept), "first_name": "Announced-but-not-so"}
     drchrono.webhooks.announce("PATIENT_MODIFY", forged)
     drchrono.webhooks.announce("PATIENT_MODIFY", gone)
@@ -141,7 +148,7 @@ async def test_drchrono_a_hint_is_read_at_the_vendor_not_taken_from_the_event(
     assert store.get(sync.connection, "patients", str(gone["id"])) is None
     held = store.get(sync.connection, "patients", str(kept["id"]))
     assert held is not None
-    assert held.body["first_name"] == kept["first_name"] != forged["first_name"]
+    assert held.body["first_name"] == "Renamed" != forged["first_name"]
 
 
 async def test_drchrono_a_spent_share_keeps_the_hints_it_did_not_reach(

@@ -115,6 +115,14 @@ class CareCloudClient:
         query = urlencode(sorted(params.items()))
         return f"{self.base_url}/{endpoint}" + (f"?{query}" if query else "")
 
+    def record_url(
+        self, endpoint: str, record_id: str, params: dict[str, str] | None = None
+    ) -> str:
+        query = urlencode(sorted((params or {}).items()))
+        return f"{self.base_url}/{endpoint}/{quote(record_id, safe='')}" + (
+            f"?{query}" if query else ""
+        )
+
     async def fetch_page(
         self, url: str, *, reason: str, cache_ttl: float = 0.0, max_wait: float | None = None
     ) -> VendorPage:
@@ -168,10 +176,7 @@ class CareCloudClient:
     ) -> Record | None:
         """One record by id (`{"patient": {...}}` → the patient), or None when CareCloud has
         no such record."""
-        query = urlencode(sorted((params or {}).items()))
-        url = f"{self.base_url}/{endpoint}/{quote(record_id, safe='')}" + (
-            f"?{query}" if query else ""
-        )
+        url = self.record_url(endpoint, record_id, params)
         cached = self.cache.get(url)
         if isinstance(cached, dict):
             return cached

@@ -93,6 +93,12 @@ class DrChronoClient:
         query = urlencode(sorted(params.items()))
         return f"{self.base_url}/api/{endpoint}" + (f"?{query}" if query else "")
 
+    def record_url(
+        self, endpoint: str, record_id: str, params: dict[str, str] | None = None
+    ) -> str:
+        query = urlencode(sorted((params or {}).items()))
+        return f"{self.base_url}/api/{endpoint}/{record_id}" + (f"?{query}" if query else "")
+
     async def fetch_page(
         self, url: str, *, reason: str, cache_ttl: float = 0.0, max_wait: float | None = None
     ) -> VendorPage:
@@ -128,8 +134,7 @@ class DrChronoClient:
         cache_ttl: float = 0.0,
     ) -> Record | None:
         """One record by id, or None when the vendor has no such record."""
-        query = urlencode(sorted((params or {}).items()))
-        url = f"{self.base_url}/api/{endpoint}/{record_id}" + (f"?{query}" if query else "")
+        url = self.record_url(endpoint, record_id, params)
         cached = self.cache.get(url)
         if isinstance(cached, dict):
             return cached
