@@ -15,6 +15,11 @@ from facade.core.vendor import (
     VendorClient,
 )
 from facade.upstream.budget import QuotaRule
+from facade.upstream.carecloud.connection import (
+    add_connect_arguments,
+    describe_connection,
+    run_connect,
+)
 from facade.upstream.carecloud.groups import GROUPS
 from facade.upstream.carecloud.webhooks import WEBHOOKS
 from facade.upstream.carecloud.wire import VOCABULARY, WIRE
@@ -110,15 +115,8 @@ def demo_accounts(state: Any) -> list[tuple[str, str]]:
 
 
 def _connect_arguments(parser: Any) -> None:
-    from facade.upstream.carecloud.connection import add_connect_arguments
-
+    """The generic connect command declares the data directory and database itself."""
     add_connect_arguments(parser, storage_options=False)
-
-
-def _connect(args: Any, settings: Any) -> int:
-    from facade.upstream.carecloud.connection import run_connect
-
-    return run_connect(args, settings)
 
 
 def _sandbox_arguments(parser: Any) -> None:
@@ -131,12 +129,6 @@ def _serve_sandbox(args: Any, settings: Any) -> int:
     from facade.upstream.carecloud.sandbox.serve import serve_sandbox
 
     return serve_sandbox(args, settings)
-
-
-def describe_connection(stored: VendorCredentials) -> str:
-    from facade.upstream.carecloud.connection import describe_connection as describe
-
-    return describe(stored)
 
 
 VENDOR = Vendor(
@@ -156,7 +148,7 @@ VENDOR = Vendor(
         patient_count=_patient_count,
         demo_accounts=demo_accounts,
     ),
-    connect=Command(_connect_arguments, _connect),
+    connect=Command(_connect_arguments, run_connect),
     serve_sandbox=Command(_sandbox_arguments, _serve_sandbox),
     describe_connection=describe_connection,
     wire=WIRE,
