@@ -8,10 +8,12 @@ from dataclasses import dataclass
 
 from cryptography.fernet import Fernet
 
+from facade.bulk.exports import build_exports
 from facade.mirror import MirrorStore
 from facade.mirror.serve import MirrorClient
 from facade.mirror.sync import MirrorSync, SyncShare, plan_sync
 from facade.runtime import Runtime
+from facade.vendors import vendor
 
 CONNECTION = "practice"
 
@@ -24,7 +26,8 @@ class Mirrored:
 
 
 async def mirror_on(runtime: Runtime, *, backfill: bool = True) -> Mirrored:
-    """The runtime's service answers through the mirror (backfilled unless told not to)."""
+    """The runtime's service and Bulk exports answer through the mirror (backfilled unless
+    told not to); start the exports' worker after this."""
     service = runtime.service
     clock = service.clock
     ctx = await service.context()
@@ -46,4 +49,12 @@ async def mirror_on(runtime: Runtime, *, backfill: bool = True) -> Mirrored:
     )
     service.client = client
     service.mirror = client
+    runtime.exports = build_exports(
+        runtime.settings,
+        runtime.database,
+        service,
+        client,
+        clock,
+        vendor(runtime.settings.vendor).groups,
+    )
     return Mirrored(store, sync, client)
