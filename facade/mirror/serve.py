@@ -17,7 +17,8 @@ What the mirror answers (the rest goes to the vendor, unchanged):
   the vendor's wire declares (`Wire.record_filters`: a lab order's tests), and paging (the
   mirror pages by itself). A detail flag the listing holds anyway is no narrowing.
 - a record by id of such an endpoint, asked with the listing's record parameters: the stored
-  record, or none when the backfilled listing does not hold it.
+  record; one the mirror does not hold (made since the last sync, or never there) is asked
+  of the vendor.
 
 Pages the mirror serves have `mirror:` URLs (endpoint, parameters and position), so a FHIR
 cursor or a Bulk checkpoint goes on from the mirror; such a URL is never sent to the vendor.
@@ -313,8 +314,13 @@ class MirrorClient:
                 endpoint, record_id, params, reason=reason, cache_ttl=cache_ttl
             )
         stored = self._store.get(self._connection, endpoint, record_id)
-        self._note(mark, [stored] if stored is not None else [])
-        return None if stored is None else stored.body
+        if stored is None:
+            # Made at the vendor since the listing was synced, or never there: the vendor says.
+            return await self.live.get_record(
+                endpoint, record_id, params, reason=reason, cache_ttl=cache_ttl
+            )
+        self._note(mark, [stored])
+        return stored.body
 
     def _reads_as(self, listing: SyncListing, params: dict[str, str]) -> bool:
         """Whether a read by id with `params` asks for the records the listing holds."""

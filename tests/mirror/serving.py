@@ -5,10 +5,12 @@ runs the sync's passes itself)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from cryptography.fernet import Fernet
 
 from facade.bulk.exports import build_exports
+from facade.core.compartment import CompartmentMapping
 from facade.mirror import MirrorStore
 from facade.mirror.serve import MirrorClient
 from facade.mirror.sync import MirrorSync, SyncShare, plan_sync
@@ -16,6 +18,8 @@ from facade.runtime import Runtime
 from facade.vendors import vendor
 
 CONNECTION = "practice"
+#: Headers asking for the vendor's answer, not the mirror's.
+LIVE = {"Cache-Control": "no-cache"}
 
 
 @dataclass
@@ -58,3 +62,18 @@ async def mirror_on(runtime: Runtime, *, backfill: bool = True) -> Mirrored:
         vendor(runtime.settings.vendor).groups,
     )
     return Mirrored(store, sync, client)
+
+
+def searches(runtime: Runtime, patients: list[str]) -> list[str]:
+    """Every type's search: per patient for chart types, practice-wide for the rest."""
+    urls = []
+    for mapping in runtime.service.registry:
+        if isinstance(mapping, CompartmentMapping):
+            urls += [f"/fhir/{mapping.resource_type}?patient={p}" for p in patients]
+        else:
+            urls.append(f"/fhir/{mapping.resource_type}")
+    return urls
+
+
+def by_id(resources: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    return {f"{r['resourceType']}/{r['id']}": r for r in resources}

@@ -10,15 +10,12 @@ import httpx
 import pytest
 
 from facade.clock import FakeClock
-from facade.core.compartment import CompartmentMapping
 from facade.runtime import Runtime
 from tests.conftest import all_pages
-from tests.mirror.serving import mirror_on
+from tests.mirror.serving import LIVE, by_id, mirror_on, searches
 from tests.vendors import VENDORS, change_generator, patient_ids, vendor_calls
 
 pytestmark = VENDORS
-
-LIVE = {"Cache-Control": "no-cache"}
 
 
 @pytest.fixture
@@ -27,34 +24,20 @@ def clock() -> FakeClock:
     return FakeClock(datetime(2026, 7, 1, 12, tzinfo=UTC))
 
 
-def _searches(runtime: Runtime, patients: list[str]) -> list[str]:
-    urls = []
-    for mapping in runtime.service.registry:
-        if isinstance(mapping, CompartmentMapping):
-            urls += [f"/fhir/{mapping.resource_type}?patient={p}" for p in patients]
-        else:
-            urls.append(f"/fhir/{mapping.resource_type}")
-    return urls
-
-
-def _by_id(resources: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
-    return {f"{r['resourceType']}/{r['id']}": r for r in resources}
-
-
 async def test_every_search_answers_from_the_mirror_as_the_vendor_does_without_a_call(
     runtime: Runtime, fhir: httpx.AsyncClient, sandbox: Any
 ) -> None:
     await mirror_on(runtime)
     patients = patient_ids(sandbox)[:3]
     asked = 0
-    for url in _searches(runtime, patients):
+    for url in searches(runtime, patients):
         before = len(vendor_calls(sandbox))
         first = await fhir.get(url)
-        mirrored = _by_id(await all_pages(fhir, url))
+        mirrored = by_id(await all_pages(fhir, url))
         assert len(vendor_calls(sandbox)) == before, (url, vendor_calls(sandbox)[before:])
         assert first.headers["X-Upstream-Calls"] == "0"
         assert "Age" in first.headers, url
-        live = _by_id(await all_pages(fhir, url, headers=LIVE))
+        live = by_id(await all_pages(fhir, url, headers=LIVE))
         asked += len(vendor_calls(sandbox)) - before
         assert mirrored == live, url
     assert asked > 0  # the live answers did ask the vendor
@@ -65,8 +48,8 @@ async def test_reads_answer_from_the_mirror_as_the_vendor_does_without_a_call(
 ) -> None:
     await mirror_on(runtime)
     found: dict[str, dict[str, Any]] = {}
-    for url in _searches(runtime, patient_ids(sandbox)[:2]):
-        found.update(_by_id(await all_pages(fhir, url)))
+    for url in searches(runtime, patient_ids(sandbox)[:2]):
+        found.update(by_id(await all_pages(fhir, url)))
     assert found
     before = len(vendor_calls(sandbox))
     for key, resource in found.items():
@@ -148,11 +131,11 @@ async def test_after_an_hour_of_changes_and_a_sync_the_mirror_answers_as_the_ven
     touched = sorted({c.patient_id for c in changes.log if c.patient_id})[:4]
     assert set(touched) <= set(patient_ids(sandbox))
     served = 0
-    for url in _searches(runtime, touched):
+    for url in searches(runtime, touched):
         before = len(vendor_calls(sandbox))
-        from_mirror = _by_id(await all_pages(fhir, url))
+        from_mirror = by_id(await all_pages(fhir, url))
         assert len(vendor_calls(sandbox)) == before, url
-        assert from_mirror == _by_id(await all_pages(fhir, url, headers=LIVE)), url
+        assert from_mirror == by_id(await all_pages(fhir, url, headers=LIVE)), url
         served += len(from_mirror)
     assert served > 0
 
@@ -182,3 +165,20 @@ async def test_the_capability_statement_says_what_the_mirror_changes_only_when_i
     assert "encrypted copy" in description and "Cache-Control" in description
     assert all(note.startswith("exact from the mirror") for note in last_updated)
     assert export.startswith("From the mirror") and "`_since` is exact" in export
+
+
+async def test_a_vendor_refusing_the_sync_does_not_stop_answers_from_the_mirror(
+    runtime: Runtime, fhir: httpx.AsyncClient, sandbox: Any
+) -> None:
+    mirrored = await mirror_on(runtime)
+    sandbox.fail_next(1_000, "429")
+    run = await mirrored.sync.reconcile()
+    assert not run.finished and run.paused
+    patient = patient_ids(sandbox)[0]
+    answer = await fhir.get(f"/fhir/Condition?patient={patient}")
+    assert answer.status_code == 200 and answer.headers["X-Upstream-Calls"] == "0"
+    assert answer.json().get("entry")
+    # Audited as a live answer is: the patient, the results, no vendor call.
+    audited = [r for r in runtime.audit.query(patient_id=patient) if r.resource_type == "Condition"]
+    assert audited and audited[-1].vendor_calls == 0
+    assert audited[-1].result_count == len(answer.json()["entry"])
