@@ -12,10 +12,10 @@ import pytest
 from cryptography.fernet import Fernet
 
 from facade.clock import FakeClock
-from facade.core.vendor import Record
 from facade.mirror import MirrorStore
-from facade.mirror.sync import MirrorSync, SyncListing, SyncShare, plan_sync, vendor_key
+from facade.mirror.sync import MirrorSync, SyncShare, plan_sync
 from facade.runtime import Runtime
+from tests.mirror.vendor_state import assert_exact, vendor_now
 from tests.vendors import VENDORS, change_generator, vendor_calls
 
 CONNECTION = "practice"
@@ -23,11 +23,13 @@ CONNECTION = "practice"
 
 @pytest.fixture
 def clock() -> FakeClock:
-    """A month after the suites' usual start: the DrChrono sandbox stamps two future
-    appointments `updated_at` with their own June dates, and the store (rightly) refuses to
-    replace a record with one stamped earlier, so a change made before those dates would be
-    refused. No vendor stamps a change in the future; the generated dataset does."""
-    return FakeClock(datetime(2026, 7, 1, 12, tzinfo=UTC))
+    """Two days after the suites' usual start. CareCloud's generated dataset treats the
+    reference day as its "today": that day's visits are stamped through the afternoon and
+    their lab results the next morning, after the usual start (8:00 in the practice), and the
+    store (rightly) keeps the later-stamped of two versions, so a change made before those
+    stamps would be refused. No vendor stamps a change in the future; that generator does.
+    (DrChrono's no longer does: it runs as well on the usual clock.)"""
+    return FakeClock(datetime(2026, 6, 3, 12, tzinfo=UTC))
 
 
 @pytest.fixture
@@ -52,37 +54,6 @@ async def _sync(
     )
 
 
-async def _vendor_now(runtime: Runtime, listing: SyncListing) -> list[Record]:
-    """What the vendor lists for `listing` now, read through facade's client (patient by
-    patient where the vendor lists it so, over the patients it lists now)."""
-    client = runtime.client
-    if not listing.patient_param:
-        return await client.list_all(listing.endpoint, dict(listing.params), reason="test")
-    patients = await client.list_all(listing.patient_endpoint, {}, reason="test")
-    records: list[Record] = []
-    for patient in patients:
-        params = {**listing.params, listing.patient_param: str(patient["id"])}
-        records += await client.list_all(listing.endpoint, params, reason="test")
-    return records
-
-
-async def _assert_exact(runtime: Runtime, sync: MirrorSync, *, bodies: bool = True) -> None:
-    """Every synced endpoint holds exactly the vendor's records, and (`bodies`) each as the
-    vendor lists it now. Hours later a body differs in what the vendor signs for the hour
-    (a file's download URL), so a test that lets hours pass compares ids."""
-    by_endpoint: dict[str, dict[str, Record]] = {}
-    for listing in sync.listings:
-        for position, record in enumerate(await _vendor_now(runtime, listing)):
-            by_endpoint.setdefault(listing.endpoint, {})[vendor_key(record, position)] = record
-    assert by_endpoint
-    for endpoint in {listing.endpoint for listing in sync.listings}:
-        held = {r.vendor_id: r.body for r in sync.store.scan(CONNECTION, endpoint)}
-        vendor = by_endpoint.get(endpoint, {})
-        assert held.keys() == vendor.keys(), endpoint
-        if bodies:
-            assert held == vendor, endpoint
-
-
 def _successful_urls(sandbox: Any, start: int) -> Counter[str]:
     """The vendor URLs answered 200 from the `start`th API call on, and how often."""
     calls = vendor_calls(sandbox)[start:]
@@ -100,7 +71,7 @@ async def test_backfill_holds_exactly_the_vendor_records_with_keys_and_progress(
 
     assert run.finished and run.written > 0
     assert run.calls == len(vendor_calls(sandbox)) - before
-    await _assert_exact(runtime, sync)
+    await assert_exact(runtime, sync)
     status = {s.endpoint: s for s in mirror.status(CONNECTION)}
     assert set(status) == {listing.endpoint for listing in sync.listings}
     assert all(s.complete and s.synced_through is not None for s in status.values())
@@ -140,7 +111,7 @@ async def test_a_crash_mid_backfill_resumes_without_asking_for_a_finished_page_a
     assert second.finished
     repeated = {url: n for url, n in _successful_urls(sandbox, start).items() if n > 1}
     assert repeated == {}
-    await _assert_exact(runtime, await _sync(runtime, mirror))
+    await assert_exact(runtime, await _sync(runtime, mirror))
 
 
 @VENDORS
@@ -163,7 +134,7 @@ async def test_the_sync_never_spends_more_than_its_share_of_the_hour(
         assert (await sync.backfill()).calls == 0  # the same hour: nothing left
         clock.advance(3600)
     assert len(runs) > 2
-    await _assert_exact(runtime, sync, bodies=False)
+    await assert_exact(runtime, sync, bodies=False)
 
 
 async def _an_hour_of_changes(sandbox: Any, clock: FakeClock, per_hour: int = 120) -> list[Any]:
@@ -197,7 +168,7 @@ async def test_after_an_hour_of_changes_a_poll_keeps_every_change_the_vendor_fil
     for listing in sync.listings:
         if listing.endpoint not in polled:
             continue
-        for record in await _vendor_now(runtime, listing):
+        for record in await vendor_now(runtime, listing):
             if (listing.endpoint, str(record["id"])) in changed:
                 held = mirror.get(CONNECTION, listing.endpoint, str(record["id"]))
                 assert held is not None and held.body == record
@@ -228,7 +199,7 @@ async def test_poll_and_reconcile_reach_the_vendor_state_again_after_an_hour_of_
     status = mirror.status(CONNECTION)
     assert sum(s.calls_spent for s in status) == backfill.calls + poll.calls + run.calls
     assert all(s.synced_through == clock.now() for s in status)
-    await _assert_exact(runtime, sync)
+    await assert_exact(runtime, sync)
     for endpoint, record_id in deleted:
         assert mirror.get(CONNECTION, endpoint, record_id) is None
 
@@ -256,4 +227,4 @@ async def test_a_reconcile_cut_short_by_the_share_deletes_nothing_it_did_not_rea
             break
     else:
         raise AssertionError("the reconcile round never ended")
-    await _assert_exact(runtime, sync, bodies=False)
+    await assert_exact(runtime, sync, bodies=False)
