@@ -512,12 +512,14 @@ class MirrorSync:
         return run
 
     async def _reread(self, run: SyncRun) -> None:
-        # Practice lists first: the rotation goes over the patients the vendor lists now.
+        # Practice lists first (the rotation goes over the patients the vendor lists now), the
+        # longest unread first, so a share too small for all of them still gets round them.
         read: set[str] = set()
         seen: dict[str, set[str]] = {}
-        for listing in self.listings:
-            if listing.since or listing.patient_param:
-                continue
+        whole = [x for x in self.listings if not x.since and not x.patient_param]
+        marks = {x.key: await self._watermark(x) for x in whole}
+        whole.sort(key=lambda x: marks[x.key].synced_through or _NEVER)
+        for listing in whole:
             listed = await self._reread_whole(listing, run)
             if listed is None:
                 continue

@@ -5,53 +5,28 @@ an hour of changes, and never more than the sync's share of the hour's calls."""
 from __future__ import annotations
 
 from collections import Counter
-from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from cryptography.fernet import Fernet
 
 from facade.clock import FakeClock
 from facade.mirror import MirrorStore
-from facade.mirror.sync import MirrorSync, SyncShare, plan_sync
+from facade.mirror.sync import SyncShare
 from facade.runtime import Runtime
-from tests.mirror.vendor_state import assert_exact, vendor_now
-from tests.vendors import VENDORS, change_generator, vendor_calls
-
-CONNECTION = "practice"
+from tests.mirror.vendor_state import (
+    CONNECTION,
+    after_todays_visits,
+    an_hour_of_changes,
+    assert_exact,
+    mirror_sync,
+    vendor_now,
+)
+from tests.vendors import VENDORS, vendor_calls
 
 
 @pytest.fixture
 def clock() -> FakeClock:
-    """Two days after the suites' usual start. CareCloud's generated dataset treats the
-    reference day as its "today": that day's visits are stamped through the afternoon and
-    their lab results the next morning, after the usual start (8:00 in the practice), and the
-    store (rightly) keeps the later-stamped of two versions, so a change made before those
-    stamps would be refused. No vendor stamps a change in the future; that generator does.
-    (DrChrono's no longer does: it runs as well on the usual clock.)"""
-    return FakeClock(datetime(2026, 6, 3, 12, tzinfo=UTC))
-
-
-@pytest.fixture
-def mirror(runtime: Runtime, clock: FakeClock) -> MirrorStore:
-    return MirrorStore(runtime.database, Fernet.generate_key(), clock)
-
-
-async def _sync(
-    runtime: Runtime, mirror: MirrorStore, share: SyncShare | None = None
-) -> MirrorSync:
-    ctx = await runtime.service.context()
-    client = runtime.client
-    clock = mirror.clock
-    return MirrorSync(
-        mirror,
-        client,
-        ctx,
-        plan_sync(runtime.service.registry, ctx, client.wire),
-        connection=CONNECTION,
-        clock=clock,
-        share=share or SyncShare(client.budget, clock),
-    )
+    return after_todays_visits()
 
 
 def _successful_urls(sandbox: Any, start: int) -> Counter[str]:
@@ -64,7 +39,7 @@ def _successful_urls(sandbox: Any, start: int) -> Counter[str]:
 async def test_backfill_holds_exactly_the_vendor_records_with_keys_and_progress(
     runtime: Runtime, mirror: MirrorStore, sandbox: Any
 ) -> None:
-    sync = await _sync(runtime, mirror)
+    sync = await mirror_sync(runtime, mirror)
     before = len(vendor_calls(sandbox))
 
     run = await sync.backfill()
@@ -96,7 +71,7 @@ async def test_a_crash_mid_backfill_resumes_without_asking_for_a_finished_page_a
 ) -> None:
     retries = runtime.settings.upstream_retries
     crash_at = 6
-    sync = await _sync(runtime, mirror)
+    sync = await mirror_sync(runtime, mirror)
     start = len(vendor_calls(sandbox))  # the practice context is loaded: the sync's calls next
     for nth in range(crash_at, crash_at + retries + 1):
         sandbox.fail_call(nth, "500")  # the sixth page fails, and every retry of it
@@ -106,12 +81,12 @@ async def test_a_crash_mid_backfill_resumes_without_asking_for_a_finished_page_a
     assert held > 0
 
     # A new process: only the watermarks carry over.
-    second = await (await _sync(runtime, mirror)).backfill()
+    second = await (await mirror_sync(runtime, mirror)).backfill()
 
     assert second.finished
     repeated = {url: n for url, n in _successful_urls(sandbox, start).items() if n > 1}
     assert repeated == {}
-    await assert_exact(runtime, await _sync(runtime, mirror))
+    await assert_exact(runtime, await mirror_sync(runtime, mirror))
 
 
 @VENDORS
@@ -121,7 +96,7 @@ async def test_the_sync_never_spends_more_than_its_share_of_the_hour(
     limit = runtime.client.budget.hourly_limit
     # Four calls an hour: the backfill takes several hours.
     share = SyncShare(runtime.client.budget, clock, 4 / limit)
-    sync = await _sync(runtime, mirror, share)
+    sync = await mirror_sync(runtime, mirror, share)
     runs = []
     while True:
         before = len(vendor_calls(sandbox))
@@ -137,24 +112,12 @@ async def test_the_sync_never_spends_more_than_its_share_of_the_hour(
     await assert_exact(runtime, sync, bodies=False)
 
 
-async def _an_hour_of_changes(sandbox: Any, clock: FakeClock, per_hour: int = 120) -> list[Any]:
-    """An hour of the vendor's change generator on facade's test clock (the sandbox cannot
-    move it, so the test does, a change's worth at a time)."""
-    changes = change_generator(sandbox, per_hour, seed=4)
-    for _ in range(per_hour):
-        clock.advance(3600 / per_hour)
-        await changes.run_until(clock.now())
-    log: list[Any] = changes.log
-    assert {c.action for c in log} >= {"create", "modify"}
-    return log
-
-
 async def test_after_an_hour_of_changes_a_poll_keeps_every_change_the_vendor_filters_by_time(
     runtime: Runtime, mirror: MirrorStore, sandbox: Any, clock: FakeClock
 ) -> None:
-    sync = await _sync(runtime, mirror)
+    sync = await mirror_sync(runtime, mirror)
     assert (await sync.backfill()).finished
-    log = await _an_hour_of_changes(sandbox, clock)
+    log = await an_hour_of_changes(sandbox, clock)
     before = len(vendor_calls(sandbox))
 
     run = await sync.poll()
@@ -184,11 +147,11 @@ async def test_poll_and_reconcile_reach_the_vendor_state_again_after_an_hour_of_
 ) -> None:
     """Deletes announce nothing: a reconcile finds them (and, for a vendor without a
     change-time filter, the poll's re-reads find those in what they re-read)."""
-    sync = await _sync(runtime, mirror)
+    sync = await mirror_sync(runtime, mirror)
     backfill = await sync.backfill()
     assert backfill.finished
     held = {(x.endpoint, i) for x in sync.listings for i in mirror.ids(CONNECTION, x.endpoint)}
-    log = await _an_hour_of_changes(sandbox, clock)
+    log = await an_hour_of_changes(sandbox, clock)
     deleted = {(c.endpoint, c.record_id) for c in log if c.action == "delete" and not c.items}
     poll = await sync.poll()
 
@@ -207,12 +170,12 @@ async def test_poll_and_reconcile_reach_the_vendor_state_again_after_an_hour_of_
 async def test_a_reconcile_cut_short_by_the_share_deletes_nothing_it_did_not_read_whole(
     runtime: Runtime, mirror: MirrorStore, sandbox: Any, clock: FakeClock
 ) -> None:
-    sync = await _sync(runtime, mirror)
+    sync = await mirror_sync(runtime, mirror)
     assert (await sync.backfill()).finished
-    await _an_hour_of_changes(sandbox, clock)
+    await an_hour_of_changes(sandbox, clock)
     before = {x.endpoint: mirror.ids(CONNECTION, x.endpoint) for x in sync.listings}
     share = SyncShare(runtime.client.budget, clock, 5 / runtime.client.budget.hourly_limit)
-    short = await _sync(runtime, mirror, share)
+    short = await mirror_sync(runtime, mirror, share)
 
     cut = await short.reconcile()
 
