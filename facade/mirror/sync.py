@@ -513,12 +513,13 @@ class MirrorSync:
 
     async def _reread(self, run: SyncRun) -> None:
         # Practice lists first (the rotation goes over the patients the vendor lists now), the
-        # longest unread first, so a share too small for all of them still gets round them.
+        # longest unread first, so a share too small for all of them still gets round them;
+        # the lists joins look up before the listings joined with them.
         read: set[str] = set()
         seen: dict[str, set[str]] = {}
         whole = [x for x in self.listings if not x.since and not x.patient_param]
         marks = {x.key: await self._watermark(x) for x in whole}
-        whole.sort(key=lambda x: marks[x.key].synced_through or _NEVER)
+        whole.sort(key=lambda x: (bool(x.joins), marks[x.key].synced_through or _NEVER))
         for listing in whole:
             listed = await self._reread_whole(listing, run)
             if listed is None:
