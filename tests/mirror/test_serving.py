@@ -3,7 +3,6 @@ vendor's live answer, with no vendor call; live where the request or the mirror 
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -14,6 +13,7 @@ from facade.core.compartment import CompartmentMapping
 from facade.runtime import Runtime
 from tests.conftest import all_pages
 from tests.mirror.serving import mirror_on
+from tests.mirror.vendor_state import after_todays_visits
 from tests.vendors import VENDORS, change_generator, patient_ids, vendor_calls
 
 pytestmark = VENDORS
@@ -23,8 +23,7 @@ LIVE = {"Cache-Control": "no-cache"}
 
 @pytest.fixture
 def clock() -> FakeClock:
-    """As tests/mirror/test_sync.py's: after every change time the generated data holds."""
-    return FakeClock(datetime(2026, 7, 1, 12, tzinfo=UTC))
+    return after_todays_visits()
 
 
 def _searches(runtime: Runtime, patients: list[str]) -> list[str]:
