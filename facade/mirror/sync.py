@@ -19,10 +19,11 @@ hour's calls is spent, the vendor holds it off, or a call fails:
   (`reread`, which poll runs for it).
 - reread: bounded re-reads of the listings the vendor cannot filter. A practice-wide one (the
   patients, providers, locations: a few pages) is re-read whole at most once a pass and once
-  `whole_every`, what it no longer lists deleted. A per-patient one is re-read in rotation,
-  patient by patient, the patients whose listing was read longest ago first (the store's
-  fetch times say when), each through the same re-list a webhook hint on that patient runs
-  (what it no longer lists for the patient is deleted). Its watermark keeps the rotation's
+  `whole_every`, the longest unread first, what it no longer lists deleted. A per-patient one
+  is re-read in rotation, patient by patient, the patients whose listing was read longest ago
+  first (the store's fetch times say when), each through the same re-list a webhook hint on
+  that patient runs (what it no longer lists for the patient is deleted), leaving a reserve
+  of the share to hinted refreshes. Its watermark keeps the rotation's
   place (the cycle under way and the last patient done), so a pause or a crash goes on with
   the next patient; a cycle re-reads every patient once (one a hint re-listed since the
   cycle began counts as done), and then the listing is synced through the cycle's start.
@@ -35,22 +36,23 @@ hour's calls is spent, the vendor holds it off, or a call fails:
 
 Freshness bound of the re-reads. With P patients, a per-patient listing costing c calls a
 patient, a share S of an hourly limit L, and O other sync calls an hour (the practice-wide
-re-reads, W pages each `whole_every`; the hinted re-lists, H an hour), a cycle takes
+re-reads, W pages each `whole_every`; the hinted re-lists, H an hour, or the reserve R the
+rotation leaves them, a tenth of the share, whichever is more), a cycle takes
 
-    T = P * c / (S * L - O) hours,   O = W / whole_every + H
+    T = P * c / (S * L - O) hours,   O = W / whole_every + max(H, R)
 
 and a change nothing announces (a chart row edited, a record deleted) is served within T
 plus one pass's cadence. A vendor that lists a patient's encounters with their chart nested,
 unpaged (c = 1), with a practice list of 50 patients a page: for P = 1,000, W = 20 + 3 pages
 (patients, providers, locations, the account) re-read hourly, L = 500 (facade's default
-limit) and S = 1/2, T = 1,000 / (250 - 23 - H); with no hint, 4.4 hours, spending the whole
-share (250 calls an hour, 227 of them on the rotation) however few records change: the
-bound is bought by calls, and halving it takes twice the share or the limit (L = 1,000,
-the embedded sandbox's own hourly budget per user: 2.1 hours). A change the vendor's
-webhooks announce (a visit booked or moved, an encounter signed) is instead re-listed for
-its patient by the next `refresh_hinted` pass, one call, within that pass's cadence; the
-patient then counts as re-read in the cycle, so a hint costs the rotation at most its call
-(H = 60 hints an hour: at most 6.0 hours) and nothing when its patient was still due.
+limit) and S = 1/2 (250 calls an hour, R = 25), T = 1,000 / (250 - 23 - 25) = 5.0 hours
+while hints stay within the reserve, spending 225 to 250 calls an hour however few records
+change: the bound is bought by calls, and halving it takes twice the share or the limit
+(L = 1,000, the embedded sandbox's own hourly budget per user: 2.3 hours). A change the
+vendor's webhooks announce (a visit booked or moved, an encounter signed) is instead
+re-listed for its patient by the next `refresh_hinted` pass, one call from the reserve,
+within that pass's cadence; the patient then counts as re-read in the cycle, so a hint
+costs the rotation nothing while hints fit the reserve (H = 60 an hour: 6.0 hours).
 
 The sync names no vendor: the plan, the wire rules and the change times come from the
 mappings and the vendor's Wire.
@@ -87,6 +89,9 @@ DEFAULT_OVERLAP = timedelta(minutes=5)
 #: How often a practice-wide listing the vendor cannot filter by change time is re-read
 #: whole (at most; a pass re-reads it once however often it runs).
 DEFAULT_WHOLE_REREAD = timedelta(hours=1)
+#: The part of the sync's share a rotation of re-reads leaves to hinted refreshes: a rotation
+#: would otherwise spend it all, and a change a webhook announced would wait for the window.
+DEFAULT_HINT_RESERVE = 0.1
 #: A moment before any vendor record, for listings that must name one to list everything.
 _EVERYTHING = "2000-01-01"
 #: When a patient with no record kept was last read, for the rotation's order: first.
@@ -371,6 +376,7 @@ class MirrorSync:
         share: SyncShare,
         overlap: timedelta = DEFAULT_OVERLAP,
         whole_every: timedelta = DEFAULT_WHOLE_REREAD,
+        hint_reserve: float = DEFAULT_HINT_RESERVE,
         max_wait: float = 5.0,
     ):
         self.store = store
@@ -382,6 +388,8 @@ class MirrorSync:
         self.share = share
         self.overlap = overlap
         self.whole_every = whole_every
+        #: Calls of the share a rotation leaves unspent, for hinted refreshes.
+        self.hint_reserve = floor(share.allowed * hint_reserve)
         self.max_wait = max_wait
         self._lookups = MirrorLookups(store, connection)
         #: The reconcile round under way: listings read whole, and the ids each endpoint's
@@ -581,6 +589,11 @@ class MirrorSync:
             for last_read, patient in due:
                 if patient in read:
                     return
+                if self.share.left <= self.hint_reserve:
+                    raise _Paused(
+                        "the sync's share of this hour's vendor calls is spent "
+                        "(what is left is kept for hinted refreshes)"
+                    )
                 spent = run.calls
                 try:
                     await self._refresh(_HintedRead(listing.endpoint, True, patient), run)

@@ -198,3 +198,39 @@ async def test_a_reread_brings_every_listing_it_re_reads_to_the_vendor_state(
     assert run.calls == len(vendor_calls(sandbox)) - before <= sync.share.allowed
     assert set(run.calls_by_endpoint) == unfiltered
     await assert_exact(runtime, sync, endpoints=unfiltered)
+
+
+async def test_the_rotation_leaves_a_reserve_to_hints_and_a_hinted_patient_counts_as_re_read(
+    runtime: Runtime, mirror: MirrorStore, sandbox: Any, clock: FakeClock
+) -> None:
+    """A rotation would spend the whole share, and a change a webhook announced would then
+    wait for the window: it leaves a tenth. The hinted patient's re-list is then one the
+    cycle does not repeat."""
+    assert (await (await mirror_sync(runtime, mirror)).backfill()).finished
+    clock.advance(3600)
+    limit = runtime.client.budget.hourly_limit
+    listing = _rotated(await mirror_sync(runtime, mirror))
+    order = _stalest_first(mirror, listing)
+    share = SyncShare(runtime.client.budget, clock, 10 / limit)
+    sync = await mirror_sync(runtime, mirror, share, whole_every=NOT_TODAY)
+    before = len(vendor_calls(sandbox))
+
+    run = await sync.poll()
+
+    assert sync.hint_reserve == 1
+    assert run.paused and run.calls == share.allowed - sync.hint_reserve
+    relisted = _relisted(sandbox, before, listing)
+    patient = order[-1]  # not reached yet
+    (record, *_) = mirror.for_patient(CONNECTION, listing.endpoint, patient)
+    mirror.add_hints(CONNECTION, [(listing.endpoint, record.vendor_id, patient, "signed")])
+    before = len(vendor_calls(sandbox))
+    hinted = await sync.refresh_hinted()
+    assert hinted.finished and hinted.calls == 1
+    assert _relisted(sandbox, before, listing) == [patient]
+    while len(relisted) < len(order) - 1:
+        clock.advance(3600)
+        before = len(vendor_calls(sandbox))
+        await sync.poll()
+        relisted += _relisted(sandbox, before, listing)
+    cycle = relisted[: len(order) - 1]
+    assert sorted(cycle) == sorted(set(order) - {patient})
