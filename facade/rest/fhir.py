@@ -80,7 +80,11 @@ async def metadata(request: Request) -> Response:
     _check_accept(request)
     service = _service(request)
     statement = capability_statement(
-        service.registry, service.client.wire, service.base_url, request.app.state.started_at
+        service.registry,
+        service.client.wire,
+        service.base_url,
+        request.app.state.started_at,
+        mirror=service.mirror is not None,
     )
     return FhirResponse(statement)
 

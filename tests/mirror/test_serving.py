@@ -154,3 +154,30 @@ async def test_after_an_hour_of_changes_and_a_sync_the_mirror_answers_as_the_ven
         assert from_mirror == _by_id(await all_pages(fhir, url, headers=LIVE)), url
         served += len(from_mirror)
     assert served > 0
+
+
+async def test_the_capability_statement_says_what_the_mirror_changes_only_when_it_is_on(
+    runtime: Runtime, fhir: httpx.AsyncClient
+) -> None:
+    def notes(statement: dict[str, Any]) -> tuple[str, list[str], str]:
+        rest = statement["rest"][0]
+        last_updated = [
+            p["documentation"]
+            for r in rest["resource"]
+            for p in r.get("searchParam", [])
+            if p["name"] == "_lastUpdated"
+        ]
+        export = rest["operation"][0]["documentation"]
+        return statement["description"], last_updated, export
+
+    description, last_updated, export = notes((await fhir.get("/fhir/metadata")).json())
+    assert "It stores no clinical data." in description and "mirror" not in description
+    assert last_updated and not any("mirror" in note for note in last_updated)
+    assert "mirror" not in export
+
+    await mirror_on(runtime)
+    description, last_updated, export = notes((await fhir.get("/fhir/metadata")).json())
+    assert "stores no clinical data" not in description
+    assert "encrypted copy" in description and "Cache-Control" in description
+    assert all(note.startswith("exact from the mirror") for note in last_updated)
+    assert export.startswith("From the mirror") and "`_since` is exact" in export
