@@ -53,7 +53,8 @@ class MirrorWatermark(SQLModel, table=True):
     params_key: str = Field(default="", max_length=500)
     #: Every change made before this moment is in the mirror. UTC.
     synced_through: datetime | None = None
-    #: Where an unfinished backfill resumes (JSON); None when none is under way.
+    #: Where an unfinished backfill resumes (JSON); None when none is under way. Once the
+    #: listing is complete: where its re-reads in rotation go on, if it has any.
     backfill_cursor: str | None = None
     #: The listing has been backfilled at least once.
     complete: bool = False

@@ -70,6 +70,8 @@ class Watermark:
     params_key: str = ""
     synced_through: datetime | None = None
     #: Where an unfinished backfill resumes (JSON-serialisable); None when none is running.
+    #: Once the listing is backfilled, the sync may keep its own position here (where a
+    #: listing re-read patient by patient in rotation goes on).
     backfill_cursor: dict[str, Any] | None = None
     complete: bool = False
     records: int = 0
@@ -240,6 +242,19 @@ class MirrorStore:
         statement = select(col(MirrorRecord.vendor_id)).where(_endpoint_of(connection, endpoint))
         with self._database.engine.connect() as db:
             return set(db.execute(statement).scalars())
+
+    def fetched_by_patient(self, connection: str, endpoint: str) -> dict[str, datetime]:
+        """Per patient with records of the endpoint, when the newest of them was fetched: when
+        the patient's listing was last read (a sync re-reading patients in rotation reads the
+        stalest first). One grouped query over the patient index; no body is read."""
+        statement = (
+            select(col(MirrorRecord.patient_id), func.max(col(MirrorRecord.fetched_at)))
+            .where(_endpoint_of(connection, endpoint), col(MirrorRecord.patient_id).is_not(None))
+            .group_by(col(MirrorRecord.patient_id))
+        )
+        with self._database.engine.connect() as db:
+            rows = db.execute(statement).all()
+        return {str(patient): _utc_from_db(fetched) for patient, fetched in rows}
 
     def delete(self, connection: str, endpoint: str, vendor_ids: Iterable[str]) -> int:
         """Forget records the vendor no longer has; how many were held."""

@@ -15,15 +15,44 @@ hour's calls is spent, the vendor holds it off, or a call fails:
   are backfilled first.
 - poll: a listing whose vendor filters by change time (the Wire's `since_param`) is listed
   changed-since its synced-through time less an overlap (clocks and commit order differ), and
-  what comes back replaces what is kept. A vendor without such a filter is not polled (its
-  bounded re-reads in rotation are not built yet): its records are fresh as of the last
-  reconcile, webhook hints aside.
+  what comes back replaces what is kept. A vendor with no such filter is re-read instead
+  (`reread`, which poll runs for it).
+- reread: bounded re-reads of the listings the vendor cannot filter. A practice-wide one (the
+  patients, providers, locations: a few pages) is re-read whole at most once a pass and once
+  `whole_every`, the longest unread first, what it no longer lists deleted. A per-patient one
+  is re-read in rotation, patient by patient, the patients whose listing was read longest ago
+  first (the store's fetch times say when), each through the same re-list a webhook hint on
+  that patient runs (what it no longer lists for the patient is deleted), leaving a reserve
+  of the share to hinted refreshes. Its watermark keeps the rotation's
+  place (the cycle under way and the last patient done), so a pause or a crash goes on with
+  the next patient; a cycle re-reads every patient once (one a hint re-listed since the
+  cycle began counts as done), and then the listing is synced through the cycle's start.
 - reconcile: every listing re-read whole; what the vendor no longer lists is deleted (most
   vendor deletes announce nothing), and what it lists is kept as it is now. An endpoint is
   reconciled only when all its listings were read to the end: a partial read proves nothing.
 - refresh_hinted: the records the vendor's webhooks named (the receiver's hints), read again
   from the vendor, by id or, for a listing the vendor has per patient, that patient's
   listing; the event's body is never taken. What no hint names waits for poll and reconcile.
+
+Freshness bound of the re-reads. With P patients, a per-patient listing costing c calls a
+patient, a share S of an hourly limit L, and O other sync calls an hour (the practice-wide
+re-reads, W pages each `whole_every`; the hinted re-lists, H an hour, or the reserve R the
+rotation leaves them, a tenth of the share, whichever is more), a cycle takes
+
+    T = P * c / (S * L - O) hours,   O = W / whole_every + max(H, R)
+
+and a change nothing announces (a chart row edited, a record deleted) is served within T
+plus one pass's cadence. A vendor that lists a patient's encounters with their chart nested,
+unpaged (c = 1), with a practice list of 50 patients a page: for P = 1,000, W = 20 + 3 pages
+(patients, providers, locations, the account) re-read hourly, L = 500 (facade's default
+limit) and S = 1/2 (250 calls an hour, R = 25), T = 1,000 / (250 - 23 - 25) = 5.0 hours
+while hints stay within the reserve, spending 225 to 250 calls an hour however few records
+change: the bound is bought by calls, and halving it takes twice the share or the limit
+(L = 1,000, the embedded sandbox's own hourly budget per user: 2.3 hours). A change the
+vendor's webhooks announce (a visit booked or moved, an encounter signed) is instead
+re-listed for its patient by the next `refresh_hinted` pass, one call from the reserve,
+within that pass's cadence; the patient then counts as re-read in the cycle, so a hint
+costs the rotation nothing while hints fit the reserve (H = 60 an hour: 6.0 hours).
 
 The sync names no vendor: the plan, the wire rules and the change times come from the
 mappings and the vendor's Wire.
@@ -34,7 +63,7 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from math import floor
 from typing import Any, NamedTuple
 
@@ -57,8 +86,16 @@ DEFAULT_SHARE = 0.5
 #: How far before its synced-through time a poll asks for changes: records committed late, or
 #: stamped by a vendor clock a little behind facade's, are not missed.
 DEFAULT_OVERLAP = timedelta(minutes=5)
+#: How often a practice-wide listing the vendor cannot filter by change time is re-read
+#: whole (at most; a pass re-reads it once however often it runs).
+DEFAULT_WHOLE_REREAD = timedelta(hours=1)
+#: The part of the sync's share a rotation of re-reads leaves to hinted refreshes: a rotation
+#: would otherwise spend it all, and a change a webhook announced would wait for the window.
+DEFAULT_HINT_RESERVE = 0.1
 #: A moment before any vendor record, for listings that must name one to list everything.
 _EVERYTHING = "2000-01-01"
+#: When a patient with no record kept was last read, for the rotation's order: first.
+_NEVER = datetime.min.replace(tzinfo=UTC)
 
 
 @dataclass(frozen=True)
@@ -291,6 +328,35 @@ class _HintedRead(NamedTuple):
     key: str
 
 
+@dataclass(frozen=True)
+class _Rotation:
+    """Where a per-patient listing's re-reads in rotation stand: the cycle under way (a
+    patient whose listing was last read before `cycle` is due in it, the stalest first) and
+    the last patient re-read in it, as its place in that order (when it had last been read,
+    its key). Kept in the listing's watermark, so a pause or a crash goes on with the next
+    patient. A patient read again since the cycle began (a hint) is no longer due; one with no
+    record kept has no read time, so its place in the order says whether it is done."""
+
+    cycle: datetime
+    after: tuple[datetime, str] | None = None
+
+    @classmethod
+    def of(cls, cursor: dict[str, Any] | None, now: datetime) -> _Rotation:
+        kept = (cursor or {}).get("rotation")
+        if not kept:
+            return cls(now)
+        after = kept["after"]
+        place = None if after is None else (datetime.fromisoformat(after[0]), str(after[1]))
+        return cls(datetime.fromisoformat(kept["cycle"]), place)
+
+    def cursor(self) -> dict[str, Any]:
+        after = None if self.after is None else [self.after[0].isoformat(), self.after[1]]
+        return {"rotation": {"cycle": self.cycle.isoformat(), "after": after}}
+
+    def due(self, last_read: datetime, patient: str) -> bool:
+        return last_read < self.cycle and (self.after is None or (last_read, patient) > self.after)
+
+
 class _Paused(Exception):
     """The share is spent, or a call failed: the pass stops where its watermarks say."""
 
@@ -309,6 +375,8 @@ class MirrorSync:
         clock: Clock,
         share: SyncShare,
         overlap: timedelta = DEFAULT_OVERLAP,
+        whole_every: timedelta = DEFAULT_WHOLE_REREAD,
+        hint_reserve: float = DEFAULT_HINT_RESERVE,
         max_wait: float = 5.0,
     ):
         self.store = store
@@ -319,6 +387,9 @@ class MirrorSync:
         self.clock = clock
         self.share = share
         self.overlap = overlap
+        self.whole_every = whole_every
+        #: Calls of the share a rotation leaves unspent, for hinted refreshes.
+        self.hint_reserve = floor(share.allowed * hint_reserve)
         self.max_wait = max_wait
         self._lookups = MirrorLookups(store, connection)
         #: The reconcile round under way: listings read whole, and the ids each endpoint's
@@ -406,8 +477,9 @@ class MirrorSync:
 
     async def poll(self) -> SyncRun:
         """List what changed since each backfilled, vendor-filtered listing's synced-through
-        time (less the overlap) and keep it. Listings the vendor cannot filter wait for
-        reconcile."""
+        time (less the overlap) and keep it. A vendor that filters no listing by change time
+        is re-read instead (`reread`); a vendor that filters some leaves the others to its
+        webhooks and reconcile (or to `reread`, called on its own)."""
         run = SyncRun()
         try:
             for listing in self.listings:
@@ -428,9 +500,124 @@ class MirrorSync:
                     mark = await self._charge(mark, calls)
                     url = page.next_url
                 await self._save(replace(mark, synced_through=started))
+            if not self.client.wire.since_param:
+                await self._reread(run)
         except _Paused as stop:
             run.paused = str(stop)
         return run
+
+    # -- bounded re-reads -----------------------------------------------------------------------
+
+    async def reread(self) -> SyncRun:
+        """Re-read the backfilled listings the vendor cannot filter by change time, within the
+        share: each practice-wide one whole (once `whole_every`), deleting what it no longer
+        lists; then each per-patient one in rotation, as many patients as the share allows."""
+        run = SyncRun()
+        try:
+            await self._reread(run)
+        except _Paused as stop:
+            run.paused = str(stop)
+        return run
+
+    async def _reread(self, run: SyncRun) -> None:
+        # Practice lists first (the rotation goes over the patients the vendor lists now), the
+        # longest unread first, so a share too small for all of them still gets round them;
+        # the lists joins look up before the listings joined with them.
+        read: set[str] = set()
+        seen: dict[str, set[str]] = {}
+        whole = [x for x in self.listings if not x.since and not x.patient_param]
+        marks = {x.key: await self._watermark(x) for x in whole}
+        whole.sort(key=lambda x: (bool(x.joins), marks[x.key].synced_through or _NEVER))
+        for listing in whole:
+            listed = await self._reread_whole(listing, run)
+            if listed is None:
+                continue
+            read.add(listing.key)
+            seen.setdefault(listing.endpoint, set()).update(listed)
+            if all(x.key in read for x in self.listings if x.endpoint == listing.endpoint):
+                held = await anyio.to_thread.run_sync(
+                    self.store.ids, self.connection, listing.endpoint
+                )
+                run.deleted += await self._delete(listing.endpoint, held - seen[listing.endpoint])
+        for listing in self._rotated():
+            await self._rotate(listing, run)
+
+    async def _reread_whole(self, listing: SyncListing, run: SyncRun) -> set[str] | None:
+        """The ids a backfilled listing lists now, read whole and kept, when its last whole
+        read is `whole_every` old; None when it is not due."""
+        mark = await self._watermark(listing)
+        if not mark.complete:
+            return None
+        started = self.clock.now()
+        if mark.synced_through is not None and started - mark.synced_through < self.whole_every:
+            return None
+        listed, mark = await self._read_whole(listing, mark, run)
+        await self._save(replace(mark, synced_through=started))
+        return listed
+
+    def _rotated(self) -> list[SyncListing]:
+        """Per endpoint the vendor lists only patient by patient and cannot filter by change
+        time, the listing whose watermark keeps the rotation (a re-list reads them all)."""
+        found: dict[str, SyncListing] = {}
+        for listing in self.listings:
+            same = [x for x in self.listings if x.endpoint == listing.endpoint]
+            if all(x.patient_param and not x.since for x in same):
+                found.setdefault(listing.endpoint, listing)
+        return list(found.values())
+
+    async def _rotate(self, listing: SyncListing, run: SyncRun) -> None:
+        """Re-list the endpoint's patients in rotation until the share is spent (a pause) or
+        every patient due is done; a finished cycle begins the next, which goes on in the same
+        pass with its stalest patients but never reads a patient twice in one pass."""
+        for x in self.listings:
+            if x.endpoint == listing.endpoint and not (await self._watermark(x)).complete:
+                return
+        mark = await self._watermark(listing)
+        rotation = _Rotation.of(mark.backfill_cursor, self.clock.now())
+        read: set[str] = set()
+        while True:
+            due = await self._due(listing, rotation)
+            if not due:
+                if rotation.after is None:
+                    return  # a cycle just begun with no patient due: all were just read
+                # Every patient was re-listed since the cycle began: so is every change.
+                through = max(filter(None, (mark.synced_through, rotation.cycle)))
+                rotation = _Rotation(self.clock.now())
+                mark = replace(mark, synced_through=through, backfill_cursor=rotation.cursor())
+                await self._save(mark)
+                continue
+            for last_read, patient in due:
+                if patient in read:
+                    return
+                if self.share.left <= self.hint_reserve:
+                    raise _Paused(
+                        "the sync's share of this hour's vendor calls is spent "
+                        "(what is left is kept for hinted refreshes)"
+                    )
+                spent = run.calls
+                try:
+                    await self._refresh(_HintedRead(listing.endpoint, True, patient), run)
+                    rotation = replace(rotation, after=(last_read, patient))
+                    read.add(patient)
+                finally:
+                    mark = replace(
+                        mark,
+                        backfill_cursor=rotation.cursor(),
+                        calls_spent=mark.calls_spent + run.calls - spent,
+                    )
+                    await self._save(mark)
+
+    async def _due(self, listing: SyncListing, rotation: _Rotation) -> list[tuple[datetime, str]]:
+        """The mirrored patients the cycle has yet to re-list, stalest first (when each one's
+        records were last fetched; one with none kept, first), as (last read, patient)."""
+
+        def due() -> list[tuple[datetime, str]]:
+            patients = self.store.ids(self.connection, listing.patient_endpoint)
+            last_read = self.store.fetched_by_patient(self.connection, listing.endpoint)
+            order = sorted((last_read.get(p, _NEVER), p) for p in patients)
+            return [(at, p) for at, p in order if rotation.due(at, p)]
+
+        return await anyio.to_thread.run_sync(due)
 
     # -- reconcile ------------------------------------------------------------------------------
 
@@ -450,17 +637,7 @@ class MirrorSync:
                 if not mark.complete:
                     continue
                 started = self.clock.now()
-                seen: set[str] = set()
-                for patient, url in await self._full_reads(listing):
-                    position = 0
-                    while url is not None:
-                        page, calls = await self._fetch(url, listing, run)
-                        rows = await self._rows(listing, page.results, patient, position)
-                        seen.update(row.vendor_id for row in rows)
-                        run.written += await self._write(listing, rows)
-                        mark = await self._charge(mark, calls)
-                        position += len(rows)
-                        url = page.next_url
+                seen, mark = await self._read_whole(listing, mark, run)
                 # Read whole from `started` on: every change before it is held.
                 await self._save(replace(mark, synced_through=started))
                 self._round_read.add(listing.key)
@@ -473,18 +650,30 @@ class MirrorSync:
         self._round_seen.clear()
         return run
 
+    async def _read_whole(
+        self, listing: SyncListing, mark: Watermark, run: SyncRun
+    ) -> tuple[set[str], Watermark]:
+        """Every record the listing lists now (for each mirrored patient, if the vendor lists
+        it per patient), kept; the ids it listed, and its watermark with the calls charged."""
+        seen: set[str] = set()
+        for patient, url in await self._full_reads(listing):
+            position = 0
+            while url is not None:
+                page, calls = await self._fetch(url, listing, run)
+                rows = await self._rows(listing, page.results, patient, position)
+                seen.update(row.vendor_id for row in rows)
+                run.written += await self._write(listing, rows)
+                mark = await self._charge(mark, calls)
+                position += len(rows)
+                url = page.next_url
+        return seen, mark
+
     async def _delete_unlisted(self, endpoint: str) -> int:
         """Once the round has read every listing of `endpoint`: delete what none listed."""
         if any(x.key not in self._round_read for x in self.listings if x.endpoint == endpoint):
             return 0
-        seen = self._round_seen[endpoint]
         held = await anyio.to_thread.run_sync(self.store.ids, self.connection, endpoint)
-        gone = sorted(held - seen)
-        if not gone:
-            return 0
-        deleted = await anyio.to_thread.run_sync(self.store.delete, self.connection, endpoint, gone)
-        self._lookups.changed(endpoint)
-        return deleted
+        return await self._delete(endpoint, held - self._round_seen[endpoint])
 
     async def _full_reads(self, listing: SyncListing) -> list[tuple[str | None, str | None]]:
         """The first page of each full read of a listing: one, or one per mirrored patient."""

@@ -10,6 +10,7 @@ from cryptography.fernet import Fernet
 
 from facade.clock import FakeClock
 from facade.mirror import MirrorStore
+from facade.runtime import Runtime
 from facade.store.database import Database
 from tests.store.test_database import database_url, postgres_database  # noqa: F401  (fixtures)
 
@@ -31,3 +32,9 @@ def key() -> bytes:
 @pytest.fixture
 def store(database: Database, key: bytes, clock: FakeClock) -> MirrorStore:
     return MirrorStore(database, key, clock)
+
+
+@pytest.fixture
+def mirror(runtime: Runtime, clock: FakeClock) -> MirrorStore:
+    """A mirror store in facade's own database (the sync suites', over the test's vendor)."""
+    return MirrorStore(runtime.database, Fernet.generate_key(), clock)

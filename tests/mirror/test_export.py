@@ -4,7 +4,7 @@ change times."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import httpx
@@ -15,6 +15,7 @@ from facade.clock import FakeClock
 from facade.runtime import Runtime
 from tests.bulk.conftest import download, export
 from tests.mirror.serving import Mirrored, mirror_on
+from tests.mirror.vendor_state import after_todays_visits
 from tests.vendors import VENDORS, change_generator, vendor_calls
 
 pytestmark = VENDORS
@@ -22,8 +23,7 @@ pytestmark = VENDORS
 
 @pytest.fixture
 def clock() -> FakeClock:
-    """As tests/mirror/test_sync.py's: after every change time the generated data holds."""
-    return FakeClock(datetime(2026, 7, 1, 12, tzinfo=UTC))
+    return after_todays_visits()
 
 
 async def _exported(fhir: httpx.AsyncClient, exports: BulkExports, path: str) -> dict[str, Any]:

@@ -18,7 +18,6 @@ from facade.runtime import Runtime
 from facade.upstream.drchrono.sandbox.changes import ChangeGenerator
 from facade.upstream.drchrono.sandbox.state import DEFAULT_CLIENT_ID
 from facade.upstream.drchrono.sandbox.webhooks import EVENTS
-from tests.mirror.test_sync import _vendor_now, clock  # noqa: F401  (clock: a fixture)
 from tests.mirror.test_webhooks import (  # noqa: F401  (fixtures)
     CARECLOUD_HOOKS,
     DRCHRONO_HOOKS,
@@ -26,6 +25,7 @@ from tests.mirror.test_webhooks import (  # noqa: F401  (fixtures)
     app_transport,
     settings,
 )
+from tests.mirror.vendor_state import vendor_now
 from tests.vendors import vendor_calls
 
 
@@ -75,7 +75,7 @@ async def drchrono(sandbox: Any, app_transport: Any) -> Any:  # noqa: F811  (a f
 async def test_drchrono_hinted_records_are_read_again_once_each_and_nothing_else(
     drchrono: Any,
     runtime: Runtime,
-    clock: FakeClock,  # noqa: F811  (a fixture)
+    clock: FakeClock,
 ) -> None:
     sync = await _sync(runtime)
     store = sync.store
@@ -100,7 +100,7 @@ async def test_drchrono_hinted_records_are_read_again_once_each_and_nothing_else
     records = {(e, i) for e, i, _ in hinted}
     at_vendor = set()
     for listing in sync.listings:
-        for record in await _vendor_now(runtime, listing):
+        for record in await vendor_now(runtime, listing):
             if (listing.endpoint, str(record["id"])) in records:
                 held = store.get(sync.connection, listing.endpoint, str(record["id"]))
                 assert held is not None and held.body == record, listing.endpoint
@@ -154,7 +154,7 @@ async def test_drchrono_a_hint_is_read_at_the_vendor_not_taken_from_the_event(
 async def test_drchrono_a_spent_share_keeps_the_hints_it_did_not_reach(
     drchrono: Any,
     runtime: Runtime,
-    clock: FakeClock,  # noqa: F811  (a fixture)
+    clock: FakeClock,
 ) -> None:
     assert (await (await _sync(runtime)).backfill()).finished
     patients = drchrono.dataset.endpoint("patients")[:5]

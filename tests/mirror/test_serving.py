@@ -3,7 +3,6 @@ vendor's live answer, with no vendor call; live where the request or the mirror 
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -13,6 +12,7 @@ from facade.clock import FakeClock
 from facade.runtime import Runtime
 from tests.conftest import all_pages
 from tests.mirror.serving import LIVE, by_id, mirror_on, searches
+from tests.mirror.vendor_state import after_todays_visits
 from tests.vendors import VENDORS, change_generator, patient_ids, vendor_calls
 
 pytestmark = VENDORS
@@ -20,8 +20,7 @@ pytestmark = VENDORS
 
 @pytest.fixture
 def clock() -> FakeClock:
-    """As tests/mirror/test_sync.py's: after every change time the generated data holds."""
-    return FakeClock(datetime(2026, 7, 1, 12, tzinfo=UTC))
+    return after_todays_visits()
 
 
 async def test_every_search_answers_from_the_mirror_as_the_vendor_does_without_a_call(

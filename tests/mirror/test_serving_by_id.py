@@ -4,7 +4,6 @@ per-patient listing, which the mirror answers as fresh as its last sync of that 
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -15,12 +14,13 @@ from facade.core.confinement import patient_of_id
 from facade.runtime import Runtime
 from tests.conftest import all_pages
 from tests.mirror.serving import LIVE, by_id, mirror_on, searches
+from tests.mirror.vendor_state import after_todays_visits
 from tests.vendors import change_generator, patient_ids
 
 
 @pytest.fixture
 def clock() -> FakeClock:
-    return FakeClock(datetime(2026, 7, 1, 12, tzinfo=UTC))
+    return after_todays_visits()
 
 
 async def test_a_record_made_since_the_sync_is_read_from_the_vendor(

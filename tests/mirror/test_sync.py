@@ -5,82 +5,28 @@ an hour of changes, and never more than the sync's share of the hour's calls."""
 from __future__ import annotations
 
 from collections import Counter
-from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from cryptography.fernet import Fernet
 
 from facade.clock import FakeClock
-from facade.core.vendor import Record
 from facade.mirror import MirrorStore
-from facade.mirror.sync import MirrorSync, SyncListing, SyncShare, plan_sync, vendor_key
+from facade.mirror.sync import SyncShare
 from facade.runtime import Runtime
-from tests.vendors import VENDORS, change_generator, vendor_calls
-
-CONNECTION = "practice"
+from tests.mirror.vendor_state import (
+    CONNECTION,
+    after_todays_visits,
+    an_hour_of_changes,
+    assert_exact,
+    mirror_sync,
+    vendor_now,
+)
+from tests.vendors import VENDORS, vendor_calls
 
 
 @pytest.fixture
 def clock() -> FakeClock:
-    """A month after the suites' usual start: the DrChrono sandbox stamps two future
-    appointments `updated_at` with their own June dates, and the store (rightly) refuses to
-    replace a record with one stamped earlier, so a change made before those dates would be
-    refused. No vendor stamps a change in the future; the generated dataset does."""
-    return FakeClock(datetime(2026, 7, 1, 12, tzinfo=UTC))
-
-
-@pytest.fixture
-def mirror(runtime: Runtime, clock: FakeClock) -> MirrorStore:
-    return MirrorStore(runtime.database, Fernet.generate_key(), clock)
-
-
-async def _sync(
-    runtime: Runtime, mirror: MirrorStore, share: SyncShare | None = None
-) -> MirrorSync:
-    ctx = await runtime.service.context()
-    client = runtime.client
-    clock = mirror.clock
-    return MirrorSync(
-        mirror,
-        client,
-        ctx,
-        plan_sync(runtime.service.registry, ctx, client.wire),
-        connection=CONNECTION,
-        clock=clock,
-        share=share or SyncShare(client.budget, clock),
-    )
-
-
-async def _vendor_now(runtime: Runtime, listing: SyncListing) -> list[Record]:
-    """What the vendor lists for `listing` now, read through facade's client (patient by
-    patient where the vendor lists it so, over the patients it lists now)."""
-    client = runtime.client
-    if not listing.patient_param:
-        return await client.list_all(listing.endpoint, dict(listing.params), reason="test")
-    patients = await client.list_all(listing.patient_endpoint, {}, reason="test")
-    records: list[Record] = []
-    for patient in patients:
-        params = {**listing.params, listing.patient_param: str(patient["id"])}
-        records += await client.list_all(listing.endpoint, params, reason="test")
-    return records
-
-
-async def _assert_exact(runtime: Runtime, sync: MirrorSync, *, bodies: bool = True) -> None:
-    """Every synced endpoint holds exactly the vendor's records, and (`bodies`) each as the
-    vendor lists it now. Hours later a body differs in what the vendor signs for the hour
-    (a file's download URL), so a test that lets hours pass compares ids."""
-    by_endpoint: dict[str, dict[str, Record]] = {}
-    for listing in sync.listings:
-        for position, record in enumerate(await _vendor_now(runtime, listing)):
-            by_endpoint.setdefault(listing.endpoint, {})[vendor_key(record, position)] = record
-    assert by_endpoint
-    for endpoint in {listing.endpoint for listing in sync.listings}:
-        held = {r.vendor_id: r.body for r in sync.store.scan(CONNECTION, endpoint)}
-        vendor = by_endpoint.get(endpoint, {})
-        assert held.keys() == vendor.keys(), endpoint
-        if bodies:
-            assert held == vendor, endpoint
+    return after_todays_visits()
 
 
 def _successful_urls(sandbox: Any, start: int) -> Counter[str]:
@@ -93,14 +39,14 @@ def _successful_urls(sandbox: Any, start: int) -> Counter[str]:
 async def test_backfill_holds_exactly_the_vendor_records_with_keys_and_progress(
     runtime: Runtime, mirror: MirrorStore, sandbox: Any
 ) -> None:
-    sync = await _sync(runtime, mirror)
+    sync = await mirror_sync(runtime, mirror)
     before = len(vendor_calls(sandbox))
 
     run = await sync.backfill()
 
     assert run.finished and run.written > 0
     assert run.calls == len(vendor_calls(sandbox)) - before
-    await _assert_exact(runtime, sync)
+    await assert_exact(runtime, sync)
     status = {s.endpoint: s for s in mirror.status(CONNECTION)}
     assert set(status) == {listing.endpoint for listing in sync.listings}
     assert all(s.complete and s.synced_through is not None for s in status.values())
@@ -125,7 +71,7 @@ async def test_a_crash_mid_backfill_resumes_without_asking_for_a_finished_page_a
 ) -> None:
     retries = runtime.settings.upstream_retries
     crash_at = 6
-    sync = await _sync(runtime, mirror)
+    sync = await mirror_sync(runtime, mirror)
     start = len(vendor_calls(sandbox))  # the practice context is loaded: the sync's calls next
     for nth in range(crash_at, crash_at + retries + 1):
         sandbox.fail_call(nth, "500")  # the sixth page fails, and every retry of it
@@ -135,12 +81,12 @@ async def test_a_crash_mid_backfill_resumes_without_asking_for_a_finished_page_a
     assert held > 0
 
     # A new process: only the watermarks carry over.
-    second = await (await _sync(runtime, mirror)).backfill()
+    second = await (await mirror_sync(runtime, mirror)).backfill()
 
     assert second.finished
     repeated = {url: n for url, n in _successful_urls(sandbox, start).items() if n > 1}
     assert repeated == {}
-    await _assert_exact(runtime, await _sync(runtime, mirror))
+    await assert_exact(runtime, await mirror_sync(runtime, mirror))
 
 
 @VENDORS
@@ -150,7 +96,7 @@ async def test_the_sync_never_spends_more_than_its_share_of_the_hour(
     limit = runtime.client.budget.hourly_limit
     # Four calls an hour: the backfill takes several hours.
     share = SyncShare(runtime.client.budget, clock, 4 / limit)
-    sync = await _sync(runtime, mirror, share)
+    sync = await mirror_sync(runtime, mirror, share)
     runs = []
     while True:
         before = len(vendor_calls(sandbox))
@@ -163,27 +109,15 @@ async def test_the_sync_never_spends_more_than_its_share_of_the_hour(
         assert (await sync.backfill()).calls == 0  # the same hour: nothing left
         clock.advance(3600)
     assert len(runs) > 2
-    await _assert_exact(runtime, sync, bodies=False)
-
-
-async def _an_hour_of_changes(sandbox: Any, clock: FakeClock, per_hour: int = 120) -> list[Any]:
-    """An hour of the vendor's change generator on facade's test clock (the sandbox cannot
-    move it, so the test does, a change's worth at a time)."""
-    changes = change_generator(sandbox, per_hour, seed=4)
-    for _ in range(per_hour):
-        clock.advance(3600 / per_hour)
-        await changes.run_until(clock.now())
-    log: list[Any] = changes.log
-    assert {c.action for c in log} >= {"create", "modify"}
-    return log
+    await assert_exact(runtime, sync, bodies=False)
 
 
 async def test_after_an_hour_of_changes_a_poll_keeps_every_change_the_vendor_filters_by_time(
     runtime: Runtime, mirror: MirrorStore, sandbox: Any, clock: FakeClock
 ) -> None:
-    sync = await _sync(runtime, mirror)
+    sync = await mirror_sync(runtime, mirror)
     assert (await sync.backfill()).finished
-    log = await _an_hour_of_changes(sandbox, clock)
+    log = await an_hour_of_changes(sandbox, clock)
     before = len(vendor_calls(sandbox))
 
     run = await sync.poll()
@@ -197,7 +131,7 @@ async def test_after_an_hour_of_changes_a_poll_keeps_every_change_the_vendor_fil
     for listing in sync.listings:
         if listing.endpoint not in polled:
             continue
-        for record in await _vendor_now(runtime, listing):
+        for record in await vendor_now(runtime, listing):
             if (listing.endpoint, str(record["id"])) in changed:
                 held = mirror.get(CONNECTION, listing.endpoint, str(record["id"]))
                 assert held is not None and held.body == record
@@ -211,24 +145,24 @@ async def test_after_an_hour_of_changes_a_poll_keeps_every_change_the_vendor_fil
 async def test_poll_and_reconcile_reach_the_vendor_state_again_after_an_hour_of_changes(
     runtime: Runtime, mirror: MirrorStore, sandbox: Any, clock: FakeClock
 ) -> None:
-    """Deletes announce nothing: only a reconcile finds them. (A vendor without a change-time
-    filter is not polled; its reconcile re-reads every listing.)"""
-    sync = await _sync(runtime, mirror)
+    """Deletes announce nothing: a reconcile finds them (and, for a vendor without a
+    change-time filter, the poll's re-reads find those in what they re-read)."""
+    sync = await mirror_sync(runtime, mirror)
     backfill = await sync.backfill()
     assert backfill.finished
     held = {(x.endpoint, i) for x in sync.listings for i in mirror.ids(CONNECTION, x.endpoint)}
-    log = await _an_hour_of_changes(sandbox, clock)
+    log = await an_hour_of_changes(sandbox, clock)
     deleted = {(c.endpoint, c.record_id) for c in log if c.action == "delete" and not c.items}
     poll = await sync.poll()
 
     run = await sync.reconcile()
 
     assert run.finished
-    assert run.deleted == len(deleted & held)
+    assert poll.deleted + run.deleted == len(deleted & held)
     status = mirror.status(CONNECTION)
     assert sum(s.calls_spent for s in status) == backfill.calls + poll.calls + run.calls
     assert all(s.synced_through == clock.now() for s in status)
-    await _assert_exact(runtime, sync)
+    await assert_exact(runtime, sync)
     for endpoint, record_id in deleted:
         assert mirror.get(CONNECTION, endpoint, record_id) is None
 
@@ -236,12 +170,12 @@ async def test_poll_and_reconcile_reach_the_vendor_state_again_after_an_hour_of_
 async def test_a_reconcile_cut_short_by_the_share_deletes_nothing_it_did_not_read_whole(
     runtime: Runtime, mirror: MirrorStore, sandbox: Any, clock: FakeClock
 ) -> None:
-    sync = await _sync(runtime, mirror)
+    sync = await mirror_sync(runtime, mirror)
     assert (await sync.backfill()).finished
-    await _an_hour_of_changes(sandbox, clock)
+    await an_hour_of_changes(sandbox, clock)
     before = {x.endpoint: mirror.ids(CONNECTION, x.endpoint) for x in sync.listings}
     share = SyncShare(runtime.client.budget, clock, 5 / runtime.client.budget.hourly_limit)
-    short = await _sync(runtime, mirror, share)
+    short = await mirror_sync(runtime, mirror, share)
 
     cut = await short.reconcile()
 
@@ -256,4 +190,4 @@ async def test_a_reconcile_cut_short_by_the_share_deletes_nothing_it_did_not_rea
             break
     else:
         raise AssertionError("the reconcile round never ended")
-    await _assert_exact(runtime, sync, bodies=False)
+    await assert_exact(runtime, sync, bodies=False)

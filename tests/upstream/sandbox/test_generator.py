@@ -11,6 +11,7 @@ import pytest
 
 from facade.sandbox.codes import load_table, table_names
 from facade.sandbox.npi import is_valid_npi
+from facade.upstream.drchrono.sandbox.context import LAST_CHANGE_DATE
 from facade.upstream.drchrono.sandbox.dataset import ENDPOINTS, SandboxDataset
 from facade.upstream.drchrono.sandbox.generator import REFERENCE_DATE, generate
 from facade.upstream.drchrono.sandbox.visits import gs1_check_digit
@@ -366,6 +367,42 @@ def test_timestamps_are_naive(dataset: SandboxDataset) -> None:
     for appointment in dataset.records["appointments"]:
         assert TIMESTAMP.match(appointment["scheduled_time"])
         assert all(TIMESTAMP.match(t["datetime"]) for t in appointment["status_transitions"])
+
+
+def _change_stamps(record: Any, key: str = "") -> list[tuple[str, str]]:
+    """Every moment a record says it (or a part of it) was created, changed or moved on."""
+    if isinstance(record, list):
+        return [found for item in record for found in _change_stamps(item, key)]
+    if not isinstance(record, dict):
+        return []
+    stamps = [
+        (name, value)
+        for name, value in record.items()
+        if isinstance(value, str)
+        and (
+            name in ("created_at", "updated_at", "extended_updated_at")
+            or key
+            and name == "datetime"
+        )
+    ]
+    for name, value in record.items():
+        stamps += _change_stamps(value, name if name == "status_transitions" else "")
+    return stamps
+
+
+def test_no_record_is_stamped_with_a_change_after_the_practices_last_change_day(
+    dataset: SandboxDataset,
+) -> None:
+    """A future visit is booked in the past: the sandbox's clock starts on the reference date,
+    and no vendor stamps a change in the future (a mirror would keep the future version)."""
+    last = LAST_CHANGE_DATE.isoformat()
+    assert LAST_CHANGE_DATE < REFERENCE_DATE
+    future = [a for a in dataset.records["appointments"] if a["scheduled_time"][:10] > last]
+    assert future
+    for endpoint in ENDPOINTS:
+        for record in dataset.records[endpoint]:
+            for name, stamp in _change_stamps(record):
+                assert stamp[:10] <= last, (endpoint, record.get("id"), name, stamp)
 
 
 def test_records_span_about_five_years_before_the_reference_date(dataset: SandboxDataset) -> None:

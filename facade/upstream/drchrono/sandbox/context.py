@@ -16,6 +16,11 @@ from facade.upstream.drchrono.sandbox.dataset import Record
 
 #: Every generated date and timestamp is relative to this day; records span ~5 years before it.
 REFERENCE_DATE = date(2026, 6, 1)
+#: The last day anything in the generated practice changed: every record is created, updated
+#: and moved from status to status by then, a future visit booked included. A sandbox's clock
+#: starts on the reference date, so no record is stamped with a change in its future (no
+#: vendor does that, and a mirror rightly keeps the later-stamped of two versions).
+LAST_CHANGE_DATE = REFERENCE_DATE - timedelta(days=1)
 
 
 def timestamp(day: date, rng: random.Random, first_hour: int = 8, last_hour: int = 17) -> str:

@@ -14,6 +14,7 @@ from typing import Any
 
 from facade.sandbox.codes import load_table
 from facade.upstream.drchrono.sandbox.context import (
+    LAST_CHANGE_DATE,
     REFERENCE_DATE,
     Chart,
     Practice,
@@ -346,7 +347,9 @@ def _appointment(
     minute = rng.choice((0, 15, 30, 45))
     scheduled = f"{day.isoformat()}T{hour:02d}:{minute:02d}:00"
     duration = rng.choice((15, 30, 30, 45, 60)) if reason != "New patient visit" else 60
-    booked_on = day - timedelta(days=rng.randint(1, 30))
+    # A future visit was booked by the practice's last change day, a day before it at the
+    # latest, so that a cancellation (the day after booking) is stamped by then too.
+    booked_on = min(day - timedelta(days=rng.randint(1, 30)), LAST_CHANGE_DATE - timedelta(days=1))
     created_at = timestamp(booked_on, rng)
     transitions: list[dict[str, Any]] = []
     updated_at = created_at
