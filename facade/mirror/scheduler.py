@@ -102,6 +102,7 @@ class SchedulerStatus:
     reconcile_started: datetime | None
     #: How long the last whole reconcile round took (the deletion bound's second half).
     last_reconcile_seconds: float | None
+    reconcile_rounds: int
     #: Failed passes in a row (0 once one succeeds).
     failures: int
 
@@ -134,6 +135,8 @@ class MirrorScheduler:
     next_reconcile: datetime | None = None
     reconcile_started: datetime | None = None
     last_reconcile_seconds: float | None = None
+    #: Whole reconcile rounds finished since the process started.
+    reconcile_rounds: int = 0
     failures: int = 0
     _backoff_until: datetime | None = field(default=None, repr=False)
     #: Per long pass, when the share has calls for it again.
@@ -281,6 +284,7 @@ class MirrorScheduler:
                 now, started + timedelta(seconds=self.cadence.reconcile_seconds)
             )
             self.reconcile_started = None
+            self.reconcile_rounds += 1
 
     def poll_interval(self, calls: int) -> float:
         """The floor cadence, or longer when polls at it would spend more than POLL_PORTION
@@ -339,5 +343,6 @@ class MirrorScheduler:
             next_reconcile=self.next_reconcile,
             reconcile_started=self.reconcile_started,
             last_reconcile_seconds=self.last_reconcile_seconds,
+            reconcile_rounds=self.reconcile_rounds,
             failures=self.failures,
         )

@@ -76,7 +76,7 @@ async def _assert_exact(runtime: Runtime, sync: MirrorSync, *, bodies: bool = Tr
             by_endpoint.setdefault(listing.endpoint, {})[vendor_key(record, position)] = record
     assert by_endpoint
     for endpoint in {listing.endpoint for listing in sync.listings}:
-        held = {r.vendor_id: r.body for r in sync.store.scan(CONNECTION, endpoint)}
+        held = {r.vendor_id: r.body for r in sync.store.scan(sync.connection, endpoint)}
         vendor = by_endpoint.get(endpoint, {})
         assert held.keys() == vendor.keys(), endpoint
         if bodies:
