@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from datetime import datetime
 
 from anyio import to_thread
@@ -20,11 +21,24 @@ from facade.core.registry import MappingRegistry
 from facade.core.service import FhirService
 from facade.core.vendor import VendorClient
 from facade.mirror.progress import Progress, read_progress
-from facade.mirror.scheduler import Cadence, MirrorScheduler, long_pass_calls_per_window
+from facade.mirror.scheduler import (
+    Cadence,
+    MirrorScheduler,
+    SchedulerStatus,
+    long_pass_calls_per_window,
+)
 from facade.mirror.store import MirrorStore, Watermark
 from facade.mirror.sync import MirrorSync, SyncListing, SyncShare, plan_sync
 from facade.settings import Settings
 from facade.store.database import Database
+
+
+@dataclass(frozen=True)
+class MirrorStatus:
+    """What `facade mirror status` shows, and what the running scheduler adds to it."""
+
+    progress: Progress
+    scheduler: SchedulerStatus
 
 
 class Mirror:
@@ -95,6 +109,11 @@ class Mirror:
             self.store.save_watermark(
                 Watermark(self.connection, listing.endpoint, listing.key, backfill_cursor=cursor)
             )
+
+    async def status(self) -> MirrorStatus:
+        """The store's progress and the scheduler's state, read off the event loop."""
+        progress = await to_thread.run_sync(self.progress)
+        return MirrorStatus(progress=progress, scheduler=self.scheduler.status())
 
     def progress(self) -> Progress:
         """Per endpoint records, synced-through time, calls spent, backfill estimate; hints

@@ -179,6 +179,12 @@ class MirrorScheduler:
             sync = await self.sync()
         except Exception as exc:  # the practice context could not be loaded
             return self._failed((), PassResult("start", now, paused=type(exc).__name__))
+        try:
+            return await self._step(sync, now)
+        except Exception as exc:  # the store between passes (each pass catches its own)
+            return self._failed((), PassResult("step", now, paused=type(exc).__name__))
+
+    async def _step(self, sync: MirrorSync, now: datetime) -> Step:
         done: list[PassResult] = []
         hints = await to_thread.run_sync(self.store.pending_hints, self.connection)
         if hints and self._free(HINTED, now):

@@ -90,9 +90,10 @@ async def test_it_backfills_then_keeps_the_mirror_at_the_vendor_state_as_records
     rounds = scheduler.reconcile_rounds
     await _run_until(scheduler, clock, lambda: scheduler.reconcile_rounds >= rounds + 2)
     await _assert_exact(runtime, sync)
-    status = scheduler.status()
+    status = (await mirror.status()).scheduler
     assert status.failures == 0 and status.last_reconcile_seconds is not None
     assert {"backfill", "reconcile"} <= set(status.last)
+    assert 0 < status.calls_this_window <= status.calls_allowed
 
 
 async def test_drchrono_what_its_webhooks_announce_is_in_the_mirror_one_hint_round_later(
