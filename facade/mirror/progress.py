@@ -64,7 +64,7 @@ def read_progress(
     mapping's endpoint); `calls_per_window` is what backfill may spend per quota window."""
     marks = store.watermarks(connection)
     patients = sorted(store.ids(connection, patient_endpoint)) if _by_patient(marks) else []
-    per_second = calls_per_window / window_seconds if calls_per_window > 0 else 0.0
+    rate = (calls_per_window, window_seconds)
     by_endpoint: dict[str, list[Watermark]] = {}
     for mark in marks:
         by_endpoint.setdefault(mark.endpoint, []).append(mark)
@@ -73,7 +73,7 @@ def read_progress(
     for status in store.status(connection):
         mine = by_endpoint.get(status.endpoint, [])
         left = [_calls_left(m, patients) for m in mine if not m.complete]
-        eta = _estimate(left, per_second) if left else None
+        eta = _estimate(left, rate) if left else None
         if eta is not None:
             estimates.extend(left)
         endpoints.append(
@@ -90,7 +90,7 @@ def read_progress(
         connection=connection,
         endpoints=endpoints,
         pending_hints=store.pending_hints(connection),
-        eta=_estimate(estimates, per_second) if estimates else None,
+        eta=_estimate(estimates, rate) if estimates else None,
     )
 
 
@@ -110,9 +110,10 @@ def _calls_left(mark: Watermark, patients: list[str]) -> tuple[int, bool]:
     return ceil(mark.calls_spent * (len(patients) - done) / done), False
 
 
-def _estimate(left: list[tuple[int, bool]], per_second: float) -> Estimate:
+def _estimate(left: list[tuple[int, bool]], rate: tuple[int, float]) -> Estimate:
     calls = sum(n for n, _ in left)
-    seconds = calls / per_second if per_second > 0 else float("inf")
+    per_window, window = rate
+    seconds = calls * window / per_window if per_window > 0 else float("inf")
     return Estimate(calls=calls, seconds=seconds, at_least=any(bound for _, bound in left))
 
 
