@@ -76,7 +76,20 @@ def _served(mapping: AnyMapping, code: str) -> bool:
     return param is not None and not isinstance(param.serve, Unsupported)
 
 
-def _search_param(mapping: AnyMapping, param: SearchParam, registry: MappingRegistry) -> Any:
+#: What the mirror changes in a parameter's serving (`capability_statement(mirror=True)`).
+MIRROR_SEARCH_NOTE = (
+    "from the mirror when it holds the type's records (no EHR call): filtered locally over "
+    "every record it keeps; live: "
+)
+MIRROR_LAST_UPDATED_NOTE = (
+    "exact from the mirror: each resource's meta.lastUpdated is the EHR change time stored "
+    "with its record, compared over every record the mirror keeps (no EHR call); live: "
+)
+
+
+def _search_param(
+    mapping: AnyMapping, param: SearchParam, registry: MappingRegistry, mirror: bool
+) -> Any:
     """A served parameter, with US Core's expectation of it (SHALL/SHOULD/MAY) when US Core
     lists it: single parameters carry theirs here, combinations on the resource."""
     entry: dict[str, Any] = {}
@@ -87,14 +100,27 @@ def _search_param(mapping: AnyMapping, param: SearchParam, registry: MappingRegi
         name=param.code,
         definition=param.definition.url,
         type=param.definition.type,
-        documentation=serving_note(mapping, param.code, registry),
+        documentation=_mirrored(
+            serving_note(mapping, param.code, registry), param.code, mirror, mapping
+        ),
     )
     return entry
 
 
-def _resource(mapping: AnyMapping, registry: MappingRegistry) -> dict[str, Any]:
+def _mirrored(note: str, code: str, mirror: bool, mapping: AnyMapping) -> str:
+    if not mirror or (isinstance(mapping, ResourceMapping) and mapping.lookup_data):
+        return note
+    if code == "_lastUpdated":
+        return MIRROR_LAST_UPDATED_NOTE + note
+    param = mapping.param(code)
+    if param is not None and isinstance(param.serve, Pushdown):
+        return MIRROR_SEARCH_NOTE + note
+    return note
+
+
+def _resource(mapping: AnyMapping, registry: MappingRegistry, mirror: bool) -> dict[str, Any]:
     search_params = [
-        _search_param(mapping, p, registry)
+        _search_param(mapping, p, registry, mirror)
         for p in mapping.search_params
         if not isinstance(p.serve, Unsupported)
     ]
@@ -184,6 +210,13 @@ def _security(base_url: str) -> dict[str, Any]:
             "authorization server; see .well-known/smart-configuration."
         ),
     }
+
+
+#: How an export answers `_since` with the mirror on (before the live note).
+MIRROR_SINCE_NOTE = (
+    "From the mirror (when it holds every listing the export reads, no EHR call): `_since` is "
+    "exact, compared with the EHR change time stored with each record. Live: "
+)
 
 
 def export_since_note(registry: MappingRegistry, wire: Wire) -> str:
@@ -288,9 +321,19 @@ def _provenance_entry() -> dict[str, Any]:
 
 
 def capability_statement(
-    registry: MappingRegistry, wire: Wire, base_url: str, date: str
+    registry: MappingRegistry, wire: Wire, base_url: str, date: str, *, mirror: bool = False
 ) -> dict[str, Any]:
-    """What facade serves over the vendor of `registry`, whose client carries `wire`."""
+    """What facade serves over the vendor of `registry`, whose client carries `wire`; with
+    `mirror`, from the change-capture mirror where it holds the records."""
+    stores = (
+        f"With the change-capture mirror on, it answers from an encrypted copy of the "
+        f"{registry.vendor} records it keeps in sync (no vendor call) wherever the copy holds "
+        "a type's records, and from the API otherwise. A request with 'Cache-Control: "
+        "no-cache' is answered from the API; 'max-age=N' takes the copy only when it was "
+        "synced within N seconds. Answers from the copy carry Age, Last-Modified and ETag."
+        if mirror
+        else "It stores no clinical data."
+    )
     return {
         "resourceType": "CapabilityStatement",
         "id": "facade",
@@ -304,7 +347,7 @@ def capability_statement(
         "publisher": "facade",
         "description": (
             "A FHIR R4 server that answers US Core 6.1.0 reads and searches from the "
-            f"{registry.vendor} API. It stores no clinical data."
+            f"{registry.vendor} API. {stores}"
         ),
         "kind": "instance",
         "instantiates": [
@@ -325,7 +368,7 @@ def capability_statement(
                     "'Prefer: handling=lenient'. Paging links carry an opaque cursor."
                 ),
                 "resource": sorted(
-                    [_with_patient_export(_resource(m, registry)) for m in registry]
+                    [_with_patient_export(_resource(m, registry, mirror)) for m in registry]
                     + [_provenance_entry(), _group_entry(), _binary_entry()],
                     key=lambda entry: str(entry["type"]),
                 ),
@@ -333,7 +376,8 @@ def capability_statement(
                     {
                         "name": "export",
                         "definition": f"{BULK}/OperationDefinition/export",
-                        "documentation": export_since_note(registry, wire),
+                        "documentation": (MIRROR_SINCE_NOTE if mirror else "")
+                        + export_since_note(registry, wire),
                     }
                 ],
             }

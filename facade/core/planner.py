@@ -70,8 +70,15 @@ class SearchPlan:
 
 
 def plan_search(
-    mapping: ResourceMapping, query: SearchQuery, ctx: MappingContext, *, lenient: bool
+    mapping: ResourceMapping,
+    query: SearchQuery,
+    ctx: MappingContext,
+    *,
+    lenient: bool,
+    pushdown: bool = True,
 ) -> SearchPlan:
+    """`pushdown` False plans every clause a vendor filter would serve as a local filter
+    (the records come from a copy that applies no vendor filter; reads by id stay)."""
     plan = SearchPlan(mapping=mapping)
     for clause in query.clauses:
         param = _served_param(mapping, clause, lenient, plan.rules)
@@ -93,7 +100,7 @@ def plan_search(
                 plan.local.append(check)
                 plan.rules.append(f"{clause.key}: read by id ({serve.describe})")
                 continue
-        if isinstance(serve, Pushdown) and len(clause.values) == 1:
+        if pushdown and isinstance(serve, Pushdown) and len(clause.values) == 1:
             params = serve.vendor_params(clause.values[0], clause.modifier)
             if params is not None and all(
                 plan.vendor_params.get(k, v) == v for k, v in params.items()

@@ -52,7 +52,7 @@ from facade.core.provenance import (
     transmitter_device,
 )
 from facade.core.registry import AnyMapping, MappingRegistry
-from facade.core.vendor import ContextLoader, VendorClient
+from facade.core.vendor import ContextLoader, MirroredClient, VendorClient
 from facade.errors import Forbidden, InvalidParameterValue, ResourceNotFound, UnknownParameter
 from facade.fhir.matching import clause_matches, extract
 from facade.fhir.paging import CursorCodec, searchset
@@ -88,9 +88,14 @@ class FhirService:
         base_url: str,
         limits: ServiceLimits | None = None,
         clock: Clock | None = None,
+        mirror: MirroredClient | None = None,
     ):
+        """With `mirror`, records come through it (from the mirror where it holds them, from
+        `client` otherwise); files always come from `client`."""
         self.registry = registry
-        self.client = client
+        self.client: VendorClient = mirror or client
+        self.live = client
+        self.mirror = mirror
         self._load_context = load_context
         self._cursors = cursors
         self.base_url = base_url.rstrip("/")
@@ -99,6 +104,10 @@ class FhirService:
         self._context: MappingContext | None = None
         self._context_loaded_at = 0.0
         self._context_lock = asyncio.Lock()
+
+    @property
+    def clock(self) -> Clock:
+        return self._clock
 
     async def context(self) -> MappingContext:
         """The practice facts mappings need, loaded once (4 vendor calls) and kept an hour."""
@@ -220,7 +229,10 @@ class FhirService:
         if isinstance(mapping, CompartmentMapping):
             plan = plan_chart(mapping, planned, lenient=lenient)
         else:
-            plan = plan_search(mapping, planned, await self.context(), lenient=lenient)
+            mirrored = self.mirror is not None and self.mirror.covers(mapping.endpoint)
+            plan = plan_search(
+                mapping, planned, await self.context(), lenient=lenient, pushdown=not mirrored
+            )
         if access.filters is not None and not _filters_imposed(access):
             plan.local.append(GrantFilter(mapping, access.filters))
         applied_query = query.encode(
@@ -291,7 +303,8 @@ class FhirService:
             if resource is None or _patient_of(owner, resource) != access.patient_id:
                 raise ResourceNotFound(f"Binary/{binary_id} is not known.")
         ctx = await self.context()
-        content = await reader(self.client, located[1], self._fetch_context(ctx, "read Binary"))
+        # From the vendor: a file link the mirror kept may have expired (signed for an hour).
+        content = await reader(self.live, located[1], self._fetch_context(ctx, "read Binary"))
         if content is None or (
             access.patient_id is not None and content.patient_id != access.patient_id
         ):

@@ -47,7 +47,8 @@ class Wire:
     `largest_detail_page` with detail on); `paging_params` are the query keys that only
     move through pages (a listing's identity ignores them); `record_params` are the list
     parameters a read by id keeps; `since_param` filters records changed since a moment;
-    `everything` shows inactive and archived records too.
+    `everything` shows inactive and archived records too; `record_filters` are the
+    equality filters a listing may add (a lab order's tests).
     A vendor without a page-size parameter leaves `page_size_param` empty."""
 
     detail: Mapping[str, str] = field(default_factory=dict)
@@ -60,6 +61,9 @@ class Wire:
     record_params: frozenset[str] = frozenset()
     #: Per endpoint: the parameters that include inactive/archived records.
     everything: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+    #: Per endpoint: list parameters that keep the records whose field equals the value
+    #: (parameter → field), which a copy of the records can apply itself.
+    record_filters: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
 
     def detail_params(self, wanted: bool = True) -> dict[str, str]:
         return dict(self.detail) if wanted else {}
@@ -136,6 +140,19 @@ class VendorClient(Protocol):
         reason: str,
         cache_ttl: float = 0.0,
     ) -> Record | None: ...
+
+
+class MirroredClient(VendorClient, Protocol):
+    """A client answering from a local copy of the vendor's records where it holds them
+    (facade/mirror/serve.py), with the vendor's own client behind it."""
+
+    #: The vendor's client, for what must come from the vendor (a file's signed URL).
+    live: VendorClient
+
+    def covers(self, endpoint: str) -> bool:
+        """Whether a listing of `endpoint` with its declared parameters is answered locally
+        now (then no vendor filter need narrow it: every clause is filtered locally)."""
+        ...
 
 
 ContextLoader = Callable[[], Awaitable[MappingContext]]

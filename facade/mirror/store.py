@@ -12,7 +12,7 @@ here logs a body or a key.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from itertools import islice
@@ -116,6 +116,10 @@ class MirrorStore:
         self._database = database
         self._cipher = RecordCipher(key)
         self._clock = clock
+        #: Per (connection, endpoint), how many times its records were written or deleted by
+        #: this store (what readers that index records in memory compare).
+        self._generations: dict[tuple[str, str], int] = {}
+        self._purges = 0
 
     @property
     def clock(self) -> Clock:
@@ -147,6 +151,8 @@ class MirrorStore:
                 for distinct in _without_repeats(batch):
                     rows = [self._record_row(connection, endpoint, r, fetched) for r in distinct]
                     written += len(db.execute(_upsert_records(db), rows).all())
+        if written:
+            self._changed(connection, endpoint)
         return written
 
     def get(self, connection: str, endpoint: str, vendor_id: str) -> StoredRecord | None:
@@ -187,6 +193,48 @@ class MirrorStore:
                 return
             after = rows[-1].id
 
+    def page(
+        self,
+        connection: str,
+        endpoint: str,
+        *,
+        after: int,
+        limit: int,
+        keep: Callable[[StoredRecord], bool] = lambda record: True,
+    ) -> tuple[list[StoredRecord], int | None]:
+        """Up to `limit` records `keep` keeps, in id order from the store's position `after`
+        (0: the start), and the position the next page starts from (None: none left)."""
+        if limit < 1:
+            raise ValueError("limit must be at least 1")
+        kept: list[StoredRecord] = []
+        while True:
+            statement = (
+                _records(connection, endpoint)
+                .where(col(MirrorRecord.id) > after)
+                .order_by(col(MirrorRecord.id))
+                .limit(limit)
+            )
+            with self._database.engine.connect() as db:
+                rows = db.execute(statement).all()
+            for row in rows:
+                record = self._stored(row)
+                if keep(record):
+                    kept.append(record)
+                after = row.id
+                if len(kept) == limit:
+                    return kept, after if self._has_after(connection, endpoint, after) else None
+            if len(rows) < limit:
+                return kept, None
+
+    def _has_after(self, connection: str, endpoint: str, after: int) -> bool:
+        statement = (
+            select(col(MirrorRecord.id))
+            .where(_endpoint_of(connection, endpoint), col(MirrorRecord.id) > after)
+            .limit(1)
+        )
+        with self._database.engine.connect() as db:
+            return db.execute(statement).first() is not None
+
     def ids(self, connection: str, endpoint: str) -> set[str]:
         """The vendor ids held (for reconciling deletes); no body is read."""
         statement = select(col(MirrorRecord.vendor_id)).where(_endpoint_of(connection, endpoint))
@@ -205,7 +253,18 @@ class MirrorStore:
                     )
                 )
                 deleted += result.rowcount
+        if deleted:
+            self._changed(connection, endpoint)
         return deleted
+
+    def generation(self, connection: str, endpoint: str) -> int:
+        """A number that changes whenever this store writes or deletes records of the
+        endpoint (in this process: a store per process, the records in one database)."""
+        return self._purges + self._generations.get((connection, endpoint), 0)
+
+    def _changed(self, connection: str, endpoint: str) -> None:
+        key = (connection, endpoint)
+        self._generations[key] = self._generations.get(key, 0) + 1
 
     # -- watermarks ------------------------------------------------------------------------
 
@@ -405,6 +464,7 @@ class MirrorStore:
         if secure:
             with self._database.engine.connect() as db:
                 db.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+        self._purges += 1
         return deleted
 
     def status(self, connection: str) -> list[EndpointStatus]:

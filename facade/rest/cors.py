@@ -30,6 +30,8 @@ ALLOWED_HEADERS = (
     "Prefer",
     "If-None-Match",
     "If-Modified-Since",
+    "Cache-Control",
+    "Pragma",
     "Range",
     "X-Request-Id",
 )
@@ -44,6 +46,7 @@ EXPOSED_HEADERS = (
     "Expires",
     "ETag",
     "Last-Modified",
+    "Age",
     "WWW-Authenticate",
     "X-Upstream-Calls",
 )

@@ -34,7 +34,9 @@ from facade.errors import (
 from facade.fhir.dates import parse_date_range
 from facade.fhir.parameters import read_parameters
 from facade.fhir.query import FHIR_ID, SearchQuery, parse_query
+from facade.mirror.serve import mirror_request
 from facade.rest.access import authenticate
+from facade.rest.freshness import freshness_headers, mirror_policy
 from facade.rest.responses import FhirResponse
 
 router = APIRouter()
@@ -78,7 +80,11 @@ async def metadata(request: Request) -> Response:
     _check_accept(request)
     service = _service(request)
     statement = capability_statement(
-        service.registry, service.client.wire, service.base_url, request.app.state.started_at
+        service.registry,
+        service.client.wire,
+        service.base_url,
+        request.app.state.started_at,
+        mirror=service.mirror is not None,
     )
     return FhirResponse(statement)
 
@@ -253,11 +259,15 @@ async def _search(
     resource_type: str, query: SearchQuery, request: Request, grant: Grant
 ) -> Response:
     _check_accept(request, query)
-    result = await _service(request).search(
-        resource_type, query, grant=grant, lenient=_lenient(request)
-    )
-    _audit_results(request, result.bundle.get("entry", []))
-    return FhirResponse(result.bundle)
+    service = _service(request)
+    with mirror_request(mirror_policy(request), service.live.cache) as served:
+        result = await service.search(resource_type, query, grant=grant, lenient=_lenient(request))
+    entries = result.bundle.get("entry", [])
+    _audit_results(request, entries)
+    headers = freshness_headers(served, service.clock.now(), entries=entries)
+    if headers.get("ETag") and headers["ETag"] in _if_none_match(request):
+        return Response(status_code=304, headers=headers)
+    return FhirResponse(result.bundle, headers=headers)
 
 
 @router.get("/{resource_type}/{resource_id}")
@@ -268,9 +278,11 @@ async def read(resource_type: str, resource_id: str, request: Request) -> Respon
     if not FHIR_ID.fullmatch(resource_id):
         raise InvalidRequest(f"{resource_id!r} is not a valid FHIR id.")
     request.state.audit.resource_id = resource_id
-    resource = await _service(request).read(resource_type, resource_id, grant=grant)
+    service = _service(request)
+    with mirror_request(mirror_policy(request), service.live.cache) as served:
+        resource = await service.read(resource_type, resource_id, grant=grant)
     _audit_results(request, [{"resource": resource}])
-    headers = _version_headers(resource)
+    headers = {**freshness_headers(served, service.clock.now()), **_version_headers(resource)}
     etag = headers.get("ETag")
     if etag and etag in _if_none_match(request):
         return Response(status_code=304, headers=headers)

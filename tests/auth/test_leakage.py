@@ -8,7 +8,7 @@ every source. The token is got four ways: minted by the operator with patient/*.
 with user/*.rs for a patient (the FHIR access check alone must confine it); and through a real
 patient login whose app asked for user/*.rs, once with an operator's public app (`facade
 client add --public`, no --scope) and once with an app that registered itself (POST
-/auth/register).
+/auth/register). Every case runs answered live and answered from the mirror.
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ from tests.auth.conftest import PASSWORD
 from tests.auth.logins import login_token, operator_public_app, self_registered_app
 from tests.chart import every_resource, patient_of
 from tests.conftest import FACADE_BASE, FHIR_BASE, all_pages
+from tests.mirror.serving import mirror_on
 from tests.tokens import token
 from tests.vendors import VENDORS, patient_ids, per_vendor, registry, vendor_calls
 
@@ -74,6 +75,14 @@ def binaries(resource: dict[str, Any]) -> list[str]:
     """The facade Binary urls a resource's attachments name."""
     urls = [c.get("attachment", {}).get("url", "") for c in resource.get("content", [])]
     return [url for url in urls if url.startswith("Binary/")]
+
+
+@pytest.fixture(params=["live", "mirror"], autouse=True)
+async def serving(request: pytest.FixtureRequest, runtime: Runtime) -> str:
+    """Every case twice: answered live, and from the mirror (backfilled first)."""
+    if request.param == "mirror":
+        await mirror_on(runtime)
+    return str(request.param)
 
 
 @pytest.fixture

@@ -15,6 +15,7 @@ from facade.clock import FakeClock
 from facade.runtime import Runtime, build_runtime
 from facade.settings import Settings
 from tests.conftest import FACADE_BASE, FHIR_BASE
+from tests.mirror.serving import mirror_on
 from tests.tokens import FreshToken
 from tests.vendors import generated, sandbox_state
 
@@ -36,7 +37,16 @@ def shared_dir() -> Path:
 
 
 @pytest.fixture
-async def sandbox_fhir(tmp_path: Path, vendor_name: str) -> AsyncIterator[httpx.AsyncClient]:
+def mirror_mode() -> str:
+    """ "live", or "mirror": answered from the mirror, backfilled first, with every vendor
+    call from then on failing (so the sweep proves it asked the vendor nothing)."""
+    return "live"
+
+
+@pytest.fixture
+async def sandbox_fhir(
+    tmp_path: Path, vendor_name: str, mirror_mode: str
+) -> AsyncIterator[httpx.AsyncClient]:
     clock = FakeClock()
     state = sandbox_state(
         vendor_name,
@@ -53,6 +63,9 @@ async def sandbox_fhir(tmp_path: Path, vendor_name: str) -> AsyncIterator[httpx.
         client_requests_per_minute=0,
     )
     runtime: Runtime = await build_runtime(settings, sandbox=state, clock=clock)
+    if mirror_mode == "mirror":
+        await mirror_on(runtime)
+        state.fail_next(100_000, "500")
     app = create_app(settings, runtime)
     async with httpx.AsyncClient(
         transport=httpx.ASGITransport(app=app), base_url=FACADE_BASE, auth=FreshToken(runtime)

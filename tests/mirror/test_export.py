@@ -1,0 +1,89 @@
+"""Bulk $export from the mirror, for each vendor: the same NDJSON as a live export, with no
+vendor call after the backfill (every call would fail), and `_since` exact on the vendor's
+change times."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
+import pytest
+
+from facade.bulk.exports import BulkExports
+from facade.clock import FakeClock
+from facade.runtime import Runtime
+from tests.bulk.conftest import download, export
+from tests.mirror.serving import Mirrored, mirror_on
+from tests.vendors import VENDORS, change_generator, vendor_calls
+
+pytestmark = VENDORS
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    """As tests/mirror/test_sync.py's: after every change time the generated data holds."""
+    return FakeClock(datetime(2026, 7, 1, 12, tzinfo=UTC))
+
+
+async def _exported(fhir: httpx.AsyncClient, exports: BulkExports, path: str) -> dict[str, Any]:
+    await exports.worker.start()
+    try:
+        manifest = await export(fhir, exports, path)
+    finally:
+        await exports.worker.stop()
+    assert not manifest.get("error"), manifest
+    return {
+        f"{resource['resourceType']}/{resource['id']}": resource
+        for lines in (await download(fhir, manifest)).values()
+        for resource in lines
+    }
+
+
+async def _mirrored(runtime: Runtime) -> tuple[Mirrored, BulkExports]:
+    mirrored = await mirror_on(runtime)
+    assert runtime.exports is not None
+    return mirrored, runtime.exports
+
+
+async def test_a_system_export_from_the_mirror_is_the_live_export_without_a_vendor_call(
+    runtime: Runtime, fhir: httpx.AsyncClient, sandbox: Any
+) -> None:
+    assert runtime.exports is not None
+    live = await _exported(fhir, runtime.exports, "$export")
+    _, exports = await _mirrored(runtime)
+    sandbox.fail_next(100_000, "500")  # any vendor call from here on fails the export
+    before = len(vendor_calls(sandbox))
+
+    mirrored = await _exported(fhir, exports, "$export")
+
+    assert len(vendor_calls(sandbox)) == before
+    assert mirrored.keys() == live.keys()
+    assert mirrored == live
+
+
+async def test_since_from_the_mirror_is_exact_on_the_vendors_change_times(
+    runtime: Runtime, fhir: httpx.AsyncClient, sandbox: Any, clock: FakeClock
+) -> None:
+    mirrored, exports = await _mirrored(runtime)
+    clock.advance(3600)
+    since = clock.now()
+    changes = change_generator(sandbox, 20, seed=5)
+    for _ in range(20):
+        clock.advance(60)
+        await changes.run_until(clock.now())
+    assert (await mirrored.sync.poll()).finished
+    assert (await mirrored.sync.reconcile()).finished
+    clock.advance(60)
+    everything = await _exported(fhir, exports, "$export")
+    stamp = since.isoformat().replace("+00:00", "Z")
+    changed = await _exported(fhir, exports, f"$export?_since={stamp}")
+
+    assert changed, "the hour's changes are exported"
+    for key, resource in everything.items():
+        last_updated = resource.get("meta", {}).get("lastUpdated")
+        if resource["resourceType"] == "Provenance" or last_updated is None:
+            continue
+        moment = datetime.fromisoformat(last_updated)
+        # Exactly the resources the vendor changed since, by the vendor's own times.
+        assert (key in changed) == (moment >= since), (key, last_updated)
