@@ -73,6 +73,13 @@ class Mirror:
             cadence=cadence or Cadence(),
         )
 
+    @property
+    def sync_if_built(self) -> MirrorSync | None:
+        """The sync once `sync()` has built it (its listings and practice context), else None:
+        for code that must not wait for the vendor (a request deciding whether the mirror
+        can answer)."""
+        return self._sync
+
     async def listings(self) -> list[SyncListing]:
         """What the mirror keeps: the sync's listings (the Bulk export's practice-wide plan)."""
         return (await self.sync()).listings

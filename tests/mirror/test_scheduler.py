@@ -304,8 +304,10 @@ async def test_the_mirror_uses_the_store_and_connection_the_webhook_receiver_kee
         assert runtime.webhooks is not None and runtime.webhooks.store is mirror.store
         assert mirror.connection == runtime.webhooks.connection == settings.vendor
         assert mirror.share.allowed == int(settings.upstream_hourly_limit * 0.5)
+        assert mirror.sync_if_built is None  # nothing asked of the vendor yet
         listings = await mirror.listings()
         assert listings and (await mirror.sync()).listings is listings
+        assert mirror.sync_if_built is await mirror.sync()
         # Every listing is in status from the start, with an estimate of what is left.
         progress = mirror.progress()
         assert {e.endpoint for e in progress.endpoints} == {x.endpoint for x in listings}
