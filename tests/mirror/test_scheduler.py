@@ -314,3 +314,20 @@ async def test_the_mirror_uses_the_store_and_connection_the_webhook_receiver_kee
         assert progress.eta is not None and progress.eta.at_least
     finally:
         await runtime.aclose()
+
+
+async def test_a_vendor_down_before_the_sync_is_built_delays_the_mirror_only(
+    runtime: Runtime, sandbox: Any, clock: FakeClock
+) -> None:
+    """The practice context the sync needs cannot be loaded: back off, then build it."""
+    mirror = _mirror(runtime)
+    sandbox.fail_next(100, "500")
+
+    failed = await mirror.scheduler.step()
+
+    assert [p.name for p in failed.passes] == ["start"] and failed.next == "backoff"
+    assert mirror.sync_if_built is None
+    sandbox.clear_faults()
+    clock.advance(failed.wait)
+    await _run_until(mirror.scheduler, clock, lambda: mirror.scheduler.backfilled)
+    assert mirror.sync_if_built is not None
