@@ -68,11 +68,16 @@ def create_app(
         exports = app.state.runtime.exports
         if exports is not None:
             await exports.worker.start()  # resumes exports a previous process left unfinished
+        mirror = app.state.runtime.mirror
+        if mirror is not None:
+            await mirror.scheduler.start()  # resumes a backfill from its watermarks
         try:
             yield
         finally:
             if on_stop is not None:
                 on_stop()
+            if mirror is not None:
+                await mirror.scheduler.stop()
             if exports is not None:
                 await exports.worker.stop()
             # Every access served is in the audit log before the server is gone.

@@ -57,6 +57,8 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
         return admin.run(args, settings)
     if hasattr(args, "bulk_command"):  # facade export | facade group (facade/bulk/client.py)
         return int(args.bulk_command(args, settings))
+    if hasattr(args, "mirror_command"):  # facade mirror status | purge
+        return int(args.mirror_command(args, settings))
     if hasattr(args, "vendor_command"):  # facade sandbox <vendor> | facade connect <vendor>
         return int(args.vendor_command(args, settings))
     return _serve(args, settings)
@@ -87,6 +89,13 @@ def _parser() -> argparse.ArgumentParser:
         "--database-url",
         help="SQLAlchemy URL (FACADE_DATABASE_URL, default: SQLite in the data directory)",
     )
+    serve.add_argument(
+        "--mirror",
+        action="store_const",
+        const=True,
+        help="keep a local, encrypted copy of the vendor's records, synced in the background "
+        "(FACADE_MIRROR=on; see the README's Change-capture mirror)",
+    )
 
     sandbox = commands.add_parser("sandbox", help="run a vendor sandbox on its own")
     sandboxes = sandbox.add_subparsers(dest="vendor", metavar="vendor", required=True)
@@ -110,9 +119,11 @@ def _parser() -> argparse.ArgumentParser:
 
     from facade import admin
     from facade.bulk import client as bulk_client
+    from facade.mirror import commands as mirror_commands
 
     admin.add_parsers(commands)
     bulk_client.add_parsers(commands)
+    mirror_commands.add_parsers(commands)
     return parser
 
 
@@ -139,6 +150,7 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
         sandbox_patients=args.patients,
         sandbox_seed=args.seed,
         database_url=args.database_url,
+        mirror=args.mirror,
     )
     configure_logging(settings)
     vendor_url = stored_vendor_url(settings)
@@ -180,6 +192,13 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
             )
         else:
             print(f"connected to {runtime.upstream_description}", flush=True)
+        if runtime.mirror is not None:
+            print(
+                "mirror on: facade keeps an encrypted copy of the vendor's records, synced "
+                f"within {settings.mirror_share:g} of its hourly calls; `facade mirror status "
+                f"--data-dir {settings.data_dir}` shows how far it is",
+                flush=True,
+            )
         if runtime.sandbox is not None:
             from facade.auth.demo import ensure_demo_accounts
             from facade.auth.operator import Operator

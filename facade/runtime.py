@@ -29,6 +29,7 @@ from facade.core.service import FhirService, ServiceLimits
 from facade.core.vendor import ClientParts, VendorClient
 from facade.errors import FacadeError
 from facade.fhir.paging import CursorCodec
+from facade.mirror.runtime import Mirror, build_mirror
 from facade.mirror.store import MirrorStore
 from facade.mirror.webhooks import WebhookReceiver, build_receiver
 from facade.readiness import Readiness
@@ -127,6 +128,9 @@ class Runtime:
     exports: BulkExports | None = None
     #: The vendor's webhooks (`/webhooks/{vendor}`), when a webhook secret is set.
     webhooks: WebhookReceiver | None = None
+    #: The change-capture mirror (FACADE_MIRROR=on): its store, sync and scheduler (the app
+    #: starts and stops the scheduler); None when it is off.
+    mirror: Mirror | None = None
     _closed: bool = field(default=False, repr=False)
 
     async def upstream_problem(self) -> str | None:
@@ -148,6 +152,8 @@ class Runtime:
             self._closed = True
             if self.exports is not None:
                 await self.exports.worker.stop()
+            if self.mirror is not None:
+                await self.mirror.aclose()  # before the client and database go
             await self.audit.aclose()  # before the database goes: waiting rows are written
             await self.http.aclose()
             if self.authorization is not None:
@@ -266,6 +272,10 @@ async def build_runtime(
         resource_types=list(service.registry.resource_types),
         password_hasher=password_hasher,
     )
+    # One store for the webhook receiver's hints and the mirror's records, under the
+    # deployment key.
+    mirror = build_mirror(settings, database, cursor_key, client, service, clock)
+    mirror_store = mirror.store if mirror else MirrorStore(database, cursor_key, clock)
     return Runtime(
         settings=settings,
         database=database,
@@ -292,6 +302,7 @@ async def build_runtime(
             settings.vendor,
             entry.webhooks,
             settings.webhook_secret,
-            MirrorStore(database, cursor_key, clock),
+            mirror_store,
         ),
+        mirror=mirror,
     )

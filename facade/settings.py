@@ -88,10 +88,44 @@ class Settings(BaseSettings):
         "",
         "the secret registered with the vendor for its webhooks (at least 16 characters); "
         "set, facade records the vendor's change signals at `/webhooks/VENDOR` for the "
-        "change-capture mirror (in progress: nothing is served from them yet); empty: that "
-        "route answers 404",
+        "change-capture mirror, which refreshes the records they name (see "
+        "`FACADE_MIRROR`); empty: that route answers 404 and the mirror relies on polling "
+        "and reconciling alone",
         shown="empty (webhooks off)",
         repr=False,
+    )
+    # The change-capture mirror (see the README's "Change-capture mirror").
+    mirror: bool = _setting(
+        False,
+        "`on`: keep a local, encrypted copy of the vendor's records (PHI at rest in the data "
+        "dir or database), synced in the background within `FACADE_MIRROR_SHARE` of the "
+        "vendor quota; `off`: facade stores no vendor record (`facade mirror purge` deletes "
+        "what an earlier run kept)",
+        shown="`off`",
+    )
+    mirror_share: float = _setting(
+        0.5,
+        "the share of `FACADE_UPSTREAM_HOURLY_LIMIT` the mirror's sync may spend; the rest is "
+        "left to live reads",
+        gt=0,
+        le=1,
+    )
+    mirror_poll_seconds: float = _setting(
+        60.0,
+        "the shortest time between two polls for changes (polls are spaced further apart "
+        "when the sync's share cannot pay for them)",
+        gt=0,
+    )
+    mirror_reconcile_seconds: float = _setting(
+        21600.0,
+        "how often a round that re-reads every listing whole (to find records deleted at "
+        "the vendor) starts (6 h); see the README for the deletion bound",
+        gt=0,
+    )
+    mirror_hint_seconds: float = _setting(
+        5.0,
+        "how often the sync looks for records the vendor's webhooks announced and refreshes them",
+        gt=0,
     )
     # Embedded sandbox (used when no vendor connection is stored).
     sandbox_patients: int = _setting(50, "synthetic patients in the embedded sandbox", ge=1)
@@ -366,7 +400,7 @@ def _kind(info: FieldInfo) -> str:
     choices = [c for c in get_args(info.annotation) if c != ""]
     if choices:
         return "one of " + ", ".join(f"`{c}`" for c in choices)
-    kinds: dict[object, str] = {int: "integer", float: "number", Path: "path"}
+    kinds: dict[object, str] = {int: "integer", float: "number", Path: "path", bool: "`on`/`off`"}
     kind = kinds.get(info.annotation, "text")
     bounds = {k: getattr(r, k) for r in info.metadata for k in ("ge", "gt", "le") if hasattr(r, k)}
     if "ge" in bounds and "le" in bounds:
@@ -375,6 +409,8 @@ def _kind(info: FieldInfo) -> str:
         kind += f" ≥ {bounds['ge']}"
     if "gt" in bounds:
         kind += f" > {bounds['gt']}"
+    if "le" in bounds:
+        kind += f", ≤ {bounds['le']}"
     return kind
 
 

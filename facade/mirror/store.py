@@ -293,6 +293,16 @@ class MirrorStore:
             row = db.execute(statement).first()
         return None if row is None else _watermark(row)
 
+    def watermarks(self, connection: str) -> list[Watermark]:
+        """Every listing's watermark of `connection`, by endpoint and listing (for progress)."""
+        statement = (
+            select(*_WATERMARK_COLUMNS)
+            .where(col(MirrorWatermark.connection) == connection)
+            .order_by(col(MirrorWatermark.endpoint), col(MirrorWatermark.params_key))
+        )
+        with self._database.engine.connect() as db:
+            return [_watermark(row) for row in db.execute(statement).all()]
+
     def save_watermark(self, mark: Watermark) -> Watermark:
         """Create or replace the listing's watermark; it comes back with its save time."""
         saved = replace(

@@ -61,7 +61,8 @@ mappings and the vendor's Wire.
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from math import floor
@@ -276,6 +277,7 @@ class SyncShare:
         self._clock = clock
         self.allowed = floor(budget.hourly_limit * share)
         self._sent: deque[datetime] = deque()
+        self._held_back = 0
 
     @property
     def spent(self) -> int:
@@ -293,12 +295,53 @@ class SyncShare:
         return len(self._sent)
 
     @property
+    def window_seconds(self) -> float:
+        """The length of the vendor's quota window the share is counted in."""
+        return self._budget.quota.window_seconds
+
+    def vendor_wait(self) -> float:
+        """Seconds until the budget lets any call out (the vendor's 429 hold included)."""
+        return self._budget.wait_needed()
+
+    @property
     def left(self) -> int:
-        return max(0, min(self.allowed - self.spent, self._budget.remaining))
+        """Calls the sync may still make in this window (less what is held back)."""
+        return max(0, min(self.allowed - self.spent, self._budget.remaining) - self._held_back)
 
     def took(self, calls: int) -> None:
         now = self._clock.now()
         self._sent.extend([now] * calls)
+
+    @contextmanager
+    def holding_back(self, calls: int) -> Iterator[None]:
+        """Within the block, `left` keeps `calls` of the share for other passes: a long pass
+        (backfill, reconcile) stops there, so the sync still has calls for what webhooks
+        announce later in the window."""
+        before, self._held_back = self._held_back, max(0, calls)
+        try:
+            yield
+        finally:
+            self._held_back = before
+
+    def seconds_until_free(self) -> float:
+        """Until the window frees one of the sync's calls (0 while one is left): the window's
+        turn (aligned), or when its oldest counted call leaves it (rolling); or, when live
+        reads spent the rest of the quota, until the vendor's window frees one."""
+        if self.left > 0:
+            return 0.0
+        now = self._clock.now()
+        quota = self._budget.quota
+        window = timedelta(seconds=quota.window_seconds)
+        waits = [0.0]
+        if self.spent + self._held_back >= self.allowed:
+            if quota.aligned:
+                turn = quota.window_start(now) + window
+            else:
+                turn = self._sent[0] + window if self._sent else now
+            waits.append((turn - now).total_seconds())
+        if self._budget.remaining <= self._held_back:
+            waits.append(self._budget.seconds_until_reset())
+        return max(waits)
 
 
 @dataclass

@@ -34,6 +34,24 @@ def test_a_listing_without_a_watermark_has_none(store: MirrorStore) -> None:
     assert store.watermark("acme", "problems") is None
 
 
+def test_every_watermark_of_a_connection_is_listed_by_endpoint_and_listing(
+    store: MirrorStore,
+) -> None:
+    for endpoint, key in (("problems", "b"), ("allergies", ""), ("problems", "a")):
+        store.save_watermark(Watermark("acme", endpoint, key, backfill_cursor={"after": None}))
+    store.save_watermark(Watermark("other", "problems"))
+
+    marks = store.watermarks("acme")
+
+    assert [(m.endpoint, m.params_key) for m in marks] == [
+        ("allergies", ""),
+        ("problems", "a"),
+        ("problems", "b"),
+    ]
+    assert all(m.backfill_cursor == {"after": None} for m in marks)
+    assert store.watermarks("nobody") == []
+
+
 def test_a_watermark_reads_back_as_saved(store: MirrorStore, clock: FakeClock) -> None:
     local = T0.astimezone(ZoneInfo("Asia/Tokyo"))
     mark = Watermark(
