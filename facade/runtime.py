@@ -276,6 +276,9 @@ async def build_runtime(
     # deployment key.
     mirror = build_mirror(settings, database, cursor_key, client, service, clock)
     mirror_store = mirror.store if mirror else MirrorStore(database, cursor_key, clock)
+    if mirror is not None:
+        # Reads, searches and exports answer from the mirror where it holds the records.
+        service.serve_from(mirror.serving_client())
     return Runtime(
         settings=settings,
         database=database,
@@ -297,7 +300,7 @@ async def build_runtime(
         ),
         sandbox=sandbox,
         authorization=authorization,
-        exports=build_exports(settings, database, service, client, clock, entry.groups),
+        exports=build_exports(settings, database, service, service.client, clock, entry.groups),
         webhooks=build_receiver(
             settings.vendor,
             entry.webhooks,

@@ -105,6 +105,11 @@ class FhirService:
         self._context_loaded_at = 0.0
         self._context_lock = asyncio.Lock()
 
+    def serve_from(self, mirror: MirroredClient) -> None:
+        """Answer through `mirror` from now on (its live client is this service's)."""
+        self.client = mirror
+        self.mirror = mirror
+
     @property
     def clock(self) -> Clock:
         return self._clock

@@ -12,6 +12,7 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
+from zoneinfo import ZoneInfo
 
 from anyio import to_thread
 
@@ -27,6 +28,7 @@ from facade.mirror.scheduler import (
     SchedulerStatus,
     long_pass_calls_per_window,
 )
+from facade.mirror.serve import MirrorClient
 from facade.mirror.store import MirrorStore, Watermark
 from facade.mirror.sync import MirrorSync, SyncListing, SyncShare, plan_sync
 from facade.settings import Settings
@@ -79,6 +81,20 @@ class Mirror:
         for code that must not wait for the vendor (a request deciding whether the mirror
         can answer)."""
         return self._sync
+
+    def serving_client(self) -> MirrorClient:
+        """The client the FHIR service answers through: the mirror where it holds a
+        listing whole (once the sync knows its listings), the vendor otherwise."""
+
+        def listings() -> list[SyncListing] | None:
+            return self._sync.listings if self._sync is not None else None
+
+        def timezone() -> ZoneInfo | None:
+            return self._sync.ctx.timezone if self._sync is not None else None
+
+        return MirrorClient(
+            self.client, self.store, self.connection, listings, self.clock, timezone
+        )
 
     async def listings(self) -> list[SyncListing]:
         """What the mirror keeps: the sync's listings (the Bulk export's practice-wide plan)."""
