@@ -220,6 +220,11 @@ class UpstreamError(FacadeError):
     default_message = "The EHR did not answer correctly."
 
 
+class UpstreamNotFound(UpstreamError):
+    """The EHR answered 404 to what facade expected to exist (a listing of a patient it no
+    longer has): answered to clients as any refusal, told apart by the mirror's sync."""
+
+
 class UpstreamUnavailable(UpstreamError):
     code = "upstream-unavailable"
     default_message = "The EHR is unavailable; try again later."

@@ -78,7 +78,7 @@ from facade.core.compartment import LookupTables
 from facade.core.mapping import ChangeTime, MappingContext, Record, ResourceMapping
 from facade.core.registry import MappingRegistry
 from facade.core.vendor import VendorClient, VendorPage, Wire
-from facade.errors import FacadeError
+from facade.errors import FacadeError, UpstreamNotFound
 from facade.mirror.store import Hint, MirrorStore, VendorRecord, Watermark
 from facade.upstream.budget import UpstreamBudget, metered
 
@@ -863,6 +863,12 @@ class MirrorSync:
                 page = await self.client.fetch_page(
                     url, reason="mirror sync", max_wait=self.max_wait
                 )
+            except UpstreamNotFound:
+                if not listing.patient_param:
+                    self._count(meter.count, listing, run)
+                    raise _Paused(f"{listing.endpoint}: UpstreamNotFound") from None
+                # The vendor no longer has the patient: it lists nothing of theirs.
+                page = VendorPage(url=url, results=[], next_url=None)
             except FacadeError as exc:
                 self._count(meter.count, listing, run)
                 raise _Paused(f"{listing.endpoint}: {type(exc).__name__}") from exc

@@ -21,7 +21,13 @@ import anyio
 import httpx
 
 from facade.clock import Clock
-from facade.errors import UpstreamAuthFailed, UpstreamError, UpstreamTimeout, UpstreamUnavailable
+from facade.errors import (
+    UpstreamAuthFailed,
+    UpstreamError,
+    UpstreamNotFound,
+    UpstreamTimeout,
+    UpstreamUnavailable,
+)
 from facade.upstream.budget import (
     CallRecord,
     UpstreamBudget,
@@ -185,8 +191,10 @@ class RequestLoop(Generic[A]):
                     raise UpstreamUnavailable()
                 await self._backoff(failures)
                 continue
-            if status == 404 and missing_ok:
-                return None
+            if status == 404:
+                if missing_ok:
+                    return None
+                raise UpstreamNotFound(f"{rules.name} has no such resource (HTTP 404).")
             if status != 200:
                 # What the vendor said of its refusal may echo the request: it stays out.
                 raise UpstreamError(f"{rules.name} refused facade's request (HTTP {status}).")

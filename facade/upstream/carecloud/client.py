@@ -21,7 +21,7 @@ import orjson
 
 from facade.clock import Clock
 from facade.core.vendor import VendorClient, VendorPage
-from facade.errors import UpstreamError, UpstreamUnavailable
+from facade.errors import UpstreamError, UpstreamNotFound, UpstreamUnavailable
 from facade.upstream.budget import UpstreamBudget
 from facade.upstream.cache import ResponseCache
 from facade.upstream.carecloud.credentials import CareCloudKeeper
@@ -242,7 +242,7 @@ class CareCloudClient:
         """A JSON answer that must be there: a 404 is an error like any other refusal."""
         answer = await self._fetch(url, reason=reason, max_wait=max_wait)
         if answer is None:  # only with missing_ok
-            raise UpstreamError("CareCloud has no such resource.")
+            raise UpstreamNotFound("CareCloud has no such resource.")
         return answer
 
     async def _fetch(
