@@ -20,6 +20,7 @@ from facade.clock import FakeClock
 from facade.errors import (
     UpstreamAuthFailed,
     UpstreamError,
+    UpstreamNotFound,
     UpstreamThrottled,
     UpstreamTimeout,
     UpstreamUnavailable,
@@ -285,9 +286,9 @@ async def test_a_404_is_none_only_when_the_caller_allows_it(loop: Loop) -> None:
     assert await loop.get(missing_ok=True) is None
 
     loop.vendor.script = [answer(404, b'{"error": "no patient Smith"}')]
-    with pytest.raises(UpstreamError) as raised:
+    with pytest.raises(UpstreamNotFound) as raised:
         await loop.get()
-    assert raised.value.message == "The vendor refused facade's request (HTTP 404)."
+    assert raised.value.message == "The vendor has no such resource (HTTP 404)."
     assert "Smith" not in raised.value.message  # what the vendor said stays out
 
 
