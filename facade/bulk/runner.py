@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 import traceback
 from collections.abc import AsyncGenerator, Callable, Iterator
 from contextlib import aclosing
@@ -48,6 +49,10 @@ from facade.fhir.dates import parse_date_range
 from facade.upstream.budget import metered
 
 log = logging.getLogger("facade.bulk")
+
+#: How often, at most, pages that cost no vendor call are checkpointed (seconds of work a
+#: crash may make the export redo, at no vendor cost).
+CHEAP_CHECKPOINT_SECONDS = 1.0
 
 #: Called at named points ("page-written", part seq, pages so far; "lookup-page-spilled", 0,
 #: records on the page): tests inject crashes.
@@ -310,6 +315,7 @@ class ExportRunner:
         pages = int(resume.get("pages", 0))
         records = int(resume.get("records", 0))
         source = self._pages(job, spill, listing, own if replay else None, resume, reason)
+        saved_calls, saved_at, unsaved = meter.count, time.monotonic(), False
         async with aclosing(source):
             async for results, position in source:
                 for record in results:
@@ -321,12 +327,23 @@ class ExportRunner:
                 records += len(results)
                 if self.hook:
                     self.hook("page-written", part.seq, pages)
-                state = {
-                    **position,
-                    "pages": pages,
-                    "records": records,
-                    **writer.checkpoint(),
-                }
+                state = {**position, "pages": pages, "records": records}
+                # A page that cost vendor calls is made durable at once, so a crash never
+                # spends them again; pages that cost none (the mirror's, the page cache's)
+                # at most every CHEAP_CHECKPOINT_SECONDS: an fsync per page would be most of
+                # an export from the mirror, and redoing a second of them costs no call.
+                if (
+                    meter.count != saved_calls
+                    or time.monotonic() - saved_at >= CHEAP_CHECKPOINT_SECONDS
+                ):
+                    state.update(writer.checkpoint())
+                    self._save(job, part, checkpoint, state, meter, base_calls, writer)
+                    saved_calls, saved_at, unsaved = meter.count, time.monotonic(), False
+                    self._check_active(job.id)
+                else:
+                    unsaved = True
+            if unsaved:  # the listing's last pages: durable before the part is complete
+                state.update(writer.checkpoint())
                 self._save(job, part, checkpoint, state, meter, base_calls, writer)
                 self._check_active(job.id)
         self.store.save_statistic(

@@ -20,6 +20,8 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 KEY_INFO = b"facade mirror record v1"
 NONCE_BYTES = 12
+#: The GCM tag AESGCM appends to the ciphertext.
+TAG_BYTES = 16
 
 
 class MirrorRecordUnreadable(Exception):
@@ -55,6 +57,12 @@ class RecordCipher:
 
     def __repr__(self) -> str:
         return "RecordCipher(<key hidden>)"
+
+
+def sealed_version(sealed: bytes) -> bytes:
+    """What tells one sealing of a body from every other: its random nonce and its tag (the
+    tag authenticates the ciphertext, so no other ciphertext that opens has the same)."""
+    return bytes(sealed[:NONCE_BYTES]) + bytes(sealed[-TAG_BYTES:])
 
 
 def _associated_data(row: tuple[str, str, str]) -> bytes:

@@ -12,27 +12,46 @@ here logs a body or a key.
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from itertools import islice
+from threading import Lock
 from typing import Any, NamedTuple
 
 import orjson
-from sqlalchemy import Connection, Delete, Row, Select, and_, delete, func, not_, or_, select
+from sqlalchemy import (
+    Connection,
+    Delete,
+    Integer,
+    Row,
+    Select,
+    and_,
+    bindparam,
+    delete,
+    func,
+    not_,
+    or_,
+    select,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.sql.dml import ReturningInsert
 from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import SQLModel, col
 
 from facade.clock import Clock
-from facade.mirror.cipher import RecordCipher
+from facade.mirror.cipher import RecordCipher, sealed_version
 from facade.mirror.models import MirrorDelivery, MirrorHint, MirrorRecord, MirrorWatermark
 from facade.store.database import Database
 
 #: Records taken from a caller's iterable at a time (sealed, then sent in one executemany), and
 #: ids per DELETE: memory stays bounded however many a call brings.
 WRITE_BATCH = 500
+
+#: How many opened record bodies a store keeps for its serving reads (about 20 MB of
+#: DrChrono's largest records, verbose patients).
+OPENED_BODIES = 4096
 
 
 #: A record on its way in: vendor id, patient id, vendor update time, body (a VendorRecord).
@@ -113,11 +132,19 @@ class Hint:
 
 
 class MirrorStore:
-    def __init__(self, database: Database, key: bytes, clock: Clock):
-        """`key` is the deployment key (facade.store.secrets.deployment_key)."""
+    def __init__(
+        self, database: Database, key: bytes, clock: Clock, *, opened_bodies: int = OPENED_BODIES
+    ):
+        """`key` is the deployment key (facade.store.secrets.deployment_key); the serving
+        reads keep up to `opened_bodies` opened record bodies in memory."""
         self._database = database
         self._cipher = RecordCipher(key)
         self._clock = clock
+        #: Bodies the serving reads (page, for_patient) opened, by row and sealed version
+        #: (a rewritten record is another version), least recently served first.
+        self._opened: OrderedDict[tuple[str, str, str, bytes], dict[str, Any]] = OrderedDict()
+        self._opened_bodies = opened_bodies
+        self._opened_lock = Lock()
         #: Per (connection, endpoint), how many times its records were written or deleted by
         #: this store (what readers that index records in memory compare).
         self._generations: dict[tuple[str, str], int] = {}
@@ -171,7 +198,7 @@ class MirrorStore:
         )
         with self._database.engine.connect() as db:
             rows = db.execute(statement).all()
-        return [self._stored(row) for row in rows]
+        return [self._served(row) for row in rows]
 
     def scan(self, connection: str, endpoint: str, batch: int = 500) -> Iterator[StoredRecord]:
         """Every record of the endpoint, in id order, `batch` rows per query (keyset paging:
@@ -210,22 +237,19 @@ class MirrorStore:
             raise ValueError("limit must be at least 1")
         kept: list[StoredRecord] = []
         while True:
-            statement = (
-                _records(connection, endpoint)
-                .where(col(MirrorRecord.id) > after)
-                .order_by(col(MirrorRecord.id))
-                .limit(limit)
-            )
+            # One row more than the page: when it is there, so is a next page (no second query).
+            bound = {"connection": connection, "endpoint": endpoint, "after": after}
             with self._database.engine.connect() as db:
-                rows = db.execute(statement).all()
-            for row in rows:
-                record = self._stored(row)
+                rows = db.execute(_PAGE, {**bound, "rows": limit + 1}).all()
+            for position, row in enumerate(rows[:limit]):
+                record = self._served(row)
                 if keep(record):
                     kept.append(record)
                 after = row.id
                 if len(kept) == limit:
-                    return kept, after if self._has_after(connection, endpoint, after) else None
-            if len(rows) < limit:
+                    more = position + 1 < len(rows) or self._has_after(connection, endpoint, after)
+                    return kept, after if more else None
+            if len(rows) <= limit:
                 return kept, None
 
     def _has_after(self, connection: str, endpoint: str, after: int) -> bool:
@@ -480,6 +504,7 @@ class MirrorStore:
             with self._database.engine.connect() as db:
                 db.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
         self._purges += 1
+        self.forget_opened()
         return deleted
 
     def status(self, connection: str) -> list[EndpointStatus]:
@@ -525,7 +550,9 @@ class MirrorStore:
             "body_enc": self._cipher.seal((connection, endpoint, vendor_id), body),
         }
 
-    def _stored(self, row: Row[*tuple[Any, ...]]) -> StoredRecord:
+    def _stored(
+        self, row: Row[*tuple[Any, ...]], body: dict[str, Any] | None = None
+    ) -> StoredRecord:
         return StoredRecord(
             connection=row.connection,
             endpoint=row.endpoint,
@@ -533,8 +560,36 @@ class MirrorStore:
             patient_id=row.patient_id,
             vendor_updated_at=_aware(row.vendor_updated_at),
             fetched_at=_utc_from_db(row.fetched_at),
-            body=self._cipher.open((row.connection, row.endpoint, row.vendor_id), row.body_enc),
+            body=body
+            if body is not None
+            else self._cipher.open((row.connection, row.endpoint, row.vendor_id), row.body_enc),
         )
+
+    def _served(self, row: Row[*tuple[Any, ...]]) -> StoredRecord:
+        """A record for an answer: its body opened once per sealed version while it stays
+        among the `opened_bodies` most recently served. Only a body that opened (decrypted
+        and authenticated, bound to this row) is kept, and only under this row's key and
+        this sealing's nonce and tag, so a body moved or altered in the database still
+        fails to open. Bodies are shared between answers: readers never change them (as
+        with the vendor client's page cache)."""
+        key = (row.connection, row.endpoint, row.vendor_id, sealed_version(row.body_enc))
+        with self._opened_lock:
+            body = self._opened.get(key)
+            if body is not None:
+                self._opened.move_to_end(key)
+        if body is not None:
+            return self._stored(row, body)
+        record = self._stored(row)
+        with self._opened_lock:
+            self._opened[key] = record.body
+            while len(self._opened) > self._opened_bodies:
+                self._opened.popitem(last=False)
+        return record
+
+    def forget_opened(self) -> None:
+        """Drop every opened body kept in memory (purge does; the benchmark's cold reads)."""
+        with self._opened_lock:
+            self._opened.clear()
 
 
 #: What a StoredRecord is made of (and the id a scan pages by).
@@ -566,6 +621,20 @@ _HINT_COLUMNS = (
     col(MirrorHint.patient_id),
     col(MirrorHint.event),
     col(MirrorHint.received_at),
+)
+
+
+#: A page of one endpoint's records after a position (built once: a page is the hot path of
+#: every search the mirror answers).
+_PAGE = (
+    select(*_RECORD_COLUMNS)
+    .where(
+        col(MirrorRecord.connection) == bindparam("connection"),
+        col(MirrorRecord.endpoint) == bindparam("endpoint"),
+        col(MirrorRecord.id) > bindparam("after"),
+    )
+    .order_by(col(MirrorRecord.id))
+    .limit(bindparam("rows", type_=Integer))
 )
 
 

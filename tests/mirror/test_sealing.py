@@ -121,3 +121,68 @@ def test_a_slash_in_a_key_cannot_make_two_rows_alike(key: bytes) -> None:
 def test_neither_store_nor_cipher_shows_the_key(store: MirrorStore, key: bytes) -> None:
     shown = repr(store) + repr(RecordCipher(key))
     assert key.decode() not in shown and "hidden" in shown
+
+
+# -- bodies opened for answers, kept in memory --------------------------------------------
+
+
+def _page_bodies(store: MirrorStore) -> dict[str, dict[str, object]]:
+    records, _ = store.page("acme", "patients", after=0, limit=100)
+    return {r.vendor_id: r.body for r in records}
+
+
+def test_a_served_body_kept_opened_still_binds_to_its_row(
+    store: MirrorStore, database: Database
+) -> None:
+    """The answers' opened bodies are kept by row and sealing: a body copied into another
+    row is not served from memory as that row's; it fails to open, as it would cold."""
+    put_patient(store, "1")
+    store.put_many("acme", "patients", [VendorRecord("2", "2", T0, {"first_name": "Other"})])
+    assert _page_bodies(store) == {"1": PATIENT, "2": {"first_name": "Other"}}
+    with database.engine.begin() as connection:
+        connection.execute(
+            text(
+                "UPDATE mirror_record SET body_enc ="
+                " (SELECT body_enc FROM mirror_record WHERE vendor_id = '1')"
+                " WHERE vendor_id = '2'"
+            )
+        )
+    with pytest.raises(MirrorRecordUnreadable, match="belongs to another row"):
+        _page_bodies(store)
+    with pytest.raises(MirrorRecordUnreadable, match="belongs to another row"):
+        store.for_patient("acme", "patients", "2")
+
+
+def test_a_record_written_again_is_served_as_written_not_as_it_was_opened(
+    store: MirrorStore, clock: FakeClock
+) -> None:
+    put_patient(store, "1")
+    assert _page_bodies(store) == {"1": PATIENT}
+    assert [r.body for r in store.for_patient("acme", "patients", "1")] == [PATIENT]
+    changed = {**PATIENT, "last_name": "Quill"}
+    later = T0.replace(hour=10)
+    store.put_many("acme", "patients", [VendorRecord("1", "1", later, changed)])
+
+    assert _page_bodies(store) == {"1": changed}
+    assert [r.body for r in store.for_patient("acme", "patients", "1")] == [changed]
+
+
+def test_more_records_than_it_keeps_opened_are_each_served_right(
+    database: Database, key: bytes, clock: FakeClock
+) -> None:
+    small = MirrorStore(database, key, clock, opened_bodies=2)
+    bodies = {str(n): {"id": n, "first_name": f"P{n}"} for n in range(1, 6)}
+    small.put_many("acme", "patients", [VendorRecord(k, k, T0, b) for k, b in bodies.items()])
+    for _ in range(3):
+        assert _page_bodies(small) == bodies
+        for vendor_id, body in bodies.items():
+            assert [r.body for r in small.for_patient("acme", "patients", vendor_id)] == [body]
+
+
+def test_a_purge_forgets_the_opened_bodies(store: MirrorStore) -> None:
+    put_patient(store, "1")
+    assert _page_bodies(store) == {"1": PATIENT}
+    store.purge("acme")
+    assert _page_bodies(store) == {}
+    store.put_many("acme", "patients", [VendorRecord("1", "1", T0, {"first_name": "New"})])
+    assert _page_bodies(store) == {"1": {"first_name": "New"}}
