@@ -18,7 +18,9 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
-from benchmarks.sandwich import Sandwich, sandwich
+import httpx
+
+from benchmarks.sandwich import sandwich
 from facade.core.compartment import CompartmentMapping
 from facade.core.registry import MappingRegistry
 from facade.fhir.matching import extract
@@ -128,9 +130,11 @@ def shall_searches(
     return searches
 
 
-async def _chart(
-    sw: Sandwich, registry: MappingRegistry, patient_id: str
+async def chart_by_profile(
+    fhir: httpx.AsyncClient, registry: MappingRegistry, patient_id: str
 ) -> dict[str, list[dict[str, Any]]]:
+    """The patient's whole chart (and the practice-wide types), by the profiles it claims:
+    where `shall_searches` takes its values from."""
     by_profile: dict[str, list[dict[str, Any]]] = {}
     for mapping in registry:
         if isinstance(mapping, CompartmentMapping):
@@ -141,7 +145,7 @@ async def _chart(
             query = f"/fhir/{mapping.resource_type}?_count=250"
         url: str | None = query
         while url:
-            bundle = (await sw.fhir.get(url)).json()
+            bundle = (await fhir.get(url)).json()
             for entry in bundle.get("entry", []):
                 for profile in entry["resource"].get("meta", {}).get("profile", []):
                     by_profile.setdefault(profile, []).append(entry["resource"])
@@ -154,7 +158,9 @@ async def run(patients: int, patient_index: int, vendor_name: str = DEFAULT_VEND
     async with sandwich(patients, vendor_name=vendor_name) as sw:
         await sw.runtime.service.context()
         patient_id = sw.patient_ids()[patient_index]
-        searches = shall_searches(registry, patient_id, await _chart(sw, registry, patient_id))
+        searches = shall_searches(
+            registry, patient_id, await chart_by_profile(sw.fhir, registry, patient_id)
+        )
         print(
             f"== full chart: every US Core SHALL search for Patient/{patient_id} "
             f"({patients} {vendor_name} sandbox patients) =="

@@ -12,6 +12,7 @@ from benchmarks import (
     bulk_export,
     full_chart,
     mapping_throughput,
+    mirror,
     run_all,
     search_overhead,
     vendor_calls,
@@ -163,3 +164,69 @@ def test_run_all_prints_the_summary_with_targets(
     assert re.search(r"^\(c\) Patient\?_id=X +min 1 +1 calls", out, re.M)
     assert re.search(r"^\(d\) \$export vendor calls vs minimum, 20 patients +≤ 1.1×", out, re.M)
     assert re.search(r"^\(d\) \$export end to end, quota lifted +≥ 5,000/s +[\d,]+/s", out, re.M)
+
+
+#: The mirror benchmark at a tiny size: an hour of changes, two simulated hours in all.
+MIRROR_TINY = [
+    *("--patients", "20", "--hours", "1", "--observe-hours", "2", "--charts", "1"),
+    *("--reps", "2", "--iterations", "3", "--warmup", "1"),
+]
+
+
+@EACH_VENDOR
+def test_mirror_prints_each_figure_against_its_target(
+    capsys: pytest.CaptureFixture[str], vendor_name: str
+) -> None:
+    assert mirror.main([*MIRROR_TINY, "--vendor", vendor_name]) == 0
+    out = capsys.readouterr().out
+    assert re.search(r"^backfill: [\d,]+ records in \d+ vendor calls", out, re.M)
+    assert re.search(
+        r"^\(a\) target ≥ 10,000/h .*: measured [\d,]+/h with, \d+/h without", out, re.M
+    )
+    assert re.search(r"^  from the mirror: 0 vendor calls in 2 loads", out, re.M)
+    assert re.search(r"^\(b\) target with webhooks p95 ≤ 60 s: announced changes p95 ", out, re.M)
+    for how in ("with webhooks, poll and reconcile", "with poll and reconcile alone"):
+        assert re.search(rf"^-- {how}: \d+ changes to mirrored records in 1 h", out, re.M), how
+    assert re.search(r"^  with webhooks +\d+ calls/h for \d+ changed records/h", out, re.M)
+    assert re.search(r"^\(d\) target added p50 ≤ 5 ms: measured -?[\d.]+ ms", out, re.M)
+    assert re.search(
+        r"^\(d\) system \$export from the mirror: [\d,]+ resources .*vendor calls 0; "
+        r"error files 0$",
+        out,
+        re.M,
+    )
+
+
+@EACH_VENDOR
+async def test_mirror_report_serves_without_calls_and_webhooks_bring_announced_changes(
+    vendor_name: str,
+) -> None:
+    """What the figures rest on: the mirror answers the chart, the page and the export with
+    no vendor call; facade without it pays for the chart; with webhooks every change the
+    vendor announced is held within the run, and only then does the sync refresh hinted
+    records."""
+    report = await mirror.run(
+        20,
+        vendor_name=vendor_name,
+        hours=1,
+        observe_hours=2,
+        charts=1,
+        reps=1,
+        iterations=2,
+        warmup=0,
+        out=lambda _line: None,
+    )
+    served = report.served
+    assert served.loads.mirror_calls == 0 and served.loads.live_calls[0] > 0
+    assert served.page.same_page and served.page.mirror_calls == served.page.memory_calls == 0
+    assert served.export.vendor_calls == 0 and served.export.resources > 0
+    with_hooks, polling = report.follows
+    assert with_hooks.webhooks and not polling.webhooks
+    assert [c for c in with_hooks.changes if c.events], "the vendor announced changes"
+    for change, staleness in zip(with_hooks.changes, with_hooks.staleness, strict=True):
+        if change.events:
+            assert staleness is not None and staleness <= 60, change.describe()
+    assert with_hooks.calls_by_pass["hinted"] > 0 and polling.calls_by_pass["hinted"] == 0
+    # Same seed, same practice: both runs measure the same changes.
+    made = [[(c.action, c.endpoint, c.record_id) for c in f.changes] for f in report.follows]
+    assert made[0] == made[1]
