@@ -520,10 +520,10 @@ def announced(change: Change) -> bool:
 def print_followed(followed: Followed, out: Any) -> None:
     how = "webhooks, poll and reconcile" if followed.webhooks else "poll and reconcile alone"
     out(
-        f"-- with {how}: {len(followed.changes)} changes to mirrored records in "
-        f"{followed.hours:g} h ({followed.changed_records} records; {followed.not_mirrored} "
-        f"to records the mirror does not keep), observed {followed.observed_hours:.1f} h "
-        f"simulated in {followed.wall_seconds:.0f} s"
+        f"-- with {how}: {len(followed.changes)} changes to mirrored records in the first "
+        f"{followed.hours:g} h ({followed.not_mirrored} more to records the mirror does not "
+        f"keep); observed {followed.observed_hours:.1f} h, simulated in "
+        f"{followed.wall_seconds:.0f} s"
     )
     out(staleness_line("every change", followed, lambda c: True))
     out(staleness_line("announced by the vendor", followed, announced))
@@ -541,7 +541,7 @@ def print_costs(followed: Followed, out: Any) -> None:
     how = "with webhooks" if followed.webhooks else "polling alone"
     out(
         f"  {how:14} {followed.vendor_calls / hours:6.0f} calls/h for "
-        f"{followed.changed_records / hours:.0f} changed records/h "
+        f"{followed.changed_records / hours:.0f} changed records/h over {hours:.1f} h "
         f"(by pass, calls/h: {passes}; hinted + poll: {change_driven / hours:.0f}/h)"
     )
 

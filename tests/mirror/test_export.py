@@ -13,7 +13,7 @@ import pytest
 from facade.bulk.exports import BulkExports
 from facade.clock import FakeClock
 from facade.runtime import Runtime
-from tests.bulk.conftest import download, export
+from tests.bulk.conftest import download, export, finished, job_id_of, kick_off
 from tests.mirror.serving import Mirrored, mirror_on
 from tests.mirror.vendor_state import after_todays_visits
 from tests.vendors import VENDORS, change_generator, vendor_calls
@@ -87,3 +87,43 @@ async def test_since_from_the_mirror_is_exact_on_the_vendors_change_times(
         moment = datetime.fromisoformat(last_updated)
         # Exactly the resources the vendor changed since, by the vendor's own times.
         assert (key in changed) == (moment >= since), (key, last_updated)
+
+
+class Crash(BaseException):
+    """The process dies here (nothing below the worker catches it)."""
+
+
+async def test_a_crash_mid_export_from_the_mirror_resumes_to_the_same_files(
+    runtime: Runtime, fhir: httpx.AsyncClient, sandbox: Any
+) -> None:
+    """Pages from the mirror cost no call, so they are checkpointed at most once a second:
+    a crash between checkpoints redoes those pages, with nothing duplicated or lost."""
+    _, exports = await _mirrored(runtime)
+    reference = await _exported(fhir, exports, "$export")
+    sandbox.fail_next(100_000, "500")  # any vendor call from here on fails the export
+    written = []
+
+    def crash(point: str, part: int, pages: int) -> None:
+        if point == "page-written":
+            written.append((part, pages))
+            if len(written) == 5:
+                raise Crash()  # after the 5th page's lines were written
+
+    exports.runner.hook = crash
+    await exports.worker.start()
+    job = job_id_of(await kick_off(fhir, "$export"))
+    await exports.worker.wait(job)
+    assert exports.store.job(job).state == "running"  # died mid-export
+    await exports.worker.stop()
+    exports.runner.hook = None
+    await exports.worker.start()  # a new process: resumes from the database
+    try:
+        manifest = await finished(fhir, exports, job)
+    finally:
+        await exports.worker.stop()
+    assert not manifest.get("error"), manifest
+    files = await download(fhir, manifest)
+    resumed = [resource for lines in files.values() for resource in lines]
+    keys = [f"{r['resourceType']}/{r['id']}" for r in resumed]
+    assert len(keys) == len(set(keys)), "nothing written twice"
+    assert dict(zip(keys, resumed, strict=True)) == reference
