@@ -60,14 +60,14 @@ def add_parsers(commands: argparse._SubParsersAction) -> None:  # type: ignore[t
     who.add_argument("--patient", help="the Patient id this login is (must exist at the EHR)")
     who.add_argument("--practitioner", help="the Practitioner id this login is")
     add.add_argument("--totp", action="store_true", help="require a TOTP second factor")
-    _state_options(add)
+    state_options(add)
     users = user_commands.add_parser("list", help="list logins, one JSON line each")
-    _state_options(users)
+    state_options(users)
     disable = user_commands.add_parser(
         "disable", help="stop a login: it cannot log in, and its tokens are revoked at once"
     )
     disable.add_argument("username", help="the login to disable")
-    _state_options(disable)
+    state_options(disable)
 
     client = commands.add_parser("client", help="manage SMART apps and backend services")
     client_commands = client.add_subparsers(dest="action", required=True)
@@ -108,7 +108,7 @@ def add_parsers(commands: argparse._SubParsersAction) -> None:  # type: ignore[t
         action="store_true",
         help="may introspect tokens issued to other clients",
     )
-    _state_options(create)
+    state_options(create)
     for action, what in (
         ("disable", "disable a client and revoke its tokens"),
         ("enable", "enable a disabled client"),
@@ -117,12 +117,12 @@ def add_parsers(commands: argparse._SubParsersAction) -> None:  # type: ignore[t
     ):
         change = client_commands.add_parser(action, help=what)
         change.add_argument("client_id", help="the client's id")
-        _state_options(change)
+        state_options(change)
     listing = client_commands.add_parser("list", help="list clients, one JSON line each")
     listing.add_argument(
         "--status", choices=["active", "pending", "disabled"], help="only clients in this state"
     )
-    _state_options(listing)
+    state_options(listing)
     initial = client_commands.add_parser(
         "initial-token",
         help="mint a single-use initial access token for POST /auth/register (RFC 7591)",
@@ -133,7 +133,7 @@ def add_parsers(commands: argparse._SubParsersAction) -> None:  # type: ignore[t
         default=int(DEFAULT_INITIAL_TOKEN_LIFETIME.total_seconds()),
         help="seconds until it expires (default a day, at most 30 days)",
     )
-    _state_options(initial)
+    state_options(initial)
 
     token = commands.add_parser(
         "token",
@@ -155,7 +155,7 @@ def add_parsers(commands: argparse._SubParsersAction) -> None:  # type: ignore[t
         "--fhir-user", default="", help="the user the token speaks for, e.g. Practitioner/1"
     )
     _base_option(token)
-    _state_options(token)
+    state_options(token)
 
     launch = commands.add_parser(
         "launch",
@@ -167,7 +167,7 @@ def add_parsers(commands: argparse._SubParsersAction) -> None:  # type: ignore[t
     launch.add_argument("--encounter", default="", help="the Encounter id in context, if any")
     launch.add_argument("--app-launch-uri", help="the app's launch URL, to print the full link")
     _base_option(launch)
-    _state_options(launch)
+    state_options(launch)
 
     audit = commands.add_parser("audit", help="read the audit log")
     audit.add_argument("--patient", help="only records about this Patient id")
@@ -178,10 +178,11 @@ def add_parsers(commands: argparse._SubParsersAction) -> None:  # type: ignore[t
     audit.add_argument(
         "--limit", type=int, default=1000, help="at most this many records (default: %(default)s)"
     )
-    _state_options(audit)
+    state_options(audit)
 
 
-def _state_options(parser: argparse.ArgumentParser) -> None:
+def state_options(parser: argparse.ArgumentParser) -> None:
+    """Where an admin command finds facade's state: its data dir and database."""
     parser.add_argument(
         "--data-dir", type=Path, help="facade's state directory (FACADE_DATA_DIR, default .facade)"
     )

@@ -10,9 +10,9 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from pathlib import Path
 from typing import Any
 
+from facade.admin import state_options
 from facade.clock import Clock
 from facade.mirror.progress import Estimate, Progress, describe_seconds
 from facade.mirror.runtime import mirror_progress
@@ -45,13 +45,7 @@ def add_parsers(commands: argparse._SubParsersAction) -> None:  # type: ignore[t
 
 
 def _state_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--data-dir", type=Path, help="facade's state directory (FACADE_DATA_DIR, default .facade)"
-    )
-    parser.add_argument(
-        "--database-url",
-        help="SQLAlchemy URL (FACADE_DATABASE_URL, default SQLite in the data dir)",
-    )
+    state_options(parser)
     parser.add_argument(
         "--vendor", choices=vendor_names(), help="the connection's vendor (FACADE_VENDOR)"
     )

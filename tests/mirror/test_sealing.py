@@ -32,6 +32,19 @@ def raw_rows(database: Database) -> list[dict[str, object]]:
         return [dict(row._mapping) for row in result]
 
 
+def copy_body(database: Database, source: str, target: str) -> None:
+    """Someone with the database copies one row's sealed body into another row."""
+    with database.engine.begin() as connection:
+        connection.execute(
+            text(
+                "UPDATE mirror_record SET body_enc ="
+                " (SELECT body_enc FROM mirror_record WHERE vendor_id = :source)"
+                " WHERE vendor_id = :target"
+            ),
+            {"source": source, "target": target},
+        )
+
+
 def put_patient(store: MirrorStore, vendor_id: str = "4711") -> None:
     store.put_many("acme", "patients", [VendorRecord(vendor_id, vendor_id, T0, PATIENT)])
 
@@ -82,14 +95,7 @@ def test_another_deployment_key_cannot_read_the_bodies(
 def test_a_body_copied_to_another_row_does_not_open(store: MirrorStore, database: Database) -> None:
     put_patient(store, "1")
     store.put_many("acme", "patients", [VendorRecord("2", "2", T0, {"first_name": "Other"})])
-    with database.engine.begin() as connection:
-        connection.execute(
-            text(
-                "UPDATE mirror_record SET body_enc ="
-                " (SELECT body_enc FROM mirror_record WHERE vendor_id = '1')"
-                " WHERE vendor_id = '2'"
-            )
-        )
+    copy_body(database, "1", "2")
     with pytest.raises(MirrorRecordUnreadable) as raised:
         store.get("acme", "patients", "2")
     assert "acme/patients/2" in str(raised.value)
@@ -139,14 +145,7 @@ def test_a_served_body_kept_opened_still_binds_to_its_row(
     put_patient(store, "1")
     store.put_many("acme", "patients", [VendorRecord("2", "2", T0, {"first_name": "Other"})])
     assert _page_bodies(store) == {"1": PATIENT, "2": {"first_name": "Other"}}
-    with database.engine.begin() as connection:
-        connection.execute(
-            text(
-                "UPDATE mirror_record SET body_enc ="
-                " (SELECT body_enc FROM mirror_record WHERE vendor_id = '1')"
-                " WHERE vendor_id = '2'"
-            )
-        )
+    copy_body(database, "1", "2")
     with pytest.raises(MirrorRecordUnreadable, match="belongs to another row"):
         _page_bodies(store)
     with pytest.raises(MirrorRecordUnreadable, match="belongs to another row"):
