@@ -241,8 +241,10 @@ class MirrorScheduler:
         try:
             with self.share.holding_back(held_back):
                 result = await run()
-                spent = bool(result.paused) and self.share.left < 1
-                wait = self.share.seconds_until_free() if spent else 0.0
+                spent = result.share_spent or (bool(result.paused) and self.share.left < 1)
+                # A pass may stop with calls left that it keeps for others (a rotation keeps
+                # some for hinted refreshes): it waits for the window to free another.
+                wait = self.share.seconds_until_free(another=True) if spent else 0.0
         except Exception as exc:  # a bug or the database: logged by type, retried later
             outcome = PassResult(name, started, paused=type(exc).__name__)
         else:
@@ -326,10 +328,15 @@ class MirrorScheduler:
         """When the next round is due: the hint cadence, or sooner when a pass is due."""
         now = self.clock.now()
         due = {"hints": self.cadence.hint_seconds}
+
+        def after_share(name: str, moment: datetime) -> float:
+            """Seconds until the pass is due and the share has calls for it again."""
+            return (max(moment, self._resume_at.get(name, moment)) - now).total_seconds()
+
         if self.backfilled and self.next_poll is not None:
-            due["poll"] = (self.next_poll - now).total_seconds()
+            due["poll"] = after_share(POLL, self.next_poll)
         if self.reconcile_started is None and self.next_reconcile is not None:
-            due["reconcile"] = (self.next_reconcile - now).total_seconds()
+            due["reconcile"] = after_share(RECONCILE, self.next_reconcile)
         for name, moment in self._resume_at.items():
             if moment > now and (name != BACKFILL or not self.backfilled):
                 due.setdefault("share", (moment - now).total_seconds())

@@ -323,17 +323,18 @@ class SyncShare:
         finally:
             self._held_back = before
 
-    def seconds_until_free(self) -> float:
-        """Until the window frees one of the sync's calls (0 while one is left): the window's
-        turn (aligned), or when its oldest counted call leaves it (rolling); or, when live
-        reads spent the rest of the quota, until the vendor's window frees one."""
-        if self.left > 0:
+    def seconds_until_free(self, *, another: bool = False) -> float:
+        """Until the window frees one of the sync's calls (0 while one is left, unless
+        `another`: a pass that keeps what is left for others waits for one more): the
+        window's turn (aligned), or when its oldest counted call leaves it (rolling); or, when
+        live reads spent the rest of the quota, until the vendor's window frees one."""
+        if self.left > 0 and not another:
             return 0.0
         now = self._clock.now()
         quota = self._budget.quota
         window = timedelta(seconds=quota.window_seconds)
         waits = [0.0]
-        if self.spent + self._held_back >= self.allowed:
+        if another or self.spent + self._held_back >= self.allowed:
             if quota.aligned:
                 turn = quota.window_start(now) + window
             else:
@@ -355,10 +356,16 @@ class SyncRun:
     paused: str = ""
     #: Per endpoint, calls spent in this pass.
     calls_by_endpoint: dict[str, int] = field(default_factory=dict)
+    #: It stopped because the share is spent (it goes on when the window frees calls).
+    share_spent: bool = False
 
     @property
     def finished(self) -> bool:
         return not self.paused
+
+    def stopped(self, pause: _Paused) -> None:
+        self.paused = str(pause)
+        self.share_spent = pause.share_spent
 
 
 class _HintedRead(NamedTuple):
@@ -402,6 +409,11 @@ class _Rotation:
 
 class _Paused(Exception):
     """The share is spent, or a call failed: the pass stops where its watermarks say."""
+
+    def __init__(self, reason: str, *, share_spent: bool = False):
+        super().__init__(reason)
+        #: The share stopped it (it goes on when the window frees calls), not a failure.
+        self.share_spent = share_spent
 
 
 class MirrorSync:
@@ -455,7 +467,7 @@ class MirrorSync:
                 else:
                     await self._backfill_pages(listing, mark, run)
         except _Paused as stop:
-            run.paused = str(stop)
+            run.stopped(stop)
         return run
 
     async def _backfill_pages(self, listing: SyncListing, mark: Watermark, run: SyncRun) -> None:
@@ -546,7 +558,7 @@ class MirrorSync:
             if not self.client.wire.since_param:
                 await self._reread(run)
         except _Paused as stop:
-            run.paused = str(stop)
+            run.stopped(stop)
         return run
 
     # -- bounded re-reads -----------------------------------------------------------------------
@@ -559,7 +571,7 @@ class MirrorSync:
         try:
             await self._reread(run)
         except _Paused as stop:
-            run.paused = str(stop)
+            run.stopped(stop)
         return run
 
     async def _reread(self, run: SyncRun) -> None:
@@ -635,7 +647,8 @@ class MirrorSync:
                 if self.share.left <= self.hint_reserve:
                     raise _Paused(
                         "the sync's share of this hour's vendor calls is spent "
-                        "(what is left is kept for hinted refreshes)"
+                        "(what is left is kept for hinted refreshes)",
+                        share_spent=True,
                     )
                 spent = run.calls
                 try:
@@ -687,7 +700,7 @@ class MirrorSync:
                 self._round_seen.setdefault(listing.endpoint, set()).update(seen)
                 run.deleted += await self._delete_unlisted(listing.endpoint)
         except _Paused as stop:
-            run.paused = str(stop)
+            run.stopped(stop)
             return run
         self._round_read.clear()
         self._round_seen.clear()
@@ -769,7 +782,7 @@ class MirrorSync:
                     )
                     raise
         except _Paused as stop:
-            run.paused = str(stop)
+            run.stopped(stop)
         return run
 
     def _hinted_reads(self, hints: list[Hint]) -> list[tuple[_HintedRead, list[Hint]]]:
@@ -823,7 +836,7 @@ class MirrorSync:
     async def _refresh_record(self, listing: SyncListing, vendor_id: str, run: SyncRun) -> None:
         """One record read by id, with the listing parameters a read by id keeps (detail)."""
         if self.share.left < 1:
-            raise _Paused("the sync's share of this hour's vendor calls is spent")
+            raise _Paused("the sync's share of this hour's vendor calls is spent", share_spent=True)
         params = self.client.wire.for_record(listing.params)
         # What a live read kept may be older than the change the hint announced.
         self.client.cache.forget(self.client.record_url(listing.endpoint, vendor_id, params))
@@ -855,7 +868,7 @@ class MirrorSync:
     async def _fetch(self, url: str, listing: SyncListing, run: SyncRun) -> tuple[VendorPage, int]:
         """One page, if the share has a call left; its calls (retries included) are counted."""
         if self.share.left < 1:
-            raise _Paused("the sync's share of this hour's vendor calls is spent")
+            raise _Paused("the sync's share of this hour's vendor calls is spent", share_spent=True)
         # What a live read kept may be minutes old, and the store would date it now.
         self.client.cache.forget(url)
         with metered() as meter:

@@ -332,3 +332,37 @@ async def test_a_vendor_down_before_the_sync_is_built_delays_the_mirror_only(
     clock.advance(failed.wait)
     await _run_until(mirror.scheduler, clock, lambda: mirror.scheduler.backfilled)
     assert mirror.sync_if_built is not None
+
+
+@pytest.mark.parametrize("vendor_name", ["carecloud"], indirect=True)
+async def test_a_rotation_the_share_stops_waits_for_the_window_without_backing_off(
+    runtime: Runtime, sandbox: Any, clock: FakeClock, tmp_path: Any
+) -> None:
+    """CareCloud's re-read rotation stops with calls left, kept for hinted refreshes: that is
+    the share at work, not a failure, so the scheduler neither backs off (which would hold
+    up the hint rounds too) nor logs a warning; it goes on as the window frees calls."""
+    small = await build_runtime(
+        runtime.settings.with_overrides(upstream_hourly_limit=40, data_dir=tmp_path / "small"),
+        sandbox=sandbox,
+        clock=clock,
+    )
+    try:
+        scheduler = _mirror(small).scheduler
+        await small.service.context()
+        await _run_until(scheduler, clock, lambda: scheduler.backfilled)
+        steps = []
+        until = clock.now() + timedelta(hours=3)
+        for _ in range(5000):  # a round every hint round (5 s) at the least: 2,160
+            if clock.now() >= until:
+                break
+            step = await scheduler.step()
+            steps.append(step)
+            clock.advance(step.wait)
+        assert clock.now() >= until, f"rounds without the clock moving: {steps[-1]}"
+    finally:
+        await small.aclose()
+    polls = [p for step in steps for p in step.passes if p.name == "poll"]
+    assert any(p.share_spent and p.calls for p in polls), "the share stopped the rotation"
+    assert not [p for step in steps for p in step.passes if p.failed]
+    assert all(step.next != "backoff" for step in steps) and scheduler.failures == 0
+    assert len({p.started_at for p in polls if p.calls}) >= 3, "it went on, window by window"
