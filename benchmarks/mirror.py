@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import random
 import tempfile
 import time
 from collections import Counter
@@ -422,14 +423,23 @@ async def follow(
     calls_by_pass: Counter[str] = Counter()
     calls_before = sandbox_calls(state)
     next_step = clock.now()
+    # The generator's steps are evenly spaced; each is made at a random moment of its slot
+    # instead, so changes fall anywhere between the scheduler's rounds, as a practice's do.
+    spread = random.Random(SEED)
+    planned: tuple[datetime, datetime] | None = None
     wall = time.perf_counter()
     while clock.now() < end and (clock.now() < changes_end or pending):
         due = changes.schedule.next_at
-        moment = min(next_step, due) if due is not None else next_step
+        if due is not None and (planned is None or planned[0] != due):
+            slot = 3600 / per_hour
+            planned = (due, due + timedelta(seconds=spread.uniform(0, slot)))
+        change_at = planned[1] if due is not None and planned is not None else None
+        moment = min(next_step, change_at) if change_at is not None else next_step
         if moment > clock.now():
             clock.advance((moment - clock.now()).total_seconds())
         now = clock.now()
-        for change in await changes.run_until(now):
+        made = await changes.run_until(now) if change_at is not None and change_at <= now else []
+        for change in made:
             if change.at >= changes_end:
                 continue
             if change.endpoint not in endpoints:

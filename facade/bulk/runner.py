@@ -54,6 +54,31 @@ log = logging.getLogger("facade.bulk")
 #: crash may make the export redo, at no vendor cost).
 CHEAP_CHECKPOINT_SECONDS = 1.0
 
+
+class _Durability:
+    """When a listing's progress is checkpointed: after every page (or patient) that cost a
+    vendor call, so a crash never spends those calls again; after those that cost none (the
+    mirror's, the page cache's) at most every CHEAP_CHECKPOINT_SECONDS, since an fsync per
+    page would be most of an export from the mirror and redoing a second of it is free."""
+
+    def __init__(self, meter: Any):
+        self._meter = meter
+        self._calls = meter.count
+        self._at = time.monotonic()
+        #: Progress made since the last checkpoint that is not yet durable.
+        self.behind = False
+
+    def due(self) -> bool:
+        due = self._meter.count != self._calls or (
+            time.monotonic() - self._at >= CHEAP_CHECKPOINT_SECONDS
+        )
+        self.behind = not due
+        return due
+
+    def saved(self) -> None:
+        self._calls, self._at, self.behind = self._meter.count, time.monotonic(), False
+
+
 #: Called at named points ("page-written", part seq, pages so far; "lookup-page-spilled", 0,
 #: records on the page): tests inject crashes.
 FaultHook = Callable[[str, int, int], None]
@@ -315,7 +340,7 @@ class ExportRunner:
         pages = int(resume.get("pages", 0))
         records = int(resume.get("records", 0))
         source = self._pages(job, spill, listing, own if replay else None, resume, reason)
-        saved_calls, saved_at, unsaved = meter.count, time.monotonic(), False
+        durable = _Durability(meter)
         async with aclosing(source):
             async for results, position in source:
                 for record in results:
@@ -328,24 +353,11 @@ class ExportRunner:
                 if self.hook:
                     self.hook("page-written", part.seq, pages)
                 state = {**position, "pages": pages, "records": records}
-                # A page that cost vendor calls is made durable at once, so a crash never
-                # spends them again; pages that cost none (the mirror's, the page cache's)
-                # at most every CHEAP_CHECKPOINT_SECONDS: an fsync per page would be most of
-                # an export from the mirror, and redoing a second of them costs no call.
-                if (
-                    meter.count != saved_calls
-                    or time.monotonic() - saved_at >= CHEAP_CHECKPOINT_SECONDS
-                ):
-                    state.update(writer.checkpoint())
-                    self._save(job, part, checkpoint, state, meter, base_calls, writer)
-                    saved_calls, saved_at, unsaved = meter.count, time.monotonic(), False
-                    self._check_active(job.id)
-                else:
-                    unsaved = True
-            if unsaved:  # the listing's last pages: durable before the part is complete
-                state.update(writer.checkpoint())
-                self._save(job, part, checkpoint, state, meter, base_calls, writer)
-                self._check_active(job.id)
+                if durable.due():
+                    self._checkpoint(job, part, checkpoint, state, meter, base_calls, writer)
+                    durable.saved()
+            if durable.behind:  # the listing's last pages: durable before the part ends
+                self._checkpoint(job, part, checkpoint, state, meter, base_calls, writer)
         self.store.save_statistic(
             str(checkpoint["listing"]["key"]), records, pages, self.clock.now()
         )
@@ -457,8 +469,8 @@ class ExportRunner:
     ) -> None:
         """One endpoint the vendor lists only patient by patient: one listing per patient of
         the export (its members, or the practice's patient list), every consumer fed from
-        that one answer, and a checkpoint after each patient, so a restart resumes at the
-        next patient without asking for a finished one again."""
+        that one answer, and a checkpoint after each patient that cost a call (_Durability), so
+        a restart resumes at the next patient without asking for a finished one again."""
         reason = f"bulk export {listing.endpoint}, one patient"
 
         def spent() -> None:
@@ -470,6 +482,8 @@ class ExportRunner:
         calls = int(resume.get("calls", 0))
         listed = int(resume.get("records", 0))
         patients = self._export_patients(spill, listing.patient_list, request, start)
+        durable = _Durability(meter)
+        progress: dict[str, Any] = {}
         for index, patient_id in enumerate(patients, start=start):
             params = {**listing.params, listing.patient_param: patient_id}
             url: str | None = self.client.list_url(listing.endpoint, params)
@@ -488,16 +502,11 @@ class ExportRunner:
             if self.hook:
                 self.hook("page-written", part.seq, index + 1)
             progress = {"patient_index": index + 1, "calls": calls, "records": listed}
-            self._save(
-                job,
-                part,
-                checkpoint,
-                {**progress, **writer.checkpoint()},
-                meter,
-                base_calls,
-                writer,
-            )
-            self._check_active(job.id)
+            if durable.due():
+                self._checkpoint(job, part, checkpoint, progress, meter, base_calls, writer)
+                durable.saved()
+        if durable.behind:  # the last patients: durable before the part ends
+            self._checkpoint(job, part, checkpoint, progress, meter, base_calls, writer)
         self.store.save_statistic(listing.key, listed, calls, self.clock.now())
 
     def _export_patients(
@@ -688,6 +697,22 @@ class ExportRunner:
         self.store.save_part(part)
         job.resources_written += writer.take_written()
         self._save_calls(job, meter, base_calls)
+
+    def _checkpoint(
+        self,
+        job: ExportJob,
+        part: ExportPart,
+        checkpoint: dict[str, Any],
+        progress: dict[str, Any],
+        meter: Any,
+        base_calls: int,
+        writer: _Writer,
+    ) -> None:
+        """Make what the part wrote durable with `progress`, save it, and stop if the job
+        was cancelled meanwhile."""
+        state = {**progress, **writer.checkpoint()}
+        self._save(job, part, checkpoint, state, meter, base_calls, writer)
+        self._check_active(job.id)
 
     def _save_calls(self, job: ExportJob, meter: Any, base_calls: int) -> None:
         job.calls_spent = base_calls + meter.count
