@@ -388,13 +388,21 @@ class Followed:
     wall_seconds: float
 
 
-def _held(dep: Deployment, change: Change) -> bool:
-    """Whether the mirror holds the change: a record fetched after it, or none if deleted."""
+def _held(dep: Deployment, change: Change, gone: dict[tuple[str, str], datetime]) -> bool:
+    """Whether the mirror holds the change: a record fetched after it, or none if deleted
+    (by this change, or later with its patient: `gone` has when each deleted record or
+    patient went)."""
     mirror = dep.mirror
     record = mirror.store.get(mirror.connection, change.endpoint, change.record_id)
     if change.action == "delete" and not change.items:
         return record is None
-    return record is not None and record.fetched_at >= change.at
+    if record is None:
+        keys = [(change.endpoint, change.record_id)]
+        if change.patient_id is not None:
+            keys.append(("patients", change.patient_id))
+        went = [gone.get(key) for key in keys]
+        return any(moment is not None and moment > change.at for moment in went)
+    return record.fetched_at >= change.at
 
 
 async def follow(
@@ -455,7 +463,12 @@ async def follow(
         for done in step.passes:
             calls_by_pass[done.name] += done.calls
         if any(p.calls or p.written or p.deleted for p in step.passes):
-            pending = _settle(dep, pending, staleness, now)
+            gone = {
+                (c.endpoint, c.record_id): c.at
+                for c in changes.log
+                if c.action == "delete" and not c.items
+            }
+            pending = _settle(dep, pending, staleness, now, gone)
     return Followed(
         webhooks=webhooks,
         hours=hours,
@@ -475,13 +488,14 @@ def _settle(
     pending: list[tuple[int, Change]],
     staleness: dict[int, float],
     now: datetime,
+    gone: dict[tuple[str, str], datetime],
 ) -> list[tuple[int, Change]]:
     """Note each pending change the mirror now holds; a record's earlier changes are held
     once a later one is (a record created and deleted before any sync saw it, say)."""
     held_from: dict[tuple[str, str], datetime] = {}
     for _, change in reversed(pending):
         key = (change.endpoint, change.record_id)
-        if key not in held_from and _held(dep, change):
+        if key not in held_from and _held(dep, change, gone):
             held_from[key] = change.at
     left = []
     for index, change in pending:
