@@ -49,8 +49,8 @@ from facade.store.database import Database
 #: ids per DELETE: memory stays bounded however many a call brings.
 WRITE_BATCH = 500
 
-#: How many opened record bodies a store keeps for its serving reads (about 20 MB of
-#: DrChrono's largest records, verbose patients).
+#: How many opened record bodies a store keeps for its serving reads (at most about 50 MB:
+#: DrChrono's largest records, verbose patients, take about 12 KB each once parsed).
 OPENED_BODIES = 4096
 
 
