@@ -50,7 +50,8 @@ from facade.store.database import Database
 WRITE_BATCH = 500
 
 #: How many opened record bodies a store keeps for its serving reads (at most about 50 MB:
-#: DrChrono's largest records, verbose patients, take about 12 KB each once parsed).
+#: the largest records the sandboxes serve, patients with every detail, take about 12 KB
+#: each once parsed).
 OPENED_BODIES = 4096
 
 
