@@ -14,6 +14,7 @@ from facade.bulk.exports import BulkExports
 from facade.clock import FakeClock
 from facade.runtime import Runtime
 from tests.bulk.conftest import download, export, finished, job_id_of, kick_off
+from tests.bulk.test_lifecycle import Crash
 from tests.mirror.serving import Mirrored, mirror_on
 from tests.mirror.vendor_state import after_todays_visits
 from tests.vendors import VENDORS, change_generator, vendor_calls
@@ -87,10 +88,6 @@ async def test_since_from_the_mirror_is_exact_on_the_vendors_change_times(
         moment = datetime.fromisoformat(last_updated)
         # Exactly the resources the vendor changed since, by the vendor's own times.
         assert (key in changed) == (moment >= since), (key, last_updated)
-
-
-class Crash(BaseException):
-    """The process dies here (nothing below the worker catches it)."""
 
 
 async def test_a_crash_mid_export_from_the_mirror_resumes_to_the_same_files(
