@@ -430,6 +430,8 @@ async def follow(
     not_mirrored = 0
     calls_by_pass: Counter[str] = Counter()
     calls_before = sandbox_calls(state)
+    #: When each record or patient the vendor deleted went (the generator's whole log).
+    gone: dict[tuple[str, str], datetime] = {}
     next_step = clock.now()
     # The generator's steps are evenly spaced; each is made at a random moment of its slot
     # instead, so changes fall anywhere between the scheduler's rounds, as a practice's do.
@@ -448,6 +450,8 @@ async def follow(
         now = clock.now()
         made = await changes.run_until(now) if change_at is not None and change_at <= now else []
         for change in made:
+            if change.action == "delete" and not change.items:
+                gone[(change.endpoint, change.record_id)] = change.at
             if change.at >= changes_end:
                 continue
             if change.endpoint not in endpoints:
@@ -463,11 +467,6 @@ async def follow(
         for done in step.passes:
             calls_by_pass[done.name] += done.calls
         if any(p.calls or p.written or p.deleted for p in step.passes):
-            gone = {
-                (c.endpoint, c.record_id): c.at
-                for c in changes.log
-                if c.action == "delete" and not c.items
-            }
             pending = _settle(dep, pending, staleness, now, gone)
     return Followed(
         webhooks=webhooks,

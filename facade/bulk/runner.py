@@ -450,9 +450,8 @@ class ExportRunner:
                     writer.consume_record(consumer, record)
             if self.hook:
                 self.hook("page-written", part.seq, index + 1)
-            state = {"patient_index": index + 1, **writer.checkpoint()}
-            self._save(job, part, checkpoint, state, meter, base_calls, writer)
-            self._check_active(job.id)
+            progress = {"patient_index": index + 1}
+            self._checkpoint(job, part, checkpoint, progress, meter, base_calls, writer)
 
     async def _run_by_patient(
         self,
