@@ -18,7 +18,7 @@ from argon2 import PasswordHasher
 
 from facade.auth.audit import SPILL_FILE, AuditLog, AuditWriter
 from facade.auth.keys import SigningKeys
-from facade.auth.ratelimit import ClientRateLimits
+from facade.auth.ratelimit import ClientRateLimits, SharedRateLimits
 from facade.auth.server import Authority, build_authority
 from facade.auth.server.jwks import Resolver
 from facade.auth.server.patients import ServicePatientDirectory
@@ -36,9 +36,10 @@ from facade.readiness import Readiness
 from facade.settings import Settings
 from facade.store.connections import ConnectionStore, VendorCredentials
 from facade.store.database import Database
+from facade.store.ledger import Ledger
 from facade.store.private_files import secure_data_dir
 from facade.store.secrets import SecretBox, deployment_key
-from facade.upstream.budget import UpstreamBudget
+from facade.upstream.budget import QuotaRule, SharedBudget, UpstreamBudget
 from facade.upstream.cache import ResponseCache
 from facade.vendors import vendor
 
@@ -161,6 +162,19 @@ class Runtime:
             self.database.dispose()
 
 
+def upstream_budget(
+    database: Database, settings: Settings, clock: Clock, quota: QuotaRule
+) -> UpstreamBudget:
+    """The vendor quota: counted in the database when several processes may share it
+    (PostgreSQL), so they spend one quota together; in memory for the single process on
+    SQLite."""
+    limit, burst = settings.upstream_hourly_limit, settings.upstream_burst_per_second or None
+    if database.shared:
+        key = f"vendor:{settings.vendor}"
+        return SharedBudget(Ledger(database), key, clock, limit, burst, quota)
+    return UpstreamBudget(clock, limit, burst, quota)
+
+
 async def build_runtime(
     settings: Settings,
     *,
@@ -216,12 +230,7 @@ async def build_runtime(
             f"seed {settings.sandbox_seed})"
         )
 
-    budget = UpstreamBudget(
-        clock,
-        settings.upstream_hourly_limit,
-        settings.upstream_burst_per_second or None,
-        entry.quota,
-    )
+    budget = upstream_budget(database, settings, clock, entry.quota)
     client = entry.build_client(
         ClientParts(
             http=http,
@@ -289,7 +298,11 @@ async def build_runtime(
         keys=keys,
         tokens=tokens,
         audit=audit,
-        rate_limits=ClientRateLimits(clock, settings.client_requests_per_minute),
+        rate_limits=(
+            SharedRateLimits(Ledger(database), clock, settings.client_requests_per_minute)
+            if database.shared
+            else ClientRateLimits(clock, settings.client_requests_per_minute)
+        ),
         upstream_description=description,
         readiness=Readiness(
             database,

@@ -13,12 +13,14 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, event, make_url
+from sqlalchemy import Engine, event, make_url, text
 from sqlmodel import Session, create_engine
 
 from facade.store.private_files import create_private, private_dir, sqlite_files, tighten
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+#: The PostgreSQL advisory lock migrations hold (any constant no other lock of facade uses).
+_MIGRATION_LOCK = 0x66616361_6465  # "facade"
 
 
 class Database:
@@ -42,8 +44,19 @@ class Database:
         config.set_main_option("script_location", str(MIGRATIONS_DIR))
         config.set_main_option("sqlalchemy.url", self.url)
         with self.engine.begin() as connection:
+            if self.shared:
+                # Replicas starting together migrate one after the other, not into each other.
+                connection.execute(
+                    text("SELECT pg_advisory_xact_lock(:key)"), {"key": _MIGRATION_LOCK}
+                )
             config.attributes["connection"] = connection
             command.upgrade(config, "head")
+
+    @property
+    def shared(self) -> bool:
+        """Whether more than one process may use this database at once (PostgreSQL): then
+        counts and locks that a single process keeps in memory live in the database."""
+        return self.engine.dialect.name == "postgresql"
 
     @contextmanager
     def session(self) -> Iterator[Session]:

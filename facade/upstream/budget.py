@@ -20,6 +20,7 @@ from enum import StrEnum
 
 from facade.clock import Clock
 from facade.errors import UpstreamThrottled
+from facade.store.ledger import Ledger, Tally
 
 _THROTTLE_SECONDS = re.compile(r"available in (\d+(?:\.\d+)?) second")
 
@@ -230,3 +231,98 @@ class UpstreamBudget:
         until = self._clock.now() + timedelta(seconds=max(0.0, wait_seconds))
         if self._blocked_until is None or until > self._blocked_until:
             self._blocked_until = until
+
+
+class SharedBudget(UpstreamBudget):
+    """The same budget, counted in the database so every process of a deployment (API
+    replicas, workers) spends one quota: the hourly count, the burst pace and the vendor's
+    429 wait are read and taken under the key's row lock (facade/store/ledger.py), so the
+    processes together never send a call the vendor would refuse, and every process gives a
+    client the same, true Retry-After. Times are on the wall clock all processes share."""
+
+    def __init__(
+        self,
+        ledger: Ledger,
+        key: str,
+        clock: Clock,
+        hourly_limit: int,
+        burst_per_second: int | None,
+        quota: QuotaRule = CLOCK_HOUR,
+    ):
+        super().__init__(clock, hourly_limit, burst_per_second, quota)
+        self._ledger = ledger
+        self.key = key
+
+    def _window_low(self, now: datetime) -> float:
+        """Where the quota's window starts: a call at that moment counts in an aligned window
+        and has just left a rolling one (as the in-memory budget counts)."""
+        if self.quota.aligned:
+            return self.quota.window_start(now).timestamp()
+        return now.timestamp() - self.quota.window_seconds
+
+    def _wait(self, now: datetime, used: Tally, recent: Tally, blocked: float | None) -> Wait:
+        at = now.timestamp()
+        waits = [Wait(0.0, WaitCause.NONE)]
+        if blocked is not None and at < blocked:
+            waits.append(Wait(blocked - at, WaitCause.VENDOR))
+        if used.count >= self.hourly_limit:
+            waits.append(Wait(self._reset_after(now, used), WaitCause.HOURLY_BUDGET))
+        if self.burst_per_second and recent.count >= self.burst_per_second and recent.oldest:
+            waits.append(Wait(recent.oldest + self.pace_window - at, WaitCause.BURST))
+        return max(waits, key=lambda wait: wait.seconds)
+
+    def _reset_after(self, now: datetime, used: Tally) -> float:
+        if self.quota.aligned:
+            reset = self.quota.window_start(now) + self._window
+            return max(0.0, (reset - now).total_seconds())
+        if used.oldest is None:
+            return 0.0
+        return max(0.0, used.oldest + self.quota.window_seconds - now.timestamp())
+
+    def _read(self) -> tuple[datetime, Tally, Tally, float | None]:
+        now = self._clock.now()
+        aligned = self.quota.aligned
+        used, blocked = self._ledger.read(self.key, self._window_low(now), inclusive=aligned)
+        recent, _ = self._ledger.read(self.key, now.timestamp() - self.pace_window, inclusive=False)
+        return now, used, recent, blocked
+
+    @property
+    def remaining(self) -> int:
+        _, used, _, _ = self._read()
+        return max(0, self.hourly_limit - used.count)
+
+    def seconds_until_reset(self) -> float:
+        now, used, _, _ = self._read()
+        return self._reset_after(now, used)
+
+    def next_call(self) -> Wait:
+        return self._wait(*self._read())
+
+    def _take(self) -> Wait:
+        """Record one call now if every limit allows it (Wait 0), else how long to wait."""
+        now = self._clock.now()
+        at = now.timestamp()
+        with self._ledger.locked(self.key) as key:
+            used = key.since(self._window_low(now), inclusive=self.quota.aligned)
+            recent = key.since(at - self.pace_window, inclusive=False)
+            wait = self._wait(now, used, recent, key.blocked_until)
+            if wait.seconds <= 0:
+                key.add(at)
+                key.forget_before(at - max(self.quota.window_seconds, self.pace_window))
+        return wait
+
+    async def acquire(self, max_wait: float) -> None:
+        async with self._lock:
+            while True:
+                wait = self._take()
+                if wait.seconds <= 0:
+                    break
+                if wait.seconds > max_wait:
+                    raise throttled(wait)
+                await self._clock.sleep(wait.seconds)
+            self.total_calls += 1
+
+    def throttled_by_vendor(self, wait_seconds: float) -> None:
+        until = self._clock.now().timestamp() + max(0.0, wait_seconds)
+        with self._ledger.locked(self.key) as key:
+            key.block_until(until)
