@@ -441,6 +441,39 @@ async def test_a_revoked_refresh_token_raises_auth_failed(connect: Connect) -> N
     assert c.keeper.saved == []
 
 
+async def test_a_process_sharing_the_store_uses_the_tokens_another_refreshed(
+    connect: Connect,
+) -> None:
+    """Two processes on one stored connection (a replica and a worker): when one refreshes,
+    the refresh token the other holds is spent; the other takes the stored tokens instead of
+    failing, whether it notices by the expiry or by a 401."""
+    c = await connect()
+    other = DrChronoClient(
+        c.http, c.keeper, UpstreamBudget(c.clock, 500, None), ResponseCache(c.clock), c.clock, FAST
+    )
+    c.clock.advance((c.first.expires_at - REFRESH_MARGIN - c.clock.now()).total_seconds() + 1)
+    await c.call()  # this process refreshes
+    [rotated] = c.keeper.saved
+
+    await other.fetch_page(c.patients_url(page_size="1"), reason="test")
+    assert c.keeper.saved == [rotated]  # no second refresh, and no failed one
+    assert c.api_statuses() == [200, 200]
+
+    # By a 401: the other process refreshed while this one held the old access token.
+    third = DrChronoClient(
+        c.http, c.keeper, UpstreamBudget(c.clock, 500, None), ResponseCache(c.clock), c.clock, FAST
+    )
+    await third.fetch_page(c.patients_url(page_size="2"), reason="test")
+    c.sandbox.fail_next(1, "expire_token")
+    await c.call()  # this process renews after a 401; the vendor retires the old token
+    renewed = c.keeper.current
+    await third.fetch_page(c.patients_url(page_size="3"), reason="test")
+    assert c.keeper.current == renewed  # the third took it, and refreshed nothing
+    # Its one 401 is its old token; it then retried with the stored one, refreshing nothing.
+    assert c.api_statuses()[-4:] == [401, 200, 401, 200]
+    assert len(c.keeper.saved) == 2
+
+
 # -- the response cache and the meter ------------------------------------------------------
 
 

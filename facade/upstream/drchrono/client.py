@@ -19,7 +19,7 @@ import orjson
 
 from facade.clock import Clock
 from facade.core.vendor import VendorPage
-from facade.errors import UpstreamTimeout, UpstreamUnavailable
+from facade.errors import UpstreamAuthFailed, UpstreamTimeout, UpstreamUnavailable
 from facade.store.connections import VendorCredentials
 from facade.upstream.budget import UpstreamBudget, parse_throttle_wait
 from facade.upstream.cache import ResponseCache
@@ -255,6 +255,14 @@ class DrChronoClient:
             await self._refresh(force=False)
         return self._credentials.access_token
 
+    def _adopt_stored(self, stale: str) -> bool:
+        """Take the stored credentials if another process refreshed since `stale` was read."""
+        stored = self._keeper.load()
+        if stored.access_token == stale or stored.expires_at <= self._clock.now():
+            return False
+        self._credentials = stored
+        return True
+
     async def _refresh(self, *, force: bool) -> None:
         stale = self._credentials.access_token
         async with self._refresh_lock:
@@ -263,14 +271,25 @@ class DrChronoClient:
                 return
             if not force and self._credentials.expires_at - REFRESH_MARGIN > self._clock.now():
                 return
+            # Another process sharing the store (a replica, a worker) may have refreshed: its
+            # tokens are the ones that work now, and the refresh token this one holds is spent.
+            if self._adopt_stored(stale):
+                return
             current = self._credentials
-            tokens = await refresh_tokens(
-                self._http,
-                current.base_url,
-                current.client_id,
-                current.client_secret,
-                current.refresh_token,
-            )
+            try:
+                tokens = await refresh_tokens(
+                    self._http,
+                    current.base_url,
+                    current.client_id,
+                    current.client_secret,
+                    current.refresh_token,
+                )
+            except UpstreamAuthFailed:
+                # Refused because another process refreshed with the same token a moment
+                # before (DrChrono rotates refresh tokens): its tokens are in the store.
+                if self._adopt_stored(stale):
+                    return
+                raise
             self._credentials = VendorCredentials(
                 base_url=current.base_url,
                 client_id=current.client_id,
