@@ -69,7 +69,9 @@ def create_app(
         if exports is not None:
             await exports.worker.start()  # resumes exports a previous process left unfinished
         mirror = app.state.runtime.mirror
-        if mirror is not None:
+        if mirror is not None and app.state.runtime.settings.jobs == "queue":
+            mirror.serve_only()  # a `facade worker` syncs it
+        elif mirror is not None:
             await mirror.scheduler.start()  # resumes a backfill from its watermarks
         try:
             yield

@@ -61,6 +61,8 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
         return int(args.mirror_command(args, settings))
     if hasattr(args, "vendor_command"):  # facade sandbox <vendor> | facade connect <vendor>
         return int(args.vendor_command(args, settings))
+    if args.command == "worker":
+        return _work(args, settings)
     return _serve(args, settings)
 
 
@@ -95,6 +97,24 @@ def _parser() -> argparse.ArgumentParser:
         const=True,
         help="keep a local, encrypted copy of the vendor's records, synced in the background "
         "(FACADE_MIRROR=on; see the README's Change-capture mirror)",
+    )
+
+    worker = commands.add_parser(
+        "worker",
+        help="run exports from the job queue (FACADE_JOBS=queue; any number, on any machine "
+        "that reaches the database)",
+    )
+    worker.add_argument(
+        "--data-dir", type=Path, help="state directory (FACADE_DATA_DIR, default: .facade)"
+    )
+    worker.add_argument(
+        "--database-url", help="the deployment's PostgreSQL URL (FACADE_DATABASE_URL)"
+    )
+    worker.add_argument(
+        "--concurrency",
+        type=int,
+        help="exports run at once "
+        f"(FACADE_BULK_WORKER_CONCURRENCY, default: {DEFAULTS.bulk_worker_concurrency})",
     )
 
     sandbox = commands.add_parser("sandbox", help="run a vendor sandbox on its own")
@@ -138,6 +158,59 @@ def configure_logging(settings: Settings) -> None:
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
+def _work(args: argparse.Namespace, settings: Settings) -> int:
+    import asyncio
+
+    from facade.jobs import run_worker
+    from facade.runtime import build_runtime, stored_vendor_url
+
+    settings = settings.with_overrides(
+        data_dir=args.data_dir,
+        database_url=args.database_url,
+        bulk_worker_concurrency=args.concurrency,
+    )
+    configure_logging(settings)
+    if not settings.database_url.startswith("postgresql"):
+        print(
+            "facade: a worker runs jobs from the PostgreSQL database the API processes share; "
+            "give it with --database-url or FACADE_DATABASE_URL",
+            file=sys.stderr,
+        )
+        return 2
+    settings = settings.with_overrides(jobs="queue")
+    if stored_vendor_url(settings) is None:
+        print(
+            f"facade: no {settings.vendor} connection is stored in this database; a worker "
+            "serves the deployment's vendor account (`facade connect` first)",
+            file=sys.stderr,
+        )
+        return 2
+
+    async def work() -> None:
+        runtime = await build_runtime(settings)
+        assert runtime.exports is not None
+        print(
+            f"facade worker: running exports for {runtime.upstream_description}, "
+            f"{settings.bulk_worker_concurrency} at a time",
+            flush=True,
+        )
+        if runtime.mirror is not None:
+            # Exports read the mirror here too, whichever worker runs its sync.
+            runtime.mirror.serve_only()
+        try:
+            exports = runtime.exports
+            concurrency = settings.bulk_worker_concurrency
+            await run_worker(
+                runtime.database, exports.runner, exports.store, concurrency, runtime.mirror
+            )
+        finally:
+            await runtime.audit.drain()
+            await runtime.aclose()
+
+    asyncio.run(work())
+    return 0
+
+
 def _serve(args: argparse.Namespace, settings: Settings) -> int:
     from facade.app import create_app
     from facade.runtime import Runtime, insecure_http_refusal, stored_vendor_url
@@ -157,6 +230,14 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
     refusal = insecure_http_refusal(settings, vendor_url) if vendor_url else None
     if refusal:
         print(f"facade: {refusal}", file=sys.stderr)
+        return 2
+    if settings.jobs == "queue" and vendor_url is None:
+        print(
+            f"facade: FACADE_JOBS=queue serves the deployment's stored {settings.vendor} "
+            "connection, and none is stored in this database (`facade connect` first; the "
+            "embedded sandbox is one process's own)",
+            file=sys.stderr,
+        )
         return 2
 
     if settings.binds_wildcard and not settings.public_base_url:

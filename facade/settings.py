@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, Literal, get_args
 
 from cryptography.fernet import Fernet
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic.config import JsonDict
 from pydantic.fields import FieldInfo
 from pydantic_settings import (
@@ -172,6 +172,12 @@ class Settings(BaseSettings):
     bulk_max_running_exports: int = _setting(
         4, "running exports at once; a new kick-off beyond it gets 429 with `Retry-After`", ge=1
     )
+    jobs: Literal["in-process", "queue"] = _setting(
+        "in-process",
+        "who runs exports: `in-process`, this server; `queue`, `facade worker` processes, from "
+        "a job queue in the PostgreSQL database every process shares (see Running more than "
+        "one process)",
+    )
     bulk_worker_concurrency: int = _setting(
         2, "exports the in-process worker runs in parallel", ge=1
     )
@@ -236,6 +242,15 @@ class Settings(BaseSettings):
             super().__init__(**values)
         except ValidationError as exc:
             raise SettingsError(_explain(exc)) from None
+
+    @model_validator(mode="after")
+    def _queue_needs_postgresql(self) -> Settings:
+        if self.jobs == "queue" and not self.database_url.startswith("postgresql"):
+            raise ValueError(
+                "FACADE_JOBS=queue needs FACADE_DATABASE_URL=postgresql+psycopg://...: the "
+                "job queue lives in the database every process shares"
+            )
+        return self
 
     @field_validator("cors_origins")
     @classmethod
@@ -369,6 +384,9 @@ def _explain(exc: ValidationError) -> str:
     for error in exc.errors(include_url=False):
         name = str(error["loc"][0]) if error["loc"] else ""
         variable = ENV_PREFIX + name.upper()
+        if not name:  # a rule across settings: its message names them
+            problems.append(error["msg"].removeprefix("Value error, "))
+            continue
         if name not in Settings.model_fields:
             problems.append(f"unknown setting {name!r}")
             continue

@@ -49,16 +49,25 @@ def clean_env(**extra: str) -> dict[str, str]:
 class Running:
     """A facade process whose merged stdout/stderr is read line by line on a thread."""
 
-    def __init__(self, args: list[str], env: dict[str, str], cwd: Path | None = None):
+    def __init__(
+        self,
+        args: list[str],
+        env: dict[str, str],
+        cwd: Path | None = None,
+        *,
+        program: str = FACADE,
+        own_session: bool = False,
+    ):
         self.args = args
         self.process = subprocess.Popen(
-            [FACADE, *args],
+            [program, *args],
             env=env,
             cwd=cwd,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
             text=True,
+            start_new_session=own_session,
         )
         self.lines: list[str] = []
         self._queue: queue.Queue[str | None] = queue.Queue()

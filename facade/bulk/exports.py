@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,7 +21,7 @@ from facade.bulk.models import ExportJob
 from facade.bulk.request import ExportRequest, build_request
 from facade.bulk.runner import ExportLimits, ExportRunner, build_plan
 from facade.bulk.store import ACTIVE_STATES, JobStore
-from facade.bulk.worker import ExportWorker
+from facade.bulk.worker import ExportScheduler, ExportWorker
 from facade.clock import Clock
 from facade.core.service import FhirService
 from facade.core.vendor import PracticeGroups, VendorClient
@@ -52,7 +53,10 @@ class BulkExports:
         groups: GroupDirectory,
         clock: Clock,
         limits: ExportLimits,
+        scheduler: Callable[[ExportRunner], ExportScheduler] | None = None,
     ):
+        """`scheduler` makes who runs the exports from the runner; by default this process's
+        ExportWorker."""
         self.store = store
         self.files = files
         self.service = service
@@ -61,7 +65,11 @@ class BulkExports:
         self.clock = clock
         self.limits = limits
         self.runner = ExportRunner(store, service, client, files, clock, limits)
-        self.worker = ExportWorker(store, self.runner, limits.concurrency)
+        self.worker: ExportScheduler = (
+            scheduler(self.runner)
+            if scheduler
+            else ExportWorker(store, self.runner, limits.concurrency)
+        )
 
     async def kick_off(
         self,
@@ -107,7 +115,7 @@ class BulkExports:
         )
         parts = build_plan(job, request, self.service, ctx, self.store, self.limits)
         self.store.add_job(job, parts)
-        self.worker.submit(job.id)
+        await self.worker.submit(job.id)
         return job
 
     def _own(self, job_id: str, grant: Grant) -> ExportJob:
@@ -241,6 +249,13 @@ def build_exports(
         per_patient_threshold=settings.bulk_per_patient_threshold,
         max_call_wait_seconds=settings.upstream_max_wait_seconds,
     )
+    scheduler = None
+    if settings.jobs == "queue":
+        from facade.jobs import QueuedExports
+
+        def scheduler(_runner: ExportRunner) -> ExportScheduler:
+            return QueuedExports(database)
+
     return BulkExports(
         SqlJobStore(database),
         ExportFiles(settings.data_dir / "exports"),
@@ -249,4 +264,5 @@ def build_exports(
         GroupDirectory(service, GroupStore(database), practice_groups),
         clock,
         limits,
+        scheduler,
     )

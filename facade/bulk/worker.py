@@ -1,8 +1,9 @@
 """The in-process export worker: runs queued jobs with a concurrency bound, and on start
 resumes every job a previous process left queued, running or paused (from its checkpoints).
 
-It only schedules; ExportRunner does the work and JobStore holds the state, so a distributed
-task engine can replace this class by calling `ExportRunner.run(job_id)` itself.
+It only schedules; ExportRunner does the work and JobStore holds the state. A deployment of
+several processes replaces it with the job queue (facade/jobs.py), whose workers call the
+same `ExportRunner.run(job_id)`.
 """
 
 from __future__ import annotations
@@ -18,8 +19,10 @@ log = logging.getLogger("facade.bulk")
 
 
 class ExportScheduler(Protocol):
+    """Who runs exports: this in-process worker, or a job queue (facade/jobs.py)."""
+
     async def start(self) -> None: ...
-    def submit(self, job_id: str) -> None: ...
+    async def submit(self, job_id: str) -> None: ...
     def cancel(self, job_id: str) -> None: ...
     async def stop(self) -> None: ...
 
@@ -35,9 +38,9 @@ class ExportWorker:
     async def start(self) -> None:
         self.started = True
         for job in self.store.active_jobs():
-            self.submit(job.id)
+            await self.submit(job.id)
 
-    def submit(self, job_id: str) -> None:
+    async def submit(self, job_id: str) -> None:
         if not self.started or job_id in self._tasks:
             return
         task = asyncio.get_running_loop().create_task(self._run(job_id))

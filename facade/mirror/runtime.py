@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
+from contextlib import suppress
 from dataclasses import dataclass
 from datetime import datetime
 from zoneinfo import ZoneInfo
@@ -21,6 +22,7 @@ from facade.core.mapping import MappingContext, ResourceMapping
 from facade.core.registry import MappingRegistry
 from facade.core.service import FhirService
 from facade.core.vendor import VendorClient
+from facade.errors import FacadeError
 from facade.mirror.progress import Progress, read_progress
 from facade.mirror.scheduler import (
     Cadence,
@@ -33,6 +35,9 @@ from facade.mirror.store import MirrorStore, Watermark
 from facade.mirror.sync import MirrorSync, SyncListing, SyncShare, plan_sync
 from facade.settings import Settings
 from facade.store.database import Database
+
+#: How long a serving process waits to ask for the practice context again.
+SERVING_RETRY_SECONDS = 60.0
 
 
 @dataclass(frozen=True)
@@ -66,6 +71,9 @@ class Mirror:
         self.clock = clock
         self._sync: MirrorSync | None = None
         self._building = asyncio.Lock()
+        #: What serving needs when another process syncs: the listings and the timezone.
+        self._serving: tuple[list[SyncListing], ZoneInfo | None] | None = None
+        self._preparing: asyncio.Task[None] | None = None
         self.scheduler = MirrorScheduler(
             sync=self.sync,
             store=store,
@@ -87,10 +95,14 @@ class Mirror:
         listing whole (once the sync knows its listings), the vendor otherwise."""
 
         def listings() -> list[SyncListing] | None:
-            return self._sync.listings if self._sync is not None else None
+            if self._sync is not None:
+                return self._sync.listings
+            return self._serving[0] if self._serving is not None else None
 
         def timezone() -> ZoneInfo | None:
-            return self._sync.ctx.timezone if self._sync is not None else None
+            if self._sync is not None:
+                return self._sync.ctx.timezone
+            return self._serving[1] if self._serving is not None else None
 
         return MirrorClient(
             self.client, self.store, self.connection, listings, self.clock, timezone
@@ -149,7 +161,27 @@ class Mirror:
             self.share.window_seconds,
         )
 
+    def serve_only(self) -> None:
+        """Serve from the store while another process (a `facade worker`) syncs it: learn
+        the listings the sync keeps (from the practice context, retried while the vendor
+        cannot answer) and sync nothing here."""
+        if self._preparing is None:
+            self._preparing = asyncio.create_task(self._prepare_serving())
+
+    async def _prepare_serving(self) -> None:
+        while self._serving is None:
+            try:
+                ctx = await self.load_context()
+            except FacadeError:
+                await self.clock.sleep(SERVING_RETRY_SECONDS)
+                continue
+            self._serving = (plan_sync(self.registry, ctx, self.client.wire), ctx.timezone)
+
     async def aclose(self) -> None:
+        if self._preparing is not None:
+            self._preparing.cancel()
+            with suppress(asyncio.CancelledError):
+                await self._preparing
         await self.scheduler.stop()
 
 

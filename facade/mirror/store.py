@@ -22,11 +22,16 @@ from typing import Any, NamedTuple
 
 import orjson
 from sqlalchemy import (
+    BigInteger,
+    Column,
     Connection,
     Delete,
     Integer,
+    MetaData,
     Row,
     Select,
+    String,
+    Table,
     and_,
     bindparam,
     delete,
@@ -34,6 +39,7 @@ from sqlalchemy import (
     not_,
     or_,
     select,
+    update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.sql.dml import ReturningInsert
@@ -130,6 +136,18 @@ class Hint:
     patient_id: str | None
     event: str
     received_at: datetime
+
+
+#: Per connection and endpoint, how often its records changed (shared databases only).
+_GENERATIONS = Table(
+    "mirror_generation",
+    MetaData(),
+    Column("connection", String(100), primary_key=True),
+    Column("endpoint", String(100), primary_key=True),
+    Column("generation", BigInteger, nullable=False),
+)
+#: The generation row a purge of the whole connection bumps.
+_PURGE = "*"
 
 
 class MirrorStore:
@@ -298,13 +316,33 @@ class MirrorStore:
         return deleted
 
     def generation(self, connection: str, endpoint: str) -> int:
-        """A number that changes whenever this store writes or deletes records of the
-        endpoint (in this process: a store per process, the records in one database)."""
+        """A number that changes whenever records of the endpoint are written or deleted:
+        counted in memory by the one process of a SQLite deployment, in the database when
+        several processes share it (one syncs, the others serve)."""
+        if self._database.shared:
+            with self._database.engine.connect() as db:
+                counted = db.execute(
+                    select(func.coalesce(func.sum(_GENERATIONS.c.generation), 0)).where(
+                        _GENERATIONS.c.connection == connection,
+                        _GENERATIONS.c.endpoint.in_((endpoint, _PURGE)),
+                    )
+                ).scalar_one()
+            return int(counted)
         return self._purges + self._generations.get((connection, endpoint), 0)
 
     def _changed(self, connection: str, endpoint: str) -> None:
         key = (connection, endpoint)
         self._generations[key] = self._generations.get(key, 0) + 1
+        if self._database.shared:
+            insert = postgresql.insert(_GENERATIONS).values(
+                connection=connection, endpoint=endpoint, generation=1
+            )
+            bump = insert.on_conflict_do_update(
+                index_elements=[_GENERATIONS.c.connection, _GENERATIONS.c.endpoint],
+                set_={"generation": _GENERATIONS.c.generation + 1},
+            )
+            with self._database.engine.begin() as db:
+                db.execute(bump)
 
     # -- watermarks ------------------------------------------------------------------------
 
@@ -505,6 +543,14 @@ class MirrorStore:
             with self._database.engine.connect() as db:
                 db.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
         self._purges += 1
+        if self._database.shared:  # the serving processes' indexes are of deleted records
+            with self._database.engine.begin() as db:
+                every = update(_GENERATIONS).values(generation=_GENERATIONS.c.generation + 1)
+                if connection is not None:
+                    every = every.where(_GENERATIONS.c.connection == connection)
+                db.execute(every)
+            if connection is not None:
+                self._changed(connection, _PURGE)
         self.forget_opened()
         return deleted
 

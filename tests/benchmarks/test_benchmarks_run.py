@@ -14,6 +14,7 @@ from benchmarks import (
     mapping_throughput,
     mirror,
     run_all,
+    scale,
     search_overhead,
     vendor_calls,
 )
@@ -232,3 +233,19 @@ async def test_mirror_report_serves_without_calls_and_webhooks_bring_announced_c
     # Same seed, same practice: both runs measure the same changes.
     made = [[(c.action, c.endpoint, c.record_id) for c in f.changes] for f in report.follows]
     assert made[0] == made[1]
+
+
+@pytest.mark.postgres
+def test_scale_prints_search_and_export_rates_with_one_and_two_processes(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Over the real topology (scripts/cluster.sh): mirror-backed searches cost no vendor
+    call in either phase, exports write no error file, and every figure is printed."""
+    assert scale.main(["--patients", "20", "--seconds", "1", "--exports", "1"]) == 0
+    out = capsys.readouterr().out
+    for line in ("1 API process:", "2 API processes:", "1 worker:", "2 workers:"):
+        assert line in out, out
+    searches = re.findall(r"API process(?:es)?: .*, (\d+) vendor calls\)", out)
+    assert searches == ["0", "0"], out
+    assert re.findall(r"(\d+) error files", out) == ["0", "0"], out
+    assert "requests/s" in out and "resources/s" in out and "vendor calls, counted" in out

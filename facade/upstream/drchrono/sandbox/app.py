@@ -9,9 +9,10 @@ handler runs. It must never answer differently from the vendor's contract
 from __future__ import annotations
 
 import asyncio
-from collections import OrderedDict
+from collections import Counter, OrderedDict
 from collections.abc import Awaitable, Callable
 from datetime import date
+from functools import partial
 
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -83,6 +84,7 @@ def create_sandbox_app(state: SandboxState) -> Starlette:
         Route("/o/revoke_token/", logged("oauth.revoke", oauth.revoke_token), methods=["POST"]),
         Route("/files/{path:path}", logged("files", serve_file), methods=["GET"]),
         Route("/sandbox/webhook", logged("sandbox.webhook", configure_webhook), methods=["POST"]),
+        Route("/sandbox/usage", partial(api_usage, state), methods=["GET"]),
         Route(
             "/sandbox/webhook/ping", logged("sandbox.webhook.ping", ping_webhook), methods=["POST"]
         ),
@@ -315,3 +317,21 @@ class _Handlers:
             return _json(error.body, 400)
         xml = build_ccd(self.state.dataset, patient, start=start, end=end, now=self.state.clock())
         return Response(xml, media_type="application/xml")
+
+
+async def api_usage(state: SandboxState, request: Request) -> Response:
+    """What the sandbox's API has answered, by status (counts only; tests of a deployment
+    of several processes read it to prove the vendor saw no 429 and no call over its quota)."""
+    answers = state.api_requests()
+    statuses = Counter(str(entry.status) for entry in answers)
+    counted = [entry for entry in answers if entry.counted]
+    # The quota is per clock hour: what each hour counted against it.
+    by_hour = Counter(entry.at.strftime("%Y-%m-%dT%H") for entry in counted if entry.at)
+    return JSONResponse(
+        {
+            "requests": len(answers),
+            "counted": len(counted),
+            "countedByHour": by_hour,
+            "statuses": statuses,
+        }
+    )
