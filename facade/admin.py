@@ -190,6 +190,7 @@ def state_options(parser: argparse.ArgumentParser) -> None:
         "--database-url",
         help="SQLAlchemy URL (FACADE_DATABASE_URL, default SQLite in the data dir)",
     )
+    parser.add_argument("--tenant", help="a practice of this deployment (`facade tenant add`)")
 
 
 def _base_option(parser: argparse.ArgumentParser) -> None:

@@ -6,18 +6,42 @@ Every option has a FACADE_* environment variable (see `facade --help`); options 
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import os
 import sys
+from collections.abc import Awaitable, Callable
+from dataclasses import asdict
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import uvicorn
 
 from facade import __version__
 from facade.clock import Clock
 from facade.settings import Settings, SettingsError, setting_names
-from facade.store.served_base import ServedBase, forget_served_base, record_served_base
+from facade.store.database import Database
+from facade.store.private_files import secure_data_dir
+from facade.store.served_base import (
+    ServedBase,
+    forget_served_base,
+    read_served_base,
+    record_served_base,
+)
+from facade.tenants import (
+    Tenant,
+    TenantRefused,
+    TenantRegistry,
+    create_tenant_schema,
+    tenant_settings,
+)
 from facade.vendors import vendor, vendor_names
+
+if TYPE_CHECKING:
+    from fastapi import FastAPI
+    from starlette.types import ASGIApp
+
+    from facade.runtime import Runtime
 
 #: Settings as they are with nothing set, for the defaults help texts show.
 DEFAULTS = Settings()
@@ -51,6 +75,13 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _run(args: argparse.Namespace, settings: Settings) -> int:
+    if args.command == "tenant":
+        return _tenant_command(args, settings)
+    if getattr(args, "tenant", None):
+        resolved = _tenant_of(args, settings)
+        if isinstance(resolved, int):
+            return resolved
+        settings = resolved
     if args.command in ("user", "client", "token", "launch", "audit"):
         from facade import admin
 
@@ -117,6 +148,33 @@ def _parser() -> argparse.ArgumentParser:
         f"(FACADE_BULK_WORKER_CONCURRENCY, default: {DEFAULTS.bulk_worker_concurrency})",
     )
 
+    tenant = commands.add_parser(
+        "tenant", help="manage the practices this deployment serves, each at /NAME/fhir"
+    )
+    tenant_actions = tenant.add_subparsers(dest="action", required=True)
+    add = tenant_actions.add_parser(
+        "add", help="register a practice (served from the next request)"
+    )
+    add.add_argument("name", help="its path segment: lower-case letters, digits, hyphens")
+    add.add_argument("--vendor", required=True, choices=vendor_names(), help="its EHR vendor")
+    add.add_argument(
+        "--hourly-limit",
+        type=int,
+        help="its vendor account's calls an hour (default: FACADE_UPSTREAM_HOURLY_LIMIT)",
+    )
+    listing = tenant_actions.add_parser("list", help="list the practices, one JSON line each")
+    changes = [listing]
+    for action, what in (
+        ("disable", "stop serving a practice (refused at once, in every process)"),
+        ("enable", "serve a disabled practice again"),
+    ):
+        change = tenant_actions.add_parser(action, help=what)
+        change.add_argument("name", help="the tenant's name")
+        changes.append(change)
+    for command in (add, *changes):
+        command.add_argument("--data-dir", type=Path, help="the deployment's state directory")
+        command.add_argument("--database-url", help="the deployment's database")
+
     sandbox = commands.add_parser("sandbox", help="run a vendor sandbox on its own")
     sandboxes = sandbox.add_subparsers(dest="vendor", metavar="vendor", required=True)
     connect = commands.add_parser("connect", help="authorize facade at a vendor account")
@@ -135,6 +193,7 @@ def _parser() -> argparse.ArgumentParser:
         entry.connect.add_arguments(own)
         own.add_argument("--data-dir", type=Path, help="state directory (FACADE_DATA_DIR)")
         own.add_argument("--database-url", help="SQLAlchemy URL (FACADE_DATABASE_URL)")
+        own.add_argument("--tenant", help="the practice (`facade tenant add`) this account serves")
         own.set_defaults(vendor_command=entry.connect.run)
 
     from facade import admin
@@ -145,6 +204,63 @@ def _parser() -> argparse.ArgumentParser:
     bulk_client.add_parsers(commands)
     mirror_commands.add_parsers(commands)
     return parser
+
+
+def _tenant_registry(settings: Settings) -> TenantRegistry:
+    """The deployment's tenants (its database migrated first)."""
+    secure_data_dir(settings.data_dir)
+    database = Database(settings.resolved_database_url)
+    database.migrate()
+    return TenantRegistry(database)
+
+
+def _tenant_of(args: argparse.Namespace, settings: Settings) -> Settings | int:
+    """The settings of the tenant `--tenant` names (its own data directory, database, key and
+    vendor); the command's --data-dir and --database-url name the deployment's."""
+    settings = settings.with_overrides(
+        data_dir=getattr(args, "data_dir", None), database_url=getattr(args, "database_url", None)
+    )
+    tenant = _tenant_registry(settings).get(args.tenant)
+    if tenant is None:
+        print(f"facade: there is no tenant named {args.tenant!r}", file=sys.stderr)
+        return 2
+    if args.command == "connect" and args.vendor != tenant.vendor:
+        print(
+            f"facade: tenant {tenant.name} is served by {tenant.vendor}, not {args.vendor}",
+            file=sys.stderr,
+        )
+        return 2
+    own = tenant_settings(settings, tenant)
+    create_tenant_schema(Database(settings.resolved_database_url), tenant.name)
+    # What the command reads as its own options now names the tenant's state.
+    args.data_dir, args.database_url = own.data_dir, own.database_url or None
+    return own
+
+
+def _tenant_command(args: argparse.Namespace, settings: Settings) -> int:
+    settings = settings.with_overrides(data_dir=args.data_dir, database_url=args.database_url)
+    registry = _tenant_registry(settings)
+    try:
+        if args.action == "add":
+            tenant = registry.add(args.name, args.vendor, args.hourly_limit)
+            create_tenant_schema(Database(settings.resolved_database_url), tenant.name)
+            shown = [tenant]
+        elif args.action == "list":
+            shown = registry.all()
+        else:
+            status = "disabled" if args.action == "disable" else "active"
+            shown = [registry.set_status(args.name, status)]
+    except TenantRefused as refused:
+        print(f"facade: {refused}", file=sys.stderr)
+        return 2
+    origin = settings.base_url.removesuffix("/fhir")
+    for tenant in shown:
+        # The running server's address for it when one serves it, else the settings'.
+        served = read_served_base(settings.data_dir / "tenants" / tenant.name)
+        base = served.base_url if served else f"{origin}/{tenant.name}/fhir"
+        row = {**asdict(tenant), "fhir_base": base}
+        print(json.dumps(row), flush=True)
+    return 0
 
 
 def configure_logging(settings: Settings) -> None:
@@ -211,9 +327,62 @@ def _work(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _announcer(settings: Settings, tenant: str = "") -> Callable[[Runtime], Awaitable[None]]:
+    """What `facade serve` prints once a facade (the deployment's, or a tenant's) serves."""
+    # A tenant's data directory is DATA_DIR/tenants/NAME; its commands name the deployment's.
+    deployment_dir = settings.data_dir.parent.parent if tenant else settings.data_dir
+    option = f"--data-dir {deployment_dir}" + (f" --tenant {tenant}" if tenant else "")
+
+    async def announce(runtime: Runtime) -> None:
+        print(f"facade {__version__}: FHIR base URL {settings.base_url}", flush=True)
+        # First, so `facade token` fits this server even while the EHR is being asked.
+        record_served_base(
+            settings.data_dir,
+            ServedBase(
+                base_url=settings.base_url,
+                pid=os.getpid(),
+                sandbox_patients=settings.sandbox_patients if runtime.sandbox else 0,
+                sandbox_seed=settings.sandbox_seed if runtime.sandbox else 0,
+            ),
+        )
+        problem = await runtime.upstream_problem()
+        if problem is not None:
+            print(
+                f"facade: NOT connected to {runtime.upstream_description}: {problem} FHIR "
+                "requests get a 5xx OperationOutcome (upstream-…) until the EHR answers"
+                + ("" if runtime.sandbox else "; `facade connect` renews the authorization")
+                + ".",
+                file=sys.stderr,
+                flush=True,
+            )
+        else:
+            print(f"connected to {runtime.upstream_description}", flush=True)
+        if runtime.mirror is not None:
+            print(
+                "mirror on: facade keeps an encrypted copy of the vendor's records, synced "
+                f"within {settings.mirror_share:g} of its hourly calls; `facade mirror status "
+                f"{option}` shows how far it is",
+                flush=True,
+            )
+        if runtime.sandbox is not None:
+            from facade.auth.demo import ensure_demo_accounts
+            from facade.auth.operator import Operator
+
+            operator = Operator(runtime.database, runtime.box, Clock(), runtime.tokens)
+            wanted = vendor(settings.vendor).sandbox.demo_accounts(runtime.sandbox)
+            accounts = ensure_demo_accounts(operator, wanted, settings.data_dir)
+            print(f"sandbox logins (SMART launch at {settings.base_url}): {accounts}", flush=True)
+            print(
+                f"a token for curl: facade token {option} --scope 'system/*.rs'",
+                flush=True,
+            )
+
+    return announce
+
+
 def _serve(args: argparse.Namespace, settings: Settings) -> int:
     from facade.app import create_app
-    from facade.runtime import Runtime, insecure_http_refusal, stored_vendor_url
+    from facade.runtime import insecure_http_refusal, stored_vendor_url
 
     settings = settings.with_overrides(
         host=args.host,
@@ -249,56 +418,32 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
             flush=True,
         )
 
-    async def announce(runtime: Runtime) -> None:
-        print(f"facade {__version__}: FHIR base URL {settings.base_url}", flush=True)
-        # First, so `facade token` fits this server even while the EHR is being asked.
-        record_served_base(
-            settings.data_dir,
-            ServedBase(
-                base_url=settings.base_url,
-                pid=os.getpid(),
-                sandbox_patients=settings.sandbox_patients if runtime.sandbox else 0,
-                sandbox_seed=settings.sandbox_seed if runtime.sandbox else 0,
-            ),
-        )
-        problem = await runtime.upstream_problem()
-        if problem is not None:
-            print(
-                f"facade: NOT connected to {runtime.upstream_description}: {problem} FHIR "
-                "requests get a 5xx OperationOutcome (upstream-…) until the EHR answers"
-                + ("" if runtime.sandbox else "; `facade connect` renews the authorization")
-                + ".",
-                file=sys.stderr,
-                flush=True,
-            )
-        else:
-            print(f"connected to {runtime.upstream_description}", flush=True)
-        if runtime.mirror is not None:
-            print(
-                "mirror on: facade keeps an encrypted copy of the vendor's records, synced "
-                f"within {settings.mirror_share:g} of its hourly calls; `facade mirror status "
-                f"--data-dir {settings.data_dir}` shows how far it is",
-                flush=True,
-            )
-        if runtime.sandbox is not None:
-            from facade.auth.demo import ensure_demo_accounts
-            from facade.auth.operator import Operator
-
-            operator = Operator(runtime.database, runtime.box, Clock(), runtime.tokens)
-            wanted = vendor(settings.vendor).sandbox.demo_accounts(runtime.sandbox)
-            accounts = ensure_demo_accounts(operator, wanted, settings.data_dir)
-            print(f"sandbox logins (SMART launch at {settings.base_url}): {accounts}", flush=True)
-            print(
-                f"a token for curl: facade token --data-dir {settings.data_dir} "
-                "--scope 'system/*.rs'",
-                flush=True,
-            )
-
-    app = create_app(
+    app: ASGIApp = create_app(
         settings,
-        on_ready=announce,
+        on_ready=_announcer(settings),
         on_stop=lambda: forget_served_base(settings.data_dir, os.getpid()),
     )
+    tenants = _tenant_registry(settings)
+    if not tenants.all():
+        tenants.database.dispose()  # the single practice's runtime opens its own
+    else:
+        if settings.jobs == "queue":
+            print(
+                "facade: FACADE_JOBS=queue does not serve tenants yet: run one deployment per "
+                "practice, or in-process jobs",
+                file=sys.stderr,
+            )
+            return 2
+        from facade.rest.tenants import TenantRouter
+
+        def tenant_app(own: Settings, tenant: Tenant) -> FastAPI:
+            return create_app(
+                own,
+                on_ready=_announcer(own, tenant.name),
+                on_stop=lambda: forget_served_base(own.data_dir, os.getpid()),
+            )
+
+        app = TenantRouter(settings, tenants, tenant_app)
     # uvicorn's own access log would print query strings, which can hold PHI.
     uvicorn.run(
         app, host=settings.host, port=settings.port, log_level=settings.log_level, access_log=False

@@ -7,6 +7,7 @@ pages that use facade's session cookie (login, consent, patient picker) get no C
 
 from __future__ import annotations
 
+from starlette._utils import get_route_path
 from starlette.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -76,7 +77,7 @@ class CorsPolicy:
         )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and cors_applies(scope["path"]):
+        if scope["type"] == "http" and cors_applies(get_route_path(scope)):
             await self.cors(scope, receive, send)
         else:
             await self.app(scope, receive, send)

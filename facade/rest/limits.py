@@ -7,6 +7,7 @@ arrives and refused at the first byte too many. Pure ASGI; it never buffers a bo
 
 from __future__ import annotations
 
+from starlette._utils import get_route_path
 from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -96,7 +97,7 @@ def _only_body_too_large(exc: BaseException) -> bool:
 async def _answer(scope: Scope, error: FacadeError, receive: Receive, send: Send) -> None:
     scope.setdefault("state", {})["error_code"] = error.code  # for the access log line
     response: Response
-    if scope["path"].startswith(OAUTH_PREFIX):
+    if get_route_path(scope).startswith(OAUTH_PREFIX):
         response = JSONResponse(
             {"error": "invalid_request", "error_description": error.message},
             status_code=error.status,

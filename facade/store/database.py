@@ -42,7 +42,8 @@ class Database:
         """Bring the schema to the newest migration (idempotent)."""
         config = Config()
         config.set_main_option("script_location", str(MIGRATIONS_DIR))
-        config.set_main_option("sqlalchemy.url", self.url)
+        # configparser interpolates "%": a URL-encoded option (a tenant's search path) has some.
+        config.set_main_option("sqlalchemy.url", self.url.replace("%", "%%"))
         with self.engine.begin() as connection:
             if self.shared:
                 # Replicas starting together migrate one after the other, not into each other.

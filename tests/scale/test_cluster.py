@@ -16,7 +16,6 @@ import re
 import signal
 import subprocess
 import time
-import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -25,10 +24,9 @@ from pathlib import Path
 
 import httpx
 import pytest
-from sqlalchemy import create_engine, make_url, text
 
 from facade.bulk.client import client_assertion, load_credentials
-from tests.store.test_database import POSTGRES_SERVER_URL
+from tests.databases import fresh_postgres_database
 from tests.test_cli import FACADE, Running, clean_env, free_port
 
 pytestmark = pytest.mark.postgres
@@ -91,22 +89,8 @@ class ClusterScript(Running):
             self.process.stdout.close()
 
 
-def _database() -> Iterator[str]:
-    server = make_url(POSTGRES_SERVER_URL)
-    name = f"facade_cluster_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(server, isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield server.set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as connection:
-            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
-
-
 def _start(tmp: Path, **settings: str) -> Iterator[Cluster]:
-    for url in _database():
+    with fresh_postgres_database("facade_cluster") as url:
         ports = (free_port(), free_port())
         sandbox_port = free_port()
         env = clean_env(

@@ -66,7 +66,7 @@ def _with_session(response: Response, auth: Authority, session: Session) -> Resp
         COOKIE_NAME,
         auth.sessions.encode(session),
         max_age=int(auth.sessions.lifetime.total_seconds()),
-        path="/auth",
+        path=auth.endpoints.auth_path,
         httponly=True,
         samesite="lax",
         secure=auth.endpoints.issuer.startswith("https://"),
@@ -133,7 +133,7 @@ async def authorize(request: Request) -> Response:
         return _error_redirect(params, "invalid_scope", _NO_DATA_SCOPE)
     session = _session(request, auth)
     session.request = {k: params[k] for k in _KEPT if params.get(k)}
-    next_page = "/auth/consent" if session.username else "/auth/login"
+    next_page = auth.endpoints.page("consent" if session.username else "login")
     return _with_session(_see_other(next_page), auth, session)
 
 
@@ -157,7 +157,7 @@ async def login_page(request: Request) -> Response:
     page = auth.pages.render(
         "login.html",
         title="Log in",
-        action="/auth/login",
+        action=auth.endpoints.page("login"),
         csrf=session.csrf,
         client_name=_client_name(auth, session),
     )
@@ -191,7 +191,7 @@ async def login(request: Request) -> Response:
     outcome = await run_in_threadpool(auth.users.check_password, username, form.get("password", ""))
     if outcome is LoginOutcome.NEEDS_TOTP:
         session.totp_pending = username
-        return _with_session(_see_other("/auth/login/totp"), auth, session)
+        return _with_session(_see_other(auth.endpoints.page("login/totp")), auth, session)
     if outcome is LoginOutcome.OK:
         return _logged_in(auth, session, username)
     status, message = _refusal(outcome, _WRONG_LOGIN)
@@ -199,7 +199,7 @@ async def login(request: Request) -> Response:
         "login.html",
         status=status,
         title="Log in",
-        action="/auth/login",
+        action=auth.endpoints.page("login"),
         csrf=session.csrf,
         client_name=_client_name(auth, session),
         error=message,
@@ -212,9 +212,12 @@ async def totp_page(request: Request) -> Response:
     auth = authority(request)
     session = _session(request, auth)
     if not session.totp_pending:
-        return _see_other("/auth/login")
+        return _see_other(auth.endpoints.page("login"))
     page = auth.pages.render(
-        "totp.html", title="Verify it is you", action="/auth/login/totp", csrf=session.csrf
+        "totp.html",
+        title="Verify it is you",
+        action=auth.endpoints.page("login/totp"),
+        csrf=session.csrf,
     )
     return _with_session(page, auth, session)
 
@@ -239,7 +242,7 @@ async def totp(request: Request) -> Response:
         "totp.html",
         status=status,
         title="Verify it is you",
-        action="/auth/login/totp",
+        action=auth.endpoints.page("login/totp"),
         csrf=session.csrf,
         error=message,
     )
@@ -255,7 +258,7 @@ def _logged_in(auth: Authority, session: Session, username: str) -> Response:
     if not fresh.request:
         page = auth.pages.render("error.html", title="Logged in", message="You are logged in.")
         return _with_session(page, auth, fresh)
-    return _with_session(_see_other("/auth/consent"), auth, fresh)
+    return _with_session(_see_other(auth.endpoints.page("consent")), auth, fresh)
 
 
 # -- consent ----------------------------------------------------------------------------------
@@ -313,7 +316,7 @@ async def consent_page(request: Request) -> Response:
     page = auth.pages.render(
         "consent.html",
         title="Allow access?",
-        action="/auth/consent",
+        action=auth.endpoints.page("consent"),
         csrf=session.csrf,
         client_name=ClientLabel.of(client),
         username=user.username,
@@ -355,7 +358,7 @@ async def decide(request: Request) -> Response:
         and "launch/patient" in ScopeSet.parse(" ".join(granted))
     )
     if needs_picker:
-        return _with_session(_see_other("/auth/patient"), auth, session)
+        return _with_session(_see_other(auth.endpoints.page("patient")), auth, session)
     return _finish(request, auth, session, user, patient_id="")
 
 
@@ -373,7 +376,7 @@ async def picker_page(request: Request) -> Response:
     page = auth.pages.render(
         "patient.html",
         title="Choose a patient",
-        action="/auth/patient",
+        action=auth.endpoints.page("patient"),
         csrf=session.csrf,
         client_name=_client_name(auth, session),
         query=query,
@@ -397,7 +400,7 @@ async def pick(request: Request) -> Response:
             "patient.html",
             status=400,
             title="Choose a patient",
-            action="/auth/patient",
+            action=auth.endpoints.page("patient"),
             csrf=session.csrf,
             client_name=_client_name(auth, session),
             query="",
@@ -470,7 +473,10 @@ async def launch_page(request: Request) -> Response:
     if user is None or user.is_patient:
         return auth.pages.error("Log in as a practitioner to launch an app.", 401)
     page = auth.pages.render(
-        "launch.html", title="Launch an app", action="/auth/launch", csrf=session.csrf
+        "launch.html",
+        title="Launch an app",
+        action=auth.endpoints.page("launch"),
+        csrf=session.csrf,
     )
     return _with_session(page, auth, session)
 

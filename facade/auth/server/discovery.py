@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 from facade.auth.scopes import CONTEXT_SCOPE_ORDER
 
@@ -47,6 +48,15 @@ class AuthEndpoints:
         fhir_base = fhir_base.rstrip("/")
         host = fhir_base.rsplit("/", 1)[0] if fhir_base.count("/") > 2 else fhir_base
         return cls(issuer=fhir_base, auth_base=f"{host}/auth")
+
+    @property
+    def auth_path(self) -> str:
+        """The path the authorization server's pages live under: /auth, or /{tenant}/auth."""
+        return urlsplit(self.auth_base).path or "/auth"
+
+    def page(self, name: str) -> str:
+        """A page of the browser flow (login, consent, ...), as a path on this host."""
+        return f"{self.auth_path}/{name}"
 
     @property
     def authorize(self) -> str:
