@@ -178,6 +178,18 @@ class Settings(BaseSettings):
         "a job queue in the PostgreSQL database every process shares (see Running more than "
         "one process)",
     )
+    export_store: str = _setting(
+        "",
+        "where completed export files go: empty, the data dir; `s3://BUCKET[/PREFIX]`, "
+        "S3-compatible object storage (credentials from boto3's chain, e.g. "
+        "AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY; install `facade[s3]`), served to the "
+        "export's client by any replica after the token check",
+        shown="empty (the data dir)",
+    )
+    s3_endpoint_url: str = _setting(
+        "",
+        "an S3-compatible server's URL for `FACADE_EXPORT_STORE` (MinIO, Ceph, ...); empty: AWS",
+    )
     bulk_worker_concurrency: int = _setting(
         2, "exports the in-process worker runs in parallel", ge=1
     )
@@ -251,6 +263,13 @@ class Settings(BaseSettings):
                 "job queue lives in the database every process shares"
             )
         return self
+
+    @field_validator("export_store")
+    @classmethod
+    def _store_url(cls, value: str) -> str:
+        if value and not re.fullmatch(r"s3://[a-z0-9][a-z0-9.\-]{1,61}[a-z0-9](/[^\s]*)?", value):
+            raise ValueError("must be s3://BUCKET[/PREFIX] (a valid bucket name)")
+        return value
 
     @field_validator("cors_origins")
     @classmethod

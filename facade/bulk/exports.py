@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 import secrets
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -143,14 +143,17 @@ class BulkExports:
         self.worker.cancel(job.id)
         self.files.delete_job(job.id)
 
-    def file(self, job_id: str, name: str, grant: Grant) -> Path:
+    def file(self, job_id: str, name: str, grant: Grant) -> Path | Iterator[bytes]:
+        """The file to serve: a path on disk, or its bytes from the object store."""
         self.expire()
         job = self._own(job_id, grant)
         known = {f.name for f in self.store.files(job.id)}
-        path = self.files.path(job.id, name) if job.state == "completed" else None
-        if path is None or name not in known:
+        source = None
+        if job.state == "completed" and name in known:
+            source = self.files.source(job.id, name)
+        if source is None:
             raise ResourceNotFound("There is no such export file (it may have expired).")
-        return path
+        return source
 
     def expire(self) -> None:
         for job in self.store.jobs_expiring_before(self.clock.now()):
@@ -256,9 +259,14 @@ def build_exports(
         def scheduler(_runner: ExportRunner) -> ExportScheduler:
             return QueuedExports(database)
 
+    store = None
+    if settings.export_store:
+        from facade.store.objects import ObjectStore
+
+        store = ObjectStore(settings.export_store, settings.s3_endpoint_url)
     return BulkExports(
         SqlJobStore(database),
-        ExportFiles(settings.data_dir / "exports"),
+        ExportFiles(settings.data_dir / "exports", store),
         service,
         client,
         GroupDirectory(service, GroupStore(database), practice_groups),

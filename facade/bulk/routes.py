@@ -7,7 +7,7 @@ Status and file requests are not counted against the client's request rate (neve
 from __future__ import annotations
 
 import gzip
-from collections.abc import AsyncIterator
+from collections.abc import Iterator
 from email.utils import format_datetime
 from pathlib import Path
 from urllib.parse import parse_qsl
@@ -153,28 +153,42 @@ async def export_cancel(request: Request, job_id: str) -> Response:
 @router.get("/$export-file/{job_id}/{name}")
 async def export_file(request: Request, job_id: str, name: str) -> Response:
     grant = _grant_unmetered(request, "export")
-    path = _exports(request).file(job_id, name, grant)
+    source = _exports(request).file(job_id, name, grant)
     encodings = [
         e.split(";")[0].strip() for e in request.headers.get("accept-encoding", "").split(",")
     ]
-    if "gzip" in encodings and "range" not in request.headers:
+    vary = {"Vary": "Accept-Encoding"}
+    if "gzip" in encodings and (not isinstance(source, Path) or "range" not in request.headers):
         return StreamingResponse(
-            _gzipped(path),
+            _gzipped(_chunks(source)),
             media_type=NDJSON,
-            headers={"Content-Encoding": "gzip", "Vary": "Accept-Encoding"},
+            headers={"Content-Encoding": "gzip", **vary},
         )
-    return FileResponse(path, media_type=NDJSON, headers={"Vary": "Accept-Encoding"})
+    if isinstance(source, Path):
+        return FileResponse(source, media_type=NDJSON, headers=vary)
+    # From the object store: streamed (a sync iterator, read off the event loop).
+    return StreamingResponse(source, media_type=NDJSON, headers=vary)
 
 
-async def _gzipped(path: Path) -> AsyncIterator[bytes]:
+def _chunks(source: Path | Iterator[bytes]) -> Iterator[bytes]:
+    if not isinstance(source, Path):
+        yield from source
+        return
+    with source.open("rb") as handle:
+        while chunk := handle.read(CHUNK):
+            yield chunk
+
+
+def _gzipped(chunks: Iterator[bytes]) -> Iterator[bytes]:
+    """gzip on the way out, a chunk at a time (a sync iterator: Starlette reads it in a
+    thread, so neither compressing nor reading blocks the event loop)."""
     import zlib
 
     compressor = zlib.compressobj(6, zlib.DEFLATED, 16 + zlib.MAX_WBITS)
-    with path.open("rb") as handle:
-        while chunk := handle.read(CHUNK):
-            out = compressor.compress(chunk)
-            if out:
-                yield out
+    for chunk in chunks:
+        out = compressor.compress(chunk)
+        if out:
+            yield out
     yield compressor.flush()
 
 

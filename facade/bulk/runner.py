@@ -772,6 +772,8 @@ class ExportRunner:
                     size=size,
                 )
             )
+        # Published before the job says completed: a manifest never names a file not stored.
+        self.files.publish(job.id, [f.name for f in outputs])
         self.store.add_files(outputs)
         now = self.clock.now()
         self._set(

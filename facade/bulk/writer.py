@@ -21,11 +21,13 @@ from typing import IO, Any
 
 import orjson
 
+from facade.errors import FacadeError
 from facade.store.private_files import DIRECTORY_MODE, FILE_MODE, open_private, private_dir
 
 __all__ = [
     "DIRECTORY_MODE",
     "FILE_MODE",
+    "ExportFilesLost",
     "ExportStreams",
     "StreamState",
     "ensure_private_directory",
@@ -35,6 +37,16 @@ __all__ = [
 StreamState = dict[str, list[list[Any]]]
 #: An output file's name (`Condition-2.ndjson`); the error file's (`errors-…`) never matches.
 _OUTPUT_NAME = re.compile(r"[A-Z][A-Za-z]*-\d+\.ndjson")
+
+
+class ExportFilesLost(FacadeError):
+    """An export resumed without the files its checkpoints describe (the job fails with this
+    message; its status answers `export-failed`)."""
+
+    default_message = (
+        "The export's partly written files are not where it resumed (its earlier worker's "
+        "disk is not shared with this one); start a new export."
+    )
 
 
 def ensure_private_directory(path: Path) -> None:
@@ -63,6 +75,13 @@ class ExportStreams:
         for stray in self.directory.glob("*.ndjson"):
             if _OUTPUT_NAME.fullmatch(stray.name) and stray.name not in known:
                 stray.unlink()
+        for files in state.values():
+            for name, _lines, size in files:
+                found = self.directory / name
+                if not found.is_file() or found.stat().st_size < int(size):
+                    # Resumed where the earlier run's files are not (another machine's disk):
+                    # padding them out would report a corrupt file as complete.
+                    raise ExportFilesLost()
         for resource_type, files in state.items():
             self._closed[resource_type] = [list(f) for f in files[:-1]]
             name, lines, size = files[-1]

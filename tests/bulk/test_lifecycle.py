@@ -144,6 +144,33 @@ async def test_crash_mid_export_resumes_without_duplicates_or_gaps(fhir, runtime
     assert len(lines) == len(set(lines))
 
 
+async def test_resuming_without_the_earlier_files_fails_the_export_instead_of_padding_them(
+    fhir, runtime, exports
+):
+    """A worker on another machine takes over a job whose partial files were on the dead
+    worker's disk: the export fails with the reason, never completes with corrupt files."""
+    pages_seen = []
+
+    def crash(point: str, part: int, pages: int) -> None:
+        pages_seen.append((part, pages))
+        if len(pages_seen) == 9:
+            raise Crash()
+
+    exports.runner.hook = crash
+    job = job_id_of(await kick_off(fhir, "$export"))
+    await exports.worker.wait(job)
+    await exports.worker.stop()
+    exports.runner.hook = None
+    for written in exports.files.job_dir(job).glob("*.ndjson"):
+        written.unlink()  # this machine never had them
+    await exports.worker.start()
+    await exports.worker.wait(job)
+    status = await fhir.get(f"/fhir/$export-status/{job}")
+    assert status.status_code == 500
+    assert "not where it resumed" in status.json()["issue"][0]["details"]["text"]
+    assert not list(exports.files.job_dir(job).glob("*.ndjson"))
+
+
 async def test_crash_while_spilling_a_lookup_list_resumes_at_the_next_vendor_page(
     fhir, runtime, exports
 ):
