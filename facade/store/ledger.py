@@ -1,7 +1,7 @@
 """Counts every process of a deployment shares, in its database: the vendor calls made
 (the quota and the burst pace) and each client's requests (its rate limit).
 
-A count is a key (`vendor:drchrono`, `client:ID`) with one row per event and when it happened.
+A count is a key (`vendor:NAME`, `client:ID`) with one row per event and when it happened.
 Deciding whether one more event fits and recording it is one transaction holding the key's
 row lock, so two processes asking at the same moment are answered one after the other and
 never both take the last slot. Rows older than the longest window asked about are deleted as

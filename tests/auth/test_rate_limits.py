@@ -9,6 +9,7 @@ from collections.abc import Callable
 import pytest
 
 from facade.auth.ratelimit import ClientRateLimits, SharedRateLimits
+from facade.auth.server.registration_rules import SharedAddressLimits
 from facade.clock import FakeClock
 from facade.errors import RateLimited
 from facade.store.database import Database
@@ -61,3 +62,19 @@ def test_replicas_on_one_database_count_one_window(database: Database, clock: Fa
     a.check("app")
     with pytest.raises(RateLimited):
         b.check("app")
+
+
+def test_registration_attempts_count_once_for_the_deployment(
+    database: Database,  # noqa: F811
+    clock: FakeClock,
+) -> None:
+    """Registration attempts per source address: replicas on one database share the hour,
+    and an IPv6 /64 is one address."""
+    a = SharedAddressLimits(Ledger(database), clock, 2)
+    b = SharedAddressLimits(Ledger(database), clock, 2)
+    assert a.hit("2001:db8::1") == 0
+    assert b.hit("2001:db8::2") == 0  # the same /64
+    assert a.hit("2001:db8::3") == pytest.approx(3600)
+    assert b.hit("198.51.100.7") == 0
+    clock.advance(3600)
+    assert b.hit("2001:db8::4") == 0

@@ -22,12 +22,13 @@ from facade.auth.server.jwks import JwksFetcher, Resolver
 from facade.auth.server.launch import LaunchContexts
 from facade.auth.server.oauth import FacadeAuthorizationServer
 from facade.auth.server.pages import Pages
-from facade.auth.server.registration_rules import APPROVAL, AddressLimits
+from facade.auth.server.registration_rules import APPROVAL, AddressLimits, SharedAddressLimits
 from facade.auth.server.sessions import SessionCodec
 from facade.auth.server.users import UserRegistry
 from facade.auth.tokens import TokenService
 from facade.clock import Clock
 from facade.store.database import Database
+from facade.store.ledger import Ledger
 from facade.store.secrets import SecretBox
 
 
@@ -137,7 +138,11 @@ def build_authority(
         patients=patients or NoDirectory(),
         registration=RegistrationPolicy(
             mode=registration_mode,
-            limits=AddressLimits(clock, registration_per_hour),
+            limits=(
+                SharedAddressLimits(Ledger(database), clock, registration_per_hour)
+                if database.shared
+                else AddressLimits(clock, registration_per_hour)
+            ),
             initial_tokens=InitialAccessTokens(database, clock),
         ),
         resource_types=resource_types or [],

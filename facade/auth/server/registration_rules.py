@@ -21,6 +21,7 @@ from joserfc.jwk import ECKey, RSAKey
 from facade.auth.scopes import CONTEXT_SCOPES as GRANTABLE_CONTEXT_SCOPES
 from facade.auth.scopes import parse_scope
 from facade.clock import Clock
+from facade.store.ledger import Ledger
 
 APPROVAL, OPEN = "approval", "open"
 MAX_BODY_BYTES = 64 * 1024
@@ -202,8 +203,8 @@ def initial_status(mode: str, grant_types: list[str], scope: str, *, vouched: bo
 
 class AddressLimits:
     """At most `per_hour` registration attempts per source address in a sliding hour.
-    IPv6 addresses count per /64 (one host usually holds a whole /64). In memory, per
-    process; a scaled-out deployment would share it."""
+    IPv6 addresses count per /64 (one host usually holds a whole /64). In memory, for the
+    one process of a SQLite deployment (SharedAddressLimits counts in a shared database)."""
 
     def __init__(self, clock: Clock, per_hour: int):
         self._clock = clock
@@ -238,3 +239,24 @@ def _address_key(address: str) -> str:
             return str(ip.ipv4_mapped)
         return str(ipaddress.ip_network(f"{ip}/64", strict=False))
     return str(ip)
+
+
+class SharedAddressLimits(AddressLimits):
+    """The same limit counted in the database every replica shares (facade/store/ledger.py),
+    so an address gets `per_hour` attempts from the deployment, not from each process."""
+
+    def __init__(self, ledger: Ledger, clock: Clock, per_hour: int):
+        super().__init__(clock, per_hour)
+        self._ledger = ledger
+
+    def hit(self, address: str) -> float:
+        if self.per_hour <= 0:
+            return 0.0
+        now = self._clock.now().timestamp()
+        with self._ledger.locked(f"register:{_address_key(address)}") as key:
+            window = key.since(now - WINDOW_SECONDS, inclusive=False)
+            if window.count >= self.per_hour and window.oldest is not None:
+                return max(1.0, WINDOW_SECONDS - (now - window.oldest))
+            key.add(now)
+            key.forget_before(now - WINDOW_SECONDS)
+        return 0.0
