@@ -189,6 +189,9 @@ def cluster(patients: int, workdir: Path) -> Iterator[Topology]:
                 process.wait(timeout=60)
             for worker in topology.extra:
                 worker.wait(timeout=30)
+            for started in (process, *topology.extra):
+                if started.stdout is not None:
+                    started.stdout.close()
 
 
 def wait_for_backfill(topology: Topology, timeout: float = 900) -> dict[str, object]:

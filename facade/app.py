@@ -52,6 +52,7 @@ def create_app(
     *,
     on_ready: Callable[[Runtime], Awaitable[None] | None] | None = None,
     on_stop: Callable[[], None] | None = None,
+    tenant: str = "",
 ) -> FastAPI:
     """The ASGI app. Without `runtime` it builds one at start-up from `settings`;
     `on_ready` is told once it serves (the CLI prints the URL there), `on_stop` when it
@@ -60,7 +61,7 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         owned = runtime is None
-        app.state.runtime = runtime or await build_runtime(settings)
+        app.state.runtime = runtime or await build_runtime(settings, tenant=tenant)
         if on_ready is not None:
             announced = on_ready(app.state.runtime)
             if inspect.isawaitable(announced):

@@ -277,8 +277,7 @@ def configure_logging(settings: Settings) -> None:
 def _work(args: argparse.Namespace, settings: Settings) -> int:
     import asyncio
 
-    from facade.jobs import run_worker
-    from facade.runtime import build_runtime, stored_vendor_url
+    from facade.jobs import queue_database, run_worker
 
     settings = settings.with_overrides(
         data_dir=args.data_dir,
@@ -294,37 +293,89 @@ def _work(args: argparse.Namespace, settings: Settings) -> int:
         )
         return 2
     settings = settings.with_overrides(jobs="queue")
-    if stored_vendor_url(settings) is None:
-        print(
-            f"facade: no {settings.vendor} connection is stored in this database; a worker "
-            "serves the deployment's vendor account (`facade connect` first)",
-            file=sys.stderr,
-        )
+    practices = _Practices(settings, _tenant_registry(settings))
+    missing = practices.unconnected()
+    if missing:
+        print(f"facade: {missing}", file=sys.stderr)
         return 2
 
     async def work() -> None:
-        runtime = await build_runtime(settings)
-        assert runtime.exports is not None
-        print(
-            f"facade worker: running exports for {runtime.upstream_description}, "
-            f"{settings.bulk_worker_concurrency} at a time",
-            flush=True,
-        )
-        if runtime.mirror is not None:
-            # Exports read the mirror here too, whichever worker runs its sync.
-            runtime.mirror.serve_only()
-        try:
-            exports = runtime.exports
-            concurrency = settings.bulk_worker_concurrency
-            await run_worker(
-                runtime.database, exports.runner, exports.store, concurrency, runtime.mirror
+        queue = queue_database(settings.database_url)
+        for name in practices.names():
+            runtime = await practices.runtime(name)
+            print(
+                f"facade worker: running exports for {runtime.upstream_description}"
+                + (f" (tenant {name})" if name else "")
+                + f", {settings.bulk_worker_concurrency} at a time",
+                flush=True,
             )
+        try:
+            await run_worker(queue, practices, settings.bulk_worker_concurrency)
         finally:
-            await runtime.audit.drain()
-            await runtime.aclose()
+            await practices.aclose()
+            queue.dispose()
 
     asyncio.run(work())
     return 0
+
+
+class _Practices:
+    """The practices a worker runs jobs for: the deployment's own (""), or each tenant; a
+    runtime is built for each on first use (a tenant added later is found then)."""
+
+    def __init__(self, settings: Settings, registry: TenantRegistry):
+        import asyncio
+
+        self._settings = settings
+        self._registry = registry
+        self._runtimes: dict[str, Runtime] = {}
+        self._building = asyncio.Lock()
+
+    def _settings_of(self, tenant: str) -> Settings:
+        if not tenant:
+            return self._settings
+        found = self._registry.get(tenant)
+        if found is None:
+            raise LookupError(f"there is no tenant named {tenant!r}")
+        return tenant_settings(self._settings, found)
+
+    def names(self) -> list[str]:
+        tenants = self._registry.all()
+        return [t.name for t in tenants if t.active] if tenants else [""]
+
+    def unconnected(self) -> str:
+        """Why a practice cannot be served by workers (no stored connection), or ""."""
+        from facade.runtime import stored_vendor_url
+
+        for name in self.names():
+            own = self._settings_of(name)
+            if stored_vendor_url(own) is None:
+                where = f" for tenant {name}" if name else ""
+                return (
+                    f"no {own.vendor} connection is stored{where}; workers serve the "
+                    f"practice's vendor account (`facade connect {own.vendor}"
+                    + (f" --tenant {name}" if name else "")
+                    + "` first)"
+                )
+        return ""
+
+    async def runtime(self, tenant: str) -> Runtime:
+        from facade.runtime import build_runtime
+
+        async with self._building:
+            if tenant not in self._runtimes:
+                runtime = await build_runtime(self._settings_of(tenant), tenant=tenant)
+                if runtime.mirror is not None:
+                    # Exports read the mirror here too, whichever worker runs its sync.
+                    runtime.mirror.serve_only()
+                self._runtimes[tenant] = runtime
+            return self._runtimes[tenant]
+
+    async def aclose(self) -> None:
+        for runtime in self._runtimes.values():
+            await runtime.audit.drain()
+            await runtime.aclose()
+        self._registry.database.dispose()
 
 
 def _announcer(settings: Settings, tenant: str = "") -> Callable[[Runtime], Awaitable[None]]:
@@ -400,14 +451,14 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
     if refusal:
         print(f"facade: {refusal}", file=sys.stderr)
         return 2
-    if settings.jobs == "queue" and vendor_url is None:
-        print(
-            f"facade: FACADE_JOBS=queue serves the deployment's stored {settings.vendor} "
-            "connection, and none is stored in this database (`facade connect` first; the "
-            "embedded sandbox is one process's own)",
-            file=sys.stderr,
-        )
-        return 2
+    tenants = _tenant_registry(settings)
+    if settings.jobs == "queue":
+        # The embedded sandbox is one process's own: every process of a queue deployment
+        # serves the stored vendor accounts.
+        missing = _Practices(settings, tenants).unconnected()
+        if missing:
+            print(f"facade: FACADE_JOBS=queue: {missing}", file=sys.stderr)
+            return 2
 
     if settings.binds_wildcard and not settings.public_base_url:
         print(
@@ -423,24 +474,19 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
         on_ready=_announcer(settings),
         on_stop=lambda: forget_served_base(settings.data_dir, os.getpid()),
     )
-    tenants = _tenant_registry(settings)
     if not tenants.all():
         tenants.database.dispose()  # the single practice's runtime opens its own
     else:
-        if settings.jobs == "queue":
-            print(
-                "facade: FACADE_JOBS=queue does not serve tenants yet: run one deployment per "
-                "practice, or in-process jobs",
-                file=sys.stderr,
-            )
-            return 2
         from facade.rest.tenants import TenantRouter
 
         def tenant_app(own: Settings, tenant: Tenant) -> FastAPI:
+            if settings.jobs == "queue" and stored_vendor_url(own) is None:
+                raise LookupError(f"tenant {tenant.name} has no stored vendor connection")
             return create_app(
                 own,
                 on_ready=_announcer(own, tenant.name),
                 on_stop=lambda: forget_served_base(own.data_dir, os.getpid()),
+                tenant=tenant.name,
             )
 
         app = TenantRouter(settings, tenants, tenant_app)

@@ -27,7 +27,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from procrastinate import App, PsycopgConnector
 from procrastinate.exceptions import AlreadyEnqueued
@@ -38,9 +38,7 @@ from sqlalchemy import make_url, text
 from facade.store.database import Database
 
 if TYPE_CHECKING:
-    from facade.bulk.runner import ExportRunner
-    from facade.bulk.store import JobStore
-    from facade.mirror.runtime import Mirror
+    from facade.runtime import Runtime
 
 log = logging.getLogger("facade.jobs")
 
@@ -65,13 +63,22 @@ class JobQueueUnavailable(Exception):
     """The queue needs a PostgreSQL database."""
 
 
-def job_app(database: Database) -> App:
-    """A procrastinate app on facade's database (not yet opened)."""
+def queue_database(database_url: str) -> Database:
+    """The deployment's database as the queue uses it: its own schema search path dropped,
+    so a tenant's processes (whose URL puts its schema first) and the deployment's share one
+    queue."""
+    url = make_url(database_url)
+    database = Database(url.difference_update_query(["options"]).render_as_string(False))
     if not database.shared:
         raise JobQueueUnavailable(
             "FACADE_JOBS=queue needs a PostgreSQL database (FACADE_DATABASE_URL=postgresql+"
             "psycopg://...): the API processes and `facade worker` processes share it."
         )
+    return database
+
+
+def job_app(database: Database) -> App:
+    """A procrastinate app on the queue's database (not yet opened)."""
     url = make_url(database.url).set(drivername="postgresql")
     return App(connector=PsycopgConnector(conninfo=url.render_as_string(hide_password=False)))
 
@@ -89,11 +96,13 @@ def ensure_job_schema(database: Database) -> None:
 
 
 class QueuedExports:
-    """The ExportScheduler of an API process in a queue deployment: it queues; workers run."""
+    """The ExportScheduler of an API process in a queue deployment: it queues; workers run.
+    `tenant` names the practice whose export it is ("" for a deployment of one)."""
 
-    def __init__(self, database: Database):
-        self._database = database
-        self._app = job_app(database)
+    def __init__(self, database_url: str, tenant: str = ""):
+        self._database = queue_database(database_url)
+        self._app = job_app(self._database)
+        self._tenant = tenant
         self._open = False
 
     async def start(self) -> None:
@@ -102,7 +111,7 @@ class QueuedExports:
         self._open = True
 
     async def submit(self, job_id: str) -> None:
-        await defer_export(self._app, job_id)
+        await defer_export(self._app, job_id, self._tenant)
 
     def cancel(self, job_id: str) -> None:
         """Nothing to do here: the runner sees the export's cancelled state at its next
@@ -112,11 +121,12 @@ class QueuedExports:
         if self._open:
             self._open = False
             await self._app.close_async()
+        self._database.dispose()
 
 
-async def defer_export(app: App, job_id: str) -> None:
+async def defer_export(app: App, job_id: str, tenant: str = "") -> None:
     """Queue the export (at most once while it waits in the queue)."""
-    await _defer(app, EXPORT_TASK, job_id, job_id=job_id)
+    await _defer(app, EXPORT_TASK, job_id, job_id=job_id, tenant=tenant)
 
 
 async def _queued(app: App, lock: str) -> bool:
@@ -134,41 +144,49 @@ async def _defer(app: App, task: str, lock: str, **arguments: Any) -> None:
         await deferrer.defer_async(**arguments)
 
 
-async def run_worker(
-    database: Database,
-    runner: ExportRunner,
-    store: JobStore,
-    concurrency: int,
-    mirror: Mirror | None = None,
-) -> None:
-    """Run exports (and, with `mirror`, its sync) from the queue until stopped. SIGINT or
-    SIGTERM give running jobs SHUTDOWN_SECONDS, then stop them where they are: their
-    checkpoints let any worker resume them, and the surviving workers queue them again."""
+class Practices(Protocol):
+    """What a worker runs jobs for: the deployment's practice (""), or each of its tenants."""
+
+    def names(self) -> list[str]: ...
+    async def runtime(self, tenant: str) -> Runtime: ...
+
+
+async def run_worker(database: Database, practices: Practices, concurrency: int) -> None:
+    """Run exports (and each practice's mirror sync, where the mirror is on) from the queue
+    until stopped. SIGINT or SIGTERM give running jobs SHUTDOWN_SECONDS, then stop them
+    where they are: their checkpoints let any worker resume them, and the surviving workers
+    queue them again."""
     app = job_app(database)
 
     @app.task(name=EXPORT_TASK, queue=QUEUE)
-    async def export(job_id: str) -> None:
-        await runner.run(job_id)
+    async def export(job_id: str, tenant: str = "") -> None:
+        exports = (await practices.runtime(tenant)).exports
+        assert exports is not None
+        await exports.runner.run(job_id)
 
-    if mirror is not None:
-
-        @app.task(name=MIRROR_TASK, queue=QUEUE)
-        async def sync_mirror(connection: str) -> None:
-            """The mirror's scheduler, for as long as this worker runs it (one worker at a
-            time: the job is locked by the connection)."""
-            await mirror.scheduler.start()
-            try:
-                await asyncio.Event().wait()
-            finally:
-                await mirror.scheduler.stop()
+    @app.task(name=MIRROR_TASK, queue=QUEUE)
+    async def sync_mirror(connection: str, tenant: str = "") -> None:
+        """A practice's mirror scheduler, for as long as this worker runs it (one worker at
+        a time: the job is locked by the practice and connection)."""
+        mirror = (await practices.runtime(tenant)).mirror
+        if mirror is None:
+            return
+        await mirror.scheduler.start()
+        try:
+            await asyncio.Event().wait()
+        finally:
+            await mirror.scheduler.stop()
 
     ensure_job_schema(database)
+    mirrors = 0
+    for tenant in practices.names():
+        mirrors += (await practices.runtime(tenant)).mirror is not None
     async with app.open_async():
-        tending = asyncio.create_task(_tend(app, store, mirror))
+        tending = asyncio.create_task(_tend(app, practices))
         try:
             await app.run_worker_async(
                 queues=[QUEUE],
-                concurrency=concurrency + (1 if mirror is not None else 0),
+                concurrency=concurrency + mirrors,
                 update_heartbeat_interval=HEARTBEAT_SECONDS,
                 stalled_worker_timeout=STALLED_WORKER_SECONDS,
                 fetch_job_polling_interval=FETCH_POLL_SECONDS,
@@ -180,9 +198,9 @@ async def run_worker(
                 await tending
 
 
-async def _tend(app: App, store: JobStore, mirror: Mirror | None) -> None:
+async def _tend(app: App, practices: Practices) -> None:
     """Keep every job that should run in the queue: put the jobs of workers that stopped
-    sending heartbeats back, and queue each unfinished export (and the mirror's sync) that
+    sending heartbeats back, and queue each unfinished export (and each mirror's sync) that
     no queue job waits for or runs (its worker stopped it on shutdown, or it was recorded
     while no worker ran)."""
     while True:
@@ -196,13 +214,17 @@ async def _tend(app: App, store: JobStore, mirror: Mirror | None) -> None:
                 log.warning("job %s: its worker stopped; queued again", job.id)
                 await app.job_manager.finish_job(job, Status.FAILED, delete_job=False)
                 await _defer(app, job.task_name, job.lock or "", **job.task_kwargs)
-            for export in store.active_jobs():
-                if not await _queued(app, export.id):
-                    await defer_export(app, export.id)
-            if mirror is not None:
-                lock = f"mirror:{mirror.connection}"
-                if not await _queued(app, lock):
-                    await _defer(app, MIRROR_TASK, lock, connection=mirror.connection)
+            for tenant in practices.names():
+                runtime = await practices.runtime(tenant)
+                assert runtime.exports is not None
+                for export in runtime.exports.store.active_jobs():
+                    if not await _queued(app, export.id):
+                        await defer_export(app, export.id, tenant)
+                if runtime.mirror is not None:
+                    connection = runtime.mirror.connection
+                    lock = f"mirror:{tenant}:{connection}" if tenant else f"mirror:{connection}"
+                    if not await _queued(app, lock):
+                        await _defer(app, MIRROR_TASK, lock, connection=connection, tenant=tenant)
         except Exception as error:  # a database hiccup must not end the worker
             log.warning("tending the job queue failed: %s", type(error).__name__)
         await asyncio.sleep(TEND_EVERY_SECONDS)

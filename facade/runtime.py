@@ -185,13 +185,15 @@ async def build_runtime(
     jwks_transport: httpx.AsyncBaseTransport | None = None,
     jwks_resolver: Resolver | None = None,
     password_hasher: PasswordHasher | None = None,
+    tenant: str = "",
 ) -> Runtime:
     """Build facade's runtime for the settings' vendor. `sandbox` forces the embedded sandbox
     (tests pass their own state);
     `transport` replaces the network for a stored connection (tests); `jwks_transport` and
     `jwks_resolver` replace it and DNS for fetching clients' jwks_uri (tests); the address
     guard applies to both; `password_hasher` replaces argon2's default one (tests count
-    its verifications)."""
+    its verifications); `tenant` names the practice the settings are for (its exports are
+    queued under its name)."""
     clock = clock or Clock()
     entry = vendor(settings.vendor)
     # Owner-only from the first file on; a directory an older version left loose is tightened.
@@ -313,7 +315,9 @@ async def build_runtime(
         ),
         sandbox=sandbox,
         authorization=authorization,
-        exports=build_exports(settings, database, service, service.client, clock, entry.groups),
+        exports=build_exports(
+            settings, database, service, service.client, clock, entry.groups, tenant
+        ),
         webhooks=build_receiver(
             settings.vendor,
             entry.webhooks,

@@ -239,6 +239,7 @@ def build_exports(
     client: VendorClient,
     clock: Clock,
     practice_groups: PracticeGroups,
+    tenant: str = "",
 ) -> BulkExports:
     """The export machinery for a runtime, from settings (its worker is started by the app)."""
     from facade.bulk.groups import GroupDirectory
@@ -257,7 +258,7 @@ def build_exports(
         from facade.jobs import QueuedExports
 
         def scheduler(_runner: ExportRunner) -> ExportScheduler:
-            return QueuedExports(database)
+            return QueuedExports(settings.database_url, tenant)
 
     store = None
     if settings.export_store:

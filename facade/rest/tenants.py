@@ -19,7 +19,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from facade.errors import ResourceNotFound, operation_outcome
+from facade.errors import FacadeError, ResourceNotFound, operation_outcome
 from facade.rest.responses import FhirResponse
 from facade.runtime import Runtime
 from facade.settings import Settings
@@ -52,7 +52,16 @@ class TenantRouter:
         if tenant is None or not tenant.active:
             await self.root(scope, receive, send)
             return
-        app = await self._app(tenant)
+        try:
+            app = await self._app(tenant)
+        except Exception as error:  # its runtime could not be built: the others still serve
+            log.error("tenant %s cannot be served: %s", tenant.name, type(error).__name__)
+            unavailable = FacadeError("This practice cannot be served now.")
+            unavailable.status = 503
+            await FhirResponse(operation_outcome(unavailable), status_code=503)(
+                scope, receive, send
+            )
+            return
         prefix = f"/{tenant.name}"
         await app({**scope, "root_path": scope.get("root_path", "") + prefix}, receive, send)
 
