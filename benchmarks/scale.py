@@ -34,7 +34,6 @@ import sys
 import tempfile
 import threading
 import time
-import uuid
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -42,9 +41,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
-from sqlalchemy import create_engine, make_url, text
 
 from benchmarks.stats import machine
+from facade.store.database import temporary_database
 
 REPO = Path(__file__).resolve().parents[1]
 FACADE = str(Path(sys.executable).parent / "facade")
@@ -132,23 +131,8 @@ def _read(process: subprocess.Popen[str], lines: list[str], prefix: str = "") ->
 
 
 @contextmanager
-def database() -> Iterator[str]:
-    server = make_url(POSTGRES)
-    name = f"facade_scale_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(server, isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield server.set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as connection:
-            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
-
-
-@contextmanager
 def cluster(patients: int, workdir: Path) -> Iterator[Topology]:
-    with database() as url:
+    with temporary_database(POSTGRES, "facade_scale") as url:
         ports = (_free_port(), _free_port())
         sandbox_port = _free_port()
         env = {k: v for k, v in os.environ.items() if not k.startswith("FACADE_")}

@@ -4,14 +4,14 @@ test in the module runs on SQLite (a file in the data dir) and on PostgreSQL
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 
 import pytest
-from sqlalchemy import MetaData, create_engine, make_url, text
+from sqlalchemy import MetaData, create_engine
 
 from facade.settings import Settings
+from facade.store.database import temporary_database
 from tests.store.test_database import (  # noqa: F401  (a fixture)
     POSTGRES_SERVER_URL,
     postgres_database,
@@ -34,18 +34,7 @@ def settings(request: pytest.FixtureRequest, settings: Settings) -> Iterator[Set
     engine.dispose()
 
 
-@contextmanager
-def fresh_postgres_database(prefix: str) -> Iterator[str]:
-    """A new, empty database on the PostgreSQL server for processes a test starts, dropped
-    (with whatever the processes made in it) when the block ends."""
-    server = make_url(POSTGRES_SERVER_URL)
-    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(server, isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield server.set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as connection:
-            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+def fresh_postgres_database(prefix: str) -> AbstractContextManager[str]:
+    """A new, empty database on the test PostgreSQL server for processes a test starts,
+    dropped (with whatever the processes made in it) when the block ends."""
+    return temporary_database(POSTGRES_SERVER_URL, prefix)

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import os
 import stat
-import uuid
 from collections.abc import Callable, Iterator
+from contextlib import ExitStack
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -26,7 +26,7 @@ from sqlmodel import SQLModel
 
 from facade.mirror.models import MirrorDelivery, MirrorHint, MirrorRecord, MirrorWatermark
 from facade.store.connections import ConnectionStore, VendorCredentials
-from facade.store.database import MIGRATIONS_DIR, Database
+from facade.store.database import MIGRATIONS_DIR, Database, temporary_database
 from facade.store.secrets import (
     KEY_FILE_NAME,
     SecretBox,
@@ -45,21 +45,12 @@ NOW = datetime(2026, 6, 1, 12, 0, 0, tzinfo=UTC)
 @pytest.fixture(scope="session")
 def postgres_database() -> Iterator[str]:
     """A uniquely named database on the PostgreSQL server, dropped when the session ends."""
-    server = make_url(POSTGRES_SERVER_URL)
-    name = f"facade_test_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(server, isolation_level="AUTOCOMMIT")
-    try:
-        with admin.connect() as connection:
-            connection.execute(text(f'CREATE DATABASE "{name}"'))
-    except Exception as exc:  # any failure to reach the server must fail, not skip
-        admin.dispose()
-        pytest.fail(f"PostgreSQL at {server.render_as_string()} is not usable: {exc}")
-    try:
-        yield server.set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as connection:
-            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+    with ExitStack() as stack:
+        try:
+            url = stack.enter_context(temporary_database(POSTGRES_SERVER_URL, "facade_test"))
+        except Exception as exc:  # any failure to reach the server must fail, not skip
+            pytest.fail(f"PostgreSQL at {make_url(POSTGRES_SERVER_URL)} is not usable: {exc}")
+        yield url
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
