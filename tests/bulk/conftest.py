@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import httpx
@@ -21,6 +21,23 @@ async def exports(runtime: Runtime) -> AsyncIterator[BulkExports]:
     await runtime.exports.worker.start()
     yield runtime.exports
     await runtime.exports.worker.stop()
+
+
+class Crash(BaseException):
+    """The process dies here (nothing below the worker catches it)."""
+
+
+def crash_at(points: int) -> Callable[[str, int, int], None]:
+    """A runner hook that kills the export at its `points`-th fault point: after that page's
+    lines are written, before its checkpoint."""
+    seen = []
+
+    def crash(point: str, part: int, pages: int) -> None:
+        seen.append((part, pages))
+        if len(seen) == points:
+            raise Crash()
+
+    return crash
 
 
 def job_id_of(response: httpx.Response) -> str:

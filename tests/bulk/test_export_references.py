@@ -10,14 +10,17 @@ from typing import Any
 import pytest
 
 from facade.upstream.drchrono.sandbox.state import SandboxLimits
-from tests.bulk.conftest import download, export, finished, job_id_of, kick_off
+from tests.bulk.conftest import (
+    crash_at,
+    download,
+    export,
+    finished,
+    job_id_of,
+    kick_off,
+)
 from tests.tokens import token
 
 PRACTICE_TYPES = ("Practitioner", "PractitionerRole", "Organization", "Location")
-
-
-class Crash(BaseException):
-    """The process dies here (nothing below the worker catches it)."""
 
 
 def references(value: Any) -> set[str]:
@@ -159,14 +162,7 @@ def sandbox_limits() -> SandboxLimits:
 async def test_a_crashed_patient_export_resumes_with_its_references(fhir, runtime, exports):
     reference = await export(fhir, exports, "Patient/$export")
     expected = await download(fhir, reference)
-    pages_seen = []
-
-    def crash(point: str, part: int, pages: int) -> None:
-        pages_seen.append((part, pages))
-        if len(pages_seen) == 9:
-            raise Crash()
-
-    exports.runner.hook = crash
+    exports.runner.hook = crash_at(9)
     job = job_id_of(await kick_off(fhir, "Patient/$export"))
     await exports.worker.wait(job)
     assert exports.store.job(job).state == "running"  # died mid-export

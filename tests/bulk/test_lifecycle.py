@@ -11,7 +11,15 @@ import pytest
 from facade.core.mapping import ResourceMapping
 from facade.settings import Settings
 from facade.upstream.drchrono.sandbox.state import SandboxLimits
-from tests.bulk.conftest import download, export, finished, job_id_of, kick_off
+from tests.bulk.conftest import (
+    Crash,
+    crash_at,
+    download,
+    export,
+    finished,
+    job_id_of,
+    kick_off,
+)
 from tests.conftest import FHIR_BASE
 from tests.tokens import token
 from tests.vendors import VENDORS, patient_ids, set_hourly_limit, vendor_calls
@@ -112,23 +120,12 @@ async def test_files_expire_and_are_deleted_the_job_kept(fhir, runtime, clock, e
     assert exports.store.job(job).state == "expired"
 
 
-class Crash(BaseException):
-    """The process dies here (nothing below the worker catches it)."""
-
-
 async def test_crash_mid_export_resumes_without_duplicates_or_gaps(fhir, runtime, exports):
     reference = await export(fhir, exports, "$export")
     reference_files = {
         o["url"].rsplit("/", 1)[1]: (await fhir.get(o["url"])).content for o in reference["output"]
     }
-    pages_seen = []
-
-    def crash(point: str, part: int, pages: int) -> None:
-        pages_seen.append((part, pages))
-        if len(pages_seen) == 9:
-            raise Crash()  # after the 9th page's lines were written, before its checkpoint
-
-    exports.runner.hook = crash
+    exports.runner.hook = crash_at(9)
     job = job_id_of(await kick_off(fhir, "$export"))
     await exports.worker.wait(job)
     assert exports.store.job(job).state == "running"  # died mid-export
@@ -149,14 +146,7 @@ async def test_resuming_without_the_earlier_files_fails_the_export_instead_of_pa
 ):
     """A worker on another machine takes over a job whose partial files were on the dead
     worker's disk: the export fails with the reason, never completes with corrupt files."""
-    pages_seen = []
-
-    def crash(point: str, part: int, pages: int) -> None:
-        pages_seen.append((part, pages))
-        if len(pages_seen) == 9:
-            raise Crash()
-
-    exports.runner.hook = crash
+    exports.runner.hook = crash_at(9)
     job = job_id_of(await kick_off(fhir, "$export"))
     await exports.worker.wait(job)
     await exports.worker.stop()
