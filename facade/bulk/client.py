@@ -523,6 +523,9 @@ def add_parsers(commands: argparse._SubParsersAction) -> None:  # type: ignore[t
         help="without a URL: the data directory of the facade to export from "
         "(FACADE_DATA_DIR, default .facade)",
     )
+    export.add_argument(
+        "--tenant", help="without a URL: the practice (`facade tenant add`) to export from"
+    )
     who = export.add_mutually_exclusive_group()
     who.add_argument("--group", help="export this Group's patients (Group/[id]/$export)")
     who.add_argument(
@@ -557,6 +560,7 @@ def add_parsers(commands: argparse._SubParsersAction) -> None:  # type: ignore[t
     for sub in (add, listing):
         sub.add_argument("--data-dir", type=Path, help="facade's state directory (FACADE_DATA_DIR)")
         sub.add_argument("--database-url", help="SQLAlchemy URL (FACADE_DATABASE_URL)")
+        sub.add_argument("--tenant", help="a practice of this deployment (`facade tenant add`)")
     group.set_defaults(bulk_command=_group_command)
 
 

@@ -213,3 +213,37 @@ def test_an_unknown_or_disabled_tenant_answers_as_nothing_served(
     finally:
         assert deployment.facade("tenant", "enable", "south").returncode == 0
     assert deployment.get("/south/fhir/Patient?_count=1", token).status_code == 200
+
+
+def test_operator_groups_and_the_export_command_work_on_one_tenant(
+    deployment: Deployment, tmp_path: Path
+) -> None:
+    token = deployment.token("north")
+    patient = deployment.get("/north/fhir/Patient?_count=1", token).json()["entry"][0]
+    pid = patient["resource"]["id"]
+    added = deployment.facade(
+        "group", "add", "--tenant", "north", "--name", "north cohort", "--member", pid
+    )
+    assert added.returncode == 0, added.stderr
+    assert "north cohort" in deployment.facade("group", "list", "--tenant", "north").stdout
+    assert "north cohort" not in deployment.facade("group", "list", "--tenant", "south").stdout
+
+    key_file = tmp_path / "exporter.jwk"
+    client = deployment.facade(
+        "client", "add", "--tenant", "north", "--name", "exporter", "--scope", "system/*.rs",
+        "--generate-key", "ES384", "--private-key-out", str(key_file),
+    )  # fmt: skip
+    client_id = json.loads(client.stdout)["client_id"]
+    out = tmp_path / "north-export"
+    exported = subprocess.run(
+        [FACADE, "export", "--data-dir", str(deployment.data_dir), "--tenant", "north",
+         "--type", "Patient", "--out", str(out), "--client-id", client_id, "--key", str(key_file)],
+        # `facade export` finds the deployment's database as every command does.
+        env=clean_env(**({"FACADE_DATABASE_URL": deployment.database_url}
+                         if deployment.database_url else {})),
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert exported.returncode == 0, exported.stderr
+    [written] = [path for path in out.rglob("*.ndjson") if "Patient" in path.name]
+    lines = written.read_bytes().splitlines()
+    assert pid in {json.loads(line)["id"] for line in lines}
