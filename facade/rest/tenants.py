@@ -21,7 +21,6 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from facade.errors import FacadeError, ResourceNotFound, operation_outcome
 from facade.rest.responses import FhirResponse
-from facade.runtime import Runtime
 from facade.settings import Settings
 from facade.tenants import Tenant, TenantRegistry, tenant_settings
 
@@ -77,10 +76,6 @@ class TenantRouter:
                 self._apps[tenant.name] = app
                 log.info("serving tenant %s", tenant.name)
             return self._apps[tenant.name]
-
-    def runtimes(self) -> dict[str, Runtime]:
-        """Each tenant's runtime, once built (tests)."""
-        return {name: app.state.runtime for name, app in self._apps.items()}
 
     async def _lifespan(self, receive: Receive, send: Send) -> None:
         message = await receive()
