@@ -220,7 +220,9 @@ def _tenant_of(args: argparse.Namespace, settings: Settings) -> Settings | int:
     settings = settings.with_overrides(
         data_dir=getattr(args, "data_dir", None), database_url=getattr(args, "database_url", None)
     )
-    tenant = _tenant_registry(settings).get(args.tenant)
+    registry = _tenant_registry(settings)
+    tenant = registry.get(args.tenant)
+    registry.database.dispose()
     if tenant is None:
         print(f"facade: there is no tenant named {args.tenant!r}", file=sys.stderr)
         return 2
@@ -230,8 +232,7 @@ def _tenant_of(args: argparse.Namespace, settings: Settings) -> Settings | int:
             file=sys.stderr,
         )
         return 2
-    own = tenant_settings(settings, tenant)
-    create_tenant_schema(Database(settings.resolved_database_url), tenant.name)
+    own = tenant_settings(settings, tenant)  # its schema was made by `facade tenant add`
     # What the command reads as its own options now names the tenant's state.
     args.data_dir, args.database_url = own.data_dir, own.database_url or None
     return own
@@ -243,7 +244,7 @@ def _tenant_command(args: argparse.Namespace, settings: Settings) -> int:
     try:
         if args.action == "add":
             tenant = registry.add(args.name, args.vendor, args.hourly_limit)
-            create_tenant_schema(Database(settings.resolved_database_url), tenant.name)
+            create_tenant_schema(registry.database, tenant.name)
             shown = [tenant]
         elif args.action == "list":
             shown = registry.all()
@@ -253,6 +254,8 @@ def _tenant_command(args: argparse.Namespace, settings: Settings) -> int:
     except TenantRefused as refused:
         print(f"facade: {refused}", file=sys.stderr)
         return 2
+    finally:
+        registry.database.dispose()
     origin = settings.base_url.removesuffix("/fhir")
     for tenant in shown:
         # The running server's address for it when one serves it, else the settings'.
